@@ -1,0 +1,407 @@
+//! DynamoDB adapter: the platform table (see `docs/storage.md` for the key design).
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | integration toggle | `INTEGRATION#vqzp` | `STATE` | |
+//! | company | `COMPANY#<id>` | `COMPANY` | `COMPANIES` / `<id>` |
+//! | connection | `COMPANY#<id>` | `CONNECTION#<connection id>` | `COMPANIES` / `<id>#CONNECTION#<connection id>` |
+//! | sync settings | `COMPANY#<id>` | `SYNCSETTINGS` | |
+//! | Link token | `LINK#<token>` | `LINK` | |
+
+mod batch;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use uuid::Uuid;
+
+pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
+
+use crate::domain::integration::PLATFORM_KEY;
+use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
+use crate::error::StoreError;
+use crate::ports::{CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore};
+
+/// Name of the index listing every company and connection.
+pub const COMPANIES_INDEX: &str = "gsi1";
+const COMPANIES_PARTITION: &str = "COMPANIES";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The platform table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    batch: BatchWriter,
+}
+
+impl DynamoStore {
+    /// Uses `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
+        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn company_pk(id: Uuid) -> String {
+    format!("COMPANY#{id}")
+}
+
+fn connection_sk(id: Uuid) -> String {
+    format!("CONNECTION#{id}")
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// Serialises a record and adds its keys and kind.
+fn item<T: Serialize>(record: &T, kind: &str, keys: Item) -> Result<Item, StoreError> {
+    let mut item: Item = to_item(record).map_err(|e| StoreError::Backend(format!("serialise {kind}: {e}")))?;
+    item.extend(keys);
+    item.insert("kind".into(), s(kind));
+    Ok(item)
+}
+
+fn record<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    from_item(item).map_err(|e| StoreError::Backend(format!("deserialise item: {e}")))
+}
+
+fn kind(item: &Item) -> Option<&str> {
+    item.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// Maps an SDK error to a store error: conditions, throttling/transport, the rest.
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: SdkError<E, R>) -> StoreError {
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{err:?}")),
+        _ => match err.code() {
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed(err.message().unwrap_or("").into()),
+            Some("TransactionCanceledException") if err.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) => {
+                StoreError::ConditionFailed(err.message().unwrap_or("").into())
+            }
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionConflictException"
+                | "TransactionCanceledException",
+            ) => StoreError::Unavailable(format!("{}: {}", err.code().unwrap_or(""), err.message().unwrap_or(""))),
+            _ => StoreError::Backend(format!("{err:?}")),
+        },
+    }
+}
+
+impl DynamoStore {
+    /// Every item of one partition, following pagination.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    fn group(items: Vec<Item>) -> Result<Vec<CompanyRecord>, StoreError> {
+        let mut companies: HashMap<Uuid, CompanyRecord> = HashMap::new();
+        let mut connections = Vec::new();
+        for item in items {
+            match kind(&item) {
+                Some("company") if !item.contains_key("deleting") => {
+                    let company: Company = record(item)?;
+                    companies.insert(company.id, CompanyRecord { company, connections: Vec::new() });
+                }
+                Some("connection") => connections.push(record::<Connection>(item)?),
+                _ => {}
+            }
+        }
+        for connection in connections {
+            if let Some(entry) = companies.get_mut(&connection.company_id) {
+                entry.connections.push(connection);
+            }
+        }
+        let mut records: Vec<CompanyRecord> = companies.into_values().collect();
+        for r in &mut records {
+            r.connections.sort_by_key(|c| (c.created, c.id));
+        }
+        Ok(records)
+    }
+
+    fn company_exists_check(&self, company: Uuid) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), "COMPANY")))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn integration_state(&self) -> Result<IntegrationState, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(record).transpose().map(Option::unwrap_or_default)
+    }
+
+    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError> {
+        let state = IntegrationState { enabled, updated: Some(at) };
+        let item = item(&state, "integration", key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"))?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(state)
+    }
+}
+
+#[async_trait]
+impl CompanyStore for DynamoStore {
+    async fn create_company(&self, company: &Company) -> Result<(), StoreError> {
+        let mut keys = key(company_pk(company.id), "COMPANY");
+        keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
+        keys.insert("gsi1sk".into(), s(company.id.to_string()));
+        let company_item = item(company, "company", keys)?;
+        let mut link_item = key(format!("LINK#{}", company.link_token.as_str()), "LINK");
+        link_item.insert("kind".into(), s("link"));
+        link_item.insert("company_id".into(), s(company.id.to_string()));
+        self.client
+            .transact_write_items()
+            .transact_items(self.put(company_item, Some("attribute_not_exists(pk)"))?)
+            .transact_items(self.put(link_item, Some("attribute_not_exists(pk)"))?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
+        let items = self.partition(company_pk(id)).await?;
+        Ok(Self::group(items)?.pop())
+    }
+
+    async fn list_companies(&self) -> Result<Vec<CompanyRecord>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(COMPANIES_INDEX)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(COMPANIES_PARTITION))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        Self::group(items)
+    }
+
+    async fn update_company_details(&self, company: &Company) -> Result<(), StoreError> {
+        let tags = to_item(&company.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let description = company.description.clone().map_or(AttributeValue::Null(true), AttributeValue::S);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company.id), "COMPANY")))
+            .update_expression("SET #name = :name, description = :description, tags = :tags")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(company.name.as_str()))
+            .expression_attribute_values(":description", description)
+            .expression_attribute_values(":tags", AttributeValue::M(tags))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_company(&self, id: Uuid) -> Result<bool, StoreError> {
+        // 1. Mark it deleting (hidden from reads, no new children); repeatable.
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(id), "COMPANY")))
+            .update_expression("SET deleting = :t REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify);
+        let company: Company = match marked {
+            Ok(out) => record(out.attributes.unwrap_or_default())?,
+            Err(StoreError::ConditionFailed(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // 2. Delete its children and Link token, then 3. the company item itself, so a failed
+        // call leaves the company findable for a retry.
+        let mut keys: Vec<Item> = self
+            .partition(company_pk(id))
+            .await?
+            .into_iter()
+            .filter(|item| kind(item) != Some("company"))
+            .map(|item| item.into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect())
+            .collect();
+        keys.push(key(format!("LINK#{}", company.link_token.as_str()), "LINK"));
+        self.batch.delete(keys).await?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(id), "COMPANY")))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut keys = key(company_pk(connection.company_id), &connection_sk(connection.id));
+        keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
+        keys.insert("gsi1sk".into(), s(format!("{}#{}", connection.company_id, connection_sk(connection.id))));
+        let item = item(connection, "connection", keys)?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(connection.company_id)?)
+            .transact_items(self.put(item, Some("attribute_not_exists(pk)"))?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(record).transpose()
+    }
+
+    async fn set_connection_status(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        from: &[ConnectionStatus],
+        to: ConnectionStatus,
+    ) -> Result<Connection, StoreError> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .update_expression("SET #status = :to")
+            .condition_expression(format!("attribute_exists(pk) AND #status IN ({})", placeholders.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(ReturnValue::AllNew);
+        for (placeholder, status) in placeholders.iter().zip(from) {
+            request = request.expression_attribute_values(placeholder, s(status.as_str()));
+        }
+        let out = request.send().await.map_err(classify)?;
+        record(out.attributes.unwrap_or_default())
+    }
+
+    async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+#[async_trait]
+impl SyncSettingsStore for DynamoStore {
+    async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), "SYNCSETTINGS")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(record).transpose()
+    }
+
+    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError> {
+        let item = item(settings, "syncsettings", key(company_pk(company), "SYNCSETTINGS"))?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(company)?)
+            .transact_items(self.put(item, None)?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Storage adapters implementing the ports.
+
+pub mod dynamodb;
+pub mod memory;

@@ -1,0 +1,298 @@
+//! Codat's Platform wire model (`Codat-Platform.json`): what callers send and read. Domain types
+//! are converted here, in one place, so the JSON shape never leaks into the domain.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
+use crate::domain::{Company, Connection, DataType, IntegrationState, LinkToken, SyncSetting};
+use crate::query::{Field, FieldKind, Schema};
+
+/// Codat's `sourceType` of every integration here.
+pub const SOURCE_TYPE: &str = "Commerce";
+
+/// One entry of Codat's `validation.errors`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationItem {
+    /// The field at fault.
+    pub item_id: Option<String>,
+    /// What is wrong with it.
+    pub message: Option<String>,
+    /// Which rule failed.
+    pub validator_name: Option<String>,
+}
+
+impl ValidationItem {
+    /// A problem with `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self { item_id: Some(field.to_string()), message: Some(message.into()), validator_name: Some("Validation".into()) }
+    }
+}
+
+/// Codat's `validation` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    /// Errors.
+    pub errors: Vec<ValidationItem>,
+    /// Warnings (always empty here).
+    pub warnings: Vec<ValidationItem>,
+}
+
+/// Codat's error JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorMessage {
+    /// HTTP status.
+    pub status_code: u16,
+    /// Service name.
+    pub service: &'static str,
+    /// Human-readable message.
+    pub error: String,
+    /// Id to quote to support; also in the logs.
+    pub correlation_id: String,
+    /// Field problems, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+    /// Codat's retry hint.
+    pub can_be_retried: &'static str,
+    /// Codat's detailed code (always 0).
+    pub detailed_error_code: i32,
+}
+
+/// Formats an instant as Codat does (ISO 8601 UTC, milliseconds).
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Public URLs of this deployment: Link pages and assets.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    base: Url,
+}
+
+impl PublicUrls {
+    /// From the public base URL (scheme and host, optionally a path prefix).
+    pub fn new(mut base: Url) -> Self {
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Self { base }
+    }
+
+    fn join(&self, path: &str) -> String {
+        let mut url = self.base.clone();
+        let full = format!("{}{}", self.base.path(), path.trim_start_matches('/'));
+        url.set_path(&full);
+        url.to_string()
+    }
+
+    /// A company's Link URL (`redirect`).
+    pub fn company_link(&self, token: &LinkToken) -> String {
+        self.join(&format!("link/{}", token.as_str()))
+    }
+
+    /// A connection's Link URL (`linkUrl`).
+    pub fn connection_link(&self, token: &LinkToken, connection: uuid::Uuid) -> String {
+        self.join(&format!("link/{}/connections/{connection}", token.as_str()))
+    }
+
+    /// The BigCommerce logo.
+    pub fn logo(&self) -> String {
+        self.join(LOGO_PATH)
+    }
+}
+
+/// Codat's Connection.
+pub fn connection(conn: &Connection, token: &LinkToken, urls: &PublicUrls) -> Value {
+    let mut value = serde_json::json!({
+        "id": conn.id,
+        "integrationId": INTEGRATION_ID,
+        "integrationKey": PLATFORM_KEY,
+        "sourceId": SOURCE_ID,
+        "sourceType": SOURCE_TYPE,
+        "platformName": PLATFORM_NAME,
+        "linkUrl": urls.connection_link(token, conn.id),
+        "status": conn.status.as_str(),
+        "lastSync": conn.last_sync.map(timestamp),
+        "created": timestamp(conn.created),
+        "dataConnectionErrors": [],
+    });
+    if !conn.info.is_empty() {
+        value["connectionInfo"] = serde_json::json!(conn.info);
+    }
+    value
+}
+
+/// Codat's Company, with its connections.
+pub fn company(company: &Company, connections: &[Connection], urls: &PublicUrls) -> Value {
+    let connections: Vec<Value> = connections.iter().map(|c| connection(c, &company.link_token, urls)).collect();
+    serde_json::json!({
+        "id": company.id,
+        "name": company.name.as_str(),
+        "description": company.description.clone().unwrap_or_default(),
+        "redirect": urls.company_link(&company.link_token),
+        "lastSync": company.last_sync.map(timestamp),
+        "created": timestamp(company.created),
+        "createdByUserName": null,
+        "products": [],
+        "tags": company.tags.as_map(),
+        "referenceSubsidiaryCompanies": [],
+        "dataConnections": connections,
+    })
+}
+
+/// Codat's Integration for BigCommerce.
+pub fn integration(state: &IntegrationState, urls: &PublicUrls) -> Value {
+    let features: Vec<Value> = DataType::ALL
+        .iter()
+        .map(|d| {
+            let state = if d.supported() { "Release" } else { "NotSupported" };
+            serde_json::json!({
+                "dataType": d.key(),
+                "supportedFeatures": [{"featureType": "Get", "featureState": state}],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "key": PLATFORM_KEY,
+        "logoUrl": urls.logo(),
+        "name": PLATFORM_NAME,
+        "enabled": state.enabled,
+        "sourceId": SOURCE_ID,
+        "sourceType": SOURCE_TYPE,
+        "integrationId": INTEGRATION_ID,
+        "isOfflineConnector": false,
+        "isBeta": false,
+        "dataProvidedBy": PLATFORM_NAME,
+        "datatypeFeatures": features,
+    })
+}
+
+/// Codat's Branding for BigCommerce.
+pub fn branding(urls: &PublicUrls) -> Value {
+    let image = serde_json::json!({"image": {"src": urls.logo(), "alt": "BigCommerce logo"}});
+    serde_json::json!({
+        "logo": {"full": image, "square": image},
+        "button": {"default": image, "hover": image},
+        "sourceId": SOURCE_ID,
+    })
+}
+
+/// Codat's SyncSetting.
+pub fn sync_setting(setting: &SyncSetting) -> Value {
+    let mut value = serde_json::json!({
+        "dataType": setting.data_type.key(),
+        "fetchOnFirstLink": setting.fetch_on_first_link,
+        "syncSchedule": setting.sync_schedule,
+        "syncOrder": setting.sync_order,
+        "isLocked": setting.is_locked,
+    });
+    if let Some(from) = setting.sync_from_utc {
+        value["syncFromUtc"] = Value::String(timestamp(from));
+    }
+    if let Some(window) = setting.sync_from_window {
+        value["syncFromWindow"] = window.into();
+    }
+    if let Some(months) = setting.months_to_sync {
+        value["monthsToSync"] = months.into();
+    }
+    value
+}
+
+const fn text(path: &'static str) -> Field {
+    Field { path, kind: FieldKind::Text }
+}
+
+const fn date(path: &'static str) -> Field {
+    Field { path, kind: FieldKind::DateTime }
+}
+
+const fn boolean(path: &'static str) -> Field {
+    Field { path, kind: FieldKind::Bool }
+}
+
+/// Queryable properties of companies.
+pub const COMPANY_SCHEMA: Schema = Schema {
+    entity: "Company",
+    fields: &[
+        text("id"),
+        text("name"),
+        text("description"),
+        text("redirect"),
+        date("created"),
+        date("lastSync"),
+        text("tags.*"),
+        text("dataConnections.id"),
+        text("dataConnections.status"),
+        text("dataConnections.platformName"),
+        text("dataConnections.integrationKey"),
+        text("dataConnections.sourceType"),
+        date("dataConnections.created"),
+        date("dataConnections.lastSync"),
+    ],
+};
+
+/// Queryable properties of connections.
+pub const CONNECTION_SCHEMA: Schema = Schema {
+    entity: "DataConnection",
+    fields: &[
+        text("id"),
+        text("integrationId"),
+        text("integrationKey"),
+        text("sourceId"),
+        text("sourceType"),
+        text("platformName"),
+        text("status"),
+        text("linkUrl"),
+        date("created"),
+        date("lastSync"),
+        text("connectionInfo.*"),
+    ],
+};
+
+/// Queryable properties of integrations.
+pub const INTEGRATION_SCHEMA: Schema = Schema {
+    entity: "Integration",
+    fields: &[
+        text("key"),
+        text("name"),
+        boolean("enabled"),
+        text("sourceType"),
+        text("sourceId"),
+        text("integrationId"),
+        text("logoUrl"),
+        text("dataProvidedBy"),
+        boolean("isBeta"),
+        boolean("isOfflineConnector"),
+    ],
+};
+
+/// Tags a company list can be filtered by with the `tags` parameter (`region=uk && team=x`):
+/// parsed as a query over the tag map.
+pub const TAGS_SCHEMA: Schema = Schema { entity: "Tags", fields: &[text("*")] };
+
+/// Collects tags for the `tags` list filter.
+pub fn tags_value(tags: &BTreeMap<String, String>) -> Value {
+    serde_json::json!(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_keep_a_path_prefix() {
+        let token = LinkToken::generate();
+        let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"));
+        assert_eq!(urls.company_link(&token), format!("https://api.example.com/prod/link/{}", token.as_str()));
+        assert_eq!(urls.logo(), "https://api.example.com/prod/assets/bigcommerce-logo.svg");
+        let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"));
+        assert_eq!(root.company_link(&token), format!("http://127.0.0.1:3000/link/{}", token.as_str()));
+    }
+}

@@ -1,0 +1,13 @@
+//! The core: companies, connections, the BigCommerce integration and sync settings, as types
+//! that can only hold valid values. Wire input is parsed into these once, at the edge.
+
+pub mod company;
+pub mod connection;
+pub mod integration;
+pub mod sync_settings;
+pub mod validate;
+
+pub use company::{Company, CompanyDraft, CompanyName, LinkToken, Tags};
+pub use connection::{Connection, ConnectionStatus};
+pub use integration::IntegrationState;
+pub use sync_settings::{DataType, SyncSetting, SyncSettings};

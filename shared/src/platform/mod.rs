@@ -1,0 +1,375 @@
+//! The Platform API (fn companies): integrations, companies, connections and sync settings in
+//! Codat's wire format. Routing is a match over path segments; each handler parses its input
+//! into domain types, calls the store through its port, and renders Codat JSON.
+
+use std::cmp::Ordering;
+use std::time::Instant;
+
+use chrono::Utc;
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+use uuid::Uuid;
+
+use crate::codat::{self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA};
+use crate::domain::company::CompanyPatch;
+use crate::domain::integration::PLATFORM_KEY;
+use crate::domain::validate::FieldReader;
+use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, SyncSettings};
+use crate::error::{ApiError, StoreError};
+use crate::http::response::asset;
+use crate::http::{ApiKeys, RequestInfo, empty, error_response, json, json_body};
+use crate::paging::{ListParams, by_id};
+use crate::ports::{CompanyRecord, PlatformStore};
+use crate::query::Query;
+
+const LOGO_SVG: &[u8] = include_bytes!("../../assets/bigcommerce-logo.svg");
+
+/// The routes of the Platform API.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Logo,
+    Integrations,
+    Integration,
+    Branding,
+    Companies,
+    Company(Uuid),
+    Connections(Uuid),
+    Connection(Uuid, Uuid),
+    SyncSettings(Uuid),
+}
+
+fn company_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("No company was found with ID {}", shorten(raw))))
+}
+
+fn connection_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("Data connection {} not found", shorten(raw))))
+}
+
+fn shorten(raw: &str) -> String {
+    raw.chars().take(64).collect()
+}
+
+fn integration_key(raw: &str) -> Result<(), ApiError> {
+    if raw == PLATFORM_KEY {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "Integration '{}' not found; commerce-link offers '{PLATFORM_KEY}' (BigCommerce)",
+            shorten(raw)
+        )))
+    }
+}
+
+fn route(segments: &[&str]) -> Result<Route, ApiError> {
+    Ok(match segments {
+        ["assets", "bigcommerce-logo.svg"] => Route::Logo,
+        ["integrations"] => Route::Integrations,
+        ["integrations", key] => {
+            integration_key(key)?;
+            Route::Integration
+        }
+        ["integrations", key, "branding"] => {
+            integration_key(key)?;
+            Route::Branding
+        }
+        ["companies"] => Route::Companies,
+        ["companies", c] => Route::Company(company_id(c)?),
+        ["companies", c, "connections"] => Route::Connections(company_id(c)?),
+        ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
+        ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
+        _ => return Err(ApiError::not_found("No such resource")),
+    })
+}
+
+/// The Platform API over a store.
+pub struct PlatformApi<S> {
+    store: S,
+    keys: ApiKeys,
+    public_base_url: Option<Url>,
+}
+
+impl<S: PlatformStore> PlatformApi<S> {
+    /// The API over `store`, accepting `keys`; Link URLs start with `public_base_url` (or the
+    /// request's API Gateway domain when `None`).
+    pub fn new(store: S, keys: ApiKeys, public_base_url: Option<Url>) -> Self {
+        Self { store, keys, public_base_url }
+    }
+
+    /// Answers one request. Never fails: every error becomes Codat's error JSON.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let info = RequestInfo::new(&req);
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %info.path,
+            correlation_id = %info.correlation_id,
+        );
+        async {
+            let started = Instant::now();
+            let response = match self.dispatch(&req, &info).await {
+                Ok(response) => response,
+                Err(error) => error_response(&error, &info.correlation_id),
+            };
+            tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn urls(&self, info: &RequestInfo) -> Result<PublicUrls, ApiError> {
+        let base = match (&self.public_base_url, &info.domain) {
+            (Some(base), _) => base.clone(),
+            (None, Some(domain)) => Url::parse(&format!("https://{domain}")).map_err(|_| ApiError::internal())?,
+            (None, None) => {
+                tracing::error!("PUBLIC_BASE_URL is unset and the request has no API Gateway domain");
+                return Err(ApiError::internal());
+            }
+        };
+        Ok(PublicUrls::new(base))
+    }
+
+    async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Result<Response<Body>, ApiError> {
+        let segments: Vec<&str> = info.segments.iter().map(String::as_str).collect();
+        let route = route(&segments);
+        if route == Ok(Route::Logo) && req.method() == Method::GET {
+            return Ok(asset("image/svg+xml", LOGO_SVG, &info.correlation_id));
+        }
+        if !self.keys.authorize(req.headers()) {
+            return Err(ApiError::unauthorized());
+        }
+        let route = route?;
+        let urls = self.urls(info)?;
+        let cid = info.correlation_id.as_str();
+        let ok = |value: Value| json(StatusCode::OK, &value, cid);
+        let m = req.method().clone();
+        Ok(match (route, m) {
+            (Route::Integrations, Method::GET) => {
+                let params = ListParams::parse(&RequestInfo::query(req)?, &INTEGRATION_SCHEMA)?;
+                let state = self.store.integration_state().await?;
+                ok(params.page(vec![codat::integration(&state, &urls)], &info.path, by_key))
+            }
+            (Route::Integration, Method::GET) => ok(codat::integration(&self.store.integration_state().await?, &urls)),
+            (Route::Integration, Method::PATCH) => ok(self.set_integration(req, &urls).await?),
+            (Route::Branding, Method::GET) => ok(codat::branding(&urls)),
+            (Route::Companies, Method::GET) => ok(self.list_companies(req, info, &urls).await?),
+            (Route::Companies, Method::POST) => ok(self.create_company(req, &urls).await?),
+            (Route::Company(id), Method::GET) => ok(self.company_json(&self.company(id).await?, &urls)),
+            (Route::Company(id), Method::PUT) => ok(self.replace_company(req, id, &urls).await?),
+            (Route::Company(id), Method::PATCH) => ok(self.update_company(req, id, &urls).await?),
+            (Route::Company(id), Method::DELETE) => {
+                if !self.store.delete_company(id).await? {
+                    return Err(company_not_found(id));
+                }
+                tracing::info!(company_id = %id, "company deleted");
+                empty(StatusCode::NO_CONTENT, cid)
+            }
+            (Route::Connections(id), Method::GET) => ok(self.list_connections(req, info, id, &urls).await?),
+            (Route::Connections(id), Method::POST) => ok(self.create_connection(req, id, &urls).await?),
+            (Route::Connection(c, id), Method::GET) => {
+                let record = self.company(c).await?;
+                let connection = find_connection(&record, id)?;
+                ok(codat::connection(connection, &record.company.link_token, &urls))
+            }
+            (Route::Connection(c, id), Method::PATCH) => ok(self.unlink(req, c, id, &urls).await?),
+            (Route::Connection(c, id), Method::DELETE) => {
+                self.company(c).await?;
+                if !self.store.delete_connection(c, id).await? {
+                    return Err(connection_not_found(id));
+                }
+                tracing::info!(company_id = %c, connection_id = %id, "connection deleted");
+                empty(StatusCode::OK, cid)
+            }
+            (Route::SyncSettings(id), Method::GET) => {
+                self.company(id).await?;
+                let settings = self.store.sync_settings(id).await?.unwrap_or_default();
+                ok(serde_json::json!({
+                    "companyId": id,
+                    "settings": settings.effective().iter().map(codat::sync_setting).collect::<Vec<_>>(),
+                    "overridesDefaults": settings.overrides_defaults,
+                }))
+            }
+            (Route::SyncSettings(id), Method::POST) => {
+                let body = json_body(req)?;
+                self.company(id).await?;
+                let settings = SyncSettings::from_json(&body, id)?;
+                self.store.put_sync_settings(id, &settings).await.map_err(|e| not_found_if_condition(e, id))?;
+                empty(StatusCode::NO_CONTENT, cid)
+            }
+            (_, method) => return Err(ApiError::method_not_allowed(&method)),
+        })
+    }
+
+    async fn company(&self, id: Uuid) -> Result<CompanyRecord, ApiError> {
+        self.store.get_company(id).await?.ok_or_else(|| company_not_found(id))
+    }
+
+    fn company_json(&self, record: &CompanyRecord, urls: &PublicUrls) -> Value {
+        codat::company(&record.company, &record.connections, urls)
+    }
+
+    async fn set_integration(&self, req: &Request, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let body = json_body(req)?;
+        let mut reader = FieldReader::new(&body, &["enabled"])?;
+        let enabled = reader.bool("enabled");
+        if reader.raw("enabled").is_none() {
+            reader.error("enabled", "'enabled' is required");
+        }
+        reader.finish()?;
+        let enabled = enabled.ok_or_else(|| ApiError::bad_request("'enabled' is required"))?;
+        let state = self.store.set_integration_enabled(enabled, Utc::now()).await?;
+        tracing::info!(enabled, "integration toggled");
+        Ok(codat::integration(&state, urls))
+    }
+
+    async fn list_companies(&self, req: &Request, info: &RequestInfo, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let query = RequestInfo::query(req)?;
+        let params = ListParams::parse(&query, &COMPANY_SCHEMA)?;
+        let tags = query.get("tags").filter(|t| !t.trim().is_empty()).map(|t| Query::parse(t, &TAGS_SCHEMA)).transpose()?;
+        let records: Vec<Value> = self
+            .store
+            .list_companies()
+            .await?
+            .iter()
+            .filter(|r| tags.as_ref().is_none_or(|t| t.matches(&serde_json::json!(r.company.tags.as_map()))))
+            .map(|r| self.company_json(r, urls))
+            .collect();
+        Ok(params.page(records, &info.path, by_created))
+    }
+
+    async fn create_company(&self, req: &Request, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let draft = CompanyDraft::from_json(&json_body(req)?)?;
+        let company = Company::create(draft, Utc::now());
+        self.store.create_company(&company).await?;
+        tracing::info!(company_id = %company.id, "company created");
+        Ok(codat::company(&company, &[], urls))
+    }
+
+    async fn replace_company(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let draft = CompanyDraft::from_json(&json_body(req)?)?;
+        let mut record = self.company(id).await?;
+        record.company.replace(draft);
+        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
+        Ok(self.company_json(&record, urls))
+    }
+
+    async fn update_company(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let patch = CompanyPatch::from_json(&json_body(req)?)?;
+        let mut record = self.company(id).await?;
+        record.company.update(patch);
+        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
+        Ok(self.company_json(&record, urls))
+    }
+
+    async fn list_connections(
+        &self,
+        req: &Request,
+        info: &RequestInfo,
+        id: Uuid,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
+        let params = ListParams::parse(&RequestInfo::query(req)?, &CONNECTION_SCHEMA)?;
+        let record = self.company(id).await?;
+        let records =
+            record.connections.iter().map(|c| codat::connection(c, &record.company.link_token, urls)).collect();
+        Ok(params.page(records, &info.path, by_created))
+    }
+
+    async fn create_connection(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let body = json_body(req)?;
+        let mut reader = FieldReader::new(&body, &["platformKey"])?;
+        if let Some(key) = reader.required_string("platformKey") {
+            if key != PLATFORM_KEY {
+                reader.error(
+                    "platformKey",
+                    format!("Integration '{}' is not supported; the supported platformKey is '{PLATFORM_KEY}' (BigCommerce)", shorten(key)),
+                );
+            }
+        }
+        reader.finish()?;
+        let record = self.company(id).await?;
+        if !self.store.integration_state().await?.enabled {
+            return Err(ApiError::bad_request(format!(
+                "The BigCommerce integration ('{PLATFORM_KEY}') is disabled, so new connections are refused; enable it with PATCH /integrations/{PLATFORM_KEY}"
+            )));
+        }
+        let connection = Connection::create(id, Utc::now());
+        self.store.create_connection(&connection).await.map_err(|e| not_found_if_condition(e, id))?;
+        tracing::info!(company_id = %id, connection_id = %connection.id, "connection created");
+        Ok(codat::connection(&connection, &record.company.link_token, urls))
+    }
+
+    async fn unlink(&self, req: &Request, company: Uuid, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+        let body = json_body(req)?;
+        let mut reader = FieldReader::new(&body, &["status"])?;
+        let status = reader.required_string("status").map(|raw| (raw, ConnectionStatus::parse(raw)));
+        match status {
+            Some((_, Some(ConnectionStatus::Unlinked))) | None => {}
+            Some((raw, _)) => reader.error(
+                "status",
+                format!("'status' may only be set to 'Unlinked', got '{}'; connections are linked through Link", shorten(raw)),
+            ),
+        }
+        reader.finish()?;
+        let record = self.company(company).await?;
+        let current = find_connection(&record, id)?;
+        if current.status != ConnectionStatus::Linked {
+            return Err(ApiError::bad_request(format!(
+                "Only a Linked connection can be unlinked; this connection is {}",
+                current.status.as_str()
+            )));
+        }
+        let updated = match self
+            .store
+            .set_connection_status(company, id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+            .await
+        {
+            Ok(updated) => updated,
+            Err(StoreError::ConditionFailed(_)) => {
+                let now = self.store.get_connection(company, id).await?.ok_or_else(|| connection_not_found(id))?;
+                return Err(ApiError::bad_request(format!(
+                    "Only a Linked connection can be unlinked; this connection is {}",
+                    now.status.as_str()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(company_id = %company, connection_id = %id, "connection unlinked");
+        Ok(codat::connection(&updated, &record.company.link_token, urls))
+    }
+}
+
+fn find_connection(record: &CompanyRecord, id: Uuid) -> Result<&Connection, ApiError> {
+    record.connections.iter().find(|c| c.id == id).ok_or_else(|| connection_not_found(id))
+}
+
+fn company_not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format!("No company was found with ID {id}"))
+}
+
+fn connection_not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format!("Data connection {id} not found"))
+}
+
+fn not_found_if_condition(e: StoreError, company: Uuid) -> ApiError {
+    match e {
+        StoreError::ConditionFailed(_) => company_not_found(company),
+        other => other.into(),
+    }
+}
+
+/// Default list order: oldest first, then by id.
+fn by_created(a: &Value, b: &Value) -> Ordering {
+    a["created"].as_str().cmp(&b["created"].as_str()).then_with(|| by_id(a, b))
+}
+
+fn by_key(a: &Value, b: &Value) -> Ordering {
+    a["key"].as_str().cmp(&b["key"].as_str())
+}
+
+#[cfg(test)]
+mod tests;
