@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
+use crate::domain::integration::{
+    INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID,
+};
 use crate::domain::{Company, Connection, DataType, IntegrationState, LinkToken, SyncSetting};
 use crate::query::{Field, FieldKind, Schema};
 
@@ -30,7 +32,11 @@ pub struct ValidationItem {
 impl ValidationItem {
     /// A problem with `field`.
     pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self { item_id: Some(field.to_string()), message: Some(message.into()), validator_name: Some("Validation".into()) }
+        Self {
+            item_id: Some(field.to_string()),
+            message: Some(message.into()),
+            validator_name: Some("Validation".into()),
+        }
     }
 }
 
@@ -131,7 +137,10 @@ pub fn connection(conn: &Connection, token: &LinkToken, urls: &PublicUrls) -> Va
 
 /// Codat's Company, with its connections.
 pub fn company(company: &Company, connections: &[Connection], urls: &PublicUrls) -> Value {
-    let connections: Vec<Value> = connections.iter().map(|c| connection(c, &company.link_token, urls)).collect();
+    let connections: Vec<Value> = connections
+        .iter()
+        .map(|c| connection(c, &company.link_token, urls))
+        .collect();
     serde_json::json!({
         "id": company.id,
         "name": company.name.as_str(),
@@ -152,7 +161,11 @@ pub fn integration(state: &IntegrationState, urls: &PublicUrls) -> Value {
     let features: Vec<Value> = DataType::ALL
         .iter()
         .map(|d| {
-            let state = if d.supported() { "Release" } else { "NotSupported" };
+            let state = if d.supported() {
+                "Release"
+            } else {
+                "NotSupported"
+            };
             serde_json::json!({
                 "dataType": d.key(),
                 "supportedFeatures": [{"featureType": "Get", "featureState": state}],
@@ -206,15 +219,24 @@ pub fn sync_setting(setting: &SyncSetting) -> Value {
 }
 
 const fn text(path: &'static str) -> Field {
-    Field { path, kind: FieldKind::Text }
+    Field {
+        path,
+        kind: FieldKind::Text,
+    }
 }
 
 const fn date(path: &'static str) -> Field {
-    Field { path, kind: FieldKind::DateTime }
+    Field {
+        path,
+        kind: FieldKind::DateTime,
+    }
 }
 
 const fn boolean(path: &'static str) -> Field {
-    Field { path, kind: FieldKind::Bool }
+    Field {
+        path,
+        kind: FieldKind::Bool,
+    }
 }
 
 /// Queryable properties of companies.
@@ -275,7 +297,10 @@ pub const INTEGRATION_SCHEMA: Schema = Schema {
 
 /// Tags a company list can be filtered by with the `tags` parameter (`region=uk && team=x`):
 /// parsed as a query over the tag map.
-pub const TAGS_SCHEMA: Schema = Schema { entity: "Tags", fields: &[text("*")] };
+pub const TAGS_SCHEMA: Schema = Schema {
+    entity: "Tags",
+    fields: &[text("*")],
+};
 
 /// Collects tags for the `tags` list filter.
 pub fn tags_value(tags: &BTreeMap<String, String>) -> Value {
@@ -290,9 +315,18 @@ mod tests {
     fn public_urls_keep_a_path_prefix() {
         let token = LinkToken::generate();
         let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"));
-        assert_eq!(urls.company_link(&token), format!("https://api.example.com/prod/link/{}", token.as_str()));
-        assert_eq!(urls.logo(), "https://api.example.com/prod/assets/bigcommerce-logo.svg");
+        assert_eq!(
+            urls.company_link(&token),
+            format!("https://api.example.com/prod/link/{}", token.as_str())
+        );
+        assert_eq!(
+            urls.logo(),
+            "https://api.example.com/prod/assets/bigcommerce-logo.svg"
+        );
         let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"));
-        assert_eq!(root.company_link(&token), format!("http://127.0.0.1:3000/link/{}", token.as_str()));
+        assert_eq!(
+            root.company_link(&token),
+            format!("http://127.0.0.1:3000/link/{}", token.as_str())
+        );
     }
 }

@@ -22,7 +22,10 @@ pub enum ConfigError {
 }
 
 fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -31,12 +34,19 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
 
 /// Parses an absolute http(s) URL without credentials, query or fragment.
 pub fn parse_base_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid { name, reason: reason.to_string() };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid("must be an http(s) URL with a host"));
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
         return Err(invalid("must not carry credentials, a query or a fragment"));
     }
     Ok(url)
@@ -57,23 +67,31 @@ pub struct PlatformConfig {
 impl PlatformConfig {
     /// Reads `TABLE_NAME`, `API_KEY_SHA256` and `PUBLIC_BASE_URL`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let api_keys = ApiKeys::from_digests(&required("API_KEY_SHA256")?)
-            .map_err(|e| ConfigError::Invalid { name: "API_KEY_SHA256", reason: e.to_string() })?;
+        let api_keys = ApiKeys::from_digests(&required("API_KEY_SHA256")?).map_err(|e| {
+            ConfigError::Invalid {
+                name: "API_KEY_SHA256",
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             api_keys,
-            public_base_url: var("PUBLIC_BASE_URL").map(|raw| parse_base_url("PUBLIC_BASE_URL", &raw)).transpose()?,
+            public_base_url: var("PUBLIC_BASE_URL")
+                .map(|raw| parse_base_url("PUBLIC_BASE_URL", &raw))
+                .transpose()?,
         })
     }
 }
 
 /// Initialises logging: JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), text
-/// otherwise; level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// otherwise; level from `RUST_LOG`, else `default_level`.
+pub fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = if json {
         builder.json().flatten_event(true).without_time().try_init()
     } else {
@@ -97,7 +115,13 @@ mod tests {
     fn base_urls_are_strict() {
         assert!(parse_base_url("X", "https://api.example.com").is_ok());
         assert!(parse_base_url("X", "http://127.0.0.1:3000/prefix").is_ok());
-        for bad in ["ftp://x", "https://user:pw@x.com", "https://x.com/?a=1", "not a url", "https://x.com/#f"] {
+        for bad in [
+            "ftp://x",
+            "https://user:pw@x.com",
+            "https://x.com/?a=1",
+            "not a url",
+            "https://x.com/#f",
+        ] {
             assert!(parse_base_url("X", bad).is_err(), "{bad}");
         }
     }

@@ -24,7 +24,11 @@ pub trait IntegrationStore: Send + Sync {
     /// Current state (enabled when never set).
     async fn integration_state(&self) -> Result<IntegrationState, StoreError>;
     /// Enables or disables new connections.
-    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError>;
+    async fn set_integration_enabled(
+        &self,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<IntegrationState, StoreError>;
 }
 
 /// Companies.
@@ -49,7 +53,11 @@ pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection. `ConditionFailed` if its company is absent or being deleted.
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// A connection of a company.
-    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
+    async fn get_connection(
+        &self,
+        company: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Connection>, StoreError>;
     /// Changes status only if the current one is in `from`; `ConditionFailed` otherwise
     /// (including when absent). Returns the updated connection.
     async fn set_connection_status(
@@ -69,10 +77,17 @@ pub trait SyncSettingsStore: Send + Sync {
     /// The company's explicit settings, if it ever set any.
     async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError>;
     /// Replaces the company's settings. `ConditionFailed` if the company is absent.
-    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError>;
+    async fn put_sync_settings(
+        &self,
+        company: Uuid,
+        settings: &SyncSettings,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything the Platform API needs.
-pub trait PlatformStore: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore {}
+pub trait PlatformStore:
+    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore
+{
+}
 
 impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore> PlatformStore for T {}

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
 use crate::error::StoreError;
-use crate::ports::{CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore};
+use crate::ports::{
+    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore,
+};
 
 #[derive(Default)]
 struct State {
@@ -21,10 +23,16 @@ struct State {
 
 impl State {
     fn record(&self, company: &Company) -> CompanyRecord {
-        let mut connections: Vec<Connection> =
-            self.connections.range((company.id, Uuid::nil())..=(company.id, Uuid::max())).map(|(_, c)| c.clone()).collect();
+        let mut connections: Vec<Connection> = self
+            .connections
+            .range((company.id, Uuid::nil())..=(company.id, Uuid::max()))
+            .map(|(_, c)| c.clone())
+            .collect();
         connections.sort_by_key(|c| (c.created, c.id));
-        CompanyRecord { company: company.clone(), connections }
+        CompanyRecord {
+            company: company.clone(),
+            connections,
+        }
     }
 }
 
@@ -41,7 +49,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -55,8 +65,15 @@ impl IntegrationStore for MemoryStore {
         Ok(self.lock().integration.clone().unwrap_or_default())
     }
 
-    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError> {
-        let state = IntegrationState { enabled, updated: Some(at) };
+    async fn set_integration_enabled(
+        &self,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<IntegrationState, StoreError> {
+        let state = IntegrationState {
+            enabled,
+            updated: Some(at),
+        };
         self.lock().integration = Some(state.clone());
         Ok(state)
     }
@@ -85,7 +102,10 @@ impl CompanyStore for MemoryStore {
 
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let stored = state.companies.get_mut(&company.id).ok_or_else(|| condition("no company"))?;
+        let stored = state
+            .companies
+            .get_mut(&company.id)
+            .ok_or_else(|| condition("no company"))?;
         stored.name = company.name.clone();
         stored.description = company.description.clone();
         stored.tags = company.tags.clone();
@@ -115,7 +135,11 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
+    async fn get_connection(
+        &self,
+        company: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Connection>, StoreError> {
         Ok(self.lock().connections.get(&(company, id)).cloned())
     }
 
@@ -127,7 +151,10 @@ impl ConnectionStore for MemoryStore {
         to: ConnectionStatus,
     ) -> Result<Connection, StoreError> {
         let mut state = self.lock();
-        let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
+        let connection = state
+            .connections
+            .get_mut(&(company, id))
+            .ok_or_else(|| condition("no connection"))?;
         if !from.contains(&connection.status) {
             return Err(condition("status changed"));
         }
@@ -146,7 +173,11 @@ impl SyncSettingsStore for MemoryStore {
         Ok(self.lock().settings.get(&company).cloned())
     }
 
-    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError> {
+    async fn put_sync_settings(
+        &self,
+        company: Uuid,
+        settings: &SyncSettings,
+    ) -> Result<(), StoreError> {
         let mut state = self.lock();
         if !state.companies.contains_key(&company) {
             return Err(condition("no company"));

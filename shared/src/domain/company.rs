@@ -35,9 +35,13 @@ impl CompanyName {
             return Err("'name' must not be empty".into());
         }
         if raw.chars().count() > MAX_NAME_CHARS {
-            return Err(format!("'name' must be at most {MAX_NAME_CHARS} characters"));
+            return Err(format!(
+                "'name' must be at most {MAX_NAME_CHARS} characters"
+            ));
         }
-        if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-',&@.?!".contains(*c)))
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-',&@.?!".contains(*c)))
         {
             return Err(format!(
                 "'name' contains '{bad}'; allowed are letters A-Z, digits, spaces and - ' , & @ . ? !"
@@ -60,21 +64,30 @@ pub struct Tags(BTreeMap<String, String>);
 impl Tags {
     /// Parses the JSON `tags` object, explaining what is wrong.
     pub fn parse(value: &Value) -> Result<Self, String> {
-        let object = value.as_object().ok_or("'tags' must be an object of string values")?;
+        let object = value
+            .as_object()
+            .ok_or("'tags' must be an object of string values")?;
         if object.len() > MAX_TAGS {
-            return Err(format!("'tags' may hold at most {MAX_TAGS} tags, got {}", object.len()));
+            return Err(format!(
+                "'tags' may hold at most {MAX_TAGS} tags, got {}",
+                object.len()
+            ));
         }
         let mut tags = BTreeMap::new();
         for (key, value) in object {
             let key_chars = key.chars().count();
             if key_chars == 0 || key_chars > MAX_TAG_KEY_CHARS || key.contains(['\n', '\r']) {
-                return Err(format!("tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters on one line"));
+                return Err(format!(
+                    "tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters on one line"
+                ));
             }
             let Value::String(text) = value else {
                 return Err(format!("tag '{key}' must have a string value"));
             };
             if text.chars().count() > MAX_TAG_VALUE_CHARS {
-                return Err(format!("tag '{key}' must be at most {MAX_TAG_VALUE_CHARS} characters"));
+                return Err(format!(
+                    "tag '{key}' must be at most {MAX_TAG_VALUE_CHARS} characters"
+                ));
             }
             tags.insert(key.clone(), text.clone());
         }
@@ -102,8 +115,11 @@ impl LinkToken {
 
     /// Accepts a token read back from a URL, if it has the generated shape.
     pub fn parse(raw: &str) -> Option<Self> {
-        (raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(raw.to_string()))
+        (raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(raw.to_string()))
     }
 
     /// The token text, for building URLs.
@@ -203,12 +219,18 @@ impl CompanyDraft {
     /// Parses Codat's create/replace company body.
     pub fn from_json(body: &Value) -> Result<Self, ApiError> {
         let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name = reader.required_string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
+        let name = reader
+            .required_string("name")
+            .and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
         let description = read_description(&mut reader);
         let tags = read_tags(&mut reader);
         reader.finish()?;
         let name = name.ok_or_else(|| ApiError::bad_request("'name' is required"))?;
-        Ok(Self { name, description, tags })
+        Ok(Self {
+            name,
+            description,
+            tags,
+        })
     }
 }
 
@@ -216,22 +238,35 @@ impl CompanyPatch {
     /// Parses Codat's update company body.
     pub fn from_json(body: &Value) -> Result<Self, ApiError> {
         let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name = reader.string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
+        let name = reader
+            .string("name")
+            .and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
         let description = read_description(&mut reader);
         let tags = read_tags(&mut reader);
         reader.finish()?;
-        Ok(Self { name, description, tags })
+        Ok(Self {
+            name,
+            description,
+            tags,
+        })
     }
 }
 
-fn parse_field<T>(reader: &mut FieldReader<'_>, field: &str, result: Result<T, String>) -> Option<T> {
+fn parse_field<T>(
+    reader: &mut FieldReader<'_>,
+    field: &str,
+    result: Result<T, String>,
+) -> Option<T> {
     result.map_err(|message| reader.error(field, message)).ok()
 }
 
 fn read_description(reader: &mut FieldReader<'_>) -> Option<String> {
     let description = reader.string("description")?;
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        reader.error("description", format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"));
+        reader.error(
+            "description",
+            format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        );
         return None;
     }
     Some(description.to_string())
@@ -252,7 +287,11 @@ mod tests {
         assert!(CompanyName::parse("Acme, Inc. & Sons - 'UK' @ 2024?!").is_ok());
         assert!(CompanyName::parse("").is_err());
         assert!(CompanyName::parse("   ").is_err());
-        assert!(CompanyName::parse("Acme <script>").unwrap_err().contains("'<'"));
+        assert!(
+            CompanyName::parse("Acme <script>")
+                .unwrap_err()
+                .contains("'<'")
+        );
         assert!(CompanyName::parse("Café").is_err());
         assert!(CompanyName::parse(&"a".repeat(MAX_NAME_CHARS)).is_ok());
         assert!(CompanyName::parse(&"a".repeat(MAX_NAME_CHARS + 1)).is_err());
@@ -264,7 +303,11 @@ mod tests {
         assert!(Tags::parse(&Value::Object(ten.clone())).is_ok());
         let mut eleven = ten;
         eleven.insert("k10".into(), json!("v"));
-        assert!(Tags::parse(&Value::Object(eleven)).unwrap_err().contains("at most 10"));
+        assert!(
+            Tags::parse(&Value::Object(eleven))
+                .unwrap_err()
+                .contains("at most 10")
+        );
         assert!(Tags::parse(&json!({"k": "x".repeat(100)})).is_ok());
         assert!(Tags::parse(&json!({"k": "x".repeat(101)})).is_err());
         assert!(Tags::parse(&json!({"x".repeat(28): "v"})).is_err());
@@ -274,10 +317,20 @@ mod tests {
 
     #[test]
     fn drafts_report_every_problem_and_unknown_fields() {
-        let err = CompanyDraft::from_json(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"})).unwrap_err();
-        let fields: Vec<_> = err.validation.iter().filter_map(|v| v.item_id.clone()).collect();
+        let err = CompanyDraft::from_json(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"}))
+            .unwrap_err();
+        let fields: Vec<_> = err
+            .validation
+            .iter()
+            .filter_map(|v| v.item_id.clone())
+            .collect();
         assert_eq!(fields, ["nmae", "name", "tags"]);
-        assert!(CompanyDraft::from_json(&json!({})).unwrap_err().validation[0].message.as_deref() == Some("'name' is required"));
+        assert!(
+            CompanyDraft::from_json(&json!({})).unwrap_err().validation[0]
+                .message
+                .as_deref()
+                == Some("'name' is required")
+        );
         assert!(CompanyDraft::from_json(&json!("name")).is_err());
         let patch = CompanyPatch::from_json(&json!({"tags": {"region": "uk"}})).expect("valid");
         assert_eq!(patch.name, None);

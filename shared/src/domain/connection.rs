@@ -33,7 +33,14 @@ impl ConnectionStatus {
 
     /// Parses Codat's spelling (exact case).
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::PendingAuth, Self::Linked, Self::Unlinked, Self::Deauthorized].into_iter().find(|s| s.as_str() == raw)
+        [
+            Self::PendingAuth,
+            Self::Linked,
+            Self::Unlinked,
+            Self::Deauthorized,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
     }
 
     /// Whether the status machine allows `self -> to`.
@@ -88,11 +95,20 @@ mod tests {
     #[test]
     fn status_machine() {
         let all = [PendingAuth, Linked, Unlinked, Deauthorized];
-        let allowed: Vec<_> =
-            all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
+        let allowed: Vec<_> = all
+            .iter()
+            .flat_map(|a| all.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
         assert_eq!(
             allowed,
-            [(PendingAuth, Linked), (Linked, Unlinked), (Linked, Deauthorized), (Unlinked, Linked), (Deauthorized, Linked)]
+            [
+                (PendingAuth, Linked),
+                (Linked, Unlinked),
+                (Linked, Deauthorized),
+                (Unlinked, Linked),
+                (Deauthorized, Linked)
+            ]
         );
         for s in all {
             assert_eq!(ConnectionStatus::parse(s.as_str()), Some(s));

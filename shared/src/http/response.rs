@@ -11,15 +11,26 @@ use crate::error::ApiError;
 /// Service name in error bodies.
 pub const SERVICE: &str = "PublicApi";
 
-fn with_headers(status: StatusCode, body: Body, content_type: Option<&'static str>, correlation_id: &str) -> Response<Body> {
+fn with_headers(
+    status: StatusCode,
+    body: Body,
+    content_type: Option<&'static str>,
+    correlation_id: &str,
+) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     if let Some(ct) = content_type {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(id) = HeaderValue::from_str(correlation_id) {
         headers.insert("x-correlation-id", id);
     }
@@ -28,7 +39,12 @@ fn with_headers(status: StatusCode, body: Body, content_type: Option<&'static st
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &Value, correlation_id: &str) -> Response<Body> {
-    with_headers(status, Body::Text(value.to_string()), Some("application/json"), correlation_id)
+    with_headers(
+        status,
+        Body::Text(value.to_string()),
+        Some("application/json"),
+        correlation_id,
+    )
 }
 
 /// A response without a body (204, or 200 where Codat sends none).
@@ -37,9 +53,21 @@ pub fn empty(status: StatusCode, correlation_id: &str) -> Response<Body> {
 }
 
 /// A static asset.
-pub fn asset(content_type: &'static str, bytes: &'static [u8], correlation_id: &str) -> Response<Body> {
-    let mut response = with_headers(StatusCode::OK, Body::Binary(bytes.to_vec()), Some(content_type), correlation_id);
-    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+pub fn asset(
+    content_type: &'static str,
+    bytes: &'static [u8],
+    correlation_id: &str,
+) -> Response<Body> {
+    let mut response = with_headers(
+        StatusCode::OK,
+        Body::Binary(bytes.to_vec()),
+        Some(content_type),
+        correlation_id,
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
     response
 }
 
@@ -50,9 +78,15 @@ pub fn error_response(error: &ApiError, correlation_id: &str) -> Response<Body> 
         service: SERVICE,
         error: error.message.clone(),
         correlation_id: correlation_id.to_string(),
-        validation: (!error.validation.is_empty())
-            .then(|| Validation { errors: error.validation.clone(), warnings: Vec::new() }),
-        can_be_retried: if error.status.is_server_error() { "Unknown" } else { "False" },
+        validation: (!error.validation.is_empty()).then(|| Validation {
+            errors: error.validation.clone(),
+            warnings: Vec::new(),
+        }),
+        can_be_retried: if error.status.is_server_error() {
+            "Unknown"
+        } else {
+            "False"
+        },
         detailed_error_code: 0,
     };
     let value = serde_json::to_value(body).unwrap_or_default();

@@ -13,7 +13,9 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::codat::{self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA};
+use crate::codat::{
+    self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA,
+};
 use crate::domain::company::CompanyPatch;
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::validate::FieldReader;
@@ -42,11 +44,13 @@ enum Route {
 }
 
 fn company_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("No company was found with ID {}", shorten(raw))))
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::not_found(format!("No company was found with ID {}", shorten(raw))))
 }
 
 fn connection_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("Data connection {} not found", shorten(raw))))
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::not_found(format!("Data connection {} not found", shorten(raw))))
 }
 
 fn shorten(raw: &str) -> String {
@@ -79,7 +83,9 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["companies"] => Route::Companies,
         ["companies", c] => Route::Company(company_id(c)?),
         ["companies", c, "connections"] => Route::Connections(company_id(c)?),
-        ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
+        ["companies", c, "connections", id] => {
+            Route::Connection(company_id(c)?, connection_id(id)?)
+        }
         ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
         _ => return Err(ApiError::not_found("No such resource")),
     })
@@ -96,7 +102,11 @@ impl<S: PlatformStore> PlatformApi<S> {
     /// The API over `store`, accepting `keys`; Link URLs start with `public_base_url` (or the
     /// request's API Gateway domain when `None`).
     pub fn new(store: S, keys: ApiKeys, public_base_url: Option<Url>) -> Self {
-        Self { store, keys, public_base_url }
+        Self {
+            store,
+            keys,
+            public_base_url,
+        }
     }
 
     /// Answers one request. Never fails: every error becomes Codat's error JSON.
@@ -114,7 +124,11 @@ impl<S: PlatformStore> PlatformApi<S> {
                 Ok(response) => response,
                 Err(error) => error_response(&error, &info.correlation_id),
             };
-            tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "handled"
+            );
             response
         }
         .instrument(span)
@@ -124,16 +138,24 @@ impl<S: PlatformStore> PlatformApi<S> {
     fn urls(&self, info: &RequestInfo) -> Result<PublicUrls, ApiError> {
         let base = match (&self.public_base_url, &info.domain) {
             (Some(base), _) => base.clone(),
-            (None, Some(domain)) => Url::parse(&format!("https://{domain}")).map_err(|_| ApiError::internal())?,
+            (None, Some(domain)) => {
+                Url::parse(&format!("https://{domain}")).map_err(|_| ApiError::internal())?
+            }
             (None, None) => {
-                tracing::error!("PUBLIC_BASE_URL is unset and the request has no API Gateway domain");
+                tracing::error!(
+                    "PUBLIC_BASE_URL is unset and the request has no API Gateway domain"
+                );
                 return Err(ApiError::internal());
             }
         };
         Ok(PublicUrls::new(base))
     }
 
-    async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(
+        &self,
+        req: &Request,
+        info: &RequestInfo,
+    ) -> Result<Response<Body>, ApiError> {
         let segments: Vec<&str> = info.segments.iter().map(String::as_str).collect();
         let route = route(&segments);
         if route == Ok(Route::Logo) && req.method() == Method::GET {
@@ -153,12 +175,17 @@ impl<S: PlatformStore> PlatformApi<S> {
                 let state = self.store.integration_state().await?;
                 ok(params.page(vec![codat::integration(&state, &urls)], &info.path, by_key))
             }
-            (Route::Integration, Method::GET) => ok(codat::integration(&self.store.integration_state().await?, &urls)),
+            (Route::Integration, Method::GET) => ok(codat::integration(
+                &self.store.integration_state().await?,
+                &urls,
+            )),
             (Route::Integration, Method::PATCH) => ok(self.set_integration(req, &urls).await?),
             (Route::Branding, Method::GET) => ok(codat::branding(&urls)),
             (Route::Companies, Method::GET) => ok(self.list_companies(req, info, &urls).await?),
             (Route::Companies, Method::POST) => ok(self.create_company(req, &urls).await?),
-            (Route::Company(id), Method::GET) => ok(self.company_json(&self.company(id).await?, &urls)),
+            (Route::Company(id), Method::GET) => {
+                ok(self.company_json(&self.company(id).await?, &urls))
+            }
             (Route::Company(id), Method::PUT) => ok(self.replace_company(req, id, &urls).await?),
             (Route::Company(id), Method::PATCH) => ok(self.update_company(req, id, &urls).await?),
             (Route::Company(id), Method::DELETE) => {
@@ -168,12 +195,20 @@ impl<S: PlatformStore> PlatformApi<S> {
                 tracing::info!(company_id = %id, "company deleted");
                 empty(StatusCode::NO_CONTENT, cid)
             }
-            (Route::Connections(id), Method::GET) => ok(self.list_connections(req, info, id, &urls).await?),
-            (Route::Connections(id), Method::POST) => ok(self.create_connection(req, id, &urls).await?),
+            (Route::Connections(id), Method::GET) => {
+                ok(self.list_connections(req, info, id, &urls).await?)
+            }
+            (Route::Connections(id), Method::POST) => {
+                ok(self.create_connection(req, id, &urls).await?)
+            }
             (Route::Connection(c, id), Method::GET) => {
                 let record = self.company(c).await?;
                 let connection = find_connection(&record, id)?;
-                ok(codat::connection(connection, &record.company.link_token, &urls))
+                ok(codat::connection(
+                    connection,
+                    &record.company.link_token,
+                    &urls,
+                ))
             }
             (Route::Connection(c, id), Method::PATCH) => ok(self.unlink(req, c, id, &urls).await?),
             (Route::Connection(c, id), Method::DELETE) => {
@@ -197,7 +232,10 @@ impl<S: PlatformStore> PlatformApi<S> {
                 let body = json_body(req)?;
                 self.company(id).await?;
                 let settings = SyncSettings::from_json(&body, id)?;
-                self.store.put_sync_settings(id, &settings).await.map_err(|e| not_found_if_condition(e, id))?;
+                self.store
+                    .put_sync_settings(id, &settings)
+                    .await
+                    .map_err(|e| not_found_if_condition(e, id))?;
                 empty(StatusCode::NO_CONTENT, cid)
             }
             (_, method) => return Err(ApiError::method_not_allowed(&method)),
@@ -205,7 +243,10 @@ impl<S: PlatformStore> PlatformApi<S> {
     }
 
     async fn company(&self, id: Uuid) -> Result<CompanyRecord, ApiError> {
-        self.store.get_company(id).await?.ok_or_else(|| company_not_found(id))
+        self.store
+            .get_company(id)
+            .await?
+            .ok_or_else(|| company_not_found(id))
     }
 
     fn company_json(&self, record: &CompanyRecord, urls: &PublicUrls) -> Value {
@@ -221,21 +262,36 @@ impl<S: PlatformStore> PlatformApi<S> {
         }
         reader.finish()?;
         let enabled = enabled.ok_or_else(|| ApiError::bad_request("'enabled' is required"))?;
-        let state = self.store.set_integration_enabled(enabled, Utc::now()).await?;
+        let state = self
+            .store
+            .set_integration_enabled(enabled, Utc::now())
+            .await?;
         tracing::info!(enabled, "integration toggled");
         Ok(codat::integration(&state, urls))
     }
 
-    async fn list_companies(&self, req: &Request, info: &RequestInfo, urls: &PublicUrls) -> Result<Value, ApiError> {
+    async fn list_companies(
+        &self,
+        req: &Request,
+        info: &RequestInfo,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
         let query = RequestInfo::query(req)?;
         let params = ListParams::parse(&query, &COMPANY_SCHEMA)?;
-        let tags = query.get("tags").filter(|t| !t.trim().is_empty()).map(|t| Query::parse(t, &TAGS_SCHEMA)).transpose()?;
+        let tags = query
+            .get("tags")
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| Query::parse(t, &TAGS_SCHEMA))
+            .transpose()?;
         let records: Vec<Value> = self
             .store
             .list_companies()
             .await?
             .iter()
-            .filter(|r| tags.as_ref().is_none_or(|t| t.matches(&serde_json::json!(r.company.tags.as_map()))))
+            .filter(|r| {
+                tags.as_ref()
+                    .is_none_or(|t| t.matches(&serde_json::json!(r.company.tags.as_map())))
+            })
             .map(|r| self.company_json(r, urls))
             .collect();
         Ok(params.page(records, &info.path, by_created))
@@ -249,19 +305,35 @@ impl<S: PlatformStore> PlatformApi<S> {
         Ok(codat::company(&company, &[], urls))
     }
 
-    async fn replace_company(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+    async fn replace_company(
+        &self,
+        req: &Request,
+        id: Uuid,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
         let draft = CompanyDraft::from_json(&json_body(req)?)?;
         let mut record = self.company(id).await?;
         record.company.replace(draft);
-        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
+        self.store
+            .update_company_details(&record.company)
+            .await
+            .map_err(|e| not_found_if_condition(e, id))?;
         Ok(self.company_json(&record, urls))
     }
 
-    async fn update_company(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+    async fn update_company(
+        &self,
+        req: &Request,
+        id: Uuid,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
         let patch = CompanyPatch::from_json(&json_body(req)?)?;
         let mut record = self.company(id).await?;
         record.company.update(patch);
-        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
+        self.store
+            .update_company_details(&record.company)
+            .await
+            .map_err(|e| not_found_if_condition(e, id))?;
         Ok(self.company_json(&record, urls))
     }
 
@@ -274,12 +346,20 @@ impl<S: PlatformStore> PlatformApi<S> {
     ) -> Result<Value, ApiError> {
         let params = ListParams::parse(&RequestInfo::query(req)?, &CONNECTION_SCHEMA)?;
         let record = self.company(id).await?;
-        let records =
-            record.connections.iter().map(|c| codat::connection(c, &record.company.link_token, urls)).collect();
+        let records = record
+            .connections
+            .iter()
+            .map(|c| codat::connection(c, &record.company.link_token, urls))
+            .collect();
         Ok(params.page(records, &info.path, by_created))
     }
 
-    async fn create_connection(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+    async fn create_connection(
+        &self,
+        req: &Request,
+        id: Uuid,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
         let body = json_body(req)?;
         let mut reader = FieldReader::new(&body, &["platformKey"])?;
         if let Some(key) = reader.required_string("platformKey") {
@@ -298,15 +378,30 @@ impl<S: PlatformStore> PlatformApi<S> {
             )));
         }
         let connection = Connection::create(id, Utc::now());
-        self.store.create_connection(&connection).await.map_err(|e| not_found_if_condition(e, id))?;
+        self.store
+            .create_connection(&connection)
+            .await
+            .map_err(|e| not_found_if_condition(e, id))?;
         tracing::info!(company_id = %id, connection_id = %connection.id, "connection created");
-        Ok(codat::connection(&connection, &record.company.link_token, urls))
+        Ok(codat::connection(
+            &connection,
+            &record.company.link_token,
+            urls,
+        ))
     }
 
-    async fn unlink(&self, req: &Request, company: Uuid, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
+    async fn unlink(
+        &self,
+        req: &Request,
+        company: Uuid,
+        id: Uuid,
+        urls: &PublicUrls,
+    ) -> Result<Value, ApiError> {
         let body = json_body(req)?;
         let mut reader = FieldReader::new(&body, &["status"])?;
-        let status = reader.required_string("status").map(|raw| (raw, ConnectionStatus::parse(raw)));
+        let status = reader
+            .required_string("status")
+            .map(|raw| (raw, ConnectionStatus::parse(raw)));
         match status {
             Some((_, Some(ConnectionStatus::Unlinked))) | None => {}
             Some((raw, _)) => reader.error(
@@ -325,12 +420,21 @@ impl<S: PlatformStore> PlatformApi<S> {
         }
         let updated = match self
             .store
-            .set_connection_status(company, id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+            .set_connection_status(
+                company,
+                id,
+                &[ConnectionStatus::Linked],
+                ConnectionStatus::Unlinked,
+            )
             .await
         {
             Ok(updated) => updated,
             Err(StoreError::ConditionFailed(_)) => {
-                let now = self.store.get_connection(company, id).await?.ok_or_else(|| connection_not_found(id))?;
+                let now = self
+                    .store
+                    .get_connection(company, id)
+                    .await?
+                    .ok_or_else(|| connection_not_found(id))?;
                 return Err(ApiError::bad_request(format!(
                     "Only a Linked connection can be unlinked; this connection is {}",
                     now.status.as_str()
@@ -339,12 +443,20 @@ impl<S: PlatformStore> PlatformApi<S> {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(company_id = %company, connection_id = %id, "connection unlinked");
-        Ok(codat::connection(&updated, &record.company.link_token, urls))
+        Ok(codat::connection(
+            &updated,
+            &record.company.link_token,
+            urls,
+        ))
     }
 }
 
 fn find_connection(record: &CompanyRecord, id: Uuid) -> Result<&Connection, ApiError> {
-    record.connections.iter().find(|c| c.id == id).ok_or_else(|| connection_not_found(id))
+    record
+        .connections
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| connection_not_found(id))
 }
 
 fn company_not_found(id: Uuid) -> ApiError {
@@ -364,7 +476,10 @@ fn not_found_if_condition(e: StoreError, company: Uuid) -> ApiError {
 
 /// Default list order: oldest first, then by id.
 fn by_created(a: &Value, b: &Value) -> Ordering {
-    a["created"].as_str().cmp(&b["created"].as_str()).then_with(|| by_id(a, b))
+    a["created"]
+        .as_str()
+        .cmp(&b["created"].as_str())
+        .then_with(|| by_id(a, b))
 }
 
 fn by_key(a: &Value, b: &Value) -> Ordering {

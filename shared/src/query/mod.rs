@@ -31,15 +31,21 @@ pub struct QueryError {
 
 impl QueryError {
     fn malformed(detail: impl Into<String>) -> Self {
-        Self { detail: format!("Malformed query: {}", detail.into()) }
+        Self {
+            detail: format!("Malformed query: {}", detail.into()),
+        }
     }
 
     fn unresolved(path: &str, entity: &str) -> Self {
-        Self { detail: format!("Could not resolve property {path} on {entity}") }
+        Self {
+            detail: format!("Could not resolve property {path} on {entity}"),
+        }
     }
 
     fn invalid(detail: impl Into<String>) -> Self {
-        Self { detail: detail.into() }
+        Self {
+            detail: detail.into(),
+        }
     }
 }
 
@@ -82,7 +88,10 @@ impl Schema {
             .find(|field| {
                 let pattern: Vec<&str> = field.path.split('.').collect();
                 pattern.len() == segments.len()
-                    && pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
+                    && pattern
+                        .iter()
+                        .zip(&segments)
+                        .all(|(p, s)| *p == "*" || p == s)
             })
             .map(|field| field.kind)
             .ok_or_else(|| QueryError::unresolved(path, self.entity))
@@ -160,7 +169,11 @@ enum Literal {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
-    Cond { segments: Vec<String>, op: Op, literal: Literal },
+    Cond {
+        segments: Vec<String>,
+        op: Op,
+        literal: Literal,
+    },
     And(Vec<Node>),
     Or(Vec<Node>),
 }
@@ -175,7 +188,9 @@ impl Query {
     /// Parses `input` and binds it to `schema`.
     pub fn parse(input: &str, schema: &Schema) -> Result<Self, QueryError> {
         let expr = parser::parse(input)?;
-        Ok(Self { root: bind(&expr, schema)? })
+        Ok(Self {
+            root: bind(&expr, schema)?,
+        })
     }
 
     /// Whether the record (its wire JSON) satisfies the query.
@@ -186,8 +201,18 @@ impl Query {
 
 fn bind(expr: &Expr, schema: &Schema) -> Result<Node, QueryError> {
     Ok(match expr {
-        Expr::And(terms) => Node::And(terms.iter().map(|t| bind(t, schema)).collect::<Result<_, _>>()?),
-        Expr::Or(terms) => Node::Or(terms.iter().map(|t| bind(t, schema)).collect::<Result<_, _>>()?),
+        Expr::And(terms) => Node::And(
+            terms
+                .iter()
+                .map(|t| bind(t, schema))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(terms) => Node::Or(
+            terms
+                .iter()
+                .map(|t| bind(t, schema))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Cond(c) => {
             let kind = schema.resolve(&c.path)?;
             let allowed = match kind {
@@ -204,9 +229,18 @@ fn bind(expr: &Expr, schema: &Schema) -> Result<Node, QueryError> {
                 )));
             }
             let literal = parse_literal(kind, &c.value).ok_or_else(|| {
-                QueryError::invalid(format!("'{}' is not a valid {} for {}", c.value, kind_name(kind), c.path))
+                QueryError::invalid(format!(
+                    "'{}' is not a valid {} for {}",
+                    c.value,
+                    kind_name(kind),
+                    c.path
+                ))
             })?;
-            Node::Cond { segments: c.path.split('.').map(str::to_string).collect(), op: c.op, literal }
+            Node::Cond {
+                segments: c.path.split('.').map(str::to_string).collect(),
+                op: c.op,
+                literal,
+            }
         }
     })
 }
@@ -234,7 +268,9 @@ fn parse_literal(kind: FieldKind, raw: &str) -> Option<Literal> {
 }
 
 fn parse_decimal(raw: &str) -> Option<Decimal> {
-    Decimal::from_str(raw.trim()).or_else(|_| Decimal::from_scientific(raw.trim())).ok()
+    Decimal::from_str(raw.trim())
+        .or_else(|_| Decimal::from_scientific(raw.trim()))
+        .ok()
 }
 
 /// Parses an ISO 8601 instant; a value without offset is UTC and a bare date is midnight UTC.
@@ -283,8 +319,13 @@ fn text_of(value: &Value) -> Option<String> {
 fn compare(value: &Value, literal: &Literal) -> Option<Ordering> {
     match literal {
         Literal::Text(want) => text_of(value).map(|have| have.to_lowercase().cmp(want)),
-        Literal::Number(want) => text_of(value).and_then(|s| parse_decimal(&s)).map(|have| have.cmp(want)),
-        Literal::DateTime(want) => value.as_str().and_then(parse_datetime).map(|have| have.cmp(want)),
+        Literal::Number(want) => text_of(value)
+            .and_then(|s| parse_decimal(&s))
+            .map(|have| have.cmp(want)),
+        Literal::DateTime(want) => value
+            .as_str()
+            .and_then(parse_datetime)
+            .map(|have| have.cmp(want)),
         Literal::Bool(want) => match value {
             Value::Bool(have) => Some(have.cmp(want)),
             Value::String(s) => s.parse::<bool>().ok().map(|have| have.cmp(want)),
@@ -295,10 +336,14 @@ fn compare(value: &Value, literal: &Literal) -> Option<Ordering> {
 
 fn holds(value: &Value, op: Op, literal: &Literal) -> bool {
     if op == Op::Contains {
-        let Literal::Text(needle) = literal else { return false };
+        let Literal::Text(needle) = literal else {
+            return false;
+        };
         return text_of(value).is_some_and(|have| have.to_lowercase().contains(needle.as_str()));
     }
-    let Some(ord) = compare(value, literal) else { return false };
+    let Some(ord) = compare(value, literal) else {
+        return false;
+    };
     match op {
         Op::Eq => ord == Ordering::Equal,
         Op::Gt => ord == Ordering::Greater,
@@ -313,7 +358,11 @@ fn eval(node: &Node, record: &Value) -> bool {
     match node {
         Node::And(terms) => terms.iter().all(|t| eval(t, record)),
         Node::Or(terms) => terms.iter().any(|t| eval(t, record)),
-        Node::Cond { segments, op, literal } => {
+        Node::Cond {
+            segments,
+            op,
+            literal,
+        } => {
             let mut values = Vec::new();
             collect(record, segments, &mut values);
             if *op == Op::Ne {
@@ -350,10 +399,16 @@ impl OrderBy {
                     None => (false, part),
                 };
                 if path.is_empty() {
-                    return Err(QueryError::invalid(format!("orderBy '{input}' names no property")));
+                    return Err(QueryError::invalid(format!(
+                        "orderBy '{input}' names no property"
+                    )));
                 }
                 let kind = schema.resolve(path)?;
-                Ok(SortKey { segments: path.split('.').map(str::to_string).collect(), kind, descending })
+                Ok(SortKey {
+                    segments: path.split('.').map(str::to_string).collect(),
+                    kind,
+                    descending,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { keys })

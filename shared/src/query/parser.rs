@@ -25,7 +25,11 @@ pub(super) fn parse(input: &str) -> Result<Expr, QueryError> {
             "the query is longer than {MAX_QUERY_LEN} characters"
         )));
     }
-    let mut p = Parser { src: input, pos: 0, depth: 0 };
+    let mut p = Parser {
+        src: input,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     if p.at_end() {
         return Err(QueryError::malformed("the query is empty"));
@@ -82,7 +86,11 @@ impl Parser<'_> {
         while self.eat("||") {
             terms.push(self.and()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, QueryError> {
@@ -90,7 +98,11 @@ impl Parser<'_> {
         while self.eat("&&") {
             terms.push(self.atom()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn atom(&mut self) -> Result<Expr, QueryError> {
@@ -114,7 +126,9 @@ impl Parser<'_> {
         let path = self.path()?;
         self.skip_ws();
         let op = self.op().ok_or_else(|| {
-            self.error(&format!("expected an operator (= != ~ > < >= <=) after '{path}'"))
+            self.error(&format!(
+                "expected an operator (= != ~ > < >= <=) after '{path}'"
+            ))
         })?;
         self.skip_ws();
         let value = self.value()?;
@@ -151,7 +165,9 @@ impl Parser<'_> {
             (">", Op::Gt),
             ("<", Op::Lt),
         ];
-        let (token, op) = OPS.iter().find(|(token, _)| self.rest().starts_with(token))?;
+        let (token, op) = OPS
+            .iter()
+            .find(|(token, _)| self.rest().starts_with(token))?;
         self.pos += token.len();
         Some(*op)
     }

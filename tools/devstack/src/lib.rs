@@ -1,1 +1,45 @@
-//! x
+//! The local stack: what `make demo`, `make dev` and the integration tests run on, with no AWS
+//! account and no Docker.
+//!
+//! - [`client`]: a client of the local API for the demo and tests
+//! - [`fixtures`]: the records the `events/` files refer to
+//! - [`invoke`]: replays an `events/` file against a function, like `sam local invoke`
+//! - [`moto`]: a moto server process on loopback (the AWS emulator)
+//! - [`template`]: the resources of `template.yaml`, created in moto under their logical names
+//! - [`event`]: HTTP requests turned into API Gateway HTTP API (v2) events, as API Gateway does
+//! - [`runner`]: a local HTTP server handing those events to the same handlers the Lambdas run
+//! - [`stack`]: all of it together, writing `target/devstack.json`
+
+pub mod client;
+pub mod event;
+pub mod fixtures;
+pub mod invoke;
+pub mod moto;
+pub mod runner;
+pub mod stack;
+pub mod template;
+
+use std::path::PathBuf;
+
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// SDK configuration for a local AWS endpoint: fixed region and dummy credentials, so nothing
+/// from the developer's environment can reach a real account.
+pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "devstack",
+        )))
+        .build()
+}

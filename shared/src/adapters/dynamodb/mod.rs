@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,7 +29,9 @@ pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
 use crate::error::StoreError;
-use crate::ports::{CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore};
+use crate::ports::{
+    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore,
+};
 
 /// Name of the index listing every company and connection.
 pub const COMPANIES_INDEX: &str = "gsi1";
@@ -47,7 +51,11 @@ impl DynamoStore {
     /// Uses `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table }
+        Self {
+            batch: BatchWriter::new(client.clone(), table.clone()),
+            client,
+            table,
+        }
     }
 }
 
@@ -69,7 +77,8 @@ fn key(pk: String, sk: &str) -> Item {
 
 /// Serialises a record and adds its keys and kind.
 fn item<T: Serialize>(record: &T, kind: &str, keys: Item) -> Result<Item, StoreError> {
-    let mut item: Item = to_item(record).map_err(|e| StoreError::Backend(format!("serialise {kind}: {e}")))?;
+    let mut item: Item =
+        to_item(record).map_err(|e| StoreError::Backend(format!("serialise {kind}: {e}")))?;
     item.extend(keys);
     item.insert("kind".into(), s(kind));
     Ok(item)
@@ -80,16 +89,28 @@ fn record<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
 }
 
 fn kind(item: &Item) -> Option<&str> {
-    item.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get("kind")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 /// Maps an SDK error to a store error: conditions, throttling/transport, the rest.
-pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: SdkError<E, R>) -> StoreError {
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> StoreError {
     match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{err:?}")),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{err:?}"))
+        }
         _ => match err.code() {
-            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed(err.message().unwrap_or("").into()),
-            Some("TransactionCanceledException") if err.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) => {
+            Some("ConditionalCheckFailedException") => {
+                StoreError::ConditionFailed(err.message().unwrap_or("").into())
+            }
+            Some("TransactionCanceledException")
+                if err
+                    .message()
+                    .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+            {
                 StoreError::ConditionFailed(err.message().unwrap_or("").into())
             }
             Some(
@@ -100,7 +121,11 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
                 | "ServiceUnavailable"
                 | "TransactionConflictException"
                 | "TransactionCanceledException",
-            ) => StoreError::Unavailable(format!("{}: {}", err.code().unwrap_or(""), err.message().unwrap_or(""))),
+            ) => StoreError::Unavailable(format!(
+                "{}: {}",
+                err.code().unwrap_or(""),
+                err.message().unwrap_or("")
+            )),
             _ => StoreError::Backend(format!("{err:?}")),
         },
     }
@@ -138,7 +163,13 @@ impl DynamoStore {
             match kind(&item) {
                 Some("company") if !item.contains_key("deleting") => {
                     let company: Company = record(item)?;
-                    companies.insert(company.id, CompanyRecord { company, connections: Vec::new() });
+                    companies.insert(
+                        company.id,
+                        CompanyRecord {
+                            company,
+                            connections: Vec::new(),
+                        },
+                    );
                 }
                 Some("connection") => connections.push(record::<Connection>(item)?),
                 _ => {}
@@ -189,13 +220,33 @@ impl IntegrationStore for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        out.item.map(record).transpose().map(Option::unwrap_or_default)
+        out.item
+            .map(record)
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
-    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError> {
-        let state = IntegrationState { enabled, updated: Some(at) };
-        let item = item(&state, "integration", key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"))?;
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+    async fn set_integration_enabled(
+        &self,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<IntegrationState, StoreError> {
+        let state = IntegrationState {
+            enabled,
+            updated: Some(at),
+        };
+        let item = item(
+            &state,
+            "integration",
+            key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(state)
     }
 }
@@ -251,7 +302,10 @@ impl CompanyStore for DynamoStore {
 
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError> {
         let tags = to_item(&company.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let description = company.description.clone().map_or(AttributeValue::Null(true), AttributeValue::S);
+        let description = company
+            .description
+            .clone()
+            .map_or(AttributeValue::Null(true), AttributeValue::S);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -294,7 +348,11 @@ impl CompanyStore for DynamoStore {
             .await?
             .into_iter()
             .filter(|item| kind(item) != Some("company"))
-            .map(|item| item.into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect())
+            .map(|item| {
+                item.into_iter()
+                    .filter(|(k, _)| k == "pk" || k == "sk")
+                    .collect()
+            })
             .collect();
         keys.push(key(format!("LINK#{}", company.link_token.as_str()), "LINK"));
         self.batch.delete(keys).await?;
@@ -312,9 +370,19 @@ impl CompanyStore for DynamoStore {
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut keys = key(company_pk(connection.company_id), &connection_sk(connection.id));
+        let mut keys = key(
+            company_pk(connection.company_id),
+            &connection_sk(connection.id),
+        );
         keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
-        keys.insert("gsi1sk".into(), s(format!("{}#{}", connection.company_id, connection_sk(connection.id))));
+        keys.insert(
+            "gsi1sk".into(),
+            s(format!(
+                "{}#{}",
+                connection.company_id,
+                connection_sk(connection.id)
+            )),
+        );
         let item = item(connection, "connection", keys)?;
         self.client
             .transact_write_items()
@@ -326,7 +394,11 @@ impl ConnectionStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
+    async fn get_connection(
+        &self,
+        company: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Connection>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -353,7 +425,10 @@ impl ConnectionStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(company_pk(company), &connection_sk(id))))
             .update_expression("SET #status = :to")
-            .condition_expression(format!("attribute_exists(pk) AND #status IN ({})", placeholders.join(", ")))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status IN ({})",
+                placeholders.join(", ")
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .return_values(ReturnValue::AllNew);
@@ -393,8 +468,16 @@ impl SyncSettingsStore for DynamoStore {
         out.item.map(record).transpose()
     }
 
-    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError> {
-        let item = item(settings, "syncsettings", key(company_pk(company), "SYNCSETTINGS"))?;
+    async fn put_sync_settings(
+        &self,
+        company: Uuid,
+        settings: &SyncSettings,
+    ) -> Result<(), StoreError> {
+        let item = item(
+            settings,
+            "syncsettings",
+            key(company_pk(company), "SYNCSETTINGS"),
+        )?;
         self.client
             .transact_write_items()
             .transact_items(self.company_exists_check(company)?)

@@ -1,0 +1,52 @@
+# commerce-link: every verb the README documents.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+MOTO     := $(abspath $(VENV)/bin/moto_server)
+CFN_LINT := $(VENV)/bin/cfn-lint
+PORT     ?= 3000
+FN       ?= companies
+EVENT    ?= events/companies/list-companies.json
+
+.PHONY: help venv demo dev test lint fmt build invoke deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Install the Python tools (moto, cfn-lint) into .venv
+
+demo: venv ## Run the demo on a local stack, then stop everything
+	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- demo
+
+dev: venv ## Run the local stack on http://127.0.0.1:$(PORT) until Ctrl-C
+	DEV_PORT=$(PORT) MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- dev
+
+lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(CFN_LINT) template.yaml
+
+test: lint ## Everything CI runs: lint, then all tests against moto
+	tools/with-moto $(MOTO) cargo test --workspace
+
+fmt: ## Format the code
+	cargo fmt --all
+
+invoke: venv ## Run one function on one event locally: make invoke FN=companies EVENT=events/...
+	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- invoke $(FN) $(EVENT)
+
+build: ## Build the Lambda functions with SAM (needs sam and cargo-lambda)
+	sam build
+
+deploy: build ## Deploy with SAM (asks for parameters the first time)
+	sam deploy --guided
+
+clean: ## Remove build outputs and the venv
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,97 @@
+//! A small client of the local API (Basic auth with the stack's key), for the demo and tests.
+
+use base64::Engine;
+use serde_json::Value;
+
+/// Calls the commerce-link API.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+/// A failed call: transport error or unexpected status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Transport failure.
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The API answered with another status.
+    #[error("{method} {path} answered {status}: {body}")]
+    Status {
+        /// Method.
+        method: String,
+        /// Path.
+        path: String,
+        /// Status code.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
+}
+
+impl ApiClient {
+    /// A client of `base` using `api_key`.
+    pub fn new(base: &str, api_key: &str) -> Self {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(api_key)
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+        }
+    }
+
+    /// Sends a request and returns status and JSON body (Null when empty).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", &self.auth);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok((status, value))
+    }
+
+    /// Sends a request that must answer `expected`.
+    pub async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        expected: u16,
+    ) -> Result<Value, ClientError> {
+        let (status, value) = self.send(method, path, body).await?;
+        if status != expected {
+            return Err(ClientError::Status {
+                method: method.into(),
+                path: path.into(),
+                status,
+                body: value.to_string(),
+            });
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,45 @@
+//! The fixed records the `events/` files refer to, so each event can be replayed against a
+//! fresh local table (by the tests and by `make invoke`).
+
+use chrono::{TimeZone, Utc};
+use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, LinkToken, Tags};
+use shared::error::StoreError;
+use shared::ports::PlatformStore;
+use uuid::{Uuid, uuid};
+
+/// The API key the events' `Authorization` headers carry (`Basic <base64 of this>`).
+pub const EXAMPLE_API_KEY: &str = "commerce-link-example-key";
+/// The example company of the events.
+pub const COMPANY_ID: Uuid = uuid!("8a210b68-6988-11ed-a1eb-0242ac120002");
+/// Its Linked BigCommerce connection.
+pub const CONNECTION_ID: Uuid = uuid!("51baa045-4836-4317-a42e-3542e991e581");
+
+/// Stores the example company and its Linked connection.
+pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
+    let created = Utc
+        .with_ymd_and_hms(2026, 1, 15, 9, 30, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    let company = Company {
+        id: COMPANY_ID,
+        name: CompanyName::parse("Example Store Ltd").map_err(StoreError::Backend)?,
+        description: Some("Outdoor gear sold on BigCommerce".into()),
+        tags: Tags::parse(&serde_json::json!({"region": "uk"})).map_err(StoreError::Backend)?,
+        link_token: LinkToken::generate(),
+        created,
+        last_sync: None,
+    };
+    store.create_company(&company).await?;
+    let mut connection = Connection::create(COMPANY_ID, created);
+    connection.id = CONNECTION_ID;
+    store.create_connection(&connection).await?;
+    store
+        .set_connection_status(
+            COMPANY_ID,
+            CONNECTION_ID,
+            &[ConnectionStatus::PendingAuth],
+            ConnectionStatus::Linked,
+        )
+        .await?;
+    Ok(())
+}

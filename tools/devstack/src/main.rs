@@ -1,0 +1,215 @@
+//! `devstack demo` runs the demo end to end and stops; `devstack dev` keeps the stack running.
+//!
+//! Environment: `DEV_PORT` (default 3000 for dev, any free port for demo), `MOTO_SERVER`
+//! (moto executable, default `.venv/bin/moto_server`), `AWS_ENDPOINT_URL` (use a running
+//! emulator instead of starting one).
+
+use std::process::ExitCode;
+
+use devstack::client::ApiClient;
+use devstack::stack::{DevStack, StackOptions};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::config::init_tracing("warn");
+    let command = std::env::args().nth(1).unwrap_or_default();
+    let result = match command.as_str() {
+        "demo" => demo().await,
+        "dev" => dev().await,
+        "invoke" => invoke(std::env::args().nth(2), std::env::args().nth(3)).await,
+        _ => Err("usage: devstack demo | dev | invoke FUNCTION EVENT_FILE".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn options(default_port: u16) -> Result<StackOptions> {
+    let port = match std::env::var("DEV_PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("DEV_PORT must be a port number, got '{p}'"))?,
+        Err(_) => default_port,
+    };
+    let aws_endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty());
+    Ok(StackOptions {
+        port,
+        aws_endpoint,
+        ..StackOptions::default()
+    })
+}
+
+/// Creates a company and a BigCommerce connection; returns both.
+async fn create_demo_company(client: &ApiClient) -> Result<(Value, Value)> {
+    let company = client
+        .expect(
+            "POST",
+            "/companies",
+            Some(&json!({"name": "Demo Outdoor Supplies"})),
+            200,
+        )
+        .await?;
+    let id = company["id"].as_str().ok_or("company without id")?;
+    let connection = client
+        .expect(
+            "POST",
+            &format!("/companies/{id}/connections"),
+            Some(&json!({"platformKey": "vqzp"})),
+            200,
+        )
+        .await?;
+    Ok((company, connection))
+}
+
+async fn demo() -> Result<()> {
+    let stack = DevStack::start(options(0)?).await?;
+    let outcome = run_demo(&stack).await;
+    stack.stop().await;
+    outcome?;
+    println!("\nstopped everything the demo started");
+    Ok(())
+}
+
+async fn run_demo(stack: &DevStack) -> Result<()> {
+    println!("commerce-link demo");
+    println!("  AWS emulator (moto): {}", stack.aws_endpoint);
+    println!("  API:                 {}", stack.api_url);
+    let client = ApiClient::new(&stack.api_url, &stack.api_key);
+    let integration = client
+        .expect("GET", "/integrations/vqzp", None, 200)
+        .await?;
+    println!(
+        "\n1. integration {} ({}) enabled={}",
+        integration["key"], integration["name"], integration["enabled"]
+    );
+    let (company, connection) = create_demo_company(&client).await?;
+    println!("2. company created");
+    println!(
+        "     id:        {}",
+        company["id"].as_str().unwrap_or_default()
+    );
+    println!(
+        "     name:      {}",
+        company["name"].as_str().unwrap_or_default()
+    );
+    println!(
+        "     Link URL:  {}",
+        company["redirect"].as_str().unwrap_or_default()
+    );
+    println!("3. BigCommerce connection created");
+    println!(
+        "     id:        {}",
+        connection["id"].as_str().unwrap_or_default()
+    );
+    println!(
+        "     status:    {}",
+        connection["status"].as_str().unwrap_or_default()
+    );
+    println!(
+        "     linkUrl:   {}",
+        connection["linkUrl"].as_str().unwrap_or_default()
+    );
+    let list = client
+        .expect(
+            "GET",
+            "/companies?query=dataConnections.status%3DPendingAuth",
+            None,
+            200,
+        )
+        .await?;
+    println!(
+        "4. companies waiting for a merchant: totalResults={}",
+        list["totalResults"]
+    );
+    Ok(())
+}
+
+async fn dev() -> Result<()> {
+    let stack = DevStack::start(options(3000)?).await?;
+    let client = ApiClient::new(&stack.api_url, &stack.api_key);
+    let (company, _) = match create_demo_company(&client).await {
+        Ok(created) => created,
+        Err(e) => {
+            stack.stop().await;
+            return Err(e);
+        }
+    };
+    let link_url = company["redirect"].as_str().unwrap_or_default().to_string();
+    let path = stack.write_description(Some(&link_url), None)?;
+    println!("commerce-link dev stack is running (Ctrl-C to stop)");
+    println!("  API URL:   {}", stack.api_url);
+    println!("  API key:   {}", stack.api_key);
+    println!("  Link URL:  {link_url}");
+    println!("  AWS:       {}", stack.aws_endpoint);
+    println!("  written:   {}", path.display());
+    println!(
+        "\n  curl -s -H \"Authorization: Basic $(printf %s '{}' | base64)\" {}/companies",
+        stack.api_key, stack.api_url
+    );
+    wait_for_shutdown().await;
+    println!("\nstopping");
+    stack.stop().await;
+    Ok(())
+}
+
+async fn invoke(function: Option<String>, event: Option<String>) -> Result<()> {
+    let (Some(function), Some(event)) = (function, event) else {
+        return Err("usage: devstack invoke FUNCTION EVENT_FILE".into());
+    };
+    let options = options(0)?;
+    let moto = match &options.aws_endpoint {
+        Some(_) => None,
+        None => Some(devstack::moto::MotoServer::start(&options.moto_binary).await?),
+    };
+    let endpoint = options
+        .aws_endpoint
+        .clone()
+        .or_else(|| moto.as_ref().map(|m| m.endpoint().to_string()));
+    let dynamo =
+        aws_sdk_dynamodb::Client::new(&devstack::local_sdk_config(&endpoint.unwrap_or_default()));
+    let result = devstack::invoke::invoke(&dynamo, &function, std::path::Path::new(&event)).await;
+    if let Some(moto) = moto {
+        moto.stop().await;
+    }
+    let response = result?;
+    println!("{}", response.status());
+    for (name, value) in response.headers() {
+        println!("{name}: {}", value.to_str().unwrap_or("<binary>"));
+    }
+    if let lambda_http::Body::Text(text) = response.body() {
+        let pretty =
+            serde_json::from_str::<Value>(text).and_then(|v| serde_json::to_string_pretty(&v));
+        println!("\n{}", pretty.unwrap_or_else(|_| text.clone()));
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

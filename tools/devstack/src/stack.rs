@@ -1,0 +1,189 @@
+//! The whole local stack: moto, the template's resources, the local API runner, and
+//! `target/devstack.json` describing them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::http::ApiKeys;
+use shared::platform::PlatformApi;
+use tokio::net::TcpListener;
+
+use crate::moto::{MotoError, MotoServer};
+use crate::runner::{Routes, Runner};
+use crate::template::{Template, TemplateError};
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// moto failed.
+    #[error(transparent)]
+    Moto(#[from] MotoError),
+    /// The template could not be read or applied.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A socket or file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Configuration was invalid.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Port of the local API (0: any free port).
+    pub port: u16,
+    /// Use this AWS endpoint instead of starting moto.
+    pub aws_endpoint: Option<String>,
+    /// moto executable.
+    pub moto_binary: PathBuf,
+    /// Prefix of physical resource names (empty: the logical names).
+    pub name_prefix: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            port: 3000,
+            aws_endpoint: None,
+            moto_binary: crate::moto::default_binary(),
+            name_prefix: String::new(),
+        }
+    }
+}
+
+/// A random API key.
+pub fn generate_api_key() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "cl_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// A running local stack.
+pub struct DevStack {
+    moto: Option<MotoServer>,
+    runner: Runner,
+    /// AWS endpoint (moto).
+    pub aws_endpoint: String,
+    /// Base URL of the local API.
+    pub api_url: String,
+    /// The API key accepted by the local API.
+    pub api_key: String,
+    /// Physical names of the template's tables by logical id.
+    pub tables: BTreeMap<String, String>,
+}
+
+impl DevStack {
+    /// Starts moto (unless an endpoint is given), creates the template's tables and serves
+    /// the API.
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let moto = match &options.aws_endpoint {
+            Some(_) => None,
+            None => Some(MotoServer::start(&options.moto_binary).await?),
+        };
+        let aws_endpoint = match (&options.aws_endpoint, &moto) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, Some(moto)) => moto.endpoint().to_string(),
+            (None, None) => unreachable!("moto started above"),
+        };
+        let sdk = crate::local_sdk_config(&aws_endpoint);
+        let dynamo = DynamoClient::new(&sdk);
+        let template = Template::load_default()?;
+        let mut tables = BTreeMap::new();
+        for id in template.table_ids() {
+            let name = format!("{}{id}", options.name_prefix);
+            template.table(&id)?.create(&dynamo, &name).await?;
+            tables.insert(id, name);
+        }
+        let platform_table = tables
+            .get("PlatformTable")
+            .cloned()
+            .ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
+
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let api_key = generate_api_key();
+        let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key))
+            .map_err(|e| StackError::Config(e.to_string()))?;
+        let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
+        let platform = Arc::new(PlatformApi::new(
+            DynamoStore::new(dynamo, platform_table),
+            keys,
+            Some(public),
+        ));
+        let routes = Routes::default()
+            .with("/integrations", platform.clone())
+            .with("/companies", platform.clone())
+            .with("/assets", platform);
+        let runner = Runner::start(listener, routes)?;
+        Ok(Self {
+            moto,
+            runner,
+            aws_endpoint,
+            api_url,
+            api_key,
+            tables,
+        })
+    }
+
+    /// Writes `target/devstack.json` (readable by the owner only: it holds the API key).
+    pub fn write_description(
+        &self,
+        link_url: Option<&str>,
+        sandbox: Option<Value>,
+    ) -> std::io::Result<PathBuf> {
+        let path = crate::repo_root().join("target/devstack.json");
+        std::fs::create_dir_all(path.parent().unwrap_or(&crate::repo_root()))?;
+        let body = json!({
+            "api_url": self.api_url,
+            "api_key": self.api_key,
+            "link_url": link_url,
+            "aws_endpoint": self.aws_endpoint,
+            "sandbox": sandbox,
+        });
+        let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)?;
+        write_private(&path, &text)?;
+        Ok(path)
+    }
+
+    /// Address the runner listens on.
+    pub fn runner_addr(&self) -> std::net::SocketAddr {
+        self.runner.addr()
+    }
+
+    /// Stops the runner and moto.
+    pub async fn stop(self) {
+        self.runner.stop().await;
+        if let Some(moto) = self.moto {
+            moto.stop().await;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}

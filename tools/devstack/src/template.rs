@@ -1,0 +1,172 @@
+//! Reads `template.yaml` and creates its DynamoDB tables in the local emulator, so local
+//! resources have exactly the keys and indexes that will be deployed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use serde::Deserialize;
+
+/// Why the template could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// Reading the file failed.
+    #[error("reading template: {0}")]
+    Io(#[from] std::io::Error),
+    /// The YAML did not have the expected shape.
+    #[error("parsing template: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    /// The template lacks a resource the stack needs.
+    #[error("template has no DynamoDB table {0}")]
+    MissingTable(String),
+    /// Creating a resource in the emulator failed.
+    #[error("creating {0}: {1}")]
+    Create(String, String),
+}
+
+/// The parts of a CloudFormation template the local stack reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Template {
+    /// Resources by logical id.
+    pub resources: BTreeMap<String, Resource>,
+}
+
+/// One resource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Resource {
+    /// CloudFormation type, e.g. `AWS::DynamoDB::Table`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Properties, kept as YAML (intrinsic functions stay tagged values).
+    #[serde(default)]
+    pub properties: serde_norway::Value,
+}
+
+/// A DynamoDB table's definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableSpec {
+    /// Attribute types.
+    pub attribute_definitions: Vec<AttributeSpec>,
+    /// Primary key.
+    pub key_schema: Vec<KeySpec>,
+    /// Global secondary indexes.
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<IndexSpec>,
+}
+
+/// An attribute definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeSpec {
+    /// Name.
+    pub attribute_name: String,
+    /// `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+/// A key element.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySpec {
+    /// Name.
+    pub attribute_name: String,
+    /// `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexSpec {
+    /// Index name.
+    pub index_name: String,
+    /// Its key.
+    pub key_schema: Vec<KeySpec>,
+}
+
+impl Template {
+    /// Loads a template file.
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        Ok(serde_norway::from_str(&std::fs::read_to_string(path)?)?)
+    }
+
+    /// The repository's `template.yaml`.
+    pub fn load_default() -> Result<Self, TemplateError> {
+        Self::load(&crate::repo_root().join("template.yaml"))
+    }
+
+    /// The definition of table `logical_id`.
+    pub fn table(&self, logical_id: &str) -> Result<TableSpec, TemplateError> {
+        let resource = self
+            .resources
+            .get(logical_id)
+            .filter(|r| r.kind == "AWS::DynamoDB::Table")
+            .ok_or_else(|| TemplateError::MissingTable(logical_id.to_string()))?;
+        Ok(serde_norway::from_value(resource.properties.clone())?)
+    }
+
+    /// Logical ids of every DynamoDB table.
+    pub fn table_ids(&self) -> Vec<String> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r.kind == "AWS::DynamoDB::Table")
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+fn key_schema(keys: &[KeySpec]) -> Result<Vec<KeySchemaElement>, TemplateError> {
+    keys.iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+                .map_err(|e| TemplateError::Create(k.attribute_name.clone(), e.to_string()))
+        })
+        .collect()
+}
+
+impl TableSpec {
+    /// Creates this table as `name` (on-demand billing, as deployed).
+    pub async fn create(&self, client: &Client, name: &str) -> Result<(), TemplateError> {
+        let err = |e: String| TemplateError::Create(name.to_string(), e);
+        let mut request = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest);
+        for a in &self.attribute_definitions {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&a.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
+                    .build()
+                    .map_err(|e| err(e.to_string()))?,
+            );
+        }
+        request = request.set_key_schema(Some(key_schema(&self.key_schema)?));
+        for index in &self.global_secondary_indexes {
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.index_name)
+                    .set_key_schema(Some(key_schema(&index.key_schema)?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| err(e.to_string()))?,
+            );
+        }
+        request.send().await.map_err(|e| err(format!("{e:?}")))?;
+        Ok(())
+    }
+}
