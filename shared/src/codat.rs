@@ -1,8 +1,6 @@
 //! Codat's Platform wire model (`Codat-Platform.json`): what callers send and read. Domain types
 //! are converted here, in one place, so the JSON shape never leaks into the domain.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -11,7 +9,7 @@ use url::Url;
 use crate::domain::integration::{
     INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID,
 };
-use crate::domain::{Company, Connection, DataType, IntegrationState, LinkToken, SyncSetting};
+use crate::domain::{Company, Connection, IntegrationState, LinkToken, SyncSetting};
 use crate::query::{Field, FieldKind, Schema};
 
 /// Codat's `sourceType` of every integration here.
@@ -156,22 +154,9 @@ pub fn company(company: &Company, connections: &[Connection], urls: &PublicUrls)
     })
 }
 
-/// Codat's Integration for BigCommerce.
+/// Codat's Integration for BigCommerce. `datatypeFeatures` is left out: the spec requires a
+/// `datatype` key that its own `dataType` property contradicts, so no value would validate.
 pub fn integration(state: &IntegrationState, urls: &PublicUrls) -> Value {
-    let features: Vec<Value> = DataType::ALL
-        .iter()
-        .map(|d| {
-            let state = if d.supported() {
-                "Release"
-            } else {
-                "NotSupported"
-            };
-            serde_json::json!({
-                "dataType": d.key(),
-                "supportedFeatures": [{"featureType": "Get", "featureState": state}],
-            })
-        })
-        .collect();
     serde_json::json!({
         "key": PLATFORM_KEY,
         "logoUrl": urls.logo(),
@@ -183,7 +168,6 @@ pub fn integration(state: &IntegrationState, urls: &PublicUrls) -> Value {
         "isOfflineConnector": false,
         "isBeta": false,
         "dataProvidedBy": PLATFORM_NAME,
-        "datatypeFeatures": features,
     })
 }
 
@@ -301,11 +285,6 @@ pub const TAGS_SCHEMA: Schema = Schema {
     entity: "Tags",
     fields: &[text("*")],
 };
-
-/// Collects tags for the `tags` list filter.
-pub fn tags_value(tags: &BTreeMap<String, String>) -> Value {
-    serde_json::json!(tags)
-}
 
 #[cfg(test)]
 mod tests {

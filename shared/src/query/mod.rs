@@ -292,11 +292,8 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
 fn collect<'v>(value: &'v Value, segments: &[String], out: &mut Vec<&'v Value>) {
     match value {
         Value::Array(items) => items.iter().for_each(|item| collect(item, segments, out)),
-        _ if segments.is_empty() => {
-            if !value.is_null() {
-                out.push(value);
-            }
-        }
+        Value::Null => {}
+        _ if segments.is_empty() => out.push(value),
         Value::Object(map) => {
             if let Some(child) = map.get(&segments[0]) {
                 collect(child, &segments[1..], out);

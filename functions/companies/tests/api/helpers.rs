@@ -1,0 +1,234 @@
+//! Each test gets its own table (random name, created from `template.yaml`) in the moto
+//! server that `make test` starts, and its own handler with its own API key; tests run in
+//! parallel without seeing each other.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use devstack::event::{HttpRequest, api_gateway_event, to_lambda_request};
+use devstack::stack::generate_api_key;
+use devstack::template::Template;
+use lambda_http::{Body, Response};
+use serde_json::Value;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::http::ApiKeys;
+use shared::platform::PlatformApi;
+
+/// Public base URL the test handlers are configured with.
+pub const BASE_URL: &str = "https://api.commerce-link.test";
+
+/// The moto endpoint from the environment; tests cannot run without it.
+pub fn aws_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test` (it starts moto), or start moto and set it")
+    })
+}
+
+/// A DynamoDB client for the test emulator.
+pub fn dynamo() -> Client {
+    Client::new(&devstack::local_sdk_config(&aws_endpoint()))
+}
+
+/// A decoded response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+/// One test's application.
+pub struct TestApp {
+    pub api: PlatformApi<DynamoStore>,
+    pub store: DynamoStore,
+    pub key: String,
+    pub table: String,
+    pub dynamo: Client,
+}
+
+impl TestApp {
+    /// A handler over a fresh table.
+    pub async fn new() -> Self {
+        let dynamo = dynamo();
+        let table = format!("test-{}", uuid::Uuid::new_v4().simple());
+        Template::load_default()
+            .and_then(|t| t.table("PlatformTable"))
+            .expect("template has PlatformTable")
+            .create(&dynamo, &table)
+            .await
+            .expect("create table");
+        let key = generate_api_key();
+        let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(&key)).expect("keys");
+        let store = DynamoStore::new(dynamo.clone(), &table);
+        let api = PlatformApi::new(
+            store.clone(),
+            keys,
+            Some(url::Url::parse(BASE_URL).expect("url")),
+        );
+        Self {
+            api,
+            store,
+            key,
+            table,
+            dynamo,
+        }
+    }
+
+    pub fn auth(&self) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(&self.key)
+        )
+    }
+
+    /// Sends a request as API Gateway would deliver it.
+    pub async fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let event = api_gateway_event(&HttpRequest {
+            method,
+            path,
+            query,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body,
+            source_ip: "127.0.0.1",
+        });
+        decode(
+            self.api
+                .handle(to_lambda_request(&event).expect("event"))
+                .await,
+        )
+    }
+
+    /// Sends an authorised request with an optional JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let auth = self.auth();
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = vec![("authorization", auth.as_str())];
+        if !text.is_empty() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.request(method, path, &headers, text.as_bytes()).await
+    }
+
+    /// Creates a company; returns its JSON.
+    pub async fn company(&self, name: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                "/companies",
+                Some(serde_json::json!({"name": name})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body
+    }
+
+    /// Creates a BigCommerce connection; returns its JSON.
+    pub async fn connection(&self, company: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                &format!("/companies/{company}/connections"),
+                Some(serde_json::json!({"platformKey": "vqzp"})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body
+    }
+
+    /// Every item stored under a partition key.
+    pub async fn partition(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.dynamo
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .send()
+            .await
+            .expect("query")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// Every item of the table (test inspection only).
+    pub async fn all_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.dynamo
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+}
+
+/// Decodes a handler response.
+pub fn decode(response: Response<Body>) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.body() {
+        Body::Text(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+        Body::Binary(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        _ => Value::Null,
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts a Codat error body with `status` whose message contains `needle`.
+pub fn assert_error(reply: &Reply, status: u16, needle: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["statusCode"], status, "{}", reply.body);
+    assert!(
+        reply.body["correlationId"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["service"], "PublicApi");
+    let message = reply.body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "expected '{needle}' in '{message}'"
+    );
+    assert_eq!(
+        reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+}
+
+/// The `itemId`s of a validation error.
+pub fn invalid_fields(reply: &Reply) -> Vec<String> {
+    reply.body["validation"]["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["itemId"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

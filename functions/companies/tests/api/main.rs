@@ -1,0 +1,14 @@
+//! Integration tests of the Platform API against DynamoDB in moto (started by `make test`).
+
+mod auth;
+mod bad_input;
+mod companies;
+mod connections;
+mod events;
+mod helpers;
+mod integrations;
+mod lists;
+mod runner;
+mod settings;
+mod spec;
+mod template;

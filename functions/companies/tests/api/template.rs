@@ -1,0 +1,143 @@
+//! What cfn-lint cannot see in SAM resources: runtime, build method, routes, least privilege,
+//! and that the template's table has the keys the code uses.
+
+use std::process::Command;
+
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(devstack::repo_root().join("template.yaml"))
+        .expect("template.yaml");
+    serde_norway::from_str(&text).expect("YAML")
+}
+
+fn functions(t: &Value) -> Vec<(String, Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(k, r)| (k.as_str().unwrap_or_default().to_string(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn globals_and_functions_are_deployable() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    let fns = functions(&t);
+    assert!(!fns.is_empty());
+    for (name, f) in fns {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        let code = f["Properties"]["CodeUri"].as_str().expect("CodeUri");
+        assert!(
+            devstack::repo_root().join(code).join("Cargo.toml").exists(),
+            "{name}: {code} is not a crate"
+        );
+    }
+}
+
+#[test]
+fn companies_function_routes_and_least_privilege() {
+    let t = template();
+    let f = &t["Resources"]["CompaniesFunction"]["Properties"];
+    let mut routes: Vec<(String, String)> = f["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .map(|e| {
+            assert_eq!(e["Type"], "HttpApi");
+            (
+                e["Properties"]["Method"].as_str().unwrap_or("").into(),
+                e["Properties"]["Path"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    routes.sort();
+    let expected = [
+        ("ANY", "/companies"),
+        ("ANY", "/companies/{companyId}"),
+        ("ANY", "/companies/{companyId}/connections"),
+        ("ANY", "/companies/{companyId}/connections/{connectionId}"),
+        ("ANY", "/companies/{companyId}/syncSettings"),
+        ("ANY", "/integrations/{platformKey}"),
+        ("GET", "/assets/{asset}"),
+        ("GET", "/integrations"),
+        ("GET", "/integrations/{platformKey}/branding"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(routes, expected);
+    let env = &f["Environment"]["Variables"];
+    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL"] {
+        assert!(!env[var].is_null(), "{var} missing");
+    }
+    let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
+    for forbidden in [
+        "dynamodb:Scan",
+        "dynamodb:*",
+        "secretsmanager",
+        "sqs:",
+        "'*'",
+        "\"*\"",
+    ] {
+        assert!(
+            !policy.contains(forbidden),
+            "companies policy must not grant {forbidden}: {policy}"
+        );
+    }
+}
+
+#[test]
+fn the_table_has_the_keys_and_index_the_code_uses() {
+    let table = devstack::template::Template::load_default()
+        .expect("template")
+        .table("PlatformTable")
+        .expect("table");
+    let keys: Vec<_> = table
+        .key_schema
+        .iter()
+        .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+        .collect();
+    assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
+    let index = table
+        .global_secondary_indexes
+        .iter()
+        .find(|i| i.index_name == shared::adapters::dynamodb::COMPANIES_INDEX)
+        .expect("companies index");
+    let keys: Vec<_> = index
+        .key_schema
+        .iter()
+        .map(|k| k.attribute_name.as_str())
+        .collect();
+    assert_eq!(keys, ["gsi1pk", "gsi1sk"]);
+}
+
+#[test]
+fn cfn_lint_passes() {
+    let cfn_lint = std::env::var_os("CFN_LINT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| devstack::repo_root().join(".venv/bin/cfn-lint"));
+    assert!(
+        cfn_lint.exists(),
+        "{} not found: run `make venv`",
+        cfn_lint.display()
+    );
+    let out = Command::new(&cfn_lint)
+        .arg("template.yaml")
+        .current_dir(devstack::repo_root())
+        .output()
+        .expect("cfn-lint");
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
