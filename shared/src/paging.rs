@@ -119,7 +119,7 @@ impl ListParams {
             "current": {"href": self.href(path, self.page)},
         });
         if (self.page as usize).saturating_mul(self.page_size as usize) < total {
-            links["next"] = json!({"href": self.href(path, self.page + 1)});
+            links["next"] = json!({"href": self.href(path, self.page.saturating_add(1))});
         }
         if self.page > 1 {
             let last = total.div_ceil(self.page_size as usize).max(1);

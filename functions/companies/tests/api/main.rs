@@ -11,4 +11,5 @@ mod lists;
 mod runner;
 mod settings;
 mod spec;
+mod store_contract;
 mod template;
