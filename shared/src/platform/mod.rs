@@ -186,8 +186,14 @@ impl<S: PlatformStore> PlatformApi<S> {
             (Route::Company(id), Method::GET) => {
                 ok(self.company_json(&self.company(id).await?, &urls))
             }
-            (Route::Company(id), Method::PUT) => ok(self.replace_company(req, id, &urls).await?),
-            (Route::Company(id), Method::PATCH) => ok(self.update_company(req, id, &urls).await?),
+            (Route::Company(id), Method::PUT) => {
+                let draft = CompanyDraft::from_json(&json_body(req)?)?;
+                ok(self.edit_company(id, &urls, |c| c.replace(draft)).await?)
+            }
+            (Route::Company(id), Method::PATCH) => {
+                let patch = CompanyPatch::from_json(&json_body(req)?)?;
+                ok(self.edit_company(id, &urls, |c| c.update(patch)).await?)
+            }
             (Route::Company(id), Method::DELETE) => {
                 if !self.store.delete_company(id).await? {
                     return Err(company_not_found(id));
@@ -305,31 +311,15 @@ impl<S: PlatformStore> PlatformApi<S> {
         Ok(codat::company(&company, &[], urls))
     }
 
-    async fn replace_company(
+    /// Applies `edit` to a stored company and writes its details back.
+    async fn edit_company(
         &self,
-        req: &Request,
         id: Uuid,
         urls: &PublicUrls,
+        edit: impl FnOnce(&mut Company),
     ) -> Result<Value, ApiError> {
-        let draft = CompanyDraft::from_json(&json_body(req)?)?;
         let mut record = self.company(id).await?;
-        record.company.replace(draft);
-        self.store
-            .update_company_details(&record.company)
-            .await
-            .map_err(|e| not_found_if_condition(e, id))?;
-        Ok(self.company_json(&record, urls))
-    }
-
-    async fn update_company(
-        &self,
-        req: &Request,
-        id: Uuid,
-        urls: &PublicUrls,
-    ) -> Result<Value, ApiError> {
-        let patch = CompanyPatch::from_json(&json_body(req)?)?;
-        let mut record = self.company(id).await?;
-        record.company.update(patch);
+        edit(&mut record.company);
         self.store
             .update_company_details(&record.company)
             .await

@@ -132,6 +132,20 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
 }
 
 impl DynamoStore {
+    /// One item by key, strongly consistent.
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
     /// Every item of one partition, following pagination.
     async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -211,16 +225,8 @@ impl DynamoStore {
 #[async_trait]
 impl IntegrationStore for DynamoStore {
     async fn integration_state(&self) -> Result<IntegrationState, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
+        self.get(key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"))
+            .await?
             .map(record)
             .transpose()
             .map(Option::unwrap_or_default)
@@ -399,16 +405,10 @@ impl ConnectionStore for DynamoStore {
         company: Uuid,
         id: Uuid,
     ) -> Result<Option<Connection>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(company_pk(company), &connection_sk(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(record).transpose()
+        self.get(key(company_pk(company), &connection_sk(id)))
+            .await?
+            .map(record)
+            .transpose()
     }
 
     async fn set_connection_status(
@@ -456,16 +456,10 @@ impl ConnectionStore for DynamoStore {
 #[async_trait]
 impl SyncSettingsStore for DynamoStore {
     async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(company_pk(company), "SYNCSETTINGS")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(record).transpose()
+        self.get(key(company_pk(company), "SYNCSETTINGS"))
+            .await?
+            .map(record)
+            .transpose()
     }
 
     async fn put_sync_settings(
