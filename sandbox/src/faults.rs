@@ -1,0 +1,78 @@
+//! Faults a test can switch on at runtime (admin endpoint or Rust), per store.
+
+use serde::{Deserialize, Serialize};
+
+/// Changes to apply to a store's data: new orders, updated orders, archived orders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mutations {
+    /// New orders (ids after the current last one).
+    pub inserts: u32,
+    /// Existing orders whose status and `date_modified` change.
+    pub updates: u32,
+    /// Existing orders archived (`is_deleted`).
+    pub archives: u32,
+}
+
+impl Mutations {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.inserts == 0 && self.updates == 0 && self.archives == 0
+    }
+}
+
+/// Faults injected into a store's API responses. Rates are fractions of requests (0..=1),
+/// drawn from a seeded generator so a test run is repeatable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Only requests whose path (after `/stores/{hash}/`) contains this are affected.
+    pub path_contains: Option<String>,
+    /// Answer 500, 502 or 503 (rotating) at this rate.
+    pub error_rate: f64,
+    /// Answer 503 on `v3/orders/{id}/transactions` at this rate.
+    pub transactions_503_rate: f64,
+    /// Delay this fraction of responses by `slow_ms`.
+    pub slow_rate: f64,
+    /// The delay of slow responses.
+    pub slow_ms: u64,
+    /// Declare a Content-Length larger than the bytes sent, at this rate.
+    pub truncate_rate: f64,
+    /// Send syntactically broken JSON, at this rate.
+    pub malformed_rate: f64,
+    /// List pages after the first answer the first page's records again.
+    pub repeat_page: bool,
+    /// 429s carry no rate-limit headers (the platform-overload mode).
+    pub no_headers_429: bool,
+    /// `X-Retry-After` (seconds) on 429s.
+    pub retry_after_secs: Option<u64>,
+    /// Fixed latency added to every response.
+    pub latency_ms: u64,
+    /// Random extra latency, up to this many milliseconds.
+    pub jitter_ms: u64,
+    /// Applied to the data just before each list page is served.
+    pub mutate_per_page: Mutations,
+}
+
+impl Faults {
+    /// Whether the faults apply to a request for `path`.
+    pub fn applies_to(&self, path: &str) -> bool {
+        self.path_contains.as_deref().is_none_or(|needle| path.contains(needle))
+    }
+
+    /// Checks the rates are fractions.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("transactions_503_rate", self.transactions_503_rate),
+            ("slow_rate", self.slow_rate),
+            ("truncate_rate", self.truncate_rate),
+            ("malformed_rate", self.malformed_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        Ok(())
+    }
+}
