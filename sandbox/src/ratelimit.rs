@@ -36,7 +36,14 @@ pub struct Limiter {
 impl Limiter {
     /// `quota` requests per `window`.
     pub fn new(quota: u32, window: Duration) -> Self {
-        Self { quota: quota.max(1), window: window.max(Duration::from_millis(1)), started: None, used: 0, limited_window: None, impolite: 0 }
+        Self {
+            quota: quota.max(1),
+            window: window.max(Duration::from_millis(1)),
+            started: None,
+            used: 0,
+            limited_window: None,
+            impolite: 0,
+        }
     }
 
     /// The configured quota.
@@ -51,7 +58,10 @@ impl Limiter {
 
     /// Changes quota and window, starting a fresh window.
     pub fn reconfigure(&mut self, quota: u32, window: Duration) {
-        *self = Self { impolite: self.impolite, ..Self::new(quota, window) };
+        *self = Self {
+            impolite: self.impolite,
+            ..Self::new(quota, window)
+        };
     }
 
     /// Decides for a request arriving at `now`.
@@ -70,7 +80,10 @@ impl Limiter {
         }
         if self.used < self.quota {
             self.used += 1;
-            Decision::Allow { left: self.quota - self.used, reset }
+            Decision::Allow {
+                left: self.quota - self.used,
+                reset,
+            }
         } else {
             self.limited_window = Some(start);
             Decision::Limited { reset }
@@ -97,15 +110,51 @@ mod tests {
     fn fixed_window_counts_down_then_limits_then_resets() {
         let t0 = Instant::now();
         let mut limiter = Limiter::new(3, Duration::from_secs(30));
-        assert_eq!(limiter.check(t0), Decision::Allow { left: 2, reset: Duration::from_secs(30) });
-        assert_eq!(limiter.check(t0 + Duration::from_secs(10)), Decision::Allow { left: 1, reset: Duration::from_secs(20) });
-        assert_eq!(limiter.check(t0 + Duration::from_secs(10)), Decision::Allow { left: 0, reset: Duration::from_secs(20) });
-        assert_eq!(limiter.check(t0 + Duration::from_secs(29)), Decision::Limited { reset: Duration::from_secs(1) });
+        assert_eq!(
+            limiter.check(t0),
+            Decision::Allow {
+                left: 2,
+                reset: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            limiter.check(t0 + Duration::from_secs(10)),
+            Decision::Allow {
+                left: 1,
+                reset: Duration::from_secs(20)
+            }
+        );
+        assert_eq!(
+            limiter.check(t0 + Duration::from_secs(10)),
+            Decision::Allow {
+                left: 0,
+                reset: Duration::from_secs(20)
+            }
+        );
+        assert_eq!(
+            limiter.check(t0 + Duration::from_secs(29)),
+            Decision::Limited {
+                reset: Duration::from_secs(1)
+            }
+        );
         assert_eq!(limiter.impolite(), 0, "the first 429 is not impolite");
-        assert!(matches!(limiter.check(t0 + Duration::from_millis(29_500)), Decision::Limited { .. }));
+        assert!(matches!(
+            limiter.check(t0 + Duration::from_millis(29_500)),
+            Decision::Limited { .. }
+        ));
         assert_eq!(limiter.impolite(), 1);
-        assert_eq!(limiter.check(t0 + Duration::from_secs(30)), Decision::Allow { left: 2, reset: Duration::from_secs(30) });
-        assert_eq!(limiter.impolite(), 1, "after the reset requests are polite again");
+        assert_eq!(
+            limiter.check(t0 + Duration::from_secs(30)),
+            Decision::Allow {
+                left: 2,
+                reset: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            limiter.impolite(),
+            1,
+            "after the reset requests are polite again"
+        );
     }
 
     #[test]
@@ -113,7 +162,13 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = Limiter::new(100, Duration::from_secs(1));
         limiter.exhaust(t0);
-        assert!(matches!(limiter.check(t0 + Duration::from_millis(10)), Decision::Limited { .. }));
-        assert!(matches!(limiter.check(t0 + Duration::from_secs(1)), Decision::Allow { left: 99, .. }));
+        assert!(matches!(
+            limiter.check(t0 + Duration::from_millis(10)),
+            Decision::Limited { .. }
+        ));
+        assert!(matches!(
+            limiter.check(t0 + Duration::from_secs(1)),
+            Decision::Allow { left: 99, .. }
+        ));
     }
 }

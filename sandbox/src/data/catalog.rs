@@ -53,13 +53,21 @@ fn product_categories(ds: &Dataset, id: u32) -> Vec<u32> {
     }
     let first = 1 + id % count;
     let second = 1 + (id * 7) % count;
-    if first == second || id % 3 == 0 { vec![first] } else { vec![first, second] }
+    if first == second || id % 3 == 0 {
+        vec![first]
+    } else {
+        vec![first, second]
+    }
 }
 
 fn description(seed: u64, id: u32) -> String {
     // A few products carry descriptions around DynamoDB's 400 KB item limit.
     let mut r = rng(seed, Kind::Product, u64::from(id) | (5 << 40));
-    let paragraphs = if id % 41 == 0 { r.random_range(1700..=2100) } else { r.random_range(1..=4) };
+    let paragraphs = if id % 41 == 0 {
+        r.random_range(1700..=2100)
+    } else {
+        r.random_range(1..=4)
+    };
     let mut text = String::with_capacity(paragraphs * LOREM.len());
     for _ in 0..paragraphs {
         text.push_str(LOREM);
@@ -115,8 +123,16 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
     let name = product_name(seed, head.id);
     let price = cents(head.price_cents);
     let on_sale = r.random_bool(0.15);
-    let sale = if on_sale { (price * rust_decimal::Decimal::new(85, 2)).round_dp(2) } else { rust_decimal::Decimal::ZERO };
-    let tracking = if head.variants > 1 { "variant" } else { "product" };
+    let sale = if on_sale {
+        (price * rust_decimal::Decimal::new(85, 2)).round_dp(2)
+    } else {
+        rust_decimal::Decimal::ZERO
+    };
+    let tracking = if head.variants > 1 {
+        "variant"
+    } else {
+        "product"
+    };
     let mut product = json!({
         "id": head.id,
         "name": name,
@@ -188,7 +204,11 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
         "date_last_imported": "",
     });
     if variants {
-        product["variants"] = Value::Array((0..u32::from(head.variants)).map(|k| variant(head, k)).collect());
+        product["variants"] = Value::Array(
+            (0..u32::from(head.variants))
+                .map(|k| variant(head, k))
+                .collect(),
+        );
     }
     if images {
         let count = 1 + head.id % 3;

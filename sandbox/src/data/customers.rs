@@ -17,7 +17,13 @@ pub struct Person {
     /// Email (ASCII).
     pub email: String,
     /// Home place.
-    pub place: (&'static str, &'static str, &'static str, &'static str, &'static str),
+    pub place: (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ),
     /// Number of saved addresses (0..=4).
     pub addresses: u32,
     /// Company name, if any.
@@ -30,7 +36,11 @@ impl Person {
         let mut r = rng(seed, Kind::Customer, u64::from(id) | (1 << 40));
         let first_name = *pick(&mut r, FIRST_NAMES);
         let last_name = *pick(&mut r, LAST_NAMES);
-        let email = format!("{}.{}{id}@example.com", ascii_slug(first_name), ascii_slug(last_name));
+        let email = format!(
+            "{}.{}{id}@example.com",
+            ascii_slug(first_name),
+            ascii_slug(last_name)
+        );
         let place = *pick(&mut r, PLACES);
         let addresses = match r.random_range(0..10) {
             0 => 0,
@@ -38,8 +48,19 @@ impl Person {
             7 | 8 => 2,
             _ => 4,
         };
-        let company = if r.random_bool(0.2) { "Trailhead Supplies GmbH" } else { "" };
-        Self { first_name, last_name, email, place, addresses, company }
+        let company = if r.random_bool(0.2) {
+            "Trailhead Supplies GmbH"
+        } else {
+            ""
+        };
+        Self {
+            first_name,
+            last_name,
+            email,
+            place,
+            addresses,
+            company,
+        }
     }
 }
 
@@ -76,7 +97,11 @@ fn addresses(seed: u64, customer: u32, person: &Person) -> Vec<Value> {
     let mut r = rng(seed, Kind::Customer, u64::from(customer) | (2 << 40));
     (0..person.addresses)
         .map(|k| {
-            let place = if k == 0 { person.place } else { *pick(&mut r, PLACES) };
+            let place = if k == 0 {
+                person.place
+            } else {
+                *pick(&mut r, PLACES)
+            };
             json!({
                 "id": customer * 10 + k,
                 "customer_id": customer,

@@ -8,7 +8,14 @@ use super::names::CARD_TYPES;
 use super::orders::OrderBody;
 use super::{at, iso, money_number};
 
-fn base(body: &OrderBody, id: u32, event: &str, amount: Decimal, minutes: i64, reference: Option<u32>) -> Value {
+fn base(
+    body: &OrderBody,
+    id: u32,
+    event: &str,
+    amount: Decimal,
+    minutes: i64,
+    reference: Option<u32>,
+) -> Value {
     let (gateway, method, display) = body.gateway;
     let order = body.head.id;
     let mut t = json!({
@@ -90,7 +97,14 @@ pub fn transactions(body: &OrderBody) -> Vec<Value> {
             }
             if matches!(status, 4 | 14) {
                 let paid = if split { id(2) } else { id(1) };
-                out.push(base(body, id(3), "refund", body.refunded(), 3 * 24 * 60, Some(paid)));
+                out.push(base(
+                    body,
+                    id(3),
+                    "refund",
+                    body.refunded(),
+                    3 * 24 * 60,
+                    Some(paid),
+                ));
             }
         }
     }
@@ -106,7 +120,9 @@ pub fn refund(body: &OrderBody) -> Option<Value> {
     let amount = body.refunded();
     let full = body.head.status_id == 4;
     let items: Vec<Value> = if full {
-        vec![json!({"item_type": "ORDER", "item_id": order, "reason": "Customer changed their mind", "requested_amount": money_number(amount)})]
+        vec![
+            json!({"item_type": "ORDER", "item_id": order, "reason": "Customer changed their mind", "requested_amount": money_number(amount)}),
+        ]
     } else {
         body.items
             .first()
@@ -117,7 +133,11 @@ pub fn refund(body: &OrderBody) -> Option<Value> {
             .into_iter()
             .collect()
     };
-    let tax = if full { body.total_tax() } else { body.items.first().map_or(Decimal::ZERO, |i| i.tax) };
+    let tax = if full {
+        body.total_tax()
+    } else {
+        body.items.first().map_or(Decimal::ZERO, |i| i.tax)
+    };
     Some(json!({
         "id": order,
         "order_id": order,
