@@ -6,10 +6,11 @@ VENV     := .venv
 MOTO     := $(abspath $(VENV)/bin/moto_server)
 CFN_LINT := $(VENV)/bin/cfn-lint
 PORT     ?= 3000
+SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv demo dev test lint fmt build invoke deploy clean
+.PHONY: help venv demo dev test lint fmt build invoke deploy clean sandbox bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,7 +26,7 @@ demo: venv ## Run the demo on a local stack, then stop everything
 	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- demo
 
 dev: venv ## Run the local stack on http://127.0.0.1:$(PORT) until Ctrl-C
-	DEV_PORT=$(PORT) MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- dev
+	DEV_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- dev
 
 lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 	cargo fmt --all -- --check
@@ -34,6 +35,12 @@ lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 
 test: lint ## Everything CI runs: lint, then all tests against moto
 	tools/with-moto $(MOTO) cargo test --workspace
+
+sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
+	cargo run --quiet -p sandbox -- serve $(ARGS)
+
+bench: ## Benchmarks (release build), results in target/bench.json
+	cargo bench -p sandbox --bench serve
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -53,6 +53,6 @@ pub struct Metrics {
     pub requests_before_reset_after_429: u64,
     /// Faults injected.
     pub faults_injected: u64,
-    /// Processing time spent building responses, microseconds (excludes injected latency).
-    pub cpu_micros: u64,
+    /// Time spent building responses, microseconds (wall time, excluding injected latency).
+    pub processing_micros: u64,
 }

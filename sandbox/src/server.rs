@@ -137,12 +137,12 @@ async fn api(
         .get("x-auth-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let record = |status: u16, cpu: Duration| {
+    let record = |status: u16, spent: Duration| {
         let mut tally = lock(&store.tally);
         *tally.requests.entry(key.clone()).or_default() += 1;
         *tally.statuses.entry(status).or_default() += 1;
         tally.total += 1;
-        tally.cpu_micros += cpu.as_micros() as u64;
+        tally.processing_micros += spent.as_micros() as u64;
     };
     let started = Instant::now();
     let Some(scopes) = store.authenticate(token) else {
@@ -189,11 +189,11 @@ async fn api(
             r
         }
     };
-    let cpu = started
+    let spent = started
         .elapsed()
         .saturating_sub(Duration::from_millis(injected_delay(&out)));
     out.headers_mut().remove("x-sandbox-delay-ms");
-    record(out.status().as_u16(), cpu);
+    record(out.status().as_u16(), spent);
     out
 }
 

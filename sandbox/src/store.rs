@@ -19,7 +19,7 @@ pub(crate) struct Tally {
     pub requests: BTreeMap<String, u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub total: u64,
-    pub cpu_micros: u64,
+    pub processing_micros: u64,
 }
 
 /// One store of the sandbox.
@@ -164,7 +164,7 @@ impl Store {
             peak_concurrency: self.counters.peak_in_flight.load(Ordering::SeqCst),
             requests_before_reset_after_429: lock(&self.limiter).impolite(),
             faults_injected: self.counters.faults_injected.load(Ordering::SeqCst),
-            cpu_micros: tally.cpu_micros,
+            processing_micros: tally.processing_micros,
         }
     }
 

@@ -502,7 +502,7 @@ impl OrderBody {
             Some(colour) => format!("{} - {colour}", item.name),
             None => item.name.clone(),
         };
-        json!({
+        let mut line = json!({
             "id": item.id,
             "order_id": self.head.id,
             "product_id": item.product_id,
@@ -555,12 +555,13 @@ impl OrderBody {
             "bin_picking_number": "",
             "external_id": null,
             "brand": "Sandbox Outfitters",
-            "applied_discounts": discounts,
-            "product_options": options,
             "configurable_fields": [],
             "gift_certificate_id": null,
             "discounted_total_inc_tax": money4(total_ex - item.discount + item.tax),
-        })
+        });
+        line["applied_discounts"] = Value::Array(discounts);
+        line["product_options"] = Value::Array(options);
+        line
     }
 
     fn address_fields(&self) -> Value {
@@ -644,7 +645,6 @@ impl OrderBody {
             json!({
                 "id": self.address_id(),
                 "form_fields": [],
-                "line_items": line_items,
                 "items_total": self.items_total(),
                 "items_shipped": self.items_shipped(),
                 "shipping_method": if self.shipping_ex.is_zero() { "Free Shipping" } else { "Flat Rate" },
@@ -663,7 +663,12 @@ impl OrderBody {
                 "shipping_quotes": reference(base, &format!("/orders/{order}/consignments/shipping/{}/shipping_quotes", self.address_id())),
             }),
         );
-        json!({"pickups": [], "shipping": [shipping], "downloads": [], "email": {"gift_certificates": []}})
+        // Moved in, not passed through `json!` (which would deep-copy every line item).
+        shipping["line_items"] = Value::Array(line_items);
+        let mut consignments =
+            json!({"pickups": [], "downloads": [], "email": {"gift_certificates": []}});
+        consignments["shipping"] = Value::Array(vec![shipping]);
+        consignments
     }
 
     /// The order as `/v2/orders` and `/v2/orders/{id}` serve it.
@@ -730,7 +735,6 @@ impl OrderBody {
             "is_deleted": h.is_deleted,
             "ebay_order_id": "0",
             "cart_id": format!("{:08x}-0000-4000-8000-{:012x}", id, u64::from(id) * 7919),
-            "billing_address": billing,
             "is_email_opt_in": id % 3 == 0,
             "credit_card_type": null,
             "order_source": if id % 9 == 0 { "manual" } else { "www" },
@@ -747,6 +751,7 @@ impl OrderBody {
             "customer_locale": "en",
             "external_order_id": "",
         });
+        order["billing_address"] = billing;
         if include.consignments || include.line_items {
             order["consignments"] = self.consignments(base, include.line_items);
         }

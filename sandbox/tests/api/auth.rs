@@ -86,3 +86,54 @@ async fn revoking_and_removing_scopes_take_effect_immediately() {
     )));
     assert!(file.contains(&format!("CLIENT ID: {client_id}")));
 }
+
+#[tokio::test]
+async fn tokens_do_not_cross_stores() {
+    let a = sandbox::StoreConfig::from_seed(
+        1,
+        sandbox::Sizes {
+            orders: 5,
+            products: 2,
+            customers: 2,
+            categories: 2,
+        },
+    );
+    let b = sandbox::StoreConfig::from_seed(
+        2,
+        sandbox::Sizes {
+            orders: 5,
+            products: 2,
+            customers: 2,
+            categories: 2,
+        },
+    );
+    let (a_hash, b_hash, a_token) = (
+        a.hash.clone(),
+        b.hash.clone(),
+        a.accounts[0].access_token.clone(),
+    );
+    let sandbox = sandbox::Sandbox::start(sandbox::SandboxOptions {
+        stores: vec![a, b],
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
+    let http = reqwest::Client::new();
+    let get = |hash: &str| {
+        http.get(format!("{}/v2/time", sandbox.store_url(hash)))
+            .header("x-auth-token", &a_token)
+            .send()
+    };
+    assert_eq!(get(&a_hash).await.expect("a").status(), 200);
+    assert_eq!(get(&b_hash).await.expect("b").status(), 401);
+    let stores: serde_json::Value = http
+        .get(format!("{}/admin/stores", sandbox.base_url()))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stores.as_array().map(Vec::len), Some(2));
+    sandbox.stop().await;
+}

@@ -215,3 +215,36 @@ async fn mutations_over_the_admin_api_bump_date_modified() {
             .is_some_and(|n| n >= 1)
     );
 }
+
+#[tokio::test]
+async fn latency_and_peak_concurrency_are_observable() {
+    let env = Env::small().await;
+    env.store
+        .set_faults(Faults {
+            latency_ms: 150,
+            jitter_ms: 50,
+            ..Default::default()
+        })
+        .expect("faults");
+    env.store.reset_metrics();
+    let started = Instant::now();
+    let calls = (0..8).map(|_| env.get("v2/time"));
+    let replies = futures::future::join_all(calls).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(150),
+        "latency applied: {elapsed:?}"
+    );
+    let metrics = env.store.metrics();
+    assert!(
+        metrics.peak_concurrency >= 4,
+        "concurrent requests overlap: peak {}",
+        metrics.peak_concurrency
+    );
+    assert_eq!(metrics.requests.get("GET v2/time"), Some(&8));
+    assert!(
+        metrics.processing_micros < 150_000 * 8,
+        "injected latency is not counted as processing time"
+    );
+}

@@ -1,8 +1,8 @@
 //! `devstack demo` runs the demo end to end and stops; `devstack dev` keeps the stack running.
 //!
-//! Environment: `DEV_PORT` (default 3000 for dev, any free port for demo), `MOTO_SERVER`
-//! (moto executable, default `.venv/bin/moto_server`), `AWS_ENDPOINT_URL` (use a running
-//! emulator instead of starting one).
+//! Environment: `DEV_PORT` (default 3000 for dev, any free port for demo), `SANDBOX_PORT`
+//! (the BigCommerce sandbox, default 4000 for dev), `MOTO_SERVER` (moto executable, default
+//! `.venv/bin/moto_server`), `AWS_ENDPOINT_URL` (use a running emulator instead of starting one).
 
 use std::process::ExitCode;
 
@@ -83,6 +83,12 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
     println!("commerce-link demo");
     println!("  AWS emulator (moto): {}", stack.aws_endpoint);
     println!("  API:                 {}", stack.api_url);
+    let store = stack.sandbox_description();
+    println!(
+        "  BigCommerce sandbox: {} (store {})",
+        store["api_base"].as_str().unwrap_or_default(),
+        store["store_hash"].as_str().unwrap_or_default()
+    );
     let client = ApiClient::new(&stack.api_url, &stack.api_key);
     let integration = client
         .expect("GET", "/integrations/vqzp", None, 200)
@@ -144,12 +150,19 @@ async fn dev() -> Result<()> {
         }
     };
     let link_url = company["redirect"].as_str().unwrap_or_default().to_string();
-    let path = stack.write_description(Some(&link_url), None)?;
+    let path = stack.write_description(Some(&link_url))?;
     println!("commerce-link dev stack is running (Ctrl-C to stop)");
     println!("  API URL:   {}", stack.api_url);
     println!("  API key:   {}", stack.api_key);
     println!("  Link URL:  {link_url}");
     println!("  AWS:       {}", stack.aws_endpoint);
+    let store = stack.sandbox_description();
+    println!(
+        "  Sandbox:   {} store {} (API Path {})",
+        store["api_base"].as_str().unwrap_or_default(),
+        store["store_hash"].as_str().unwrap_or_default(),
+        store["api_path"].as_str().unwrap_or_default()
+    );
     println!("  written:   {}", path.display());
     println!(
         "\n  curl -s -H \"Authorization: Basic $(printf %s '{}' | base64)\" {}/companies",

@@ -46,6 +46,8 @@ pub struct StackOptions {
     pub moto_binary: PathBuf,
     /// Prefix of physical resource names (empty: the logical names).
     pub name_prefix: String,
+    /// The BigCommerce sandbox to run beside the stack.
+    pub sandbox: sandbox::SandboxOptions,
 }
 
 impl Default for StackOptions {
@@ -55,6 +57,7 @@ impl Default for StackOptions {
             aws_endpoint: None,
             moto_binary: crate::moto::default_binary(),
             name_prefix: String::new(),
+            sandbox: sandbox::SandboxOptions::default(),
         }
     }
 }
@@ -73,6 +76,8 @@ pub fn generate_api_key() -> String {
 pub struct DevStack {
     moto: Option<MotoServer>,
     runner: Runner,
+    /// The BigCommerce sandbox store server.
+    pub sandbox: sandbox::Sandbox,
     /// AWS endpoint (moto).
     pub aws_endpoint: String,
     /// Base URL of the local API.
@@ -126,9 +131,11 @@ impl DevStack {
             .with("/companies", platform.clone())
             .with("/assets", platform);
         let runner = Runner::start(listener, routes)?;
+        let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
         Ok(Self {
             moto,
             runner,
+            sandbox,
             aws_endpoint,
             api_url,
             api_key,
@@ -136,12 +143,26 @@ impl DevStack {
         })
     }
 
+    /// The sandbox store merchants link in the demo: its API base and the credentials of its
+    /// full-access API account, as `target/devstack.json` describes them.
+    pub fn sandbox_description(&self) -> Value {
+        let Some(store) = self.sandbox.stores().into_iter().next() else {
+            return Value::Null;
+        };
+        let config = store.config();
+        let account = &config.accounts[0];
+        json!({
+            "api_base": self.sandbox.base_url(),
+            "store_hash": config.hash,
+            "client_id": account.client_id,
+            "client_secret": account.client_secret,
+            "access_token": account.access_token,
+            "api_path": config.api_path(),
+        })
+    }
+
     /// Writes `target/devstack.json` (readable by the owner only: it holds the API key).
-    pub fn write_description(
-        &self,
-        link_url: Option<&str>,
-        sandbox: Option<Value>,
-    ) -> std::io::Result<PathBuf> {
+    pub fn write_description(&self, link_url: Option<&str>) -> std::io::Result<PathBuf> {
         let path = crate::repo_root().join("target/devstack.json");
         std::fs::create_dir_all(path.parent().unwrap_or(&crate::repo_root()))?;
         let body = json!({
@@ -149,7 +170,7 @@ impl DevStack {
             "api_key": self.api_key,
             "link_url": link_url,
             "aws_endpoint": self.aws_endpoint,
-            "sandbox": sandbox,
+            "sandbox": self.sandbox_description(),
         });
         let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)?;
         write_private(&path, &text)?;
@@ -161,9 +182,10 @@ impl DevStack {
         self.runner.addr()
     }
 
-    /// Stops the runner and moto.
+    /// Stops the runner, the sandbox and moto.
     pub async fn stop(self) {
         self.runner.stop().await;
+        self.sandbox.stop().await;
         if let Some(moto) = self.moto {
             moto.stop().await;
         }

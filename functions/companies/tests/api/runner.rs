@@ -55,6 +55,31 @@ async fn the_local_runner_serves_the_api_over_http() {
         .expect("list");
     assert_eq!(list["totalResults"], 1);
 
+    // The sandbox store runs beside it and is described as devstack.json describes it.
+    let store = stack.sandbox_description();
+    let api_path = store["api_path"].as_str().expect("api_path");
+    assert_eq!(
+        api_path,
+        format!(
+            "https://api.bigcommerce.com/stores/{}/v3/",
+            store["store_hash"].as_str().expect("hash")
+        )
+    );
+    let time = reqwest::Client::new()
+        .get(format!(
+            "{}/stores/{}/v2/time",
+            store["api_base"].as_str().expect("base"),
+            store["store_hash"].as_str().expect("hash")
+        ))
+        .header(
+            "x-auth-token",
+            store["access_token"].as_str().expect("token"),
+        )
+        .send()
+        .await
+        .expect("sandbox");
+    assert_eq!(time.status(), 200);
+
     let stranger = ApiClient::new(&stack.api_url, "wrong-key");
     let (status, body) = stranger
         .send("GET", "/companies", None)
