@@ -13,24 +13,13 @@ const BUDGET_MS: f64 = 30_000.0 / 150.0;
 
 #[tokio::main]
 async fn main() {
-    let mut config = StoreConfig::from_seed(
-        42,
-        Sizes {
-            orders: 6_000,
-            products: 300,
-            customers: 1_000,
-            categories: 14,
-        },
-    );
+    let mut config =
+        StoreConfig::from_seed(42, Sizes { orders: 6_000, products: 300, customers: 1_000, categories: 14 });
     config.quota = 1_000_000;
     let token = config.accounts[0].access_token.clone();
     let hash = config.hash.clone();
-    let sandbox = Sandbox::start(SandboxOptions {
-        stores: vec![config],
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
+    let sandbox =
+        Sandbox::start(SandboxOptions { stores: vec![config], ..SandboxOptions::default() }).await.expect("sandbox");
     let store = sandbox.store(&hash).expect("store");
     let http = reqwest::Client::new();
     let mut wall = Vec::new();
@@ -42,26 +31,15 @@ async fn main() {
             sandbox.store_url(&hash)
         );
         let started = Instant::now();
-        let body = http
-            .get(url)
-            .header("x-auth-token", &token)
-            .send()
-            .await
-            .expect("page")
-            .bytes()
-            .await
-            .expect("body");
+        let body =
+            http.get(url).header("x-auth-token", &token).send().await.expect("page").bytes().await.expect("body");
         wall.push(started.elapsed());
         bytes += body.len();
         let orders: Vec<Value> = serde_json::from_slice(&body).expect("orders");
         assert_eq!(orders.len(), 250);
         lines += orders
             .iter()
-            .map(|o| {
-                o["consignments"]["shipping"][0]["line_items"]
-                    .as_array()
-                    .map_or(0, Vec::len)
-            })
+            .map(|o| o["consignments"]["shipping"][0]["line_items"].as_array().map_or(0, Vec::len))
             .sum::<usize>();
     }
     let metrics = store.metrics();
@@ -95,12 +73,9 @@ fn round(x: f64) -> f64 {
 /// Merges one result into `target/bench.json`.
 fn write_result(group: &str, name: &str, value: Value) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench.json");
-    let mut all: Value = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| json!({}));
+    let mut all: Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| json!({}));
     all[group][name] = value;
-    std::fs::write(&path, serde_json::to_string_pretty(&all).expect("json"))
-        .expect("write bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&all).expect("json")).expect("write bench.json");
     println!("written {}", path.display());
 }

@@ -63,12 +63,9 @@ impl Endpoint {
             ["v2", "orders", "count"] => Self::OrdersCount,
             ["v2", "orders", id] => Self::Order((*id).to_string()),
             ["v2", "orders", id, "products"] => Self::OrderProducts((*id).to_string()),
-            [
-                "v2",
-                "orders",
-                id,
-                "shipping_addresses" | "shippingaddresses",
-            ] => Self::OrderShippingAddresses((*id).to_string()),
+            ["v2", "orders", id, "shipping_addresses" | "shippingaddresses"] => {
+                Self::OrderShippingAddresses((*id).to_string())
+            }
             ["v2", "orders", id, "coupons"] => Self::OrderCoupons((*id).to_string()),
             ["v3", "orders", "payment_actions", "refunds"] => Self::Refunds,
             ["v3", "orders", id, "transactions"] => Self::Transactions((*id).to_string()),
@@ -134,11 +131,7 @@ impl Endpoint {
 
 /// The version a path belongs to.
 pub fn version_of(segments: &[&str]) -> Version {
-    if segments.first() == Some(&"v2") {
-        Version::V2
-    } else {
-        Version::V3
-    }
+    if segments.first() == Some(&"v2") { Version::V2 } else { Version::V3 }
 }
 
 /// An answer before transport: status and JSON body (none for 204).
@@ -150,23 +143,16 @@ pub struct Reply {
     pub body: Option<Value>,
 }
 
-const STATUS_TYPE: &str =
-    "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes";
+const STATUS_TYPE: &str = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes";
 
 impl Reply {
     fn ok(body: Value) -> Self {
-        Self {
-            status: 200,
-            body: Some(body),
-        }
+        Self { status: 200, body: Some(body) }
     }
 
     /// 204 No Content.
     pub fn no_content() -> Self {
-        Self {
-            status: 204,
-            body: None,
-        }
+        Self { status: 204, body: None }
     }
 
     /// An error in the version's shape.
@@ -177,10 +163,7 @@ impl Reply {
                 json!({"status": status, "title": message, "type": STATUS_TYPE, "errors": {}})
             }
         };
-        Self {
-            status,
-            body: Some(body),
-        }
+        Self { status, body: Some(body) }
     }
 
     /// The exact 403 BigCommerce sends for a missing scope.
@@ -213,22 +196,13 @@ impl Params {
 
     /// A parameter.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     /// A comma-separated list parameter.
     pub fn list(&self, key: &str) -> Vec<String> {
         self.get(key)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default()
     }
 }
@@ -236,21 +210,13 @@ impl Params {
 type Result<T> = std::result::Result<T, Reply>;
 
 fn bad(version: Version, message: String) -> Reply {
-    Reply::error(
-        version,
-        if version == Version::V2 { 400 } else { 422 },
-        &message,
-    )
+    Reply::error(version, if version == Version::V2 { 400 } else { 422 }, &message)
 }
 
 fn integer(params: &Params, key: &str, version: Version) -> Result<Option<i64>> {
     params
         .get(key)
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| bad(version, format!("The parameter '{key}' must be an integer")))
-        })
+        .map(|v| v.trim().parse::<i64>().map_err(|_| bad(version, format!("The parameter '{key}' must be an integer"))))
         .transpose()
 }
 
@@ -262,12 +228,7 @@ fn ids(params: &Params, key: &str, version: Version) -> Result<Option<Vec<i64>>>
         .list(key)
         .iter()
         .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                bad(
-                    version,
-                    format!("The parameter '{key}' must be a list of integers"),
-                )
-            })
+            v.parse::<i64>().map_err(|_| bad(version, format!("The parameter '{key}' must be a list of integers")))
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
@@ -278,17 +239,10 @@ fn paging(params: &Params, version: Version) -> Result<(usize, usize)> {
     let page = integer(params, "page", version)?.unwrap_or(1);
     let limit = integer(params, "limit", version)?.unwrap_or(50);
     if page < 1 || limit < 1 {
-        return Err(bad(
-            version,
-            "The parameters 'page' and 'limit' must be positive".into(),
-        ));
+        return Err(bad(version, "The parameters 'page' and 'limit' must be positive".into()));
     }
     if limit > 250 {
-        return Err(Reply::error(
-            version,
-            413,
-            "The limit parameter exceeded the maximum of 250",
-        ));
+        return Err(Reply::error(version, 413, "The limit parameter exceeded the maximum of 250"));
     }
     Ok((page as usize, limit as usize))
 }
@@ -320,28 +274,16 @@ pub fn parse_instant(raw: &str, now_for_bare_date: Option<DateTime<Utc>>) -> Opt
         let time = now_for_bare_date.map_or(chrono::NaiveTime::MIN, |now| now.time());
         return Some(date.and_time(time).and_utc());
     }
-    raw.parse::<i64>()
-        .ok()
-        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+    raw.parse::<i64>().ok().and_then(|secs| DateTime::from_timestamp(secs, 0))
 }
 
-fn instant(
-    params: &Params,
-    key: &str,
-    version: Version,
-    bare_date_now: bool,
-) -> Result<Option<i64>> {
+fn instant(params: &Params, key: &str, version: Version, bare_date_now: bool) -> Result<Option<i64>> {
     params
         .get(key)
         .map(|raw| {
             parse_instant(raw, bare_date_now.then(Utc::now))
                 .map(|dt| dt.timestamp())
-                .ok_or_else(|| {
-                    bad(
-                        version,
-                        format!("The parameter '{key}' is not a valid date: '{raw}'"),
-                    )
-                })
+                .ok_or_else(|| bad(version, format!("The parameter '{key}' is not a valid date: '{raw}'")))
         })
         .transpose()
 }
@@ -360,27 +302,15 @@ fn pagination(total: usize, count: usize, page: usize, limit: usize) -> Value {
 }
 
 fn slice<T: Clone>(items: &[T], page: usize, limit: usize) -> Vec<T> {
-    items
-        .iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
-        .cloned()
-        .collect()
+    items.iter().skip((page - 1).saturating_mul(limit)).take(limit).cloned().collect()
 }
 
 fn order_id(raw: &str, version: Version) -> Result<u32> {
-    raw.parse::<u32>()
-        .map_err(|_| Reply::error(version, 404, "The requested resource was not found."))
+    raw.parse::<u32>().map_err(|_| Reply::error(version, 404, "The requested resource was not found."))
 }
 
 /// Answers an endpoint. `page_override` replaces the requested page (the repeat-page fault).
-pub fn serve(
-    ds: &Dataset,
-    endpoint: &Endpoint,
-    params: &Params,
-    base: &str,
-    page_override: Option<usize>,
-) -> Reply {
+pub fn serve(ds: &Dataset, endpoint: &Endpoint, params: &Params, base: &str, page_override: Option<usize>) -> Reply {
     let result = match endpoint {
         Endpoint::Store => Ok(store_info(ds, base)),
         Endpoint::Time => Ok(Reply::ok(json!({"time": Utc::now().timestamp()}))),
@@ -388,9 +318,7 @@ pub fn serve(
         Endpoint::OrdersCount => orders_count(ds, params),
         Endpoint::Order(id) => order(ds, id, params, base),
         Endpoint::OrderProducts(id) => order_products(ds, id, params, base, page_override),
-        Endpoint::OrderShippingAddresses(id) => {
-            order_sub(ds, id, params, |body| vec![body.shipping_address(base)])
-        }
+        Endpoint::OrderShippingAddresses(id) => order_sub(ds, id, params, |body| vec![body.shipping_address(base)]),
         Endpoint::OrderCoupons(id) => order_sub(ds, id, params, |body| body.coupons()),
         Endpoint::Transactions(id) => transactions(ds, id),
         Endpoint::Refunds => refunds(ds, params, page_override),
@@ -470,19 +398,13 @@ impl OrderFilter {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                return Err(bad(
-                    v,
-                    format!("The parameter 'is_deleted' must be true or false, got '{other}'"),
-                ));
+                return Err(bad(v, format!("The parameter 'is_deleted' must be true or false, got '{other}'")));
             }
         };
         Ok(Self {
             min_id: integer(params, "min_id", v)?,
             max_id: integer(params, "max_id", v)?,
-            created: (
-                instant(params, "min_date_created", v, false)?,
-                instant(params, "max_date_created", v, false)?,
-            ),
+            created: (instant(params, "min_date_created", v, false)?, instant(params, "max_date_created", v, false)?),
             modified: (
                 instant(params, "min_date_modified", v, false)?,
                 instant(params, "max_date_modified", v, false)?,
@@ -502,9 +424,7 @@ impl OrderFilter {
             && within(o.created, self.created)
             && within(o.modified, self.modified)
             && self.status_id.is_none_or(|s| i64::from(o.status_id) == s)
-            && self
-                .customer_id
-                .is_none_or(|c| i64::from(o.customer_id) == c)
+            && self.customer_id.is_none_or(|c| i64::from(o.customer_id) == c)
     }
 }
 
@@ -524,10 +444,7 @@ fn order_sort(params: &Params) -> Result<impl Fn(&OrderHead, &OrderHead) -> Orde
         "asc" => false,
         "desc" => true,
         other => {
-            return Err(bad(
-                Version::V2,
-                format!("Invalid sort direction '{other}'"),
-            ));
+            return Err(bad(Version::V2, format!("Invalid sort direction '{other}'")));
         }
     };
     Ok(move |a: &OrderHead, b: &OrderHead| {
@@ -546,12 +463,7 @@ fn includes(params: &Params) -> Includes {
     }
 }
 
-fn orders(
-    ds: &Dataset,
-    params: &Params,
-    base: &str,
-    page_override: Option<usize>,
-) -> Result<Reply> {
+fn orders(ds: &Dataset, params: &Params, base: &str, page_override: Option<usize>) -> Result<Reply> {
     let filter = OrderFilter::parse(params)?;
     let sort = order_sort(params)?;
     let (page, limit) = paging(params, Version::V2)?;
@@ -559,14 +471,8 @@ fn orders(
     let mut heads: Vec<&OrderHead> = ds.orders.iter().filter(|o| filter.matches(o)).collect();
     heads.sort_by(|a, b| sort(a, b));
     let include = includes(params);
-    let selected: Vec<&OrderHead> = heads
-        .into_iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
-        .collect();
-    let page_items = render_parallel(&selected, |head| {
-        OrderBody::generate(ds, head).render(base, include)
-    });
+    let selected: Vec<&OrderHead> = heads.into_iter().skip((page - 1).saturating_mul(limit)).take(limit).collect();
+    let page_items = render_parallel(&selected, |head| OrderBody::generate(ds, head).render(base, include));
     if page_items.is_empty() {
         return Ok(Reply::no_content());
     }
@@ -576,25 +482,15 @@ fn orders(
 /// Renders records on all cores: a full page of orders with line items is the heaviest answer
 /// the sandbox gives, and it must stay far inside one request's share of the rate limit.
 fn render_parallel<T: Sync>(items: &[T], render: impl Fn(&T) -> Value + Sync) -> Vec<Value> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if items.len() < 32 || threads < 2 {
         return items.iter().map(&render).collect();
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&render).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(|| part.iter().map(&render).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
 }
 
@@ -611,63 +507,34 @@ fn orders_count(ds: &Dataset, params: &Params) -> Result<Reply> {
                    "count": counts[*id as usize], "sort_order": sort})
         })
         .collect();
-    Ok(Reply::ok(
-        json!({"statuses": statuses, "count": counts.iter().sum::<u64>()}),
-    ))
+    Ok(Reply::ok(json!({"statuses": statuses, "count": counts.iter().sum::<u64>()})))
 }
 
 fn find_order<'d>(ds: &'d Dataset, raw: &str, version: Version) -> Result<&'d OrderHead> {
     let id = order_id(raw, version)?;
-    ds.order_head(id)
-        .ok_or_else(|| Reply::error(version, 404, "The requested resource was not found."))
+    ds.order_head(id).ok_or_else(|| Reply::error(version, 404, "The requested resource was not found."))
 }
 
 fn order(ds: &Dataset, raw: &str, params: &Params, base: &str) -> Result<Reply> {
     let head = find_order(ds, raw, Version::V2)?;
-    Ok(Reply::ok(
-        OrderBody::generate(ds, head).render(base, includes(params)),
-    ))
+    Ok(Reply::ok(OrderBody::generate(ds, head).render(base, includes(params))))
 }
 
-fn order_products(
-    ds: &Dataset,
-    raw: &str,
-    params: &Params,
-    base: &str,
-    page_override: Option<usize>,
-) -> Result<Reply> {
+fn order_products(ds: &Dataset, raw: &str, params: &Params, base: &str, page_override: Option<usize>) -> Result<Reply> {
     let head = find_order(ds, raw, Version::V2)?;
     let (page, limit) = paging(params, Version::V2)?;
     let page = page_override.unwrap_or(page);
     let body = OrderBody::generate(ds, head);
-    let items: Vec<Value> = body
-        .items
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(|i| body.line_item(i, base))
-        .collect();
-    Ok(if items.is_empty() {
-        Reply::no_content()
-    } else {
-        Reply::ok(Value::Array(items))
-    })
+    let items: Vec<Value> =
+        body.items.iter().skip((page - 1) * limit).take(limit).map(|i| body.line_item(i, base)).collect();
+    Ok(if items.is_empty() { Reply::no_content() } else { Reply::ok(Value::Array(items)) })
 }
 
-fn order_sub(
-    ds: &Dataset,
-    raw: &str,
-    params: &Params,
-    render: impl Fn(&OrderBody) -> Vec<Value>,
-) -> Result<Reply> {
+fn order_sub(ds: &Dataset, raw: &str, params: &Params, render: impl Fn(&OrderBody) -> Vec<Value>) -> Result<Reply> {
     let head = find_order(ds, raw, Version::V2)?;
     let (page, limit) = paging(params, Version::V2)?;
     let items = slice(&render(&OrderBody::generate(ds, head)), page, limit);
-    Ok(if items.is_empty() {
-        Reply::no_content()
-    } else {
-        Reply::ok(Value::Array(items))
-    })
+    Ok(if items.is_empty() { Reply::no_content() } else { Reply::ok(Value::Array(items)) })
 }
 
 fn transactions(ds: &Dataset, raw: &str) -> Result<Reply> {
@@ -677,35 +544,22 @@ fn transactions(ds: &Dataset, raw: &str) -> Result<Reply> {
         return Ok(Reply::no_content());
     }
     let count = list.len();
-    Ok(Reply::ok(
-        json!({"data": list, "meta": {"pagination": pagination(count, count, 1, count.max(1))}}),
-    ))
+    Ok(Reply::ok(json!({"data": list, "meta": {"pagination": pagination(count, count, 1, count.max(1))}})))
 }
 
 fn refunds(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Result<Reply> {
     let v = Version::V3;
     let (page, limit) = paging(params, v)?;
     let page = page_override.unwrap_or(page);
-    let created = (
-        instant(params, "created:min", v, false)?,
-        instant(params, "created:max", v, false)?,
-    );
+    let created = (instant(params, "created:min", v, false)?, instant(params, "created:max", v, false)?);
     let orders = ids(params, "order_id:in", v)?;
     let refund_ids = ids(params, "id:in", v)?;
     let matching: Vec<&OrderHead> = ds
         .orders
         .iter()
         .filter(|o| matches!(o.status_id, 4 | 14))
-        .filter(|o| {
-            orders
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&i64::from(o.id)))
-        })
-        .filter(|o| {
-            refund_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&i64::from(o.id)))
-        })
+        .filter(|o| orders.as_ref().is_none_or(|ids| ids.contains(&i64::from(o.id))))
+        .filter(|o| refund_ids.as_ref().is_none_or(|ids| ids.contains(&i64::from(o.id))))
         .filter(|o| {
             let at = o.created + 3 * 86_400;
             created.0.is_none_or(|m| at >= m) && created.1.is_none_or(|m| at <= m)
@@ -716,16 +570,11 @@ fn refunds(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Resul
         .filter_map(|head| payments::refund(&OrderBody::generate(ds, head)))
         .collect();
     let count = data.len();
-    Ok(Reply::ok(
-        json!({"data": data, "meta": {"pagination": pagination(matching.len(), count, page, limit)}}),
-    ))
+    Ok(Reply::ok(json!({"data": data, "meta": {"pagination": pagination(matching.len(), count, page, limit)}})))
 }
 
 fn modified_range(params: &Params, v: Version) -> Result<(Option<i64>, Option<i64>)> {
-    Ok((
-        instant(params, "date_modified:min", v, true)?,
-        instant(params, "date_modified:max", v, true)?,
-    ))
+    Ok((instant(params, "date_modified:min", v, true)?, instant(params, "date_modified:max", v, true)?))
 }
 
 fn products(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Result<Reply> {
@@ -740,18 +589,9 @@ fn products(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Resu
     let mut heads: Vec<_> = ds
         .products
         .iter()
-        .filter(|p| {
-            id_in
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&i64::from(p.id)))
-        })
-        .filter(|p| {
-            id_min.is_none_or(|m| i64::from(p.id) >= m)
-                && id_max.is_none_or(|m| i64::from(p.id) <= m)
-        })
-        .filter(|p| {
-            modified.0.is_none_or(|m| p.modified >= m) && modified.1.is_none_or(|m| p.modified <= m)
-        })
+        .filter(|p| id_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(p.id))))
+        .filter(|p| id_min.is_none_or(|m| i64::from(p.id) >= m) && id_max.is_none_or(|m| i64::from(p.id) <= m))
+        .filter(|p| modified.0.is_none_or(|m| p.modified >= m) && modified.1.is_none_or(|m| p.modified <= m))
         .collect();
     let descending = match params.get("direction") {
         None | Some("asc") => false,
@@ -764,9 +604,7 @@ fn products(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Resu
         "price" | "calculated_price" => heads.sort_by_key(|p| (p.price_cents, p.id)),
         "name" => heads.sort_by_key(|p| (catalog::product_name(ds.config.seed, p.id), p.id)),
         "sku" => heads.sort_by_key(|p| (format!("SKU-{}", p.id), p.id)),
-        "inventory_level" | "is_visible" | "total_sold" | "date_last_imported" => {
-            heads.sort_by_key(|p| p.id)
-        }
+        "inventory_level" | "is_visible" | "total_sold" | "date_last_imported" => heads.sort_by_key(|p| p.id),
         other => return Err(bad(v, format!("Invalid sort '{other}'"))),
     }
     if descending {
@@ -774,14 +612,10 @@ fn products(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Resu
     }
     let variants = include.iter().any(|i| i == "variants");
     let images = include.iter().any(|i| i == "images");
-    let data: Vec<Value> = slice(&heads, page, limit)
-        .into_iter()
-        .map(|p| catalog::render(ds, p, variants, images))
-        .collect();
+    let data: Vec<Value> =
+        slice(&heads, page, limit).into_iter().map(|p| catalog::render(ds, p, variants, images)).collect();
     let count = data.len();
-    Ok(Reply::ok(
-        json!({"data": data, "meta": {"pagination": pagination(heads.len(), count, page, limit)}}),
-    ))
+    Ok(Reply::ok(json!({"data": data, "meta": {"pagination": pagination(heads.len(), count, page, limit)}})))
 }
 
 fn category_filter(params: &Params, id_key: &str) -> Result<impl Fn(&(u32, u32, String)) -> bool> {
@@ -790,12 +624,8 @@ fn category_filter(params: &Params, id_key: &str) -> Result<impl Fn(&(u32, u32, 
     let parent_in = ids(params, "parent_id:in", v)?;
     let tree_in = ids(params, "tree_id:in", v)?;
     Ok(move |(id, parent, _): &(u32, u32, String)| {
-        id_in
-            .as_ref()
-            .is_none_or(|ids| ids.contains(&i64::from(*id)))
-            && parent_in
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&i64::from(*parent)))
+        id_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(*id)))
+            && parent_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(*parent)))
             && tree_in.as_ref().is_none_or(|ids| ids.contains(&1))
     })
 }
@@ -804,36 +634,24 @@ fn tree_categories(ds: &Dataset, params: &Params, page_override: Option<usize>) 
     let (page, limit) = paging(params, Version::V3)?;
     let page = page_override.unwrap_or(page);
     let filter = category_filter(params, "category_id:in")?;
-    let all: Vec<_> = catalog::categories(ds)
-        .into_iter()
-        .filter(|c| filter(c))
-        .collect();
-    let data: Vec<Value> = slice(&all, page, limit)
-        .iter()
-        .map(|(id, parent, name)| catalog::tree_category(*id, *parent, name))
-        .collect();
+    let all: Vec<_> = catalog::categories(ds).into_iter().filter(|c| filter(c)).collect();
+    let data: Vec<Value> =
+        slice(&all, page, limit).iter().map(|(id, parent, name)| catalog::tree_category(*id, *parent, name)).collect();
     let count = data.len();
-    Ok(Reply::ok(
-        json!({"data": data, "meta": {"pagination": pagination(all.len(), count, page, limit)}}),
-    ))
+    Ok(Reply::ok(json!({"data": data, "meta": {"pagination": pagination(all.len(), count, page, limit)}})))
 }
 
 fn legacy_categories(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Result<Reply> {
     let (page, limit) = paging(params, Version::V3)?;
     let page = page_override.unwrap_or(page);
     let filter = category_filter(params, "id:in")?;
-    let all: Vec<_> = catalog::categories(ds)
-        .into_iter()
-        .filter(|c| filter(c))
-        .collect();
+    let all: Vec<_> = catalog::categories(ds).into_iter().filter(|c| filter(c)).collect();
     let data: Vec<Value> = slice(&all, page, limit)
         .iter()
         .map(|(id, parent, name)| catalog::legacy_category(*id, *parent, name))
         .collect();
     let count = data.len();
-    Ok(Reply::ok(
-        json!({"data": data, "meta": {"pagination": pagination(all.len(), count, page, limit)}}),
-    ))
+    Ok(Reply::ok(json!({"data": data, "meta": {"pagination": pagination(all.len(), count, page, limit)}})))
 }
 
 /// Encodes a customers cursor (base64url of `{"id":N}`, as the spec's examples).
@@ -842,9 +660,7 @@ pub fn encode_cursor(id: u32) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Option<u32> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok()?;
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     value["id"].as_u64().and_then(|id| u32::try_from(id).ok())
 }
@@ -854,10 +670,7 @@ fn customers(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Res
     let (page, limit) = paging(params, v)?;
     let page = page_override.unwrap_or(page);
     let modified = modified_range(params, v)?;
-    let created = (
-        instant(params, "date_created:min", v, true)?,
-        instant(params, "date_created:max", v, true)?,
-    );
+    let created = (instant(params, "date_created:min", v, true)?, instant(params, "date_created:max", v, true)?);
     let id_in = ids(params, "id:in", v)?;
     let emails = params.list("email:in");
     let addresses = params.list("include").iter().any(|i| i == "addresses");
@@ -865,27 +678,15 @@ fn customers(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Res
     let mut heads: Vec<_> = ds
         .customers
         .iter()
-        .filter(|c| {
-            id_in
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&i64::from(c.id)))
-        })
-        .filter(|c| {
-            modified.0.is_none_or(|m| c.modified >= m) && modified.1.is_none_or(|m| c.modified <= m)
-        })
-        .filter(|c| {
-            created.0.is_none_or(|m| c.created >= m) && created.1.is_none_or(|m| c.created <= m)
-        })
-        .filter(|c| {
-            emails.is_empty() || emails.contains(&customers::Person::generate(seed, c.id).email)
-        })
+        .filter(|c| id_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(c.id))))
+        .filter(|c| modified.0.is_none_or(|m| c.modified >= m) && modified.1.is_none_or(|m| c.modified <= m))
+        .filter(|c| created.0.is_none_or(|m| c.created >= m) && created.1.is_none_or(|m| c.created <= m))
+        .filter(|c| emails.is_empty() || emails.contains(&customers::Person::generate(seed, c.id).email))
         .collect();
     let cursor = |key: &str| -> Result<Option<u32>> {
         params
             .get(key)
-            .map(|raw| {
-                decode_cursor(raw).ok_or_else(|| bad(v, format!("The '{key}' cursor is not valid")))
-            })
+            .map(|raw| decode_cursor(raw).ok_or_else(|| bad(v, format!("The '{key}' cursor is not valid"))))
             .transpose()
     };
     let (after, before) = (cursor("after")?, cursor("before")?);
@@ -899,25 +700,15 @@ fn customers(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Res
             }
             (None, None) => unreachable!("checked above"),
         };
-        let data: Vec<Value> = selected
-            .iter()
-            .map(|c| customers::render(seed, c, addresses))
-            .collect();
-        return Ok(Reply::ok(
-            json!({"data": data, "meta": {"cursor_pagination": cursor_meta(&selected, limit)}}),
-        ));
+        let data: Vec<Value> = selected.iter().map(|c| customers::render(seed, c, addresses)).collect();
+        return Ok(Reply::ok(json!({"data": data, "meta": {"cursor_pagination": cursor_meta(&selected, limit)}})));
     }
-    let (field, dir) = params
-        .get("sort")
-        .map(|s| s.split_once(':').unwrap_or((s, "asc")))
-        .unwrap_or(("id", "asc"));
+    let (field, dir) = params.get("sort").map(|s| s.split_once(':').unwrap_or((s, "asc"))).unwrap_or(("id", "asc"));
     match field {
         "id" => heads.sort_by_key(|c| c.id),
         "date_created" => heads.sort_by_key(|c| (c.created, c.id)),
         "date_modified" => heads.sort_by_key(|c| (c.modified, c.id)),
-        "last_name" => {
-            heads.sort_by_key(|c| (customers::Person::generate(seed, c.id).last_name, c.id))
-        }
+        "last_name" => heads.sort_by_key(|c| (customers::Person::generate(seed, c.id).last_name, c.id)),
         other => return Err(bad(v, format!("Invalid sort '{other}'"))),
     }
     match dir {
@@ -926,10 +717,7 @@ fn customers(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Res
         other => return Err(bad(v, format!("Invalid sort direction '{other}'"))),
     }
     let selected = slice(&heads, page, limit);
-    let data: Vec<Value> = selected
-        .iter()
-        .map(|c| customers::render(seed, c, addresses))
-        .collect();
+    let data: Vec<Value> = selected.iter().map(|c| customers::render(seed, c, addresses)).collect();
     let mut meta = json!({"pagination": pagination(heads.len(), data.len(), page, limit)});
     if page == 1 {
         meta["cursor_pagination"] = cursor_meta(&selected, limit);
@@ -953,12 +741,11 @@ fn cursor_meta(selected: &[&crate::data::CustomerHead], limit: usize) -> Value {
 /// `{"type": "order"|"order_product"|"transaction"|"refund"|"product"|"category"|"customer", ...}`.
 pub fn export(ds: &Dataset, base: &str, out: &mut impl std::io::Write) -> std::io::Result<u64> {
     let mut lines = 0u64;
-    let mut line =
-        |out: &mut dyn std::io::Write, kind: &str, record: Value| -> std::io::Result<()> {
-            lines += 1;
-            serde_json::to_writer(&mut *out, &json!({"type": kind, "record": record}))?;
-            out.write_all(b"\n")
-        };
+    let mut line = |out: &mut dyn std::io::Write, kind: &str, record: Value| -> std::io::Result<()> {
+        lines += 1;
+        serde_json::to_writer(&mut *out, &json!({"type": kind, "record": record}))?;
+        out.write_all(b"\n")
+    };
     for head in &ds.orders {
         let body = OrderBody::generate(ds, head);
         line(out, "order", body.render(base, Includes::default()))?;
@@ -979,11 +766,7 @@ pub fn export(ds: &Dataset, base: &str, out: &mut impl std::io::Write) -> std::i
         line(out, "category", catalog::tree_category(id, parent, &name))?;
     }
     for head in &ds.customers {
-        line(
-            out,
-            "customer",
-            customers::render(ds.config.seed, head, true),
-        )?;
+        line(out, "customer", customers::render(ds.config.seed, head, true))?;
     }
     let _ = at;
     Ok(lines)
@@ -995,33 +778,17 @@ mod tests {
 
     #[test]
     fn instants_in_every_accepted_form() {
-        let expect = DateTime::parse_from_rfc3339("2024-05-14T09:34:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .ok();
+        let expect = DateTime::parse_from_rfc3339("2024-05-14T09:34:00Z").map(|d| d.with_timezone(&Utc)).ok();
         assert_eq!(parse_instant("2024-05-14T09:34:00Z", None), expect);
         assert_eq!(parse_instant("2024-05-14T10:34:00+01:00", None), expect);
-        assert_eq!(
-            parse_instant("2024-05-14T10:34:00 01:00", None),
-            expect,
-            "unencoded '+' becomes a space"
-        );
-        assert_eq!(
-            parse_instant("Tue, 14 May 2024 09:34:00 +0000", None),
-            expect
-        );
+        assert_eq!(parse_instant("2024-05-14T10:34:00 01:00", None), expect, "unencoded '+' becomes a space");
+        assert_eq!(parse_instant("Tue, 14 May 2024 09:34:00 +0000", None), expect);
         assert_eq!(parse_instant("2024-05-14T09:34:00", None), expect);
         assert_eq!(parse_instant("1715679240", None), expect);
-        assert_eq!(
-            parse_instant("2024-05-14", None).map(|d| d.to_rfc3339()),
-            Some("2024-05-14T00:00:00+00:00".into())
-        );
+        assert_eq!(parse_instant("2024-05-14", None).map(|d| d.to_rfc3339()), Some("2024-05-14T00:00:00+00:00".into()));
         let now = Utc::now();
         let bare = parse_instant("2024-05-14", Some(now)).expect("bare date");
-        assert_eq!(
-            bare.time(),
-            now.time(),
-            "v3 appends the current time to a bare date"
-        );
+        assert_eq!(bare.time(), now.time(), "v3 appends the current time to a bare date");
         assert_eq!(parse_instant("yesterday", None), None);
     }
 

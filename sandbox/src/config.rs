@@ -28,13 +28,8 @@ pub enum Scope {
 
 impl Scope {
     /// All five.
-    pub const ALL: [Scope; 5] = [
-        Scope::Orders,
-        Scope::Transactions,
-        Scope::Products,
-        Scope::Information,
-        Scope::Customers,
-    ];
+    pub const ALL: [Scope; 5] =
+        [Scope::Orders, Scope::Transactions, Scope::Products, Scope::Information, Scope::Customers];
 
     /// The scope parameter name.
     pub fn name(self) -> &'static str {
@@ -81,12 +76,7 @@ pub struct Sizes {
 
 impl Default for Sizes {
     fn default() -> Self {
-        Self {
-            orders: 500,
-            products: 60,
-            customers: 120,
-            categories: 12,
-        }
+        Self { orders: 500, products: 60, customers: 120, categories: 12 }
     }
 }
 
@@ -190,10 +180,7 @@ mod tests {
         assert_ne!(a.hash, StoreConfig::from_seed(8, Sizes::default()).hash);
         assert_eq!(a.hash.len(), 10);
         let file = a.credentials_file(&a.accounts[0]);
-        assert!(file.contains(&format!(
-            "API PATH: https://api.bigcommerce.com/stores/{}/v3/\n",
-            a.hash
-        )));
+        assert!(file.contains(&format!("API PATH: https://api.bigcommerce.com/stores/{}/v3/\n", a.hash)));
         assert!(file.starts_with(&format!("ACCESS TOKEN: {}\n", a.accounts[0].access_token)));
     }
 }

@@ -57,9 +57,7 @@ pub struct Faults {
 impl Faults {
     /// Whether the faults apply to a request for `path`.
     pub fn applies_to(&self, path: &str) -> bool {
-        self.path_contains
-            .as_deref()
-            .is_none_or(|needle| path.contains(needle))
+        self.path_contains.as_deref().is_none_or(|needle| path.contains(needle))
     }
 
     /// Checks the rates are fractions.

@@ -41,10 +41,7 @@ pub struct SandboxOptions {
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stores: vec![StoreConfig::from_seed(7, Sizes::default())],
-        }
+        Self { bind: SocketAddr::from(([127, 0, 0, 1], 0)), stores: vec![StoreConfig::from_seed(7, Sizes::default())] }
     }
 }
 
@@ -61,23 +58,12 @@ impl Sandbox {
     pub async fn start(options: SandboxOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(options.bind).await?;
         let addr = listener.local_addr()?;
-        let stores: BTreeMap<String, Arc<Store>> = options
-            .stores
-            .into_iter()
-            .map(|config| (config.hash.clone(), Arc::new(Store::new(config))))
-            .collect();
-        let state = Arc::new(server::State {
-            stores,
-            root: format!("http://{addr}"),
-        });
+        let stores: BTreeMap<String, Arc<Store>> =
+            options.stores.into_iter().map(|config| (config.hash.clone(), Arc::new(Store::new(config)))).collect();
+        let state = Arc::new(server::State { stores, root: format!("http://{addr}") });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::run(listener, state.clone(), stopped));
-        Ok(Self {
-            addr,
-            state,
-            stop,
-            task,
-        })
+        Ok(Self { addr, state, stop, task })
     }
 
     /// The bound address.

@@ -26,27 +26,11 @@ fn parse() -> Result<Cli, String> {
     let (mut quota, mut window) = (150u32, 30_000u64);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag} needs a number, got '{value}'"))
-        };
-        let small = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| format!("{flag} needs a number, got '{value}'"))
-        };
+        let number = || value.parse::<u64>().map_err(|_| format!("{flag} needs a number, got '{value}'"));
+        let small = || value.parse::<u32>().map_err(|_| format!("{flag} needs a number, got '{value}'"));
         match flag.as_str() {
-            "--host" => {
-                host = value
-                    .parse()
-                    .map_err(|_| format!("--host needs an IP address, got '{value}'"))?
-            }
-            "--port" => {
-                port = value
-                    .parse()
-                    .map_err(|_| format!("--port needs a port, got '{value}'"))?
-            }
+            "--host" => host = value.parse().map_err(|_| format!("--host needs an IP address, got '{value}'"))?,
+            "--port" => port = value.parse().map_err(|_| format!("--port needs a port, got '{value}'"))?,
             "--seed" => seed = number()?,
             "--orders" => sizes.orders = small()?,
             "--products" => sizes.products = small()?,
@@ -60,12 +44,7 @@ fn parse() -> Result<Cli, String> {
     let mut config = StoreConfig::from_seed(seed, sizes);
     config.quota = quota;
     config.window = Duration::from_millis(window.max(1));
-    Ok(Cli {
-        command,
-        host,
-        port,
-        config,
-    })
+    Ok(Cli { command, host, port, config })
 }
 
 #[tokio::main]
@@ -81,10 +60,8 @@ async fn main() -> ExitCode {
     };
     match cli.command.as_str() {
         "serve" => {
-            let options = SandboxOptions {
-                bind: SocketAddr::new(cli.host, cli.port),
-                stores: vec![cli.config.clone()],
-            };
+            let options =
+                SandboxOptions { bind: SocketAddr::new(cli.host, cli.port), stores: vec![cli.config.clone()] };
             let sandbox = match Sandbox::start(options).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -93,24 +70,13 @@ async fn main() -> ExitCode {
                 }
             };
             let c = &cli.config;
-            println!(
-                "BigCommerce sandbox on {} (Ctrl-C to stop)",
-                sandbox.base_url()
-            );
+            println!("BigCommerce sandbox on {} (Ctrl-C to stop)", sandbox.base_url());
             println!(
                 "  store hash:  {}  ({} orders, {} products, {} customers)",
                 c.hash, c.sizes.orders, c.sizes.products, c.sizes.customers
             );
-            println!(
-                "  API base:    {}/stores/{}/v3/",
-                sandbox.base_url(),
-                c.hash
-            );
-            println!(
-                "  rate limit:  {} requests per {} ms",
-                c.quota,
-                c.window.as_millis()
-            );
+            println!("  API base:    {}/stores/{}/v3/", sandbox.base_url(), c.hash);
+            println!("  rate limit:  {} requests per {} ms", c.quota, c.window.as_millis());
             for account in &c.accounts {
                 let scopes: Vec<_> = account.scopes.iter().map(|s| s.name()).collect();
                 println!(

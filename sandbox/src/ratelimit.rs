@@ -58,10 +58,7 @@ impl Limiter {
 
     /// Changes quota and window, starting a fresh window.
     pub fn reconfigure(&mut self, quota: u32, window: Duration) {
-        *self = Self {
-            impolite: self.impolite,
-            ..Self::new(quota, window)
-        };
+        *self = Self { impolite: self.impolite, ..Self::new(quota, window) };
     }
 
     /// Decides for a request arriving at `now`.
@@ -80,10 +77,7 @@ impl Limiter {
         }
         if self.used < self.quota {
             self.used += 1;
-            Decision::Allow {
-                left: self.quota - self.used,
-                reset,
-            }
+            Decision::Allow { left: self.quota - self.used, reset }
         } else {
             self.limited_window = Some(start);
             Decision::Limited { reset }
@@ -110,51 +104,24 @@ mod tests {
     fn fixed_window_counts_down_then_limits_then_resets() {
         let t0 = Instant::now();
         let mut limiter = Limiter::new(3, Duration::from_secs(30));
+        assert_eq!(limiter.check(t0), Decision::Allow { left: 2, reset: Duration::from_secs(30) });
         assert_eq!(
-            limiter.check(t0),
-            Decision::Allow {
-                left: 2,
-                reset: Duration::from_secs(30)
-            }
+            limiter.check(t0 + Duration::from_secs(10)),
+            Decision::Allow { left: 1, reset: Duration::from_secs(20) }
         );
         assert_eq!(
             limiter.check(t0 + Duration::from_secs(10)),
-            Decision::Allow {
-                left: 1,
-                reset: Duration::from_secs(20)
-            }
+            Decision::Allow { left: 0, reset: Duration::from_secs(20) }
         );
-        assert_eq!(
-            limiter.check(t0 + Duration::from_secs(10)),
-            Decision::Allow {
-                left: 0,
-                reset: Duration::from_secs(20)
-            }
-        );
-        assert_eq!(
-            limiter.check(t0 + Duration::from_secs(29)),
-            Decision::Limited {
-                reset: Duration::from_secs(1)
-            }
-        );
+        assert_eq!(limiter.check(t0 + Duration::from_secs(29)), Decision::Limited { reset: Duration::from_secs(1) });
         assert_eq!(limiter.impolite(), 0, "the first 429 is not impolite");
-        assert!(matches!(
-            limiter.check(t0 + Duration::from_millis(29_500)),
-            Decision::Limited { .. }
-        ));
+        assert!(matches!(limiter.check(t0 + Duration::from_millis(29_500)), Decision::Limited { .. }));
         assert_eq!(limiter.impolite(), 1);
         assert_eq!(
             limiter.check(t0 + Duration::from_secs(30)),
-            Decision::Allow {
-                left: 2,
-                reset: Duration::from_secs(30)
-            }
+            Decision::Allow { left: 2, reset: Duration::from_secs(30) }
         );
-        assert_eq!(
-            limiter.impolite(),
-            1,
-            "after the reset requests are polite again"
-        );
+        assert_eq!(limiter.impolite(), 1, "after the reset requests are polite again");
     }
 
     #[test]
@@ -162,13 +129,7 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = Limiter::new(100, Duration::from_secs(1));
         limiter.exhaust(t0);
-        assert!(matches!(
-            limiter.check(t0 + Duration::from_millis(10)),
-            Decision::Limited { .. }
-        ));
-        assert!(matches!(
-            limiter.check(t0 + Duration::from_secs(1)),
-            Decision::Allow { left: 99, .. }
-        ));
+        assert!(matches!(limiter.check(t0 + Duration::from_millis(10)), Decision::Limited { .. }));
+        assert!(matches!(limiter.check(t0 + Duration::from_secs(1)), Decision::Allow { left: 99, .. }));
     }
 }

@@ -36,10 +36,7 @@ pub struct State {
 type Body = Full<Bytes>;
 
 fn response(status: u16, body: Option<&Value>) -> Response<Body> {
-    raw(
-        status,
-        body.map(|b| serde_json::to_vec(b).unwrap_or_default()),
-    )
+    raw(status, body.map(|b| serde_json::to_vec(b).unwrap_or_default()))
 }
 
 fn raw(status: u16, bytes: Option<Vec<u8>>) -> Response<Body> {
@@ -47,8 +44,7 @@ fn raw(status: u16, bytes: Option<Vec<u8>>) -> Response<Body> {
     let mut r = Response::new(Full::from(bytes.unwrap_or_default()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if json {
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     r
 }
@@ -82,9 +78,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, mut stop: watch::Rece
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -95,10 +89,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
     match segments.as_slice() {
         ["admin", rest @ ..] => {
             if !peer.ip().is_loopback() {
-                return response(
-                    403,
-                    Some(&json!({"error": "the admin API answers loopback clients only"})),
-                );
+                return response(403, Some(&json!({"error": "the admin API answers loopback clients only"})));
             }
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             admin(state, req, &rest).await
@@ -119,24 +110,12 @@ fn reply(r: Reply) -> Response<Body> {
     response(r.status, r.body.as_ref())
 }
 
-async fn api(
-    state: &State,
-    store: &Store,
-    req: &Request<Incoming>,
-    rest: &[&str],
-) -> Response<Body> {
+async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str]) -> Response<Body> {
     let _in_flight = store.counters.enter();
     let version = version_of(rest);
     let endpoint = Endpoint::parse(rest);
-    let key = endpoint
-        .as_ref()
-        .map_or("unknown", Endpoint::key)
-        .to_string();
-    let token = req
-        .headers()
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let key = endpoint.as_ref().map_or("unknown", Endpoint::key).to_string();
+    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let record = |status: u16, spent: Duration| {
         let mut tally = lock(&store.tally);
         *tally.requests.entry(key.clone()).or_default() += 1;
@@ -147,11 +126,7 @@ async fn api(
     let started = Instant::now();
     let Some(scopes) = store.authenticate(token) else {
         record(401, started.elapsed());
-        return reply(Reply::error(
-            version,
-            401,
-            "Authentication required: a valid X-Auth-Token header is missing",
-        ));
+        return reply(Reply::error(version, 401, "Authentication required: a valid X-Auth-Token header is missing"));
     };
     let faults = store.faults();
     let decision = lock(&store.limiter).check(Instant::now());
@@ -167,42 +142,25 @@ async fn api(
             if !faults.no_headers_429 {
                 rate_headers(&mut r, quota, window, 0, reset);
                 if let Some(secs) = faults.retry_after_secs {
-                    r.headers_mut()
-                        .insert("x-retry-after", HeaderValue::from(secs));
+                    r.headers_mut().insert("x-retry-after", HeaderValue::from(secs));
                 }
             }
             return r;
         }
         Decision::Allow { left, reset } => {
-            let mut r = build(
-                state,
-                store,
-                req,
-                rest,
-                version,
-                endpoint.as_ref(),
-                &scopes,
-                &faults,
-            )
-            .await;
+            let mut r = build(state, store, req, rest, version, endpoint.as_ref(), &scopes, &faults).await;
             rate_headers(&mut r, quota, window, left, reset);
             r
         }
     };
-    let spent = started
-        .elapsed()
-        .saturating_sub(Duration::from_millis(injected_delay(&out)));
+    let spent = started.elapsed().saturating_sub(Duration::from_millis(injected_delay(&out)));
     out.headers_mut().remove("x-sandbox-delay-ms");
     record(out.status().as_u16(), spent);
     out
 }
 
 fn injected_delay(r: &Response<Body>) -> u64 {
-    r.headers()
-        .get("x-sandbox-delay-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    r.headers().get("x-sandbox-delay-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,29 +178,19 @@ async fn build(
     let applies = faults.applies_to(&rest.join("/"));
     let mut delay = 0u64;
     if faults.latency_ms > 0 || faults.jitter_ms > 0 {
-        let jitter = if faults.jitter_ms > 0 {
-            rand::rng().random_range(0..=faults.jitter_ms)
-        } else {
-            0
-        };
+        let jitter = if faults.jitter_ms > 0 { rand::rng().random_range(0..=faults.jitter_ms) } else { 0 };
         delay += faults.latency_ms + jitter;
     }
     if applies && fault(faults.slow_rate) {
-        store
-            .counters
-            .faults_injected
-            .fetch_add(1, Ordering::SeqCst);
+        store.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
         delay += faults.slow_ms;
     }
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let mut r = respond(
-        state, store, req, version, endpoint, scopes, faults, applies, &fault,
-    );
+    let mut r = respond(state, store, req, version, endpoint, scopes, faults, applies, &fault);
     if delay > 0 {
-        r.headers_mut()
-            .insert("x-sandbox-delay-ms", HeaderValue::from(delay));
+        r.headers_mut().insert("x-sandbox-delay-ms", HeaderValue::from(delay));
     }
     r
 }
@@ -260,26 +208,15 @@ fn respond(
     fault: &dyn Fn(f64) -> bool,
 ) -> Response<Body> {
     let injected = || {
-        store
-            .counters
-            .faults_injected
-            .fetch_add(1, Ordering::SeqCst);
+        store.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
     };
     if applies && fault(faults.error_rate) {
         injected();
         let status = [500, 502, 503][(store.draw() * 3.0) as usize % 3];
-        return reply(Reply::error(
-            version,
-            status,
-            "Internal Server Error (injected)",
-        ));
+        return reply(Reply::error(version, status, "Internal Server Error (injected)"));
     }
     let Some(endpoint) = endpoint else {
-        return reply(Reply::error(
-            version,
-            404,
-            "The requested resource was not found.",
-        ));
+        return reply(Reply::error(version, 404, "The requested resource was not found."));
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return reply(Reply::error(version, 405, "Method Not Allowed"));
@@ -287,10 +224,7 @@ fn respond(
     if !endpoint.scopes().iter().any(|s| scopes.contains(s)) {
         return reply(Reply::missing_scope());
     }
-    if applies
-        && matches!(endpoint, Endpoint::Transactions(_))
-        && fault(faults.transactions_503_rate)
-    {
+    if applies && matches!(endpoint, Endpoint::Transactions(_)) && fault(faults.transactions_503_rate) {
         injected();
         return reply(Reply::error(Version::V3, 503, "Service Unavailable"));
     }
@@ -302,10 +236,7 @@ fn respond(
         }
         if applies
             && faults.repeat_page
-            && params
-                .get("page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .is_some_and(|p| p > 1)
+            && params.get("page").and_then(|p| p.parse::<usize>().ok()).is_some_and(|p| p > 1)
         {
             injected();
             page_override = Some(1);
@@ -313,10 +244,7 @@ fn respond(
     }
     let base = format!("{}/stores/{}", state.root, store.hash());
     let answer = serve(&store.data(), endpoint, &params, &base, page_override);
-    let bytes = answer
-        .body
-        .as_ref()
-        .map(|b| serde_json::to_vec(b).unwrap_or_default());
+    let bytes = answer.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
     match bytes {
         Some(bytes) if applies && answer.status == 200 && fault(faults.malformed_rate) => {
             injected();
@@ -328,8 +256,7 @@ fn respond(
             // Declare the full length, send half: the client sees the connection end early.
             let declared = bytes.len();
             let mut r = raw(200, Some(bytes[..declared / 2].to_vec()));
-            r.headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(declared));
+            r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(declared));
             r
         }
         bytes => raw(answer.status, bytes),
@@ -345,8 +272,7 @@ async fn read_json(req: Request<Incoming>) -> Result<Value, Response<Body>> {
     if bytes.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| response(400, Some(&json!({"error": format!("invalid JSON: {e}")}))))
+    serde_json::from_slice(&bytes).map_err(|e| response(400, Some(&json!({"error": format!("invalid JSON: {e}")}))))
 }
 
 async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Response<Body> {
@@ -365,29 +291,21 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
     match (method, tail) {
         (Method::GET, []) => response(200, Some(&describe(state, store))),
         (Method::GET, ["faults"]) => response(200, Some(&json!(store.faults()))),
-        (Method::PUT, ["faults"]) => {
-            match read_json(req).await.map(serde_json::from_value::<Faults>) {
-                Ok(Ok(faults)) => match store.set_faults(faults) {
-                    Ok(()) => response(200, Some(&json!(store.faults()))),
-                    Err(e) => response(400, Some(&json!({"error": e}))),
-                },
-                Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
-                Err(r) => r,
-            }
-        }
+        (Method::PUT, ["faults"]) => match read_json(req).await.map(serde_json::from_value::<Faults>) {
+            Ok(Ok(faults)) => match store.set_faults(faults) {
+                Ok(()) => response(200, Some(&json!(store.faults()))),
+                Err(e) => response(400, Some(&json!({"error": e}))),
+            },
+            Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
+            Err(r) => r,
+        },
         (Method::PUT, ["rate-limit"]) => match read_json(req).await {
             Ok(body) => match (body["quota"].as_u64(), body["window_ms"].as_u64()) {
                 (Some(q), Some(w)) if q > 0 && w > 0 => {
-                    store.set_rate_limit(
-                        u32::try_from(q).unwrap_or(u32::MAX),
-                        Duration::from_millis(w),
-                    );
+                    store.set_rate_limit(u32::try_from(q).unwrap_or(u32::MAX), Duration::from_millis(w));
                     response(200, Some(&json!({"quota": q, "window_ms": w})))
                 }
-                _ => response(
-                    400,
-                    Some(&json!({"error": "quota and window_ms must be positive integers"})),
-                ),
+                _ => response(400, Some(&json!({"error": "quota and window_ms must be positive integers"}))),
             },
             Err(r) => r,
         },
@@ -395,10 +313,7 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             store.exhaust();
             response(204, None)
         }
-        (Method::POST, ["mutate"]) => match read_json(req)
-            .await
-            .map(serde_json::from_value::<Mutations>)
-        {
+        (Method::POST, ["mutate"]) => match read_json(req).await.map(serde_json::from_value::<Mutations>) {
             Ok(Ok(changes)) => response(200, Some(&json!({"touched": store.mutate(changes)}))),
             Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
             Err(r) => r,
@@ -428,10 +343,7 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             match config.accounts.iter().find(|a| a.client_id == *client_id) {
                 Some(account) => {
                     let mut r = Response::new(Full::from(config.credentials_file(account)));
-                    r.headers_mut().insert(
-                        CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; charset=utf-8"),
-                    );
+                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                     r
                 }
                 None => response(404, Some(&json!({"error": "no such account"}))),
@@ -448,10 +360,7 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             match crate::api::export(&store.data(), &base, &mut out) {
                 Ok(_) => {
                     let mut r = Response::new(Full::from(out));
-                    r.headers_mut().insert(
-                        CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-ndjson"),
-                    );
+                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
                     r
                 }
                 Err(e) => response(500, Some(&json!({"error": e.to_string()}))),

@@ -95,11 +95,7 @@ impl Store {
     /// Revokes (or restores) an account's token.
     pub fn set_revoked(&self, client_id: &str, revoked: bool) -> bool {
         let mut accounts = write(&self.accounts);
-        accounts
-            .iter_mut()
-            .find(|a| a.client_id == client_id)
-            .map(|a| a.revoked = revoked)
-            .is_some()
+        accounts.iter_mut().find(|a| a.client_id == client_id).map(|a| a.revoked = revoked).is_some()
     }
 
     /// Replaces an account's scopes.
@@ -145,11 +141,7 @@ impl Store {
     /// A deterministic draw in [0, 1) for fault decisions.
     pub(crate) fn draw(&self) -> f64 {
         let n = self.fault_draws.fetch_add(1, Ordering::Relaxed);
-        let mut r = crate::data::rng(
-            self.data().config.seed,
-            crate::data::Kind::Mutation,
-            n | (7 << 48),
-        );
+        let mut r = crate::data::rng(self.data().config.seed, crate::data::Kind::Mutation, n | (7 << 48));
         rand::Rng::random(&mut r)
     }
 

@@ -6,10 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::domain::integration::{
-    INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID,
-};
-use crate::domain::{Company, Connection, IntegrationState, LinkToken, SyncSetting};
+use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
+use crate::domain::{Company, Connection, IntegrationState, LinkKey, SyncSetting};
 use crate::query::{Field, FieldKind, Schema};
 
 /// Codat's `sourceType` of every integration here.
@@ -77,16 +75,17 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
     base: Url,
+    key: LinkKey,
 }
 
 impl PublicUrls {
-    /// From the public base URL (scheme and host, optionally a path prefix).
-    pub fn new(mut base: Url) -> Self {
+    /// From the public base URL (scheme and host, optionally a path prefix) and the link key.
+    pub fn new(mut base: Url, key: LinkKey) -> Self {
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Self { base }
+        Self { base, key }
     }
 
     fn join(&self, path: &str) -> String {
@@ -97,13 +96,18 @@ impl PublicUrls {
     }
 
     /// A company's Link URL (`redirect`).
-    pub fn company_link(&self, token: &LinkToken) -> String {
-        self.join(&format!("link/{}", token.as_str()))
+    pub fn company_link(&self, company: uuid::Uuid) -> String {
+        self.join(&format!("link/{}", self.key.token_for(company).as_str()))
     }
 
     /// A connection's Link URL (`linkUrl`).
-    pub fn connection_link(&self, token: &LinkToken, connection: uuid::Uuid) -> String {
-        self.join(&format!("link/{}/connections/{connection}", token.as_str()))
+    pub fn connection_link(&self, company: uuid::Uuid, connection: uuid::Uuid) -> String {
+        self.join(&format!("link/{}/connections/{connection}", self.key.token_for(company).as_str()))
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
     /// The BigCommerce logo.
@@ -113,7 +117,7 @@ impl PublicUrls {
 }
 
 /// Codat's Connection.
-pub fn connection(conn: &Connection, token: &LinkToken, urls: &PublicUrls) -> Value {
+pub fn connection(conn: &Connection, urls: &PublicUrls) -> Value {
     let mut value = serde_json::json!({
         "id": conn.id,
         "integrationId": INTEGRATION_ID,
@@ -121,7 +125,7 @@ pub fn connection(conn: &Connection, token: &LinkToken, urls: &PublicUrls) -> Va
         "sourceId": SOURCE_ID,
         "sourceType": SOURCE_TYPE,
         "platformName": PLATFORM_NAME,
-        "linkUrl": urls.connection_link(token, conn.id),
+        "linkUrl": urls.connection_link(conn.company_id, conn.id),
         "status": conn.status.as_str(),
         "lastSync": conn.last_sync.map(timestamp),
         "created": timestamp(conn.created),
@@ -135,15 +139,12 @@ pub fn connection(conn: &Connection, token: &LinkToken, urls: &PublicUrls) -> Va
 
 /// Codat's Company, with its connections.
 pub fn company(company: &Company, connections: &[Connection], urls: &PublicUrls) -> Value {
-    let connections: Vec<Value> = connections
-        .iter()
-        .map(|c| connection(c, &company.link_token, urls))
-        .collect();
+    let connections: Vec<Value> = connections.iter().map(|c| connection(c, urls)).collect();
     serde_json::json!({
         "id": company.id,
         "name": company.name.as_str(),
         "description": company.description.clone().unwrap_or_default(),
-        "redirect": urls.company_link(&company.link_token),
+        "redirect": urls.company_link(company.id),
         "lastSync": company.last_sync.map(timestamp),
         "created": timestamp(company.created),
         "createdByUserName": null,
@@ -203,24 +204,15 @@ pub fn sync_setting(setting: &SyncSetting) -> Value {
 }
 
 const fn text(path: &'static str) -> Field {
-    Field {
-        path,
-        kind: FieldKind::Text,
-    }
+    Field { path, kind: FieldKind::Text }
 }
 
 const fn date(path: &'static str) -> Field {
-    Field {
-        path,
-        kind: FieldKind::DateTime,
-    }
+    Field { path, kind: FieldKind::DateTime }
 }
 
 const fn boolean(path: &'static str) -> Field {
-    Field {
-        path,
-        kind: FieldKind::Bool,
-    }
+    Field { path, kind: FieldKind::Bool }
 }
 
 /// Queryable properties of companies.
@@ -281,10 +273,7 @@ pub const INTEGRATION_SCHEMA: Schema = Schema {
 
 /// Tags a company list can be filtered by with the `tags` parameter (`region=uk && team=x`):
 /// parsed as a query over the tag map.
-pub const TAGS_SCHEMA: Schema = Schema {
-    entity: "Tags",
-    fields: &[text("*")],
-};
+pub const TAGS_SCHEMA: Schema = Schema { entity: "Tags", fields: &[text("*")] };
 
 #[cfg(test)]
 mod tests {
@@ -292,20 +281,13 @@ mod tests {
 
     #[test]
     fn public_urls_keep_a_path_prefix() {
-        let token = LinkToken::generate();
-        let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"));
-        assert_eq!(
-            urls.company_link(&token),
-            format!("https://api.example.com/prod/link/{}", token.as_str())
-        );
-        assert_eq!(
-            urls.logo(),
-            "https://api.example.com/prod/assets/bigcommerce-logo.svg"
-        );
-        let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"));
-        assert_eq!(
-            root.company_link(&token),
-            format!("http://127.0.0.1:3000/link/{}", token.as_str())
-        );
+        let key = LinkKey::generate();
+        let company = uuid::Uuid::new_v4();
+        let token = key.token_for(company);
+        let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"), key.clone());
+        assert_eq!(urls.company_link(company), format!("https://api.example.com/prod/link/{}", token.as_str()));
+        assert_eq!(urls.logo(), "https://api.example.com/prod/assets/bigcommerce-logo.svg");
+        let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"), key);
+        assert_eq!(root.company_link(company), format!("http://127.0.0.1:3000/link/{}", token.as_str()));
     }
 }

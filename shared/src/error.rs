@@ -21,11 +21,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            validation: Vec::new(),
-        }
+        Self { status, message: message.into(), validation: Vec::new() }
     }
 
     /// 400 with a message.
@@ -35,15 +31,8 @@ impl ApiError {
 
     /// 400 naming each invalid field in `validation.errors`.
     pub fn validation(items: Vec<ValidationItem>) -> Self {
-        let summary = items
-            .iter()
-            .filter_map(|i| i.message.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self {
-            validation: items,
-            ..Self::bad_request(format!("Validation failed: {summary}"))
-        }
+        let summary = items.iter().filter_map(|i| i.message.clone()).collect::<Vec<_>>().join("; ");
+        Self { validation: items, ..Self::bad_request(format!("Validation failed: {summary}")) }
     }
 
     /// 401, the same body whatever the reason.
@@ -58,10 +47,7 @@ impl ApiError {
 
     /// 405 for a known path with another method.
     pub fn method_not_allowed(method: &http::Method) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method {method} is not allowed on this resource"),
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("Method {method} is not allowed on this resource"))
     }
 
     /// 409 with a message.
@@ -71,34 +57,22 @@ impl ApiError {
 
     /// 413 for bodies over the limit.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("The request body is larger than {limit} bytes"),
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The request body is larger than {limit} bytes"))
     }
 
     /// 415 for bodies that are not JSON.
     pub fn unsupported_media_type() -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The request body must be JSON (Content-Type: application/json)",
-        )
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "The request body must be JSON (Content-Type: application/json)")
     }
 
     /// 500; the cause is logged by the caller, never shown.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "There is a problem with our server. Please try again later.",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "There is a problem with our server. Please try again later.")
     }
 
     /// 503 when a dependency is throttling or unavailable.
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable. Please try again later.",
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "The service is temporarily unavailable. Please try again later.")
     }
 }
 
@@ -132,10 +106,6 @@ impl StoreError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        if e.retryable() {
-            ApiError::unavailable()
-        } else {
-            ApiError::internal()
-        }
+        if e.retryable() { ApiError::unavailable() } else { ApiError::internal() }
     }
 }

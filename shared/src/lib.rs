@@ -9,11 +9,13 @@
 //! - [`config`]: typed environment configuration and logging setup
 
 pub mod adapters;
+pub mod bigcommerce;
 pub mod codat;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod paging;
 pub mod platform;
 pub mod ports;

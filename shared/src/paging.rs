@@ -25,9 +25,7 @@ impl QueryParams {
         let mut params = BTreeMap::new();
         for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
             if params.insert(key.to_string(), value.to_string()).is_some() {
-                return Err(ApiError::bad_request(format!(
-                    "Query parameter '{key}' is given more than once"
-                )));
+                return Err(ApiError::bad_request(format!("Query parameter '{key}' is given more than once")));
             }
         }
         Ok(Self(params))
@@ -59,56 +57,25 @@ impl ListParams {
     pub fn parse(params: &QueryParams, schema: &Schema) -> Result<Self, ApiError> {
         let page = number(params, "page", 1, u32::MAX, 1)?;
         let page_size = number(params, "pageSize", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?;
-        let raw_query = params
-            .get("query")
-            .filter(|q| !q.trim().is_empty())
-            .map(str::to_string);
-        let raw_order_by = params
-            .get("orderBy")
-            .filter(|o| !o.trim().is_empty())
-            .map(str::to_string);
-        let query = raw_query
-            .as_deref()
-            .map(|q| Query::parse(q, schema))
-            .transpose()?;
-        let order_by = raw_order_by
-            .as_deref()
-            .map(|o| OrderBy::parse(o, schema))
-            .transpose()?;
-        Ok(Self {
-            page,
-            page_size,
-            query,
-            order_by,
-            raw_query,
-            raw_order_by,
-        })
+        let raw_query = params.get("query").filter(|q| !q.trim().is_empty()).map(str::to_string);
+        let raw_order_by = params.get("orderBy").filter(|o| !o.trim().is_empty()).map(str::to_string);
+        let query = raw_query.as_deref().map(|q| Query::parse(q, schema)).transpose()?;
+        let order_by = raw_order_by.as_deref().map(|o| OrderBy::parse(o, schema)).transpose()?;
+        Ok(Self { page, page_size, query, order_by, raw_query, raw_order_by })
     }
 
     /// Filters, sorts (by `orderBy`, then by `tie_break` for a stable order) and cuts one page
     /// out of `records` (wire JSON), wrapped in Codat's list envelope for `path`.
-    pub fn page(
-        &self,
-        mut records: Vec<Value>,
-        path: &str,
-        tie_break: impl Fn(&Value, &Value) -> Ordering,
-    ) -> Value {
+    pub fn page(&self, mut records: Vec<Value>, path: &str, tie_break: impl Fn(&Value, &Value) -> Ordering) -> Value {
         if let Some(query) = &self.query {
             records.retain(|r| query.matches(r));
         }
         records.sort_by(|a, b| {
-            self.order_by
-                .as_ref()
-                .map_or(Ordering::Equal, |o| o.compare(a, b))
-                .then_with(|| tie_break(a, b))
+            self.order_by.as_ref().map_or(Ordering::Equal, |o| o.compare(a, b)).then_with(|| tie_break(a, b))
         });
         let total = records.len();
         let skip = (self.page as usize - 1).saturating_mul(self.page_size as usize);
-        let results: Vec<Value> = records
-            .into_iter()
-            .skip(skip)
-            .take(self.page_size as usize)
-            .collect();
+        let results: Vec<Value> = records.into_iter().skip(skip).take(self.page_size as usize).collect();
         self.envelope(results, total, path)
     }
 
@@ -149,25 +116,12 @@ impl ListParams {
     }
 }
 
-fn number(
-    params: &QueryParams,
-    key: &str,
-    min: u32,
-    max: u32,
-    default: u32,
-) -> Result<u32, ApiError> {
+fn number(params: &QueryParams, key: &str, min: u32, max: u32, default: u32) -> Result<u32, ApiError> {
     match params.get(key) {
         None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "'{key}' must be a whole number from {min} to {max}, got '{raw}'"
-                ))
-            }),
+        Some(raw) => raw.trim().parse::<u32>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+            ApiError::bad_request(format!("'{key}' must be a whole number from {min} to {max}, got '{raw}'"))
+        }),
     }
 }
 
@@ -183,16 +137,7 @@ mod tests {
 
     const SCHEMA: Schema = Schema {
         entity: "Thing",
-        fields: &[
-            Field {
-                path: "id",
-                kind: FieldKind::Text,
-            },
-            Field {
-                path: "n",
-                kind: FieldKind::Number,
-            },
-        ],
+        fields: &[Field { path: "id", kind: FieldKind::Text }, Field { path: "n", kind: FieldKind::Number }],
     };
 
     fn list(raw: &str) -> Result<ListParams, ApiError> {
@@ -200,51 +145,25 @@ mod tests {
     }
 
     fn records() -> Vec<Value> {
-        (1..=5)
-            .map(|i| json!({"id": format!("r{i}"), "n": 10 - i}))
-            .collect()
+        (1..=5).map(|i| json!({"id": format!("r{i}"), "n": 10 - i})).collect()
     }
 
     #[test]
     fn pages_and_links() {
-        let page =
-            list("page=2&pageSize=2&orderBy=n")
-                .expect("valid")
-                .page(records(), "/things", by_id);
+        let page = list("page=2&pageSize=2&orderBy=n").expect("valid").page(records(), "/things", by_id);
         assert_eq!(page["totalResults"], 5);
         assert_eq!(page["pageNumber"], 2);
-        let ids: Vec<_> = page["results"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|r| r["id"].clone())
-            .collect();
+        let ids: Vec<_> = page["results"].as_array().expect("array").iter().map(|r| r["id"].clone()).collect();
         assert_eq!(ids, [json!("r3"), json!("r2")]);
         assert_eq!(page["_links"]["self"]["href"], "/things");
-        assert_eq!(
-            page["_links"]["current"]["href"],
-            "/things?page=2&pageSize=2&orderBy=n"
-        );
-        assert_eq!(
-            page["_links"]["next"]["href"],
-            "/things?page=3&pageSize=2&orderBy=n"
-        );
-        assert_eq!(
-            page["_links"]["previous"]["href"],
-            "/things?page=1&pageSize=2&orderBy=n"
-        );
-        let last = list("page=3&pageSize=2")
-            .expect("valid")
-            .page(records(), "/things", by_id);
+        assert_eq!(page["_links"]["current"]["href"], "/things?page=2&pageSize=2&orderBy=n");
+        assert_eq!(page["_links"]["next"]["href"], "/things?page=3&pageSize=2&orderBy=n");
+        assert_eq!(page["_links"]["previous"]["href"], "/things?page=1&pageSize=2&orderBy=n");
+        let last = list("page=3&pageSize=2").expect("valid").page(records(), "/things", by_id);
         assert!(last["_links"].get("next").is_none());
-        let beyond = list("page=9&pageSize=2")
-            .expect("valid")
-            .page(records(), "/things", by_id);
+        let beyond = list("page=9&pageSize=2").expect("valid").page(records(), "/things", by_id);
         assert_eq!(beyond["results"], json!([]));
-        assert_eq!(
-            beyond["_links"]["previous"]["href"],
-            "/things?page=3&pageSize=2"
-        );
+        assert_eq!(beyond["_links"]["previous"]["href"], "/things?page=3&pageSize=2");
         let first = list("").expect("valid").page(records(), "/things", by_id);
         assert!(first["_links"].get("previous").is_none());
         assert_eq!(first["pageSize"], 100);
@@ -252,40 +171,18 @@ mod tests {
 
     #[test]
     fn query_filters_before_counting_and_is_echoed_encoded() {
-        let page =
-            list("query=n%3E6%26%26id!%3Dr1")
-                .expect("valid")
-                .page(records(), "/things", by_id);
+        let page = list("query=n%3E6%26%26id!%3Dr1").expect("valid").page(records(), "/things", by_id);
         assert_eq!(page["totalResults"], 2);
-        assert_eq!(
-            page["_links"]["current"]["href"],
-            "/things?page=1&pageSize=100&query=n%3E6%26%26id%21%3Dr1"
-        );
+        assert_eq!(page["_links"]["current"]["href"], "/things?page=1&pageSize=100&query=n%3E6%26%26id%21%3Dr1");
     }
 
     #[test]
     fn bad_parameters_are_refused() {
-        for bad in [
-            "page=0",
-            "page=-1",
-            "page=x",
-            "pageSize=0",
-            "pageSize=5001",
-            "page=1&page=2",
-        ] {
-            assert_eq!(
-                list(bad).expect_err(bad).status,
-                http::StatusCode::BAD_REQUEST,
-                "{bad}"
-            );
+        for bad in ["page=0", "page=-1", "page=x", "pageSize=0", "pageSize=5001", "page=1&page=2"] {
+            assert_eq!(list(bad).expect_err(bad).status, http::StatusCode::BAD_REQUEST, "{bad}");
         }
         assert!(list("pageSize=5000").is_ok());
-        assert!(
-            list("query=bogus%3D1")
-                .expect_err("unknown")
-                .message
-                .contains("Could not resolve property bogus")
-        );
+        assert!(list("query=bogus%3D1").expect_err("unknown").message.contains("Could not resolve property bogus"));
         assert!(list("orderBy=-bogus").is_err());
     }
 }

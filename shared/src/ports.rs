@@ -6,8 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use secrecy::SecretString;
+
 use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
 use crate::error::StoreError;
+use crate::jobs::SyncJob;
 
 /// A company with its connections, as read together.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,11 +27,7 @@ pub trait IntegrationStore: Send + Sync {
     /// Current state (enabled when never set).
     async fn integration_state(&self) -> Result<IntegrationState, StoreError>;
     /// Enables or disables new connections.
-    async fn set_integration_enabled(
-        &self,
-        enabled: bool,
-        at: DateTime<Utc>,
-    ) -> Result<IntegrationState, StoreError>;
+    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError>;
 }
 
 /// Companies.
@@ -42,9 +41,54 @@ pub trait CompanyStore: Send + Sync {
     async fn list_companies(&self) -> Result<Vec<CompanyRecord>, StoreError>;
     /// Writes name, description and tags. `ConditionFailed` if absent or being deleted.
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError>;
-    /// Deletes a company and everything stored under it, resumably: a failed call may be
-    /// repeated. Returns false if there was no such company.
-    async fn delete_company(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// The company whose Link token hashes to `token_hash`.
+    async fn company_by_link_hash(&self, token_hash: &str) -> Result<Option<CompanyRecord>, StoreError>;
+    /// First step of a delete: marks the company deleting (it disappears from reads and refuses
+    /// new children) and returns it with its connections, so their secrets can be deleted.
+    /// Repeatable; `None` if there is no such company.
+    async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
+    /// Last step of a delete: removes everything stored under the company, then the company.
+    /// Repeatable.
+    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// The store an account was verified against, recorded on a Linked connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedStore {
+    /// Store hash.
+    pub store_hash: String,
+    /// Name of the secret holding the credentials.
+    pub secret_name: String,
+    /// Facts shown as `connectionInfo` (store name, domain, granted scopes).
+    pub info: std::collections::BTreeMap<String, String>,
+}
+
+/// Short leases that serialise concurrent credential submissions for one connection.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Takes the link lease if the connection may be linked (PendingAuth, Deauthorized or
+    /// Unlinked, company not being deleted) and no unexpired lease is held.
+    /// `ConditionFailed` otherwise.
+    async fn begin_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Result<(), StoreError>;
+    /// Marks the connection Linked with `linked`, if `lease` is still held; releases it.
+    async fn complete_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        linked: &LinkedStore,
+    ) -> Result<Connection, StoreError>;
+    /// Releases `lease` without linking (verification failed).
+    async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError>;
+    /// Counts one attempt against `key` in the current window; returns the count so far.
+    async fn count_attempt(&self, key: &str, window_start: i64, expires: i64) -> Result<u32, StoreError>;
 }
 
 /// Connections.
@@ -53,11 +97,7 @@ pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection. `ConditionFailed` if its company is absent or being deleted.
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// A connection of a company.
-    async fn get_connection(
-        &self,
-        company: Uuid,
-        id: Uuid,
-    ) -> Result<Option<Connection>, StoreError>;
+    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
     /// Changes status only if the current one is in `from`; `ConditionFailed` otherwise
     /// (including when absent). Returns the updated connection.
     async fn set_connection_status(
@@ -77,17 +117,27 @@ pub trait SyncSettingsStore: Send + Sync {
     /// The company's explicit settings, if it ever set any.
     async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError>;
     /// Replaces the company's settings. `ConditionFailed` if the company is absent.
-    async fn put_sync_settings(
-        &self,
-        company: Uuid,
-        settings: &SyncSettings,
-    ) -> Result<(), StoreError>;
+    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError>;
 }
 
 /// Everything the Platform API needs.
-pub trait PlatformStore:
-    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore
-{
-}
+pub trait PlatformStore: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore {}
 
 impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore> PlatformStore for T {}
+
+/// Secrets (store credentials). Only fn link writes them; fn companies may delete them.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores `value` under `name`, creating the secret with `tags` or updating it in place
+    /// (never delete-and-create: a deleted name stays blocked for days).
+    async fn put_secret(&self, name: &str, value: &SecretString, tags: &[(&str, String)]) -> Result<(), StoreError>;
+    /// Deletes a secret immediately (no recovery window). Deleting a missing secret succeeds.
+    async fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
+}
+
+/// The sync job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues jobs; each is delivered at least once, in order per connection.
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError>;
+}

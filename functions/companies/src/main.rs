@@ -1,7 +1,10 @@
 //! Lambda entry point of the Platform API: configuration, clients, then the shared handler.
 
+use std::sync::Arc;
+
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::config::{PlatformConfig, aws_sdk_config, init_tracing};
 use shared::platform::PlatformApi;
 
@@ -9,15 +12,10 @@ use shared::platform::PlatformApi;
 async fn main() -> Result<(), Error> {
     init_tracing("info");
     let config = PlatformConfig::from_env()?;
-    let dynamo = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
-    let api = PlatformApi::new(
-        DynamoStore::new(dynamo, config.table_name),
-        config.api_keys,
-        config.public_base_url,
-    );
+    let sdk = aws_sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
+    let api = PlatformApi::new(store, secrets, config.edge);
     let api = &api;
-    run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(api.handle(req).await)
-    }))
-    .await
+    run(service_fn(move |req| async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) })).await
 }

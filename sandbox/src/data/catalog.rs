@@ -16,7 +16,7 @@ pub fn catalog_date(secs: i64) -> String {
 /// hundreds up to 1,000.
 pub fn variant_count(seed: u64, id: u32) -> u16 {
     let mut r = rng(seed, Kind::Product, u64::from(id) | (3 << 40));
-    if id % 37 == 0 {
+    if id.is_multiple_of(37) {
         return r.random_range(500..=1000);
     }
     match r.random_range(0..100) {
@@ -53,21 +53,13 @@ fn product_categories(ds: &Dataset, id: u32) -> Vec<u32> {
     }
     let first = 1 + id % count;
     let second = 1 + (id * 7) % count;
-    if first == second || id % 3 == 0 {
-        vec![first]
-    } else {
-        vec![first, second]
-    }
+    if first == second || id.is_multiple_of(3) { vec![first] } else { vec![first, second] }
 }
 
 fn description(seed: u64, id: u32) -> String {
     // A few products carry descriptions around DynamoDB's 400 KB item limit.
     let mut r = rng(seed, Kind::Product, u64::from(id) | (5 << 40));
-    let paragraphs = if id % 41 == 0 {
-        r.random_range(1700..=2100)
-    } else {
-        r.random_range(1..=4)
-    };
+    let paragraphs = if id.is_multiple_of(41) { r.random_range(1700..=2100) } else { r.random_range(1..=4) };
     let mut text = String::with_capacity(paragraphs * LOREM.len());
     for _ in 0..paragraphs {
         text.push_str(LOREM);
@@ -123,16 +115,9 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
     let name = product_name(seed, head.id);
     let price = cents(head.price_cents);
     let on_sale = r.random_bool(0.15);
-    let sale = if on_sale {
-        (price * rust_decimal::Decimal::new(85, 2)).round_dp(2)
-    } else {
-        rust_decimal::Decimal::ZERO
-    };
-    let tracking = if head.variants > 1 {
-        "variant"
-    } else {
-        "product"
-    };
+    let sale =
+        if on_sale { (price * rust_decimal::Decimal::new(85, 2)).round_dp(2) } else { rust_decimal::Decimal::ZERO };
+    let tracking = if head.variants > 1 { "variant" } else { "product" };
     let mut product = json!({
         "id": head.id,
         "name": name,
@@ -162,9 +147,9 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
         "reviews_count": (head.id % 5) as i64,
         "total_sold": (head.id * 31 % 900) as i64,
         "fixed_cost_shipping_price": 0,
-        "is_free_shipping": head.id % 11 == 0,
-        "is_visible": head.id % 17 != 0,
-        "is_featured": head.id % 13 == 0,
+        "is_free_shipping": head.id.is_multiple_of(11),
+        "is_visible": !head.id.is_multiple_of(17),
+        "is_featured": head.id.is_multiple_of(13),
         "related_products": [-1],
         "warranty": "",
         "bin_picking_number": "",
@@ -204,11 +189,7 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
         "date_last_imported": "",
     });
     if variants {
-        product["variants"] = Value::Array(
-            (0..u32::from(head.variants))
-                .map(|k| variant(head, k))
-                .collect(),
-        );
+        product["variants"] = Value::Array((0..u32::from(head.variants)).map(|k| variant(head, k)).collect());
     }
     if images {
         let count = 1 + head.id % 3;

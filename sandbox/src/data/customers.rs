@@ -17,13 +17,7 @@ pub struct Person {
     /// Email (ASCII).
     pub email: String,
     /// Home place.
-    pub place: (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-    ),
+    pub place: (&'static str, &'static str, &'static str, &'static str, &'static str),
     /// Number of saved addresses (0..=4).
     pub addresses: u32,
     /// Company name, if any.
@@ -36,11 +30,7 @@ impl Person {
         let mut r = rng(seed, Kind::Customer, u64::from(id) | (1 << 40));
         let first_name = *pick(&mut r, FIRST_NAMES);
         let last_name = *pick(&mut r, LAST_NAMES);
-        let email = format!(
-            "{}.{}{id}@example.com",
-            ascii_slug(first_name),
-            ascii_slug(last_name)
-        );
+        let email = format!("{}.{}{id}@example.com", ascii_slug(first_name), ascii_slug(last_name));
         let place = *pick(&mut r, PLACES);
         let addresses = match r.random_range(0..10) {
             0 => 0,
@@ -48,19 +38,8 @@ impl Person {
             7 | 8 => 2,
             _ => 4,
         };
-        let company = if r.random_bool(0.2) {
-            "Trailhead Supplies GmbH"
-        } else {
-            ""
-        };
-        Self {
-            first_name,
-            last_name,
-            email,
-            place,
-            addresses,
-            company,
-        }
+        let company = if r.random_bool(0.2) { "Trailhead Supplies GmbH" } else { "" };
+        Self { first_name, last_name, email, place, addresses, company }
     }
 }
 
@@ -77,13 +56,13 @@ pub fn render(seed: u64, head: &CustomerHead, include_addresses: bool) -> Value 
         "registration_ip_address": format!("198.51.100.{}", head.id % 250),
         "notes": "",
         "tax_exempt_category": "",
-        "customer_group_id": if head.id % 5 == 0 { 2 } else { 0 },
+        "customer_group_id": if head.id.is_multiple_of(5) { 2 } else { 0 },
         "date_created": iso(at(head.created)),
         "date_modified": iso(at(head.modified)),
         "address_count": person.addresses,
         "attribute_count": 0,
         "authentication": {"force_password_reset": false},
-        "accepts_product_review_abandoned_cart_emails": head.id % 2 == 0,
+        "accepts_product_review_abandoned_cart_emails": head.id.is_multiple_of(2),
         "origin_channel_id": 1,
         "channel_ids": [1],
     });
@@ -97,11 +76,7 @@ fn addresses(seed: u64, customer: u32, person: &Person) -> Vec<Value> {
     let mut r = rng(seed, Kind::Customer, u64::from(customer) | (2 << 40));
     (0..person.addresses)
         .map(|k| {
-            let place = if k == 0 {
-                person.place
-            } else {
-                *pick(&mut r, PLACES)
-            };
+            let place = if k == 0 { person.place } else { *pick(&mut r, PLACES) };
             json!({
                 "id": customer * 10 + k,
                 "customer_id": customer,

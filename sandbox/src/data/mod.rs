@@ -18,9 +18,7 @@ use crate::faults::Mutations;
 
 /// Start of generated history.
 pub fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default()
 }
 
 /// Generated history spans this many seconds (two years).
@@ -50,9 +48,7 @@ pub enum Kind {
 /// A generator for one record.
 pub fn rng(seed: u64, kind: Kind, id: u64) -> ChaCha8Rng {
     // splitmix64 over the three inputs
-    let mut x = seed
-        ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ id.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x = seed ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ id.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ChaCha8Rng::seed_from_u64(x ^ (x >> 31))
@@ -171,11 +167,7 @@ impl Dataset {
                 let mut r = rng(seed, Kind::Customer, u64::from(id));
                 let created = slot_time(&mut r, id - 1, sizes.customers);
                 let modified = (created + r.random_range(0..90 * 86_400)).min(horizon);
-                CustomerHead {
-                    id,
-                    created,
-                    modified,
-                }
+                CustomerHead { id, created, modified }
             })
             .collect();
         let products = (1..=sizes.products)
@@ -184,13 +176,7 @@ impl Dataset {
                 let created = slot_time(&mut r, id - 1, sizes.products);
                 let modified = (created + r.random_range(0..180 * 86_400)).min(horizon);
                 let variants = catalog::variant_count(seed, id);
-                ProductHead {
-                    id,
-                    created,
-                    modified,
-                    price_cents: r.random_range(499..=49_999),
-                    variants,
-                }
+                ProductHead { id, created, modified, price_cents: r.random_range(499..=49_999), variants }
             })
             .collect();
         let orders = (0..sizes.orders)
@@ -198,14 +184,9 @@ impl Dataset {
                 let id = FIRST_ORDER_ID + i;
                 let mut r = rng(seed, Kind::OrderHead, u64::from(id));
                 let created = slot_time(&mut r, i, sizes.orders);
-                let modified = (created + r.random_range(0..20 * 86_400))
-                    .min(horizon)
-                    .max(created);
-                let customer_id = if sizes.customers == 0 || r.random_bool(0.3) {
-                    0
-                } else {
-                    r.random_range(1..=sizes.customers)
-                };
+                let modified = (created + r.random_range(0..20 * 86_400)).min(horizon).max(created);
+                let customer_id =
+                    if sizes.customers == 0 || r.random_bool(0.3) { 0 } else { r.random_range(1..=sizes.customers) };
                 OrderHead {
                     id,
                     customer_id,
@@ -217,33 +198,22 @@ impl Dataset {
                 }
             })
             .collect();
-        Self {
-            config,
-            orders,
-            products,
-            customers,
-            mutations: 0,
-        }
+        Self { config, orders, products, customers, mutations: 0 }
     }
 
     /// An order head by id.
     pub fn order_head(&self, id: u32) -> Option<&OrderHead> {
-        self.orders
-            .binary_search_by_key(&id, |o| o.id)
-            .ok()
-            .map(|i| &self.orders[i])
+        self.orders.binary_search_by_key(&id, |o| o.id).ok().map(|i| &self.orders[i])
     }
 
     /// A product head by id.
     pub fn product_head(&self, id: u32) -> Option<&ProductHead> {
-        id.checked_sub(1)
-            .and_then(|i| self.products.get(i as usize))
+        id.checked_sub(1).and_then(|i| self.products.get(i as usize))
     }
 
     /// A customer head by id.
     pub fn customer_head(&self, id: u32) -> Option<&CustomerHead> {
-        id.checked_sub(1)
-            .and_then(|i| self.customers.get(i as usize))
+        id.checked_sub(1).and_then(|i| self.customers.get(i as usize))
     }
 
     /// Applies runtime changes at `now`: new orders, status updates, archives. Every changed
@@ -256,11 +226,7 @@ impl Dataset {
         for _ in 0..changes.inserts {
             let id = self.orders.last().map_or(FIRST_ORDER_ID, |o| o.id + 1);
             let customers = self.config.sizes.customers;
-            let customer_id = if customers == 0 || r.random_bool(0.3) {
-                0
-            } else {
-                r.random_range(1..=customers)
-            };
+            let customer_id = if customers == 0 || r.random_bool(0.3) { 0 } else { r.random_range(1..=customers) };
             self.orders.push(OrderHead {
                 id,
                 customer_id,
@@ -272,9 +238,7 @@ impl Dataset {
             });
             touched.push(id);
         }
-        let live: Vec<usize> = (0..self.orders.len())
-            .filter(|i| !self.orders[*i].is_deleted)
-            .collect();
+        let live: Vec<usize> = (0..self.orders.len()).filter(|i| !self.orders[*i].is_deleted).collect();
         for (n, archive) in std::iter::repeat_n(false, changes.updates as usize)
             .chain(std::iter::repeat_n(true, changes.archives as usize))
             .enumerate()
@@ -303,31 +267,16 @@ mod tests {
     use crate::config::Sizes;
 
     fn dataset(orders: u32) -> Dataset {
-        Dataset::generate(StoreConfig::from_seed(
-            3,
-            Sizes {
-                orders,
-                products: 20,
-                customers: 30,
-                categories: 5,
-            },
-        ))
+        Dataset::generate(StoreConfig::from_seed(3, Sizes { orders, products: 20, customers: 30, categories: 5 }))
     }
 
     #[test]
     fn generation_is_deterministic_and_ordered() {
         let a = dataset(1000);
         assert_eq!(a.orders, dataset(1000).orders);
-        assert!(
-            a.orders
-                .windows(2)
-                .all(|w| w[0].id + 1 == w[1].id && w[0].created <= w[1].created)
-        );
+        assert!(a.orders.windows(2).all(|w| w[0].id + 1 == w[1].id && w[0].created <= w[1].created));
         assert!(a.orders.iter().all(|o| o.modified >= o.created));
-        assert!(
-            a.orders.iter().any(|o| o.customer_id == 0)
-                && a.orders.iter().any(|o| o.customer_id > 0)
-        );
+        assert!(a.orders.iter().any(|o| o.customer_id == 0) && a.orders.iter().any(|o| o.customer_id > 0));
         assert!(a.orders.iter().any(|o| o.is_deleted));
     }
 
@@ -342,20 +291,10 @@ mod tests {
     fn mutations_insert_update_and_archive() {
         let mut d = dataset(50);
         let now = Utc::now();
-        let touched = d.mutate(
-            Mutations {
-                inserts: 2,
-                updates: 3,
-                archives: 1,
-            },
-            now,
-        );
+        let touched = d.mutate(Mutations { inserts: 2, updates: 3, archives: 1 }, now);
         assert_eq!(touched.len(), 6);
         assert_eq!(d.orders.len(), 52);
         assert_eq!(d.orders.last().map(|o| o.id), Some(FIRST_ORDER_ID + 51));
-        assert!(touched.iter().all(|id| {
-            d.order_head(*id)
-                .is_some_and(|o| o.modified >= now.timestamp())
-        }));
+        assert!(touched.iter().all(|id| { d.order_head(*id).is_some_and(|o| o.modified >= now.timestamp()) }));
     }
 }

@@ -154,16 +154,8 @@ pub const NOUNS: &[&str] = &[
 ];
 
 /// Variant option values.
-pub const COLOURS: &[&str] = &[
-    "Black",
-    "Forest Green",
-    "Glacier Blue",
-    "Sunset Orange",
-    "Sand",
-    "Charcoal",
-    "Rosé",
-    "Crimson",
-];
+pub const COLOURS: &[&str] =
+    &["Black", "Forest Green", "Glacier Blue", "Sunset Orange", "Sand", "Charcoal", "Rosé", "Crimson"];
 /// Variant sizes.
 pub const SIZES: &[&str] = &["XS", "S", "M", "L", "XL", "XXL"];
 

@@ -16,24 +16,9 @@ pub const STATUSES: &[(u8, &str, u8, &str)] = &[
         0,
         "An incomplete order happens when a shopper reached the payment page, but did not complete the transaction.",
     ),
-    (
-        1,
-        "Pending",
-        1,
-        "Customer started the checkout process, but did not complete it.",
-    ),
-    (
-        7,
-        "Awaiting Payment",
-        2,
-        "Customer has completed checkout process, but payment has yet to be confirmed.",
-    ),
-    (
-        11,
-        "Awaiting Fulfillment",
-        3,
-        "Customer has completed the checkout process and payment has been confirmed.",
-    ),
+    (1, "Pending", 1, "Customer started the checkout process, but did not complete it."),
+    (7, "Awaiting Payment", 2, "Customer has completed checkout process, but payment has yet to be confirmed."),
+    (11, "Awaiting Fulfillment", 3, "Customer has completed the checkout process and payment has been confirmed."),
     (
         9,
         "Awaiting Shipment",
@@ -52,30 +37,15 @@ pub const STATUSES: &[(u8, &str, u8, &str)] = &[
         6,
         "Only some items in the order have been shipped, due to some products being pre-order only or other reasons.",
     ),
-    (
-        10,
-        "Completed",
-        7,
-        "Client has paid for their digital product and their file(s) are available for download.",
-    ),
+    (10, "Completed", 7, "Client has paid for their digital product and their file(s) are available for download."),
     (
         2,
         "Shipped",
         8,
         "Order has been shipped, but receipt has not been confirmed; seller has used the Ship Items action.",
     ),
-    (
-        5,
-        "Cancelled",
-        9,
-        "Seller has cancelled an order, due to a stock inconsistency or other reasons.",
-    ),
-    (
-        6,
-        "Declined",
-        10,
-        "Seller has marked the order as declined for lack of manual payment, or other reasons.",
-    ),
+    (5, "Cancelled", 9, "Seller has cancelled an order, due to a stock inconsistency or other reasons."),
+    (6, "Declined", 10, "Seller has marked the order as declined for lack of manual payment, or other reasons."),
     (4, "Refunded", 11, "Seller has used the Refund action."),
     (
         13,
@@ -83,26 +53,13 @@ pub const STATUSES: &[(u8, &str, u8, &str)] = &[
         12,
         "Customer has initiated a dispute resolution process for the PayPal transaction that paid for the order.",
     ),
-    (
-        12,
-        "Manual Verification Required",
-        13,
-        "Order is on hold while some aspect needs to be manually confirmed.",
-    ),
-    (
-        14,
-        "Partially Refunded",
-        14,
-        "Seller has partially refunded the order.",
-    ),
+    (12, "Manual Verification Required", 13, "Order is on hold while some aspect needs to be manually confirmed."),
+    (14, "Partially Refunded", 14, "Seller has partially refunded the order."),
 ];
 
 /// The name of a status id.
 pub fn status_name(id: u8) -> &'static str {
-    STATUSES
-        .iter()
-        .find(|s| s.0 == id)
-        .map_or("Unknown", |s| s.1)
+    STATUSES.iter().find(|s| s.0 == id).map_or("Unknown", |s| s.1)
 }
 
 /// Draws a realistic status: mostly completed or shipped.
@@ -197,13 +154,7 @@ pub struct OrderBody {
     /// Billing email.
     pub email: String,
     /// (ISO2, country, state, city, postcode pattern).
-    pub place: (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-    ),
+    pub place: (&'static str, &'static str, &'static str, &'static str, &'static str),
     /// Street line.
     pub street: String,
     /// Postcode.
@@ -239,10 +190,7 @@ fn postcode(rng: &mut impl Rng, pattern: &str) -> String {
 
 /// ASCII-only, lowercase, for email local parts.
 pub fn ascii_slug(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_lowercase()
+    text.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
 }
 
 fn line_count(rng: &mut impl Rng) -> u32 {
@@ -274,67 +222,42 @@ impl OrderBody {
     pub fn generate(ds: &Dataset, head: &OrderHead) -> Self {
         let seed = ds.config.seed;
         let mut r = rng(seed, Kind::Order, u64::from(head.id));
-        let (first_name, last_name, email, customer_place) =
-            match ds.customer_head(head.customer_id) {
-                Some(c) => {
-                    let customer = super::customers::Person::generate(seed, c.id);
-                    (
-                        customer.first_name,
-                        customer.last_name,
-                        customer.email,
-                        Some(customer.place),
-                    )
-                }
-                None => {
-                    let first = *pick(&mut r, FIRST_NAMES);
-                    let last = *pick(&mut r, LAST_NAMES);
-                    let email = format!(
-                        "{}.{}.guest{}@example.com",
-                        ascii_slug(first),
-                        ascii_slug(last),
-                        head.id
-                    );
-                    (first, last, email, None)
-                }
-            };
+        let (first_name, last_name, email, customer_place) = match ds.customer_head(head.customer_id) {
+            Some(c) => {
+                let customer = super::customers::Person::generate(seed, c.id);
+                (customer.first_name, customer.last_name, customer.email, Some(customer.place))
+            }
+            None => {
+                let first = *pick(&mut r, FIRST_NAMES);
+                let last = *pick(&mut r, LAST_NAMES);
+                let email = format!("{}.{}.guest{}@example.com", ascii_slug(first), ascii_slug(last), head.id);
+                (first, last, email, None)
+            }
+        };
         let place = customer_place.unwrap_or_else(|| *pick(&mut r, PLACES));
         let street = format!("{} {}", r.random_range(1..2000), pick(&mut r, STREETS));
         let zip = postcode(&mut r, place.4);
         let rate = tax_rate(place.0);
-        let coupon = r
-            .random_bool(0.15)
-            .then(|| format!("TRAIL{}", r.random_range(10..40)));
+        let coupon = r.random_bool(0.15).then(|| format!("TRAIL{}", r.random_range(10..40)));
         let manual = coupon.is_none() && r.random_bool(0.05);
         let count = line_count(&mut r);
         let products = ds.products.len().max(1) as u32;
         let items = (0..count)
             .map(|k| {
                 let product_id = r.random_range(1..=products);
-                let (price_cents, variants) = ds
-                    .product_head(product_id)
-                    .map_or((1999, 1), |p| (p.price_cents, u32::from(p.variants)));
+                let (price_cents, variants) =
+                    ds.product_head(product_id).map_or((1999, 1), |p| (p.price_cents, u32::from(p.variants)));
                 let variant = r.random_range(0..variants.max(1));
-                let option = (variants > 1).then(|| {
-                    super::names::COLOURS[(variant as usize) % super::names::COLOURS.len()]
-                });
-                let quantity = if r.random_bool(0.8) {
-                    1
-                } else {
-                    r.random_range(2..=4)
-                };
+                let option =
+                    (variants > 1).then(|| super::names::COLOURS[(variant as usize) % super::names::COLOURS.len()]);
+                let quantity = if r.random_bool(0.8) { 1 } else { r.random_range(2..=4) };
                 let price_ex = cents(price_cents + i64::from(variant % 5) * 100);
                 let line = price_ex * Decimal::from(quantity);
                 let (discount, discount_kind) = if let Some(code) = &coupon {
                     let _ = code;
-                    (
-                        (line * Decimal::new(10, 2)).round_dp(2),
-                        Some(("total-coupon", "Coupon", None)),
-                    )
+                    ((line * Decimal::new(10, 2)).round_dp(2), Some(("total-coupon", "Coupon", None)))
                 } else if manual {
-                    (
-                        (line * Decimal::new(5, 2)).round_dp(2),
-                        Some(("manual-discount", "Manual Discount", None)),
-                    )
+                    ((line * Decimal::new(5, 2)).round_dp(2), Some(("manual-discount", "Manual Discount", None)))
                 } else {
                     (Decimal::ZERO, None)
                 };
@@ -354,23 +277,13 @@ impl OrderBody {
                 }
             })
             .collect();
-        let shipping_ex = if r.random_bool(0.3) {
-            Decimal::ZERO
-        } else {
-            cents(r.random_range(499..=1999))
-        };
+        let shipping_ex = if r.random_bool(0.3) { Decimal::ZERO } else { cents(r.random_range(499..=1999)) };
         let shipping_tax = (shipping_ex * rate).round_dp(2);
         let gateway = *pick(&mut r, GATEWAYS);
-        let staff_notes = if r.random_bool(0.1) {
-            "Ring the bell — fragile «glass» items".into()
-        } else {
-            String::new()
-        };
-        let customer_message = if r.random_bool(0.1) {
-            "Bitte vor der Tür abstellen. Merci !".into()
-        } else {
-            String::new()
-        };
+        let staff_notes =
+            if r.random_bool(0.1) { "Ring the bell — fragile «glass» items".into() } else { String::new() };
+        let customer_message =
+            if r.random_bool(0.1) { "Bitte vor der Tür abstellen. Merci !".into() } else { String::new() };
         Self {
             head: *head,
             first_name,
@@ -392,10 +305,7 @@ impl OrderBody {
 
     /// Sum of line totals excluding tax, before discounts.
     pub fn subtotal_ex(&self) -> Decimal {
-        self.items
-            .iter()
-            .map(|i| i.price_ex * Decimal::from(i.quantity))
-            .sum()
+        self.items.iter().map(|i| i.price_ex * Decimal::from(i.quantity)).sum()
     }
 
     /// Tax on the items.
@@ -427,9 +337,10 @@ impl OrderBody {
     pub fn refunded(&self) -> Decimal {
         match self.head.status_id {
             4 => self.total_inc(),
-            14 => self.items.first().map_or(Decimal::ZERO, |i| {
-                i.price_ex * Decimal::from(i.quantity) - i.discount + i.tax
-            }),
+            14 => self
+                .items
+                .first()
+                .map_or(Decimal::ZERO, |i| i.price_ex * Decimal::from(i.quantity) - i.discount + i.tax),
             _ => Decimal::ZERO,
         }
     }
@@ -665,8 +576,7 @@ impl OrderBody {
         );
         // Moved in, not passed through `json!` (which would deep-copy every line item).
         shipping["line_items"] = Value::Array(line_items);
-        let mut consignments =
-            json!({"pickups": [], "downloads": [], "email": {"gift_certificates": []}});
+        let mut consignments = json!({"pickups": [], "downloads": [], "email": {"gift_certificates": []}});
         consignments["shipping"] = Value::Array(vec![shipping]);
         consignments
     }
@@ -735,9 +645,9 @@ impl OrderBody {
             "is_deleted": h.is_deleted,
             "ebay_order_id": "0",
             "cart_id": format!("{:08x}-0000-4000-8000-{:012x}", id, u64::from(id) * 7919),
-            "is_email_opt_in": id % 3 == 0,
+            "is_email_opt_in": id.is_multiple_of(3),
             "credit_card_type": null,
-            "order_source": if id % 9 == 0 { "manual" } else { "www" },
+            "order_source": if id.is_multiple_of(9) { "manual" } else { "www" },
             "channel_id": 1,
             "external_source": null,
             "products": reference(base, &format!("/orders/{id}/products")),
@@ -786,12 +696,7 @@ mod tests {
     fn totals_add_up_and_line_counts_vary() {
         let ds = Dataset::generate(StoreConfig::from_seed(
             11,
-            Sizes {
-                orders: 3000,
-                products: 40,
-                customers: 50,
-                categories: 5,
-            },
+            Sizes { orders: 3000, products: 40, customers: 50, categories: 5 },
         ));
         let mut max_lines = 0;
         for head in &ds.orders {
@@ -800,17 +705,11 @@ mod tests {
             assert!(!body.items.is_empty() && body.items.len() <= 300);
             max_lines = max_lines.max(body.items.len());
         }
-        assert!(
-            max_lines > 250,
-            "some orders must exceed 250 lines, max {max_lines}"
-        );
+        assert!(max_lines > 250, "some orders must exceed 250 lines, max {max_lines}");
         let head = ds.orders[0];
         let a = OrderBody::generate(&ds, &head).render("http://x", Includes::default());
         let b = OrderBody::generate(&ds, &head).render("http://x", Includes::default());
         assert_eq!(a, b, "deterministic");
-        assert_eq!(
-            a["products"]["url"],
-            format!("http://x/v2/orders/{}/products", head.id)
-        );
+        assert_eq!(a["products"]["url"], format!("http://x/v2/orders/{}/products", head.id));
     }
 }

@@ -8,14 +8,7 @@ use super::names::CARD_TYPES;
 use super::orders::OrderBody;
 use super::{at, iso, money_number};
 
-fn base(
-    body: &OrderBody,
-    id: u32,
-    event: &str,
-    amount: Decimal,
-    minutes: i64,
-    reference: Option<u32>,
-) -> Value {
+fn base(body: &OrderBody, id: u32, event: &str, amount: Decimal, minutes: i64, reference: Option<u32>) -> Value {
     let (gateway, method, display) = body.gateway;
     let order = body.head.id;
     let mut t = json!({
@@ -86,7 +79,7 @@ pub fn transactions(body: &OrderBody) -> Vec<Value> {
         }
         6 => out.push(base(body, id(1), "purchase", total, 1, None)),
         status => {
-            if offline && order % 3 == 0 {
+            if offline && order.is_multiple_of(3) {
                 return out; // offline payments are often not recorded as transactions
             }
             if split {
@@ -97,14 +90,7 @@ pub fn transactions(body: &OrderBody) -> Vec<Value> {
             }
             if matches!(status, 4 | 14) {
                 let paid = if split { id(2) } else { id(1) };
-                out.push(base(
-                    body,
-                    id(3),
-                    "refund",
-                    body.refunded(),
-                    3 * 24 * 60,
-                    Some(paid),
-                ));
+                out.push(base(body, id(3), "refund", body.refunded(), 3 * 24 * 60, Some(paid)));
             }
         }
     }
@@ -133,11 +119,7 @@ pub fn refund(body: &OrderBody) -> Option<Value> {
             .into_iter()
             .collect()
     };
-    let tax = if full {
-        body.total_tax()
-    } else {
-        body.items.first().map_or(Decimal::ZERO, |i| i.tax)
-    };
+    let tax = if full { body.total_tax() } else { body.items.first().map_or(Decimal::ZERO, |i| i.tax) };
     Some(json!({
         "id": order,
         "order_id": order,

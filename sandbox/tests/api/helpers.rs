@@ -34,35 +34,16 @@ impl Env {
         let token = config.accounts[0].access_token.clone();
         let no_customers = config.accounts[1].access_token.clone();
         let hash = config.hash.clone();
-        let sandbox = Sandbox::start(SandboxOptions {
-            stores: vec![config],
-            ..SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox");
+        let sandbox = Sandbox::start(SandboxOptions { stores: vec![config], ..SandboxOptions::default() })
+            .await
+            .expect("sandbox");
         let store = sandbox.store(&hash).expect("store");
-        Self {
-            sandbox,
-            store,
-            hash,
-            token,
-            no_customers,
-            http: reqwest::Client::new(),
-        }
+        Self { sandbox, store, hash, token, no_customers, http: reqwest::Client::new() }
     }
 
     /// A small store.
     pub async fn small() -> Self {
-        Self::new(
-            7,
-            Sizes {
-                orders: 120,
-                products: 40,
-                customers: 30,
-                categories: 14,
-            },
-        )
-        .await
+        Self::new(7, Sizes { orders: 120, products: 40, customers: 30, categories: 14 }).await
     }
 
     /// GET `path` (below `/stores/{hash}/`) with a token.
@@ -76,17 +57,8 @@ impl Env {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        Resp {
-            status,
-            headers,
-            body,
-            bytes: bytes.len(),
-        }
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        Resp { status, headers, body, bytes: bytes.len() }
     }
 
     /// GET with the full-access token.
@@ -97,12 +69,7 @@ impl Env {
     /// The `data` array of a v3 answer or the array of a v2 answer.
     pub async fn items(&self, path: &str) -> Vec<Value> {
         let r = self.get(path).await;
-        assert!(
-            r.status == 200 || r.status == 204,
-            "{path}: {} {}",
-            r.status,
-            r.body
-        );
+        assert!(r.status == 200 || r.status == 204, "{path}: {} {}", r.status, r.body);
         match r.body {
             Value::Array(items) => items,
             Value::Null => Vec::new(),
@@ -115,10 +82,6 @@ impl Env {
 pub fn ids(items: &[Value], key: &str) -> Vec<u64> {
     items
         .iter()
-        .map(|i| {
-            i[key]
-                .as_u64()
-                .unwrap_or_else(|| i[key].as_str().and_then(|s| s.parse().ok()).expect("id"))
-        })
+        .map(|i| i[key].as_u64().unwrap_or_else(|| i[key].as_str().and_then(|s| s.parse().ok()).expect("id")))
         .collect()
 }

@@ -8,13 +8,10 @@ use testkit::Spec;
 use crate::helpers::Env;
 
 fn spec(file: &'static str) -> &'static Spec {
-    static SPECS: OnceLock<
-        std::sync::Mutex<std::collections::HashMap<&'static str, &'static Spec>>,
-    > = OnceLock::new();
+    static SPECS: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, &'static Spec>>> = OnceLock::new();
     let specs = SPECS.get_or_init(Default::default);
     let mut map = specs.lock().expect("lock");
-    map.entry(file)
-        .or_insert_with(|| Box::leak(Box::new(Spec::reference(&format!("bigcommerce/{file}")))))
+    map.entry(file).or_insert_with(|| Box::leak(Box::new(Spec::reference(&format!("bigcommerce/{file}")))))
 }
 
 const ORDERS_V2: &str = "orders.v2.oas2.yml";
@@ -34,16 +31,10 @@ async fn store_and_time() {
     let info = spec("store_information.v2.yml");
     let store = env.get("v2/store").await;
     assert_eq!(store.status, 200);
-    info.assert_valid(
-        "#/paths/~1store/get/responses/200/content/application~1json/schema",
-        &store.body,
-    );
+    info.assert_valid("#/paths/~1store/get/responses/200/content/application~1json/schema", &store.body);
     assert_eq!(store.body["id"], env.hash);
     let time = env.get("v2/time").await;
-    info.assert_valid(
-        "#/paths/~1time/get/responses/200/content/application~1json/schema",
-        &time.body,
-    );
+    info.assert_valid("#/paths/~1time/get/responses/200/content/application~1json/schema", &time.body);
     let now = chrono::Utc::now().timestamp();
     assert!((time.body["time"].as_i64().expect("time") - now).abs() < 5);
 }
@@ -53,20 +44,9 @@ async fn orders_and_their_sub_resources() {
     let env = Env::small().await;
     let s = spec(ORDERS_V2);
     let list = env.get("v2/orders?limit=250").await;
-    s.assert_valid(
-        "#/components/responses/orderCollection_Resp/content/application~1json/schema",
-        &list.body,
-    );
+    s.assert_valid("#/components/responses/orderCollection_Resp/content/application~1json/schema", &list.body);
     let orders = list.body.as_array().expect("array").clone();
-    assert_eq!(
-        orders.len(),
-        env.store
-            .data()
-            .orders
-            .iter()
-            .filter(|o| !o.is_deleted)
-            .count()
-    );
+    assert_eq!(orders.len(), env.store.data().orders.iter().filter(|o| !o.is_deleted).count());
     let count = env.get("v2/orders/count").await;
     s.assert_valid("#/components/schemas/ordersCount_Full", &count.body);
     let id = orders[0]["id"].as_u64().expect("id");
@@ -81,24 +61,25 @@ async fn orders_and_their_sub_resources() {
             &products.body,
         );
         let addresses = env.get(&format!("v2/orders/{id}/shipping_addresses")).await;
-        s.assert_valid("#/components/responses/orderShippingAddressCollection_Resp/content/application~1json/schema", &addresses.body);
+        s.assert_valid(
+            "#/components/responses/orderShippingAddressCollection_Resp/content/application~1json/schema",
+            &addresses.body,
+        );
         let coupons = env.get(&format!("v2/orders/{id}/coupons")).await;
         if coupons.status == 200 {
-            s.assert_valid("#/components/responses/orderCouponsCollection_Resp/content/application~1json/schema", &coupons.body);
+            s.assert_valid(
+                "#/components/responses/orderCouponsCollection_Resp/content/application~1json/schema",
+                &coupons.body,
+            );
         } else {
             assert_eq!((coupons.status, coupons.bytes), (204, 0));
         }
     }
     // With embedded line items: the consignments object cannot validate (its oneOf branches
     // overlap in the spec), so the order is checked without it and each line item on its own.
-    let embedded = env
-        .get("v2/orders?limit=20&include=consignments.line_items&consignment_structure=object")
-        .await;
+    let embedded = env.get("v2/orders?limit=20&include=consignments.line_items&consignment_structure=object").await;
     for order in embedded.body.as_array().expect("array") {
-        s.assert_valid(
-            "#/components/schemas/order_Resp",
-            &without(order.clone(), "consignments"),
-        );
+        s.assert_valid("#/components/schemas/order_Resp", &without(order.clone(), "consignments"));
         let shipping = &order["consignments"]["shipping"][0];
         for item in shipping["line_items"].as_array().expect("line items") {
             s.assert_valid("#/components/schemas/orderProducts", item);
@@ -113,12 +94,13 @@ async fn transactions_and_refunds() {
     let mut seen = [false; 2];
     let heads = env.store.data().orders.clone();
     for head in heads {
-        let r = env
-            .get(&format!("v3/orders/{}/transactions", head.id))
-            .await;
+        let r = env.get(&format!("v3/orders/{}/transactions", head.id)).await;
         match r.status {
             200 => {
-                s.assert_valid("#/components/responses/TransactionCollection_Resp/content/application~1json/schema", &r.body);
+                s.assert_valid(
+                    "#/components/responses/TransactionCollection_Resp/content/application~1json/schema",
+                    &r.body,
+                );
                 seen[0] = true;
             }
             204 => {
@@ -130,10 +112,7 @@ async fn transactions_and_refunds() {
     }
     assert_eq!(seen, [true, true], "orders with and without transactions");
     let refunds = env.get("v3/orders/payment_actions/refunds?limit=250").await;
-    s.assert_valid(
-        "#/components/responses/RefundCollection_Resp/content/application~1json/schema",
-        &refunds.body,
-    );
+    s.assert_valid("#/components/responses/RefundCollection_Resp/content/application~1json/schema", &refunds.body);
     assert!(!refunds.body["data"].as_array().expect("data").is_empty());
 }
 
@@ -141,13 +120,8 @@ async fn transactions_and_refunds() {
 async fn catalog() {
     let env = Env::small().await;
     let s = spec(PRODUCTS);
-    let products = env
-        .get("v3/catalog/products?include=variants,images&limit=250")
-        .await;
-    s.assert_valid(
-        "#/paths/~1catalog~1products/get/responses/200/content/application~1json/schema",
-        &products.body,
-    );
+    let products = env.get("v3/catalog/products?include=variants,images&limit=250").await;
+    s.assert_valid("#/paths/~1catalog~1products/get/responses/200/content/application~1json/schema", &products.body);
     let mut variants = 0;
     for product in products.body["data"].as_array().expect("data") {
         for variant in product["variants"].as_array().expect("variants") {
@@ -163,29 +137,19 @@ async fn catalog() {
         &trees.body,
     );
     let legacy = env.get("v3/catalog/categories").await;
-    spec("catalog/categories_catalog.v3.yml").assert_valid(
-        "#/paths/~1catalog~1categories/get/responses/200/content/application~1json/schema",
-        &legacy.body,
-    );
+    spec("catalog/categories_catalog.v3.yml")
+        .assert_valid("#/paths/~1catalog~1categories/get/responses/200/content/application~1json/schema", &legacy.body);
 }
 
 #[tokio::test]
 async fn customers() {
     let env = Env::small().await;
     let s = spec("customers.v3.yml");
-    let pointer =
-        "#/components/responses/GetCustomerCollectionResponse/content/application~1json/schema";
+    let pointer = "#/components/responses/GetCustomerCollectionResponse/content/application~1json/schema";
     let page = env.get("v3/customers?include=addresses&limit=10").await;
     s.assert_valid(pointer, &page.body);
-    let after = page.body["meta"]["cursor_pagination"]["end_cursor"]
-        .as_str()
-        .expect("cursor")
-        .to_string();
-    let next = env
-        .get(&format!(
-            "v3/customers?include=addresses&limit=10&after={after}"
-        ))
-        .await;
+    let after = page.body["meta"]["cursor_pagination"]["end_cursor"].as_str().expect("cursor").to_string();
+    let next = env.get(&format!("v3/customers?include=addresses&limit=10&after={after}")).await;
     s.assert_valid(pointer, &next.body);
     let page2 = env.get("v3/customers?page=2&limit=10").await;
     s.assert_valid(pointer, &page2.body);
@@ -195,15 +159,8 @@ async fn customers() {
 async fn the_validator_catches_a_wrong_shape() {
     let s = spec(ORDERS_V2);
     let bad = serde_json::json!({"id": 1, "order_id": 1, "not_a_field": true});
-    assert!(
-        !s.errors("#/components/schemas/orderProducts", &bad)
-            .is_empty(),
-        "orderProducts is closed"
-    );
+    assert!(!s.errors("#/components/schemas/orderProducts", &bad).is_empty(), "orderProducts is closed");
     let s3 = spec(ORDERS_V3);
     let txn = serde_json::json!({"event": "purchase", "method": "credit_card", "amount": 1, "currency": "USD", "gateway": "not-a-gateway"});
-    assert!(
-        !s3.errors("#/components/schemas/Transaction", &txn)
-            .is_empty()
-    );
+    assert!(!s3.errors("#/components/schemas/Transaction", &txn).is_empty());
 }

@@ -9,16 +9,23 @@ use uuid::Uuid;
 
 use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
 use crate::error::StoreError;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::jobs::SyncJob;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, JobQueue, LinkStore, LinkedStore, SecretStore,
+    SyncSettingsStore,
 };
 
 #[derive(Default)]
 struct State {
     integration: Option<IntegrationState>,
     companies: BTreeMap<Uuid, Company>,
+    deleting: std::collections::BTreeSet<Uuid>,
     connections: BTreeMap<(Uuid, Uuid), Connection>,
+    leases: BTreeMap<(Uuid, Uuid), (Uuid, i64)>,
     settings: BTreeMap<Uuid, SyncSettings>,
+    attempts: BTreeMap<(String, i64), u32>,
 }
 
 impl State {
@@ -29,10 +36,7 @@ impl State {
             .map(|(_, c)| c.clone())
             .collect();
         connections.sort_by_key(|c| (c.created, c.id));
-        CompanyRecord {
-            company: company.clone(),
-            connections,
-        }
+        CompanyRecord { company: company.clone(), connections }
     }
 }
 
@@ -49,9 +53,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -65,15 +67,8 @@ impl IntegrationStore for MemoryStore {
         Ok(self.lock().integration.clone().unwrap_or_default())
     }
 
-    async fn set_integration_enabled(
-        &self,
-        enabled: bool,
-        at: DateTime<Utc>,
-    ) -> Result<IntegrationState, StoreError> {
-        let state = IntegrationState {
-            enabled,
-            updated: Some(at),
-        };
+    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError> {
+        let state = IntegrationState { enabled, updated: Some(at) };
         self.lock().integration = Some(state.clone());
         Ok(state)
     }
@@ -92,31 +87,167 @@ impl CompanyStore for MemoryStore {
 
     async fn get_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
         let state = self.lock();
-        Ok(state.companies.get(&id).map(|c| state.record(c)))
+        Ok(state.companies.get(&id).filter(|c| !state.deleting.contains(&c.id)).map(|c| state.record(c)))
     }
 
     async fn list_companies(&self) -> Result<Vec<CompanyRecord>, StoreError> {
         let state = self.lock();
-        Ok(state.companies.values().map(|c| state.record(c)).collect())
+        Ok(state.companies.values().filter(|c| !state.deleting.contains(&c.id)).map(|c| state.record(c)).collect())
     }
 
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let stored = state
-            .companies
-            .get_mut(&company.id)
-            .ok_or_else(|| condition("no company"))?;
+        let stored = state.companies.get_mut(&company.id).ok_or_else(|| condition("no company"))?;
         stored.name = company.name.clone();
         stored.description = company.description.clone();
         stored.tags = company.tags.clone();
         Ok(())
     }
 
-    async fn delete_company(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn company_by_link_hash(&self, token_hash: &str) -> Result<Option<CompanyRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .companies
+            .values()
+            .find(|c| c.link_token_hash == token_hash && !state.deleting.contains(&c.id))
+            .map(|c| state.record(c)))
+    }
+
+    async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
+        let mut state = self.lock();
+        if !state.companies.contains_key(&id) {
+            return Ok(None);
+        }
+        state.deleting.insert(id);
+        Ok(state.companies.get(&id).map(|c| state.record(c)))
+    }
+
+    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.connections.retain(|(company, _), _| *company != id);
         state.settings.remove(&id);
-        Ok(state.companies.remove(&id).is_some())
+        state.companies.remove(&id);
+        state.deleting.remove(&id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LinkStore for MemoryStore {
+    async fn begin_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.companies.contains_key(&company) || state.deleting.contains(&company) {
+            return Err(condition("no company"));
+        }
+        let linkable =
+            state.connections.get(&(company, id)).is_some_and(|c| ConnectionStatus::LINKABLE.contains(&c.status));
+        let free = state.leases.get(&(company, id)).is_none_or(|(_, until)| *until < now.timestamp());
+        if !linkable || !free {
+            return Err(condition("not linkable"));
+        }
+        state.leases.insert((company, id), (lease, now.timestamp() + ttl_secs));
+        Ok(())
+    }
+
+    async fn complete_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        linked: &LinkedStore,
+    ) -> Result<Connection, StoreError> {
+        let mut state = self.lock();
+        if state.leases.get(&(company, id)).map(|(l, _)| *l) != Some(lease) {
+            return Err(condition("lease lost"));
+        }
+        state.leases.remove(&(company, id));
+        let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
+        connection.status = ConnectionStatus::Linked;
+        connection.store_hash = Some(linked.store_hash.clone());
+        connection.secret_name = Some(linked.secret_name.clone());
+        connection.info = linked.info.clone();
+        Ok(connection.clone())
+    }
+
+    async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.leases.get(&(company, id)).map(|(l, _)| *l) == Some(lease) {
+            state.leases.remove(&(company, id));
+        }
+        Ok(())
+    }
+
+    async fn count_attempt(&self, key: &str, window_start: i64, _expires: i64) -> Result<u32, StoreError> {
+        let mut state = self.lock();
+        let count = state.attempts.entry((key.to_string(), window_start)).or_default();
+        *count += 1;
+        Ok(*count)
+    }
+}
+
+/// A secret's versions (oldest first) and tags.
+type StoredSecret = (Vec<String>, Vec<(String, String)>);
+
+/// Secrets held in memory, with every version kept (tests check updates happen in place).
+#[derive(Default)]
+pub struct MemorySecrets {
+    secrets: Mutex<BTreeMap<String, StoredSecret>>,
+}
+
+impl MemorySecrets {
+    /// The versions of a secret, oldest first.
+    pub fn versions(&self, name: &str) -> Vec<String> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).get(name).map(|s| s.0.clone()).unwrap_or_default()
+    }
+
+    /// Names of the stored secrets.
+    pub fn names(&self) -> Vec<String> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemorySecrets {
+    async fn put_secret(&self, name: &str, value: &SecretString, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        let mut secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = secrets
+            .entry(name.to_string())
+            .or_insert_with(|| (Vec::new(), tags.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()));
+        entry.0.push(value.expose_secret().to_string());
+        Ok(())
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        Ok(())
+    }
+}
+
+/// A queue held in memory.
+#[derive(Default)]
+pub struct MemoryQueue {
+    jobs: Mutex<Vec<SyncJob>>,
+}
+
+impl MemoryQueue {
+    /// Everything enqueued so far.
+    pub fn jobs(&self) -> Vec<SyncJob> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(jobs);
+        Ok(())
     }
 }
 
@@ -124,7 +255,7 @@ impl CompanyStore for MemoryStore {
 impl ConnectionStore for MemoryStore {
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if !state.companies.contains_key(&connection.company_id) {
+        if !state.companies.contains_key(&connection.company_id) || state.deleting.contains(&connection.company_id) {
             return Err(condition("no company"));
         }
         let key = (connection.company_id, connection.id);
@@ -135,11 +266,7 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_connection(
-        &self,
-        company: Uuid,
-        id: Uuid,
-    ) -> Result<Option<Connection>, StoreError> {
+    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
         Ok(self.lock().connections.get(&(company, id)).cloned())
     }
 
@@ -151,10 +278,7 @@ impl ConnectionStore for MemoryStore {
         to: ConnectionStatus,
     ) -> Result<Connection, StoreError> {
         let mut state = self.lock();
-        let connection = state
-            .connections
-            .get_mut(&(company, id))
-            .ok_or_else(|| condition("no connection"))?;
+        let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
         if !from.contains(&connection.status) {
             return Err(condition("status changed"));
         }
@@ -173,11 +297,7 @@ impl SyncSettingsStore for MemoryStore {
         Ok(self.lock().settings.get(&company).cloned())
     }
 
-    async fn put_sync_settings(
-        &self,
-        company: Uuid,
-        settings: &SyncSettings,
-    ) -> Result<(), StoreError> {
+    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError> {
         let mut state = self.lock();
         if !state.companies.contains_key(&company) {
             return Err(condition("no company"));

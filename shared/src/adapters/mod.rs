@@ -2,3 +2,5 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod secrets_manager;
+pub mod sqs;

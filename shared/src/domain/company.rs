@@ -2,13 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::link::LinkKey;
 use super::validate::FieldReader;
 use crate::error::ApiError;
 
@@ -35,13 +34,10 @@ impl CompanyName {
             return Err("'name' must not be empty".into());
         }
         if raw.chars().count() > MAX_NAME_CHARS {
-            return Err(format!(
-                "'name' must be at most {MAX_NAME_CHARS} characters"
-            ));
+            return Err(format!("'name' must be at most {MAX_NAME_CHARS} characters"));
         }
-        if let Some(bad) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-',&@.?!".contains(*c)))
+        if let Some(bad) =
+            raw.chars().find(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-',&@.?!".contains(*c)))
         {
             return Err(format!(
                 "'name' contains '{bad}'; allowed are letters A-Z, digits, spaces and - ' , & @ . ? !"
@@ -64,30 +60,21 @@ pub struct Tags(BTreeMap<String, String>);
 impl Tags {
     /// Parses the JSON `tags` object, explaining what is wrong.
     pub fn parse(value: &Value) -> Result<Self, String> {
-        let object = value
-            .as_object()
-            .ok_or("'tags' must be an object of string values")?;
+        let object = value.as_object().ok_or("'tags' must be an object of string values")?;
         if object.len() > MAX_TAGS {
-            return Err(format!(
-                "'tags' may hold at most {MAX_TAGS} tags, got {}",
-                object.len()
-            ));
+            return Err(format!("'tags' may hold at most {MAX_TAGS} tags, got {}", object.len()));
         }
         let mut tags = BTreeMap::new();
         for (key, value) in object {
             let key_chars = key.chars().count();
             if key_chars == 0 || key_chars > MAX_TAG_KEY_CHARS || key.contains(['\n', '\r']) {
-                return Err(format!(
-                    "tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters on one line"
-                ));
+                return Err(format!("tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters on one line"));
             }
             let Value::String(text) = value else {
                 return Err(format!("tag '{key}' must have a string value"));
             };
             if text.chars().count() > MAX_TAG_VALUE_CHARS {
-                return Err(format!(
-                    "tag '{key}' must be at most {MAX_TAG_VALUE_CHARS} characters"
-                ));
+                return Err(format!("tag '{key}' must be at most {MAX_TAG_VALUE_CHARS} characters"));
             }
             tags.insert(key.clone(), text.clone());
         }
@@ -97,40 +84,6 @@ impl Tags {
     /// The tags, sorted by key.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
-    }
-}
-
-/// The secret part of a company's Link URL: 32 random bytes, base64url.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LinkToken(String);
-
-impl LinkToken {
-    /// A new unguessable token from the OS random generator.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    /// Accepts a token read back from a URL, if it has the generated shape.
-    pub fn parse(raw: &str) -> Option<Self> {
-        (raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(raw.to_string()))
-    }
-
-    /// The token text, for building URLs.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for LinkToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkToken(..)")
     }
 }
 
@@ -147,8 +100,9 @@ pub struct Company {
     /// Platform-defined tags.
     #[serde(default)]
     pub tags: Tags,
-    /// Secret of the Link URL.
-    pub link_token: LinkToken,
+    /// SHA-256 (hex) of the company's Link token; the token itself is derived from the
+    /// deployment's link key and never stored.
+    pub link_token_hash: String,
     /// When it was created.
     pub created: DateTime<Utc>,
     /// Last successful sync of any data type.
@@ -157,14 +111,15 @@ pub struct Company {
 }
 
 impl Company {
-    /// A new company from a validated draft.
-    pub fn create(draft: CompanyDraft, now: DateTime<Utc>) -> Self {
+    /// A new company from a validated draft; its Link token is derived with `key`.
+    pub fn create(draft: CompanyDraft, now: DateTime<Utc>, key: &LinkKey) -> Self {
+        let id = Uuid::new_v4();
         Self {
-            id: Uuid::new_v4(),
+            id,
             name: draft.name,
             description: draft.description,
             tags: draft.tags.unwrap_or_default(),
-            link_token: LinkToken::generate(),
+            link_token_hash: key.token_for(id).hash(),
             created: now,
             last_sync: None,
         }
@@ -219,18 +174,13 @@ impl CompanyDraft {
     /// Parses Codat's create/replace company body.
     pub fn from_json(body: &Value) -> Result<Self, ApiError> {
         let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name = reader
-            .required_string("name")
-            .and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
+        let name =
+            reader.required_string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
         let description = read_description(&mut reader);
         let tags = read_tags(&mut reader);
         reader.finish()?;
         let name = name.ok_or_else(|| ApiError::bad_request("'name' is required"))?;
-        Ok(Self {
-            name,
-            description,
-            tags,
-        })
+        Ok(Self { name, description, tags })
     }
 }
 
@@ -238,35 +188,22 @@ impl CompanyPatch {
     /// Parses Codat's update company body.
     pub fn from_json(body: &Value) -> Result<Self, ApiError> {
         let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name = reader
-            .string("name")
-            .and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
+        let name = reader.string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
         let description = read_description(&mut reader);
         let tags = read_tags(&mut reader);
         reader.finish()?;
-        Ok(Self {
-            name,
-            description,
-            tags,
-        })
+        Ok(Self { name, description, tags })
     }
 }
 
-fn parse_field<T>(
-    reader: &mut FieldReader<'_>,
-    field: &str,
-    result: Result<T, String>,
-) -> Option<T> {
+fn parse_field<T>(reader: &mut FieldReader<'_>, field: &str, result: Result<T, String>) -> Option<T> {
     result.map_err(|message| reader.error(field, message)).ok()
 }
 
 fn read_description(reader: &mut FieldReader<'_>) -> Option<String> {
     let description = reader.string("description")?;
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        reader.error(
-            "description",
-            format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        );
+        reader.error("description", format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"));
         return None;
     }
     Some(description.to_string())
@@ -287,11 +224,7 @@ mod tests {
         assert!(CompanyName::parse("Acme, Inc. & Sons - 'UK' @ 2024?!").is_ok());
         assert!(CompanyName::parse("").is_err());
         assert!(CompanyName::parse("   ").is_err());
-        assert!(
-            CompanyName::parse("Acme <script>")
-                .unwrap_err()
-                .contains("'<'")
-        );
+        assert!(CompanyName::parse("Acme <script>").unwrap_err().contains("'<'"));
         assert!(CompanyName::parse("Café").is_err());
         assert!(CompanyName::parse(&"a".repeat(MAX_NAME_CHARS)).is_ok());
         assert!(CompanyName::parse(&"a".repeat(MAX_NAME_CHARS + 1)).is_err());
@@ -303,11 +236,7 @@ mod tests {
         assert!(Tags::parse(&Value::Object(ten.clone())).is_ok());
         let mut eleven = ten;
         eleven.insert("k10".into(), json!("v"));
-        assert!(
-            Tags::parse(&Value::Object(eleven))
-                .unwrap_err()
-                .contains("at most 10")
-        );
+        assert!(Tags::parse(&Value::Object(eleven)).unwrap_err().contains("at most 10"));
         assert!(Tags::parse(&json!({"k": "x".repeat(100)})).is_ok());
         assert!(Tags::parse(&json!({"k": "x".repeat(101)})).is_err());
         assert!(Tags::parse(&json!({"x".repeat(28): "v"})).is_err());
@@ -317,32 +246,16 @@ mod tests {
 
     #[test]
     fn drafts_report_every_problem_and_unknown_fields() {
-        let err = CompanyDraft::from_json(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"}))
-            .unwrap_err();
-        let fields: Vec<_> = err
-            .validation
-            .iter()
-            .filter_map(|v| v.item_id.clone())
-            .collect();
+        let err = CompanyDraft::from_json(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"})).unwrap_err();
+        let fields: Vec<_> = err.validation.iter().filter_map(|v| v.item_id.clone()).collect();
         assert_eq!(fields, ["nmae", "name", "tags"]);
         assert!(
-            CompanyDraft::from_json(&json!({})).unwrap_err().validation[0]
-                .message
-                .as_deref()
+            CompanyDraft::from_json(&json!({})).unwrap_err().validation[0].message.as_deref()
                 == Some("'name' is required")
         );
         assert!(CompanyDraft::from_json(&json!("name")).is_err());
         let patch = CompanyPatch::from_json(&json!({"tags": {"region": "uk"}})).expect("valid");
         assert_eq!(patch.name, None);
         assert_eq!(patch.tags.expect("tags").as_map()["region"], "uk");
-    }
-
-    #[test]
-    fn link_tokens_are_unique_and_reparse() {
-        let a = LinkToken::generate();
-        assert_ne!(a, LinkToken::generate());
-        assert_eq!(LinkToken::parse(a.as_str()), Some(a.clone()));
-        assert_eq!(LinkToken::parse("short"), None);
-        assert!(!format!("{a:?}").contains(a.as_str()));
     }
 }

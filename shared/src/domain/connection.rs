@@ -33,23 +33,16 @@ impl ConnectionStatus {
 
     /// Parses Codat's spelling (exact case).
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::PendingAuth,
-            Self::Linked,
-            Self::Unlinked,
-            Self::Deauthorized,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        [Self::PendingAuth, Self::Linked, Self::Unlinked, Self::Deauthorized].into_iter().find(|s| s.as_str() == raw)
     }
+
+    /// Statuses from which a connection may be linked.
+    pub const LINKABLE: [ConnectionStatus; 3] = [Self::PendingAuth, Self::Deauthorized, Self::Unlinked];
 
     /// Whether the status machine allows `self -> to`.
     pub fn can_become(self, to: Self) -> bool {
         use ConnectionStatus::*;
-        matches!(
-            (self, to),
-            (PendingAuth | Unlinked | Deauthorized, Linked) | (Linked, Unlinked | Deauthorized)
-        )
+        matches!((self, to), (PendingAuth | Unlinked | Deauthorized, Linked) | (Linked, Unlinked | Deauthorized))
     }
 }
 
@@ -71,6 +64,12 @@ pub struct Connection {
     /// Codat's `connectionInfo`.
     #[serde(default)]
     pub info: BTreeMap<String, String>,
+    /// The linked store's hash.
+    #[serde(default)]
+    pub store_hash: Option<String>,
+    /// Name of the secret holding the store credentials (never the credentials).
+    #[serde(default)]
+    pub secret_name: Option<String>,
 }
 
 impl Connection {
@@ -83,6 +82,8 @@ impl Connection {
             created: now,
             last_sync: None,
             info: BTreeMap::new(),
+            store_hash: None,
+            secret_name: None,
         }
     }
 }
@@ -95,11 +96,8 @@ mod tests {
     #[test]
     fn status_machine() {
         let all = [PendingAuth, Linked, Unlinked, Deauthorized];
-        let allowed: Vec<_> = all
-            .iter()
-            .flat_map(|a| all.iter().map(move |b| (*a, *b)))
-            .filter(|(a, b)| a.can_become(*b))
-            .collect();
+        let allowed: Vec<_> =
+            all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
         assert_eq!(
             allowed,
             [

@@ -26,9 +26,6 @@ pub struct IntegrationState {
 
 impl Default for IntegrationState {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            updated: None,
-        }
+        Self { enabled: true, updated: None }
     }
 }

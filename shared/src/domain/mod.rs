@@ -4,10 +4,12 @@
 pub mod company;
 pub mod connection;
 pub mod integration;
+pub mod link;
 pub mod sync_settings;
 pub mod validate;
 
-pub use company::{Company, CompanyDraft, CompanyName, LinkToken, Tags};
+pub use company::{Company, CompanyDraft, CompanyName, Tags};
 pub use connection::{Connection, ConnectionStatus};
 pub use integration::IntegrationState;
+pub use link::{LinkKey, LinkToken};
 pub use sync_settings::{DataType, SyncSetting, SyncSettings};

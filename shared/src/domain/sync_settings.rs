@@ -87,10 +87,7 @@ impl DataType {
 
     /// Whether BigCommerce provides this data type with the five read-only scopes.
     pub fn supported(self) -> bool {
-        !matches!(
-            self,
-            DataType::Locations | DataType::TaxComponents | DataType::Disputes
-        )
+        !matches!(self, DataType::Locations | DataType::TaxComponents | DataType::Disputes)
     }
 }
 
@@ -128,10 +125,7 @@ impl SyncSetting {
     /// The default for a data type: supported types sync daily from first link, in
     /// [`DataType::ALL`] order; unsupported types are not fetched.
     pub fn default_for(data_type: DataType) -> Self {
-        let order = DataType::ALL
-            .iter()
-            .position(|d| *d == data_type)
-            .unwrap_or_default();
+        let order = DataType::ALL.iter().position(|d| *d == data_type).unwrap_or_default();
         Self {
             data_type,
             fetch_on_first_link: data_type.supported(),
@@ -159,22 +153,14 @@ impl SyncSetting {
                 "isLocked",
             ],
         ) else {
-            return Err(vec![crate::codat::ValidationItem::new(
-                &prefix,
-                format!("'{prefix}' must be an object"),
-            )]);
+            return Err(vec![crate::codat::ValidationItem::new(&prefix, format!("'{prefix}' must be an object"))]);
         };
         let data_type = reader.required_string("dataType").and_then(|raw| {
             let parsed = DataType::parse(raw);
             if parsed.is_none() {
                 let keys: Vec<_> = DataType::ALL.iter().map(|d| d.key()).collect();
-                reader.error(
-                    "dataType",
-                    format!(
-                        "'{raw}' is not a commerce data type; use one of {}",
-                        keys.join(", ")
-                    ),
-                );
+                reader
+                    .error("dataType", format!("'{raw}' is not a commerce data type; use one of {}", keys.join(", ")));
             }
             parsed
         });
@@ -184,10 +170,7 @@ impl SyncSetting {
         let sync_from_utc = reader.string("syncFromUtc").and_then(|raw| {
             let parsed = parse_datetime(raw);
             if parsed.is_none() {
-                reader.error(
-                    "syncFromUtc",
-                    "'syncFromUtc' must be an ISO 8601 date or date-time",
-                );
+                reader.error("syncFromUtc", "'syncFromUtc' must be an ISO 8601 date or date-time");
             }
             parsed
         });
@@ -236,13 +219,10 @@ impl SyncSettings {
     /// Parses Codat's `POST /companies/{id}/syncSettings` body for `company_id`.
     pub fn from_json(body: &Value, company_id: uuid::Uuid) -> Result<Self, ApiError> {
         let mut reader = FieldReader::new(body, &["companyId", "settings", "overridesDefaults"])?;
-        if let Some(raw) = reader.required_string("companyId") {
-            if uuid::Uuid::parse_str(raw).ok() != Some(company_id) {
-                reader.error(
-                    "companyId",
-                    "'companyId' must equal the company id in the path",
-                );
-            }
+        if let Some(raw) = reader.required_string("companyId")
+            && uuid::Uuid::parse_str(raw).ok() != Some(company_id)
+        {
+            reader.error("companyId", "'companyId' must equal the company id in the path");
         }
         let overrides_defaults = reader.bool("overridesDefaults");
         if reader.raw("overridesDefaults").is_none() {
@@ -254,11 +234,7 @@ impl SyncSettings {
             Some(Value::Array(items)) => {
                 for (index, item) in items.iter().enumerate() {
                     match SyncSetting::from_json(item, index) {
-                        Ok(setting)
-                            if settings
-                                .iter()
-                                .any(|s: &SyncSetting| s.data_type == setting.data_type) =>
-                        {
+                        Ok(setting) if settings.iter().any(|s: &SyncSetting| s.data_type == setting.data_type) => {
                             errors.push(crate::codat::ValidationItem::new(
                                 &format!("settings[{index}].dataType"),
                                 format!("'{}' appears more than once", setting.data_type.key()),
@@ -277,10 +253,7 @@ impl SyncSettings {
         if !all.is_empty() {
             return Err(ApiError::validation(all));
         }
-        Ok(Self {
-            settings,
-            overrides_defaults: overrides_defaults.unwrap_or(true),
-        })
+        Ok(Self { settings, overrides_defaults: overrides_defaults.unwrap_or(true) })
     }
 
     /// The effective setting of every data type: explicit ones, defaults for the rest, in
@@ -289,11 +262,7 @@ impl SyncSettings {
         let mut all: Vec<SyncSetting> = DataType::ALL
             .into_iter()
             .map(|d| {
-                self.settings
-                    .iter()
-                    .find(|s| s.data_type == d)
-                    .cloned()
-                    .unwrap_or_else(|| SyncSetting::default_for(d))
+                self.settings.iter().find(|s| s.data_type == d).cloned().unwrap_or_else(|| SyncSetting::default_for(d))
             })
             .collect();
         all.sort_by_key(|s| (s.sync_order, s.data_type));
@@ -311,11 +280,7 @@ mod tests {
     fn defaults_cover_every_commerce_type() {
         let effective = SyncSettings::default().effective();
         assert_eq!(effective.len(), 11);
-        assert!(
-            effective
-                .iter()
-                .all(|s| s.fetch_on_first_link == s.data_type.supported())
-        );
+        assert!(effective.iter().all(|s| s.fetch_on_first_link == s.data_type.supported()));
         assert_eq!(effective[0].data_type, DataType::CompanyInfo);
     }
 
@@ -330,15 +295,9 @@ mod tests {
         let parsed = SyncSettings::from_json(&body, company).expect("valid");
         let effective = parsed.effective();
         assert_eq!(effective.len(), 11);
-        let orders = effective
-            .iter()
-            .find(|s| s.data_type == DataType::Orders)
-            .expect("orders");
+        let orders = effective.iter().find(|s| s.data_type == DataType::Orders).expect("orders");
         assert_eq!((orders.sync_schedule, orders.sync_order), (1, 0));
-        let customers = effective
-            .iter()
-            .find(|s| s.data_type == DataType::Customers)
-            .expect("customers");
+        let customers = effective.iter().find(|s| s.data_type == DataType::Customers).expect("customers");
         assert_eq!(customers, &SyncSetting::default_for(DataType::Customers));
     }
 
@@ -355,11 +314,7 @@ mod tests {
             ]
         });
         let err = SyncSettings::from_json(&body, company).unwrap_err();
-        let ids: Vec<_> = err
-            .validation
-            .iter()
-            .filter_map(|v| v.item_id.clone())
-            .collect();
+        let ids: Vec<_> = err.validation.iter().filter_map(|v| v.item_id.clone()).collect();
         assert_eq!(
             ids,
             [

@@ -15,22 +15,11 @@ pub struct FieldReader<'a> {
 impl<'a> FieldReader<'a> {
     /// Starts reading `body`, which must be a JSON object whose keys are all in `allowed`.
     pub fn new(body: &'a Value, allowed: &[&str]) -> Result<Self, ApiError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
-        let mut reader = Self {
-            object,
-            errors: Vec::new(),
-        };
+        let object = body.as_object().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+        let mut reader = Self { object, errors: Vec::new() };
         for key in object.keys() {
             if !allowed.contains(&key.as_str()) {
-                reader.error(
-                    key,
-                    format!(
-                        "Unknown field '{key}'; allowed fields: {}",
-                        allowed.join(", ")
-                    ),
-                );
+                reader.error(key, format!("Unknown field '{key}'; allowed fields: {}", allowed.join(", ")));
             }
         }
         Ok(reader)
@@ -86,10 +75,7 @@ impl<'a> FieldReader<'a> {
             Some(v) => match v.as_u64().filter(|n| (min..=max).contains(n)) {
                 Some(n) => u32::try_from(n).ok(),
                 None => {
-                    self.error(
-                        field,
-                        format!("'{field}' must be a whole number from {min} to {max}"),
-                    );
+                    self.error(field, format!("'{field}' must be a whole number from {min} to {max}"));
                     None
                 }
             },
@@ -98,11 +84,7 @@ impl<'a> FieldReader<'a> {
 
     /// Ends reading: the collected errors as one 400, or nothing.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
     }
 
     /// Takes the collected errors, e.g. to merge them with a parent reader's.

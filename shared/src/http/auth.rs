@@ -61,22 +61,14 @@ impl ApiKeys {
             .to_str()
             .ok()
             .filter(|v| v.len() <= MAX_HEADER_LEN)
-            .and_then(|v| {
-                v.strip_prefix("Basic ")
-                    .or_else(|| v.strip_prefix("basic "))
-            })
+            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
             .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
         else {
             return false;
         };
         let presented: [u8; 32] = Sha256::digest(&key).into();
         // Check every configured digest so timing does not reveal which one matched.
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, d| {
-                found | d.ct_eq(&presented)
-            })
-            .into()
+        self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&presented)).into()
     }
 }
 
@@ -87,21 +79,14 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_str(value).expect("header"),
-        );
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
         h
     }
 
     #[test]
     fn accepts_only_configured_keys_in_basic_form() {
-        let keys = ApiKeys::from_digests(&format!(
-            "{},{}",
-            ApiKeys::digest_hex("one"),
-            ApiKeys::digest_hex("two")
-        ))
-        .expect("valid config");
+        let keys = ApiKeys::from_digests(&format!("{},{}", ApiKeys::digest_hex("one"), ApiKeys::digest_hex("two")))
+            .expect("valid config");
         assert!(keys.authorize(&headers(&format!("Basic {}", STANDARD.encode("one")))));
         assert!(keys.authorize(&headers(&format!("Basic {}", STANDARD.encode("two")))));
         assert!(!keys.authorize(&headers(&format!("Basic {}", STANDARD.encode("three")))));
@@ -110,10 +95,7 @@ mod tests {
         assert!(!keys.authorize(&headers("Basic !!!")));
         assert!(!keys.authorize(&HeaderMap::new()));
         let mut twice = headers(&format!("Basic {}", STANDARD.encode("one")));
-        twice.append(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dHdv"),
-        );
+        twice.append(http::header::AUTHORIZATION, HeaderValue::from_static("Basic dHdv"));
         assert!(!keys.authorize(&twice));
     }
 
@@ -122,12 +104,6 @@ mod tests {
         assert!(ApiKeys::from_digests("").is_err());
         assert!(ApiKeys::from_digests("abc").is_err());
         assert!(ApiKeys::from_digests(&"z".repeat(64)).is_err());
-        assert!(
-            !format!(
-                "{:?}",
-                ApiKeys::from_digests(&ApiKeys::digest_hex("k")).expect("ok")
-            )
-            .contains("6")
-        );
+        assert!(!format!("{:?}", ApiKeys::from_digests(&ApiKeys::digest_hex("k")).expect("ok")).contains("6"));
     }
 }

@@ -27,35 +27,19 @@ impl RequestInfo {
     /// Extracts the request's routing facts.
     pub fn new(req: &Request) -> Self {
         let (request_id, domain) = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => {
-                (ctx.request_id.clone(), ctx.domain_name.clone())
-            }
+            Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.request_id.clone(), ctx.domain_name.clone()),
             _ => (None, None),
         };
-        let correlation_id = request_id
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let correlation_id =
+            request_id.filter(|id| !id.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let path = req.raw_http_path().to_string();
-        let path = if path.is_empty() {
-            req.uri().path().to_string()
-        } else {
-            path
-        };
+        let path = if path.is_empty() { req.uri().path().to_string() } else { path };
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
-        Self {
-            correlation_id,
-            segments,
-            path,
-            domain,
-        }
+        Self { correlation_id, segments, path, domain }
     }
 
     /// The decoded query string.
@@ -65,12 +49,7 @@ impl RequestInfo {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
@@ -86,10 +65,7 @@ pub fn json_body(req: &Request) -> Result<Value, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    let content_type = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if bytes.is_empty() && content_type.is_none() {
         return Err(ApiError::bad_request("A JSON request body is required"));
     }
@@ -99,8 +75,7 @@ pub fn json_body(req: &Request) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("A JSON request body is required"));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -118,58 +93,21 @@ mod tests {
     #[test]
     fn bodies_are_checked_in_order_size_type_syntax() {
         let big = format!("{{\"name\":\"{}\"}}", "a".repeat(MAX_BODY_BYTES));
-        assert_eq!(
-            json_body(&request(Some("text/plain"), &big))
-                .unwrap_err()
-                .status,
-            413
-        );
-        assert_eq!(
-            json_body(&request(Some("text/plain"), "{}"))
-                .unwrap_err()
-                .status,
-            415
-        );
+        assert_eq!(json_body(&request(Some("text/plain"), &big)).unwrap_err().status, 413);
+        assert_eq!(json_body(&request(Some("text/plain"), "{}")).unwrap_err().status, 415);
         assert_eq!(json_body(&request(None, "{}")).unwrap_err().status, 415);
         assert_eq!(json_body(&request(None, "")).unwrap_err().status, 400);
-        assert_eq!(
-            json_body(&request(Some("application/json"), "  "))
-                .unwrap_err()
-                .status,
-            400
-        );
-        assert_eq!(
-            json_body(&request(Some("application/json"), "{\"a\":"))
-                .unwrap_err()
-                .status,
-            400
-        );
+        assert_eq!(json_body(&request(Some("application/json"), "  ")).unwrap_err().status, 400);
+        assert_eq!(json_body(&request(Some("application/json"), "{\"a\":")).unwrap_err().status, 400);
         let deep = "[".repeat(10_000);
-        assert_eq!(
-            json_body(&request(Some("application/json"), &deep))
-                .unwrap_err()
-                .status,
-            400
-        );
-        assert!(
-            json_body(&request(
-                Some("application/json; charset=utf-8"),
-                "{\"a\":1}"
-            ))
-            .is_ok()
-        );
+        assert_eq!(json_body(&request(Some("application/json"), &deep)).unwrap_err().status, 400);
+        assert!(json_body(&request(Some("application/json; charset=utf-8"), "{\"a\":1}")).is_ok());
         assert!(json_body(&request(Some("application/merge-patch+json"), "{}")).is_ok());
     }
 
     #[test]
     fn segments_are_decoded() {
-        let req = http::Request::builder()
-            .uri("/companies/a%20b/connections/")
-            .body(Body::Empty)
-            .expect("request");
-        assert_eq!(
-            RequestInfo::new(&req).segments,
-            ["companies", "a b", "connections"]
-        );
+        let req = http::Request::builder().uri("/companies/a%20b/connections/").body(Body::Empty).expect("request");
+        assert_eq!(RequestInfo::new(&req).segments, ["companies", "a b", "connections"]);
     }
 }

@@ -23,14 +23,8 @@ fn with_headers(
     if let Some(ct) = content_type {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     if let Ok(id) = HeaderValue::from_str(correlation_id) {
         headers.insert("x-correlation-id", id);
     }
@@ -39,12 +33,7 @@ fn with_headers(
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &Value, correlation_id: &str) -> Response<Body> {
-    with_headers(
-        status,
-        Body::Text(value.to_string()),
-        Some("application/json"),
-        correlation_id,
-    )
+    with_headers(status, Body::Text(value.to_string()), Some("application/json"), correlation_id)
 }
 
 /// A response without a body (204, or 200 where Codat sends none).
@@ -53,21 +42,9 @@ pub fn empty(status: StatusCode, correlation_id: &str) -> Response<Body> {
 }
 
 /// A static asset.
-pub fn asset(
-    content_type: &'static str,
-    bytes: &'static [u8],
-    correlation_id: &str,
-) -> Response<Body> {
-    let mut response = with_headers(
-        StatusCode::OK,
-        Body::Binary(bytes.to_vec()),
-        Some(content_type),
-        correlation_id,
-    );
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
+pub fn asset(content_type: &'static str, bytes: &'static [u8], correlation_id: &str) -> Response<Body> {
+    let mut response = with_headers(StatusCode::OK, Body::Binary(bytes.to_vec()), Some(content_type), correlation_id);
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
     response
 }
 
@@ -78,15 +55,9 @@ pub fn error_response(error: &ApiError, correlation_id: &str) -> Response<Body> 
         service: SERVICE,
         error: error.message.clone(),
         correlation_id: correlation_id.to_string(),
-        validation: (!error.validation.is_empty()).then(|| Validation {
-            errors: error.validation.clone(),
-            warnings: Vec::new(),
-        }),
-        can_be_retried: if error.status.is_server_error() {
-            "Unknown"
-        } else {
-            "False"
-        },
+        validation: (!error.validation.is_empty())
+            .then(|| Validation { errors: error.validation.clone(), warnings: Vec::new() }),
+        can_be_retried: if error.status.is_server_error() { "Unknown" } else { "False" },
         detailed_error_code: 0,
     };
     let value = serde_json::to_value(body).unwrap_or_default();

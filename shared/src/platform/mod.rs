@@ -3,6 +3,7 @@
 //! into domain types, calls the store through its port, and renders Codat JSON.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -13,18 +14,16 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::codat::{
-    self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA,
-};
+use crate::codat::{self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA};
 use crate::domain::company::CompanyPatch;
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::validate::FieldReader;
-use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, SyncSettings};
+use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, LinkKey, SyncSettings};
 use crate::error::{ApiError, StoreError};
 use crate::http::response::asset;
 use crate::http::{ApiKeys, RequestInfo, empty, error_response, json, json_body};
 use crate::paging::{ListParams, by_id};
-use crate::ports::{CompanyRecord, PlatformStore};
+use crate::ports::{CompanyRecord, PlatformStore, SecretStore};
 use crate::query::Query;
 
 const LOGO_SVG: &[u8] = include_bytes!("../../assets/bigcommerce-logo.svg");
@@ -44,13 +43,11 @@ enum Route {
 }
 
 fn company_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::not_found(format!("No company was found with ID {}", shorten(raw))))
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("No company was found with ID {}", shorten(raw))))
 }
 
 fn connection_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::not_found(format!("Data connection {} not found", shorten(raw))))
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("Data connection {} not found", shorten(raw))))
 }
 
 fn shorten(raw: &str) -> String {
@@ -83,30 +80,50 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["companies"] => Route::Companies,
         ["companies", c] => Route::Company(company_id(c)?),
         ["companies", c, "connections"] => Route::Connections(company_id(c)?),
-        ["companies", c, "connections", id] => {
-            Route::Connection(company_id(c)?, connection_id(id)?)
-        }
+        ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
         ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
         _ => return Err(ApiError::not_found("No such resource")),
     })
 }
 
+/// How the HTTP functions present themselves: accepted API keys, public base URL, link key.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// Accepted API keys.
+    pub keys: ApiKeys,
+    /// Public base URL of Link URLs (`None`: the API Gateway domain of the request).
+    pub public_base_url: Option<Url>,
+    /// Derives Link tokens and form tokens.
+    pub link_key: LinkKey,
+}
+
+impl Edge {
+    /// Public URLs for a request.
+    pub fn urls(&self, info: &RequestInfo) -> Result<PublicUrls, ApiError> {
+        let base = match (&self.public_base_url, &info.domain) {
+            (Some(base), _) => base.clone(),
+            (None, Some(domain)) => Url::parse(&format!("https://{domain}")).map_err(|_| ApiError::internal())?,
+            (None, None) => {
+                tracing::error!("PUBLIC_BASE_URL is unset and the request has no API Gateway domain");
+                return Err(ApiError::internal());
+            }
+        };
+        Ok(PublicUrls::new(base, self.link_key.clone()))
+    }
+}
+
 /// The Platform API over a store.
 pub struct PlatformApi<S> {
     store: S,
-    keys: ApiKeys,
-    public_base_url: Option<Url>,
+    secrets: Arc<dyn SecretStore>,
+    edge: Edge,
 }
 
 impl<S: PlatformStore> PlatformApi<S> {
-    /// The API over `store`, accepting `keys`; Link URLs start with `public_base_url` (or the
-    /// request's API Gateway domain when `None`).
-    pub fn new(store: S, keys: ApiKeys, public_base_url: Option<Url>) -> Self {
-        Self {
-            store,
-            keys,
-            public_base_url,
-        }
+    /// The API over `store`; `secrets` is used only to delete the secrets of deleted
+    /// connections.
+    pub fn new(store: S, secrets: Arc<dyn SecretStore>, edge: Edge) -> Self {
+        Self { store, secrets, edge }
     }
 
     /// Answers one request. Never fails: every error becomes Codat's error JSON.
@@ -135,37 +152,17 @@ impl<S: PlatformStore> PlatformApi<S> {
         .await
     }
 
-    fn urls(&self, info: &RequestInfo) -> Result<PublicUrls, ApiError> {
-        let base = match (&self.public_base_url, &info.domain) {
-            (Some(base), _) => base.clone(),
-            (None, Some(domain)) => {
-                Url::parse(&format!("https://{domain}")).map_err(|_| ApiError::internal())?
-            }
-            (None, None) => {
-                tracing::error!(
-                    "PUBLIC_BASE_URL is unset and the request has no API Gateway domain"
-                );
-                return Err(ApiError::internal());
-            }
-        };
-        Ok(PublicUrls::new(base))
-    }
-
-    async fn dispatch(
-        &self,
-        req: &Request,
-        info: &RequestInfo,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Result<Response<Body>, ApiError> {
         let segments: Vec<&str> = info.segments.iter().map(String::as_str).collect();
         let route = route(&segments);
         if route == Ok(Route::Logo) && req.method() == Method::GET {
             return Ok(asset("image/svg+xml", LOGO_SVG, &info.correlation_id));
         }
-        if !self.keys.authorize(req.headers()) {
+        if !self.edge.keys.authorize(req.headers()) {
             return Err(ApiError::unauthorized());
         }
         let route = route?;
-        let urls = self.urls(info)?;
+        let urls = self.edge.urls(info)?;
         let cid = info.correlation_id.as_str();
         let ok = |value: Value| json(StatusCode::OK, &value, cid);
         let m = req.method().clone();
@@ -175,17 +172,12 @@ impl<S: PlatformStore> PlatformApi<S> {
                 let state = self.store.integration_state().await?;
                 ok(params.page(vec![codat::integration(&state, &urls)], &info.path, by_key))
             }
-            (Route::Integration, Method::GET) => ok(codat::integration(
-                &self.store.integration_state().await?,
-                &urls,
-            )),
+            (Route::Integration, Method::GET) => ok(codat::integration(&self.store.integration_state().await?, &urls)),
             (Route::Integration, Method::PATCH) => ok(self.set_integration(req, &urls).await?),
             (Route::Branding, Method::GET) => ok(codat::branding(&urls)),
             (Route::Companies, Method::GET) => ok(self.list_companies(req, info, &urls).await?),
             (Route::Companies, Method::POST) => ok(self.create_company(req, &urls).await?),
-            (Route::Company(id), Method::GET) => {
-                ok(self.company_json(&self.company(id).await?, &urls))
-            }
+            (Route::Company(id), Method::GET) => ok(self.company_json(&self.company(id).await?, &urls)),
             (Route::Company(id), Method::PUT) => {
                 let draft = CompanyDraft::from_json(&json_body(req)?)?;
                 ok(self.edit_company(id, &urls, |c| c.replace(draft)).await?)
@@ -195,30 +187,23 @@ impl<S: PlatformStore> PlatformApi<S> {
                 ok(self.edit_company(id, &urls, |c| c.update(patch)).await?)
             }
             (Route::Company(id), Method::DELETE) => {
-                if !self.store.delete_company(id).await? {
-                    return Err(company_not_found(id));
-                }
-                tracing::info!(company_id = %id, "company deleted");
+                self.delete_company(id).await?;
                 empty(StatusCode::NO_CONTENT, cid)
             }
-            (Route::Connections(id), Method::GET) => {
-                ok(self.list_connections(req, info, id, &urls).await?)
-            }
-            (Route::Connections(id), Method::POST) => {
-                ok(self.create_connection(req, id, &urls).await?)
-            }
+            (Route::Connections(id), Method::GET) => ok(self.list_connections(req, info, id, &urls).await?),
+            (Route::Connections(id), Method::POST) => ok(self.create_connection(req, id, &urls).await?),
             (Route::Connection(c, id), Method::GET) => {
                 let record = self.company(c).await?;
                 let connection = find_connection(&record, id)?;
-                ok(codat::connection(
-                    connection,
-                    &record.company.link_token,
-                    &urls,
-                ))
+                ok(codat::connection(connection, &urls))
             }
             (Route::Connection(c, id), Method::PATCH) => ok(self.unlink(req, c, id, &urls).await?),
             (Route::Connection(c, id), Method::DELETE) => {
-                self.company(c).await?;
+                let record = self.company(c).await?;
+                let connection = find_connection(&record, id)?;
+                if let Some(secret) = &connection.secret_name {
+                    self.secrets.delete_secret(secret).await?;
+                }
                 if !self.store.delete_connection(c, id).await? {
                     return Err(connection_not_found(id));
                 }
@@ -238,21 +223,27 @@ impl<S: PlatformStore> PlatformApi<S> {
                 let body = json_body(req)?;
                 self.company(id).await?;
                 let settings = SyncSettings::from_json(&body, id)?;
-                self.store
-                    .put_sync_settings(id, &settings)
-                    .await
-                    .map_err(|e| not_found_if_condition(e, id))?;
+                self.store.put_sync_settings(id, &settings).await.map_err(|e| not_found_if_condition(e, id))?;
                 empty(StatusCode::NO_CONTENT, cid)
             }
             (_, method) => return Err(ApiError::method_not_allowed(&method)),
         })
     }
 
+    /// Deletes a company: mark it (reads stop, no new children), delete its connections'
+    /// secrets, then everything stored under it. A failure part-way can be retried.
+    async fn delete_company(&self, id: Uuid) -> Result<(), ApiError> {
+        let record = self.store.mark_company_deleting(id).await?.ok_or_else(|| company_not_found(id))?;
+        for secret in record.connections.iter().filter_map(|c| c.secret_name.as_deref()) {
+            self.secrets.delete_secret(secret).await?;
+        }
+        self.store.purge_company(id).await?;
+        tracing::info!(company_id = %id, connections = record.connections.len(), "company deleted");
+        Ok(())
+    }
+
     async fn company(&self, id: Uuid) -> Result<CompanyRecord, ApiError> {
-        self.store
-            .get_company(id)
-            .await?
-            .ok_or_else(|| company_not_found(id))
+        self.store.get_company(id).await?.ok_or_else(|| company_not_found(id))
     }
 
     fn company_json(&self, record: &CompanyRecord, urls: &PublicUrls) -> Value {
@@ -268,36 +259,22 @@ impl<S: PlatformStore> PlatformApi<S> {
         }
         reader.finish()?;
         let enabled = enabled.ok_or_else(|| ApiError::bad_request("'enabled' is required"))?;
-        let state = self
-            .store
-            .set_integration_enabled(enabled, Utc::now())
-            .await?;
+        let state = self.store.set_integration_enabled(enabled, Utc::now()).await?;
         tracing::info!(enabled, "integration toggled");
         Ok(codat::integration(&state, urls))
     }
 
-    async fn list_companies(
-        &self,
-        req: &Request,
-        info: &RequestInfo,
-        urls: &PublicUrls,
-    ) -> Result<Value, ApiError> {
+    async fn list_companies(&self, req: &Request, info: &RequestInfo, urls: &PublicUrls) -> Result<Value, ApiError> {
         let query = RequestInfo::query(req)?;
         let params = ListParams::parse(&query, &COMPANY_SCHEMA)?;
-        let tags = query
-            .get("tags")
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| Query::parse(t, &TAGS_SCHEMA))
-            .transpose()?;
+        let tags =
+            query.get("tags").filter(|t| !t.trim().is_empty()).map(|t| Query::parse(t, &TAGS_SCHEMA)).transpose()?;
         let records: Vec<Value> = self
             .store
             .list_companies()
             .await?
             .iter()
-            .filter(|r| {
-                tags.as_ref()
-                    .is_none_or(|t| t.matches(&serde_json::json!(r.company.tags.as_map())))
-            })
+            .filter(|r| tags.as_ref().is_none_or(|t| t.matches(&serde_json::json!(r.company.tags.as_map()))))
             .map(|r| self.company_json(r, urls))
             .collect();
         Ok(params.page(records, &info.path, by_created))
@@ -305,7 +282,7 @@ impl<S: PlatformStore> PlatformApi<S> {
 
     async fn create_company(&self, req: &Request, urls: &PublicUrls) -> Result<Value, ApiError> {
         let draft = CompanyDraft::from_json(&json_body(req)?)?;
-        let company = Company::create(draft, Utc::now());
+        let company = Company::create(draft, Utc::now(), &self.edge.link_key);
         self.store.create_company(&company).await?;
         tracing::info!(company_id = %company.id, "company created");
         Ok(codat::company(&company, &[], urls))
@@ -320,10 +297,7 @@ impl<S: PlatformStore> PlatformApi<S> {
     ) -> Result<Value, ApiError> {
         let mut record = self.company(id).await?;
         edit(&mut record.company);
-        self.store
-            .update_company_details(&record.company)
-            .await
-            .map_err(|e| not_found_if_condition(e, id))?;
+        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
         Ok(self.company_json(&record, urls))
     }
 
@@ -336,67 +310,49 @@ impl<S: PlatformStore> PlatformApi<S> {
     ) -> Result<Value, ApiError> {
         let params = ListParams::parse(&RequestInfo::query(req)?, &CONNECTION_SCHEMA)?;
         let record = self.company(id).await?;
-        let records = record
-            .connections
-            .iter()
-            .map(|c| codat::connection(c, &record.company.link_token, urls))
-            .collect();
+        let records = record.connections.iter().map(|c| codat::connection(c, urls)).collect();
         Ok(params.page(records, &info.path, by_created))
     }
 
-    async fn create_connection(
-        &self,
-        req: &Request,
-        id: Uuid,
-        urls: &PublicUrls,
-    ) -> Result<Value, ApiError> {
+    async fn create_connection(&self, req: &Request, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
         let body = json_body(req)?;
         let mut reader = FieldReader::new(&body, &["platformKey"])?;
-        if let Some(key) = reader.required_string("platformKey") {
-            if key != PLATFORM_KEY {
-                reader.error(
-                    "platformKey",
-                    format!("Integration '{}' is not supported; the supported platformKey is '{PLATFORM_KEY}' (BigCommerce)", shorten(key)),
-                );
-            }
+        if let Some(key) = reader.required_string("platformKey")
+            && key != PLATFORM_KEY
+        {
+            reader.error(
+                "platformKey",
+                format!(
+                    "Integration '{}' is not supported; the supported platformKey is '{PLATFORM_KEY}' (BigCommerce)",
+                    shorten(key)
+                ),
+            );
         }
         reader.finish()?;
-        let record = self.company(id).await?;
+        self.company(id).await?;
         if !self.store.integration_state().await?.enabled {
             return Err(ApiError::bad_request(format!(
                 "The BigCommerce integration ('{PLATFORM_KEY}') is disabled, so new connections are refused; enable it with PATCH /integrations/{PLATFORM_KEY}"
             )));
         }
         let connection = Connection::create(id, Utc::now());
-        self.store
-            .create_connection(&connection)
-            .await
-            .map_err(|e| not_found_if_condition(e, id))?;
+        self.store.create_connection(&connection).await.map_err(|e| not_found_if_condition(e, id))?;
         tracing::info!(company_id = %id, connection_id = %connection.id, "connection created");
-        Ok(codat::connection(
-            &connection,
-            &record.company.link_token,
-            urls,
-        ))
+        Ok(codat::connection(&connection, urls))
     }
 
-    async fn unlink(
-        &self,
-        req: &Request,
-        company: Uuid,
-        id: Uuid,
-        urls: &PublicUrls,
-    ) -> Result<Value, ApiError> {
+    async fn unlink(&self, req: &Request, company: Uuid, id: Uuid, urls: &PublicUrls) -> Result<Value, ApiError> {
         let body = json_body(req)?;
         let mut reader = FieldReader::new(&body, &["status"])?;
-        let status = reader
-            .required_string("status")
-            .map(|raw| (raw, ConnectionStatus::parse(raw)));
+        let status = reader.required_string("status").map(|raw| (raw, ConnectionStatus::parse(raw)));
         match status {
             Some((_, Some(ConnectionStatus::Unlinked))) | None => {}
             Some((raw, _)) => reader.error(
                 "status",
-                format!("'status' may only be set to 'Unlinked', got '{}'; connections are linked through Link", shorten(raw)),
+                format!(
+                    "'status' may only be set to 'Unlinked', got '{}'; connections are linked through Link",
+                    shorten(raw)
+                ),
             ),
         }
         reader.finish()?;
@@ -410,21 +366,12 @@ impl<S: PlatformStore> PlatformApi<S> {
         }
         let updated = match self
             .store
-            .set_connection_status(
-                company,
-                id,
-                &[ConnectionStatus::Linked],
-                ConnectionStatus::Unlinked,
-            )
+            .set_connection_status(company, id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
             .await
         {
             Ok(updated) => updated,
             Err(StoreError::ConditionFailed(_)) => {
-                let now = self
-                    .store
-                    .get_connection(company, id)
-                    .await?
-                    .ok_or_else(|| connection_not_found(id))?;
+                let now = self.store.get_connection(company, id).await?.ok_or_else(|| connection_not_found(id))?;
                 return Err(ApiError::bad_request(format!(
                     "Only a Linked connection can be unlinked; this connection is {}",
                     now.status.as_str()
@@ -433,20 +380,12 @@ impl<S: PlatformStore> PlatformApi<S> {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(company_id = %company, connection_id = %id, "connection unlinked");
-        Ok(codat::connection(
-            &updated,
-            &record.company.link_token,
-            urls,
-        ))
+        Ok(codat::connection(&updated, urls))
     }
 }
 
 fn find_connection(record: &CompanyRecord, id: Uuid) -> Result<&Connection, ApiError> {
-    record
-        .connections
-        .iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| connection_not_found(id))
+    record.connections.iter().find(|c| c.id == id).ok_or_else(|| connection_not_found(id))
 }
 
 fn company_not_found(id: Uuid) -> ApiError {
@@ -466,10 +405,7 @@ fn not_found_if_condition(e: StoreError, company: Uuid) -> ApiError {
 
 /// Default list order: oldest first, then by id.
 fn by_created(a: &Value, b: &Value) -> Ordering {
-    a["created"]
-        .as_str()
-        .cmp(&b["created"].as_str())
-        .then_with(|| by_id(a, b))
+    a["created"].as_str().cmp(&b["created"].as_str()).then_with(|| by_id(a, b))
 }
 
 fn by_key(a: &Value, b: &Value) -> Ordering {

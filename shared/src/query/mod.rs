@@ -31,21 +31,15 @@ pub struct QueryError {
 
 impl QueryError {
     fn malformed(detail: impl Into<String>) -> Self {
-        Self {
-            detail: format!("Malformed query: {}", detail.into()),
-        }
+        Self { detail: format!("Malformed query: {}", detail.into()) }
     }
 
     fn unresolved(path: &str, entity: &str) -> Self {
-        Self {
-            detail: format!("Could not resolve property {path} on {entity}"),
-        }
+        Self { detail: format!("Could not resolve property {path} on {entity}") }
     }
 
     fn invalid(detail: impl Into<String>) -> Self {
-        Self {
-            detail: detail.into(),
-        }
+        Self { detail: detail.into() }
     }
 }
 
@@ -87,11 +81,7 @@ impl Schema {
             .iter()
             .find(|field| {
                 let pattern: Vec<&str> = field.path.split('.').collect();
-                pattern.len() == segments.len()
-                    && pattern
-                        .iter()
-                        .zip(&segments)
-                        .all(|(p, s)| *p == "*" || p == s)
+                pattern.len() == segments.len() && pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
             })
             .map(|field| field.kind)
             .ok_or_else(|| QueryError::unresolved(path, self.entity))
@@ -169,11 +159,7 @@ enum Literal {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
-    Cond {
-        segments: Vec<String>,
-        op: Op,
-        literal: Literal,
-    },
+    Cond { segments: Vec<String>, op: Op, literal: Literal },
     And(Vec<Node>),
     Or(Vec<Node>),
 }
@@ -188,9 +174,7 @@ impl Query {
     /// Parses `input` and binds it to `schema`.
     pub fn parse(input: &str, schema: &Schema) -> Result<Self, QueryError> {
         let expr = parser::parse(input)?;
-        Ok(Self {
-            root: bind(&expr, schema)?,
-        })
+        Ok(Self { root: bind(&expr, schema)? })
     }
 
     /// Whether the record (its wire JSON) satisfies the query.
@@ -201,18 +185,8 @@ impl Query {
 
 fn bind(expr: &Expr, schema: &Schema) -> Result<Node, QueryError> {
     Ok(match expr {
-        Expr::And(terms) => Node::And(
-            terms
-                .iter()
-                .map(|t| bind(t, schema))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::Or(terms) => Node::Or(
-            terms
-                .iter()
-                .map(|t| bind(t, schema))
-                .collect::<Result<_, _>>()?,
-        ),
+        Expr::And(terms) => Node::And(terms.iter().map(|t| bind(t, schema)).collect::<Result<_, _>>()?),
+        Expr::Or(terms) => Node::Or(terms.iter().map(|t| bind(t, schema)).collect::<Result<_, _>>()?),
         Expr::Cond(c) => {
             let kind = schema.resolve(&c.path)?;
             let allowed = match kind {
@@ -229,18 +203,9 @@ fn bind(expr: &Expr, schema: &Schema) -> Result<Node, QueryError> {
                 )));
             }
             let literal = parse_literal(kind, &c.value).ok_or_else(|| {
-                QueryError::invalid(format!(
-                    "'{}' is not a valid {} for {}",
-                    c.value,
-                    kind_name(kind),
-                    c.path
-                ))
+                QueryError::invalid(format!("'{}' is not a valid {} for {}", c.value, kind_name(kind), c.path))
             })?;
-            Node::Cond {
-                segments: c.path.split('.').map(str::to_string).collect(),
-                op: c.op,
-                literal,
-            }
+            Node::Cond { segments: c.path.split('.').map(str::to_string).collect(), op: c.op, literal }
         }
     })
 }
@@ -268,9 +233,7 @@ fn parse_literal(kind: FieldKind, raw: &str) -> Option<Literal> {
 }
 
 fn parse_decimal(raw: &str) -> Option<Decimal> {
-    Decimal::from_str(raw.trim())
-        .or_else(|_| Decimal::from_scientific(raw.trim()))
-        .ok()
+    Decimal::from_str(raw.trim()).or_else(|_| Decimal::from_scientific(raw.trim())).ok()
 }
 
 /// Parses an ISO 8601 instant; a value without offset is UTC and a bare date is midnight UTC.
@@ -282,10 +245,7 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(naive) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f") {
         return Some(naive.and_utc());
     }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|naive| naive.and_utc())
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|naive| naive.and_utc())
 }
 
 /// Every value at `segments` below `value`, looking through arrays at each step.
@@ -316,13 +276,8 @@ fn text_of(value: &Value) -> Option<String> {
 fn compare(value: &Value, literal: &Literal) -> Option<Ordering> {
     match literal {
         Literal::Text(want) => text_of(value).map(|have| have.to_lowercase().cmp(want)),
-        Literal::Number(want) => text_of(value)
-            .and_then(|s| parse_decimal(&s))
-            .map(|have| have.cmp(want)),
-        Literal::DateTime(want) => value
-            .as_str()
-            .and_then(parse_datetime)
-            .map(|have| have.cmp(want)),
+        Literal::Number(want) => text_of(value).and_then(|s| parse_decimal(&s)).map(|have| have.cmp(want)),
+        Literal::DateTime(want) => value.as_str().and_then(parse_datetime).map(|have| have.cmp(want)),
         Literal::Bool(want) => match value {
             Value::Bool(have) => Some(have.cmp(want)),
             Value::String(s) => s.parse::<bool>().ok().map(|have| have.cmp(want)),
@@ -355,11 +310,7 @@ fn eval(node: &Node, record: &Value) -> bool {
     match node {
         Node::And(terms) => terms.iter().all(|t| eval(t, record)),
         Node::Or(terms) => terms.iter().any(|t| eval(t, record)),
-        Node::Cond {
-            segments,
-            op,
-            literal,
-        } => {
+        Node::Cond { segments, op, literal } => {
             let mut values = Vec::new();
             collect(record, segments, &mut values);
             if *op == Op::Ne {
@@ -396,16 +347,10 @@ impl OrderBy {
                     None => (false, part),
                 };
                 if path.is_empty() {
-                    return Err(QueryError::invalid(format!(
-                        "orderBy '{input}' names no property"
-                    )));
+                    return Err(QueryError::invalid(format!("orderBy '{input}' names no property")));
                 }
                 let kind = schema.resolve(path)?;
-                Ok(SortKey {
-                    segments: path.split('.').map(str::to_string).collect(),
-                    kind,
-                    descending,
-                })
+                Ok(SortKey { segments: path.split('.').map(str::to_string).collect(), kind, descending })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { keys })

@@ -21,15 +21,9 @@ const MAX_DEPTH: usize = 32;
 
 pub(super) fn parse(input: &str) -> Result<Expr, QueryError> {
     if input.len() > MAX_QUERY_LEN {
-        return Err(QueryError::malformed(format!(
-            "the query is longer than {MAX_QUERY_LEN} characters"
-        )));
+        return Err(QueryError::malformed(format!("the query is longer than {MAX_QUERY_LEN} characters")));
     }
-    let mut p = Parser {
-        src: input,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { src: input, pos: 0, depth: 0 };
     p.skip_ws();
     if p.at_end() {
         return Err(QueryError::malformed("the query is empty"));
@@ -86,11 +80,7 @@ impl Parser<'_> {
         while self.eat("||") {
             terms.push(self.and()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Expr::Or(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Or(terms) })
     }
 
     fn and(&mut self) -> Result<Expr, QueryError> {
@@ -98,11 +88,7 @@ impl Parser<'_> {
         while self.eat("&&") {
             terms.push(self.atom()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Expr::And(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
     }
 
     fn atom(&mut self) -> Result<Expr, QueryError> {
@@ -125,11 +111,8 @@ impl Parser<'_> {
         self.skip_ws();
         let path = self.path()?;
         self.skip_ws();
-        let op = self.op().ok_or_else(|| {
-            self.error(&format!(
-                "expected an operator (= != ~ > < >= <=) after '{path}'"
-            ))
-        })?;
+        let op =
+            self.op().ok_or_else(|| self.error(&format!("expected an operator (= != ~ > < >= <=) after '{path}'")))?;
         self.skip_ws();
         let value = self.value()?;
         Ok(Condition { path, op, value })
@@ -165,9 +148,7 @@ impl Parser<'_> {
             (">", Op::Gt),
             ("<", Op::Lt),
         ];
-        let (token, op) = OPS
-            .iter()
-            .find(|(token, _)| self.rest().starts_with(token))?;
+        let (token, op) = OPS.iter().find(|(token, _)| self.rest().starts_with(token))?;
         self.pos += token.len();
         Some(*op)
     }
@@ -177,11 +158,7 @@ impl Parser<'_> {
             return self.quoted();
         }
         let rest = self.rest();
-        let end = ["&&", "||", "}"]
-            .iter()
-            .filter_map(|stop| rest.find(stop))
-            .min()
-            .unwrap_or(rest.len());
+        let end = ["&&", "||", "}"].iter().filter_map(|stop| rest.find(stop)).min().unwrap_or(rest.len());
         let value = rest[..end].trim_end().to_string();
         if value.is_empty() {
             return Err(self.error("expected a value"));

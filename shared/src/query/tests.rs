@@ -3,39 +3,15 @@ use proptest::prelude::*;
 use serde_json::json;
 
 const FIELDS: &[Field] = &[
-    Field {
-        path: "id",
-        kind: FieldKind::Text,
-    },
-    Field {
-        path: "name",
-        kind: FieldKind::Text,
-    },
-    Field {
-        path: "amount",
-        kind: FieldKind::Number,
-    },
-    Field {
-        path: "created",
-        kind: FieldKind::DateTime,
-    },
-    Field {
-        path: "isCompleted",
-        kind: FieldKind::Bool,
-    },
-    Field {
-        path: "tags.*",
-        kind: FieldKind::Text,
-    },
-    Field {
-        path: "lines.status",
-        kind: FieldKind::Text,
-    },
+    Field { path: "id", kind: FieldKind::Text },
+    Field { path: "name", kind: FieldKind::Text },
+    Field { path: "amount", kind: FieldKind::Number },
+    Field { path: "created", kind: FieldKind::DateTime },
+    Field { path: "isCompleted", kind: FieldKind::Bool },
+    Field { path: "tags.*", kind: FieldKind::Text },
+    Field { path: "lines.status", kind: FieldKind::Text },
 ];
-const SCHEMA: Schema = Schema {
-    entity: "Thing",
-    fields: FIELDS,
-};
+const SCHEMA: Schema = Schema { entity: "Thing", fields: FIELDS };
 
 fn record() -> Value {
     json!({
@@ -113,14 +89,8 @@ fn quoted_values_may_hold_operators() {
 
 #[test]
 fn unknown_properties_and_bad_values_are_reported() {
-    assert_eq!(
-        err("nope=1"),
-        "Error parsing query - Could not resolve property nope on Thing"
-    );
-    assert_eq!(
-        err("tags=1"),
-        "Error parsing query - Could not resolve property tags on Thing"
-    );
+    assert_eq!(err("nope=1"), "Error parsing query - Could not resolve property nope on Thing");
+    assert_eq!(err("tags=1"), "Error parsing query - Could not resolve property tags on Thing");
     assert!(err("amount>abc").contains("'abc' is not a valid number for amount"));
     assert!(err("created>yesterday").contains("not a valid date"));
     assert!(err("isCompleted~tr").contains("operator ~ cannot be used with boolean"));
@@ -129,24 +99,11 @@ fn unknown_properties_and_bad_values_are_reported() {
 
 #[test]
 fn malformed_queries_are_reported_with_position() {
-    for bad in [
-        "",
-        "   ",
-        "name",
-        "name=",
-        "=x",
-        "{name=x",
-        "name=x}",
-        "name=x&&",
-        "||name=x",
-        "name==x&&",
-        "name=\"open",
-    ] {
+    for bad in
+        ["", "   ", "name", "name=", "=x", "{name=x", "name=x}", "name=x&&", "||name=x", "name==x&&", "name=\"open"]
+    {
         let message = Query::parse(bad, &SCHEMA).expect_err(bad).to_string();
-        assert!(
-            message.starts_with("Error parsing query - Malformed query"),
-            "{bad}: {message}"
-        );
+        assert!(message.starts_with("Error parsing query - Malformed query"), "{bad}: {message}");
     }
     assert!(err("name=x&&{").contains("at the end of the query"));
 }
@@ -161,29 +118,13 @@ fn nesting_and_length_are_bounded() {
 
 #[test]
 fn order_by_sorts_typed_with_missing_last() {
-    let mut items = [
-        json!({"id": "1", "amount": "9"}),
-        json!({"id": "2", "amount": "10"}),
-        json!({"id": "3"}),
-    ];
+    let mut items = [json!({"id": "1", "amount": "9"}), json!({"id": "2", "amount": "10"}), json!({"id": "3"})];
     let asc = OrderBy::parse("amount", &SCHEMA).expect("valid");
     items.sort_by(|a, b| asc.compare(a, b));
-    assert_eq!(
-        items
-            .iter()
-            .map(|v| v["id"].as_str().unwrap_or(""))
-            .collect::<Vec<_>>(),
-        ["1", "2", "3"]
-    );
+    assert_eq!(items.iter().map(|v| v["id"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["1", "2", "3"]);
     let desc = OrderBy::parse("-amount", &SCHEMA).expect("valid");
     items.sort_by(|a, b| desc.compare(a, b));
-    assert_eq!(
-        items
-            .iter()
-            .map(|v| v["id"].as_str().unwrap_or(""))
-            .collect::<Vec<_>>(),
-        ["2", "1", "3"]
-    );
+    assert_eq!(items.iter().map(|v| v["id"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["2", "1", "3"]);
     assert!(OrderBy::parse("-bogus", &SCHEMA).is_err());
     assert!(OrderBy::parse("-", &SCHEMA).is_err());
 }
@@ -197,56 +138,30 @@ fn arb_value() -> impl Strategy<Value = String> {
 fn arb_cond() -> impl Strategy<Value = Condition> {
     (
         prop::sample::select(vec!["id", "name", "tags.region", "lines.status"]),
-        prop::sample::select(vec![
-            Op::Eq,
-            Op::Ne,
-            Op::Contains,
-            Op::Gt,
-            Op::Lt,
-            Op::Ge,
-            Op::Le,
-        ]),
+        prop::sample::select(vec![Op::Eq, Op::Ne, Op::Contains, Op::Gt, Op::Lt, Op::Ge, Op::Le]),
         arb_value(),
     )
-        .prop_map(|(path, op, value)| Condition {
-            path: path.to_string(),
-            op,
-            value: value.trim().to_string(),
-        })
+        .prop_map(|(path, op, value)| Condition { path: path.to_string(), op, value: value.trim().to_string() })
 }
 
 fn arb_expr() -> impl Strategy<Value = Expr> {
-    arb_cond()
-        .prop_map(Expr::Cond)
-        .prop_recursive(4, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
-                prop::collection::vec(inner, 2..4).prop_map(Expr::Or),
-            ]
-        })
+    arb_cond().prop_map(Expr::Cond).prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+            prop::collection::vec(inner, 2..4).prop_map(Expr::Or),
+        ]
+    })
 }
 
 /// Renders an expression; `quote` chooses quoted or raw values.
 fn render(expr: &Expr, quote: bool) -> String {
     match expr {
         Expr::Cond(c) => {
-            let value = if quote {
-                format!("\"{}\"", c.value)
-            } else {
-                c.value.clone()
-            };
+            let value = if quote { format!("\"{}\"", c.value) } else { c.value.clone() };
             format!("{}{}{}", c.path, c.op.symbol(), value)
         }
-        Expr::And(terms) => terms
-            .iter()
-            .map(|t| format!("{{{}}}", render(t, quote)))
-            .collect::<Vec<_>>()
-            .join("&&"),
-        Expr::Or(terms) => terms
-            .iter()
-            .map(|t| render(t, quote))
-            .collect::<Vec<_>>()
-            .join(" || "),
+        Expr::And(terms) => terms.iter().map(|t| format!("{{{}}}", render(t, quote))).collect::<Vec<_>>().join("&&"),
+        Expr::Or(terms) => terms.iter().map(|t| render(t, quote)).collect::<Vec<_>>().join(" || "),
     }
 }
 
@@ -255,18 +170,10 @@ fn normalise(expr: Expr) -> Expr {
     match expr {
         Expr::Cond(c) => Expr::Cond(c),
         Expr::And(terms) => Expr::And(
-            terms
-                .into_iter()
-                .map(normalise)
-                .flat_map(|t| if let Expr::And(x) = t { x } else { vec![t] })
-                .collect(),
+            terms.into_iter().map(normalise).flat_map(|t| if let Expr::And(x) = t { x } else { vec![t] }).collect(),
         ),
         Expr::Or(terms) => Expr::Or(
-            terms
-                .into_iter()
-                .map(normalise)
-                .flat_map(|t| if let Expr::Or(x) = t { x } else { vec![t] })
-                .collect(),
+            terms.into_iter().map(normalise).flat_map(|t| if let Expr::Or(x) = t { x } else { vec![t] }).collect(),
         ),
     }
 }

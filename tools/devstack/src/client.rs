@@ -34,44 +34,23 @@ pub enum ClientError {
 impl ApiClient {
     /// A client of `base` using `api_key`.
     pub fn new(base: &str, api_key: &str) -> Self {
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(api_key)
-        );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            auth,
-        }
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(api_key));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+        Self { http, base: base.trim_end_matches('/').to_string(), auth }
     }
 
     /// Sends a request and returns status and JSON body (Null when empty).
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), ClientError> {
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("authorization", &self.auth);
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.auth);
         if let Some(body) = body {
             request = request.json(body);
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Ok((status, value))
     }
 

@@ -28,11 +28,7 @@ pub fn api_gateway_event(req: &HttpRequest<'_>) -> Value {
     for (name, value) in &req.headers {
         let name = name.to_ascii_lowercase();
         if name == "cookie" {
-            cookies.extend(
-                value
-                    .split(';')
-                    .map(|c| Value::String(c.trim().to_string())),
-            );
+            cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_string())));
             continue;
         }
         let joined = match headers.get(&name).and_then(Value::as_str) {
@@ -41,16 +37,8 @@ pub fn api_gateway_event(req: &HttpRequest<'_>) -> Value {
         };
         headers.insert(name, Value::String(joined));
     }
-    let host = headers
-        .get("host")
-        .and_then(Value::as_str)
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let user_agent = headers
-        .get("user-agent")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let host = headers.get("host").and_then(Value::as_str).unwrap_or("127.0.0.1").to_string();
+    let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or_default().to_string();
     let now = chrono_like_now();
     let (body, is_base64) = match std::str::from_utf8(req.body) {
         _ if req.body.is_empty() => (Value::Null, false),
@@ -92,10 +80,7 @@ pub fn api_gateway_event(req: &HttpRequest<'_>) -> Value {
 
 fn chrono_like_now() -> (String, i64) {
     let now = chrono::Utc::now();
-    (
-        now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-        now.timestamp_millis(),
-    )
+    (now.format("%d/%b/%Y:%H:%M:%S %z").to_string(), now.timestamp_millis())
 }
 
 /// Why an event could not be read.

@@ -2,7 +2,7 @@
 //! fresh local table (by the tests and by `make invoke`).
 
 use chrono::{TimeZone, Utc};
-use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, LinkToken, Tags};
+use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, LinkKey, Tags};
 use shared::error::StoreError;
 use shared::ports::PlatformStore;
 use uuid::{Uuid, uuid};
@@ -14,18 +14,21 @@ pub const COMPANY_ID: Uuid = uuid!("8a210b68-6988-11ed-a1eb-0242ac120002");
 /// Its Linked BigCommerce connection.
 pub const CONNECTION_ID: Uuid = uuid!("51baa045-4836-4317-a42e-3542e991e581");
 
+/// The link key the event replays are configured with (fixed, so Link URLs are repeatable).
+pub fn example_link_key() -> LinkKey {
+    LinkKey::from_bytes(b"commerce-link example link key, for events/ replays only".to_vec())
+        .unwrap_or_else(|_| unreachable!("longer than 32 bytes"))
+}
+
 /// Stores the example company and its Linked connection.
 pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
-    let created = Utc
-        .with_ymd_and_hms(2026, 1, 15, 9, 30, 0)
-        .single()
-        .unwrap_or_else(Utc::now);
+    let created = Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).single().unwrap_or_else(Utc::now);
     let company = Company {
         id: COMPANY_ID,
         name: CompanyName::parse("Example Store Ltd").map_err(StoreError::Backend)?,
         description: Some("Outdoor gear sold on BigCommerce".into()),
         tags: Tags::parse(&serde_json::json!({"region": "uk"})).map_err(StoreError::Backend)?,
-        link_token: LinkToken::generate(),
+        link_token_hash: example_link_key().token_for(COMPANY_ID).hash(),
         created,
         last_sync: None,
     };
@@ -34,12 +37,7 @@ pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
     connection.id = CONNECTION_ID;
     store.create_connection(&connection).await?;
     store
-        .set_connection_status(
-            COMPANY_ID,
-            CONNECTION_ID,
-            &[ConnectionStatus::PendingAuth],
-            ConnectionStatus::Linked,
-        )
+        .set_connection_status(COMPANY_ID, CONNECTION_ID, &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked)
         .await?;
     Ok(())
 }

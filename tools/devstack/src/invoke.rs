@@ -2,16 +2,20 @@
 //! [`crate::fixtures`], as `sam local invoke -e` would against a deployed stack.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
 
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::http::ApiKeys;
-use shared::platform::PlatformApi;
+use shared::platform::{Edge, PlatformApi};
 
 use crate::event::to_lambda_request;
-use crate::fixtures::{EXAMPLE_API_KEY, seed};
+use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed};
 use crate::template::Template;
 
 /// The functions events can be replayed against.
@@ -28,46 +32,35 @@ fn fail(e: impl std::fmt::Display) -> InvokeError {
 
 /// Creates a fresh `PlatformTable` named `table`, seeds the fixtures, and returns the companies
 /// handler over it, configured like a deployment without `PUBLIC_BASE_URL`.
-pub async fn companies_handler(
-    dynamo: &Client,
-    table: &str,
-) -> Result<PlatformApi<DynamoStore>, InvokeError> {
+pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformApi<DynamoStore>, InvokeError> {
+    let dynamo = Client::new(sdk);
     Template::load_default()
         .and_then(|t| t.table("PlatformTable"))
         .map_err(fail)?
-        .create(dynamo, table)
+        .create(&dynamo, table)
         .await
         .map_err(fail)?;
-    let store = DynamoStore::new(dynamo.clone(), table);
+    let store = DynamoStore::new(dynamo, table);
     seed(&store).await.map_err(fail)?;
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
-    Ok(PlatformApi::new(store, keys, None))
+    let edge = Edge { keys, public_base_url: None, link_key: example_link_key() };
+    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk)));
+    Ok(PlatformApi::new(store, secrets, edge))
 }
 
 /// Loads an event file.
 pub fn load_event(path: &Path) -> Result<Value, InvokeError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| fail(format!("{}: {e}", path.display())))
 }
 
-/// Runs `function` on the event at `path` against a fresh table on `dynamo`.
-pub async fn invoke(
-    dynamo: &Client,
-    function: &str,
-    path: &Path,
-) -> Result<Response<Body>, InvokeError> {
+/// Runs `function` on the event at `path` against fresh resources of `sdk`'s endpoint.
+pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Response<Body>, InvokeError> {
     let event = load_event(path)?;
     let request = to_lambda_request(&event).map_err(fail)?;
     let table = format!("invoke-{}", uuid::Uuid::new_v4().simple());
     match function {
-        "companies" => Ok(companies_handler(dynamo, &table)
-            .await?
-            .handle(request)
-            .await),
-        other => Err(fail(format!(
-            "unknown function '{other}'; known: {}",
-            FUNCTIONS.join(", ")
-        ))),
+        "companies" => Ok(companies_handler(sdk, &table).await?.handle(request).await),
+        other => Err(fail(format!("unknown function '{other}'; known: {}", FUNCTIONS.join(", ")))),
     }
 }

@@ -25,10 +25,7 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("."))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 /// SDK configuration for a local AWS endpoint: fixed region and dummy credentials, so nothing
@@ -38,8 +35,6 @@ pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "devstack",
-        )))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "devstack")))
         .build()
 }

@@ -33,39 +33,19 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn options(default_port: u16) -> Result<StackOptions> {
     let port = match std::env::var("DEV_PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|_| format!("DEV_PORT must be a port number, got '{p}'"))?,
+        Ok(p) => p.parse().map_err(|_| format!("DEV_PORT must be a port number, got '{p}'"))?,
         Err(_) => default_port,
     };
-    let aws_endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.is_empty());
-    Ok(StackOptions {
-        port,
-        aws_endpoint,
-        ..StackOptions::default()
-    })
+    let aws_endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
+    Ok(StackOptions { port, aws_endpoint, ..StackOptions::default() })
 }
 
 /// Creates a company and a BigCommerce connection; returns both.
 async fn create_demo_company(client: &ApiClient) -> Result<(Value, Value)> {
-    let company = client
-        .expect(
-            "POST",
-            "/companies",
-            Some(&json!({"name": "Demo Outdoor Supplies"})),
-            200,
-        )
-        .await?;
+    let company = client.expect("POST", "/companies", Some(&json!({"name": "Demo Outdoor Supplies"})), 200).await?;
     let id = company["id"].as_str().ok_or("company without id")?;
     let connection = client
-        .expect(
-            "POST",
-            &format!("/companies/{id}/connections"),
-            Some(&json!({"platformKey": "vqzp"})),
-            200,
-        )
+        .expect("POST", &format!("/companies/{id}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
         .await?;
     Ok((company, connection))
 }
@@ -90,52 +70,19 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
         store["store_hash"].as_str().unwrap_or_default()
     );
     let client = ApiClient::new(&stack.api_url, &stack.api_key);
-    let integration = client
-        .expect("GET", "/integrations/vqzp", None, 200)
-        .await?;
-    println!(
-        "\n1. integration {} ({}) enabled={}",
-        integration["key"], integration["name"], integration["enabled"]
-    );
+    let integration = client.expect("GET", "/integrations/vqzp", None, 200).await?;
+    println!("\n1. integration {} ({}) enabled={}", integration["key"], integration["name"], integration["enabled"]);
     let (company, connection) = create_demo_company(&client).await?;
     println!("2. company created");
-    println!(
-        "     id:        {}",
-        company["id"].as_str().unwrap_or_default()
-    );
-    println!(
-        "     name:      {}",
-        company["name"].as_str().unwrap_or_default()
-    );
-    println!(
-        "     Link URL:  {}",
-        company["redirect"].as_str().unwrap_or_default()
-    );
+    println!("     id:        {}", company["id"].as_str().unwrap_or_default());
+    println!("     name:      {}", company["name"].as_str().unwrap_or_default());
+    println!("     Link URL:  {}", company["redirect"].as_str().unwrap_or_default());
     println!("3. BigCommerce connection created");
-    println!(
-        "     id:        {}",
-        connection["id"].as_str().unwrap_or_default()
-    );
-    println!(
-        "     status:    {}",
-        connection["status"].as_str().unwrap_or_default()
-    );
-    println!(
-        "     linkUrl:   {}",
-        connection["linkUrl"].as_str().unwrap_or_default()
-    );
-    let list = client
-        .expect(
-            "GET",
-            "/companies?query=dataConnections.status%3DPendingAuth",
-            None,
-            200,
-        )
-        .await?;
-    println!(
-        "4. companies waiting for a merchant: totalResults={}",
-        list["totalResults"]
-    );
+    println!("     id:        {}", connection["id"].as_str().unwrap_or_default());
+    println!("     status:    {}", connection["status"].as_str().unwrap_or_default());
+    println!("     linkUrl:   {}", connection["linkUrl"].as_str().unwrap_or_default());
+    let list = client.expect("GET", "/companies?query=dataConnections.status%3DPendingAuth", None, 200).await?;
+    println!("4. companies waiting for a merchant: totalResults={}", list["totalResults"]);
     Ok(())
 }
 
@@ -183,13 +130,9 @@ async fn invoke(function: Option<String>, event: Option<String>) -> Result<()> {
         Some(_) => None,
         None => Some(devstack::moto::MotoServer::start(&options.moto_binary).await?),
     };
-    let endpoint = options
-        .aws_endpoint
-        .clone()
-        .or_else(|| moto.as_ref().map(|m| m.endpoint().to_string()));
-    let dynamo =
-        aws_sdk_dynamodb::Client::new(&devstack::local_sdk_config(&endpoint.unwrap_or_default()));
-    let result = devstack::invoke::invoke(&dynamo, &function, std::path::Path::new(&event)).await;
+    let endpoint = options.aws_endpoint.clone().or_else(|| moto.as_ref().map(|m| m.endpoint().to_string()));
+    let sdk = devstack::local_sdk_config(&endpoint.unwrap_or_default());
+    let result = devstack::invoke::invoke(&sdk, &function, std::path::Path::new(&event)).await;
     if let Some(moto) = moto {
         moto.stop().await;
     }
@@ -199,8 +142,7 @@ async fn invoke(function: Option<String>, event: Option<String>) -> Result<()> {
         println!("{name}: {}", value.to_str().unwrap_or("<binary>"));
     }
     if let lambda_http::Body::Text(text) = response.body() {
-        let pretty =
-            serde_json::from_str::<Value>(text).and_then(|v| serde_json::to_string_pretty(&v));
+        let pretty = serde_json::from_str::<Value>(text).and_then(|v| serde_json::to_string_pretty(&v));
         println!("\n{}", pretty.unwrap_or_else(|_| text.clone()));
     }
     Ok(())
@@ -210,14 +152,13 @@ async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

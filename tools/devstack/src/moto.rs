@@ -36,9 +36,7 @@ pub fn default_binary() -> PathBuf {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 impl MotoServer {
@@ -55,10 +53,7 @@ impl MotoServer {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        let server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
+        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {

@@ -56,12 +56,8 @@ impl Routes {
 
 fn plain(status: u16, message: &str) -> hyper::Response<Full<hyper::body::Bytes>> {
     let mut response = hyper::Response::new(Full::from(format!("{{\"message\":\"{message}\"}}")));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -74,21 +70,13 @@ async fn serve_one(
     let Some(handler) = routes.find(parts.uri.path()) else {
         return plain(404, "Not Found");
     };
-    let Ok(bytes) = Limited::new(body, MAX_PAYLOAD_BYTES)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-    else {
+    let Ok(bytes) = Limited::new(body, MAX_PAYLOAD_BYTES).collect().await.map(|c| c.to_bytes()) else {
         return plain(413, "Request Entity Too Large");
     };
     let headers = parts
         .headers
         .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_string(), v.to_string()))
-        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
         .collect();
     let event = api_gateway_event(&HttpRequest {
         method: parts.method.as_str(),
@@ -141,9 +129,7 @@ impl Runner {
                         let routes = routes.clone();
                         async move { Ok::<_, Infallible>(serve_one(&routes, req, peer).await) }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         });

@@ -10,8 +10,10 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::domain::LinkKey;
 use shared::http::ApiKeys;
-use shared::platform::PlatformApi;
+use shared::platform::{Edge, PlatformApi};
 use tokio::net::TcpListener;
 
 use crate::moto::{MotoError, MotoServer};
@@ -66,10 +68,7 @@ impl Default for StackOptions {
 pub fn generate_api_key() -> String {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "cl_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("cl_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A running local stack.
@@ -110,37 +109,25 @@ impl DevStack {
             template.table(&id)?.create(&dynamo, &name).await?;
             tables.insert(id, name);
         }
-        let platform_table = tables
-            .get("PlatformTable")
-            .cloned()
-            .ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
+        let platform_table =
+            tables.get("PlatformTable").cloned().ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
 
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
         let api_key = generate_api_key();
-        let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key))
-            .map_err(|e| StackError::Config(e.to_string()))?;
+        let keys =
+            ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key)).map_err(|e| StackError::Config(e.to_string()))?;
         let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
-        let platform = Arc::new(PlatformApi::new(
-            DynamoStore::new(dynamo, platform_table),
-            keys,
-            Some(public),
-        ));
+        let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
+        let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
+        let platform = Arc::new(PlatformApi::new(DynamoStore::new(dynamo, platform_table), secrets, edge));
         let routes = Routes::default()
             .with("/integrations", platform.clone())
             .with("/companies", platform.clone())
             .with("/assets", platform);
         let runner = Runner::start(listener, routes)?;
         let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
-        Ok(Self {
-            moto,
-            runner,
-            sandbox,
-            aws_endpoint,
-            api_url,
-            api_key,
-            tables,
-        })
+        Ok(Self { moto, runner, sandbox, aws_endpoint, api_url, api_key, tables })
     }
 
     /// The sandbox store merchants link in the demo: its API base and the credentials of its
@@ -196,12 +183,7 @@ impl DevStack {
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())
 }
 

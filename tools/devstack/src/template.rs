@@ -6,8 +6,8 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use serde::Deserialize;
 
@@ -114,11 +114,7 @@ impl Template {
 
     /// Logical ids of every DynamoDB table.
     pub fn table_ids(&self) -> Vec<String> {
-        self.resources
-            .iter()
-            .filter(|(_, r)| r.kind == "AWS::DynamoDB::Table")
-            .map(|(id, _)| id.clone())
-            .collect()
+        self.resources.iter().filter(|(_, r)| r.kind == "AWS::DynamoDB::Table").map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -138,10 +134,7 @@ impl TableSpec {
     /// Creates this table as `name` (on-demand billing, as deployed).
     pub async fn create(&self, client: &Client, name: &str) -> Result<(), TemplateError> {
         let err = |e: String| TemplateError::Create(name.to_string(), e);
-        let mut request = client
-            .create_table()
-            .table_name(name)
-            .billing_mode(BillingMode::PayPerRequest);
+        let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
         for a in &self.attribute_definitions {
             request = request.attribute_definitions(
                 AttributeDefinition::builder()
@@ -157,11 +150,7 @@ impl TableSpec {
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.index_name)
                     .set_key_schema(Some(key_schema(&index.key_schema)?))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .map_err(|e| err(e.to_string()))?,
             );

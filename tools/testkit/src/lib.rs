@@ -15,9 +15,7 @@ pub use jsonschema::Draft;
 pub fn reference_dir() -> PathBuf {
     std::env::var_os("REFERENCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference"))
 }
 
 /// An OpenAPI document ready for validation.
@@ -47,19 +45,14 @@ fn rewrite(value: &mut Value) {
 impl Spec {
     /// Loads a `.json`, `.yml` or `.yaml` OpenAPI document.
     pub fn load(path: &Path) -> Self {
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut document: Value = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         } else {
             serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         };
         rewrite(&mut document);
-        Self {
-            document,
-            name: path.display().to_string(),
-            draft: jsonschema::Draft::Draft4,
-        }
+        Self { document, name: path.display().to_string(), draft: jsonschema::Draft::Draft4 }
     }
 
     /// Uses another JSON Schema draft (default: draft 4, as OpenAPI 3.0).
@@ -77,11 +70,7 @@ impl Spec {
     pub fn errors(&self, pointer: &str, instance: &Value) -> Vec<String> {
         let target = pointer.trim_start_matches('#');
         let decoded = target.replace("%7B", "{").replace("%7D", "}");
-        assert!(
-            self.document.pointer(&decoded).is_some(),
-            "{}: no schema at {pointer}",
-            self.name
-        );
+        assert!(self.document.pointer(&decoded).is_some(), "{}: no schema at {pointer}", self.name);
         let mut root = self.document.clone();
         root["$ref"] = Value::String(pointer.to_string());
         let validator = jsonschema::options()
@@ -89,21 +78,13 @@ impl Spec {
             .should_validate_formats(true)
             .build(&root)
             .unwrap_or_else(|e| panic!("{}: compiling {pointer}: {e}", self.name));
-        validator
-            .iter_errors(instance)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect()
+        validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect()
     }
 
     /// Asserts `instance` is valid against the schema at `pointer`.
     pub fn assert_valid(&self, pointer: &str, instance: &Value) {
         let errors = self.errors(pointer, instance);
         let shown: String = instance.to_string().chars().take(2000).collect();
-        assert!(
-            errors.is_empty(),
-            "{} {pointer}: invalid:\n{}\n{shown}",
-            self.name,
-            errors.join("\n")
-        );
+        assert!(errors.is_empty(), "{} {pointer}: invalid:\n{}\n{shown}", self.name, errors.join("\n"));
     }
 }

@@ -7,7 +7,11 @@ use crate::spec::assert_valid;
 async fn create_get_replace_update_delete() {
     let app = TestApp::new().await;
     let created = app
-        .call("POST", "/companies", Some(json!({"name": "Acme Outdoor, Ltd.", "description": "Tents", "tags": {"region": "uk"}})))
+        .call(
+            "POST",
+            "/companies",
+            Some(json!({"name": "Acme Outdoor, Ltd.", "description": "Tents", "tags": {"region": "uk"}})),
+        )
         .await;
     assert_eq!(created.status, 200);
     assert_valid("Company", &created.body);
@@ -16,88 +20,34 @@ async fn create_get_replace_update_delete() {
     assert_eq!(created.body["tags"], json!({"region": "uk"}));
     assert_eq!(created.body["dataConnections"], json!([]));
     let redirect = created.body["redirect"].as_str().expect("redirect");
-    let token = redirect
-        .strip_prefix("https://api.commerce-link.test/link/")
-        .expect("link base");
-    assert!(
-        token.len() >= 43 && !token.contains(&id),
-        "token must be unguessable and not the id: {token}"
-    );
+    let token = redirect.strip_prefix("https://api.commerce-link.test/link/").expect("link base");
+    assert!(token.len() >= 43 && !token.contains(&id), "token must be unguessable and not the id: {token}");
 
     let fetched = app.call("GET", &format!("/companies/{id}"), None).await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body, created.body);
 
-    let replaced = app
-        .call(
-            "PUT",
-            &format!("/companies/{id}"),
-            Some(json!({"name": "Acme Group"})),
-        )
-        .await;
+    let replaced = app.call("PUT", &format!("/companies/{id}"), Some(json!({"name": "Acme Group"}))).await;
     assert_eq!(replaced.status, 200);
     assert_valid("Company", &replaced.body);
     assert_eq!(replaced.body["name"], "Acme Group");
     assert_eq!(replaced.body["description"], "", "PUT clears what it omits");
     assert_eq!(replaced.body["tags"], json!({}));
-    assert_eq!(
-        replaced.body["redirect"], created.body["redirect"],
-        "the Link URL survives edits"
-    );
+    assert_eq!(replaced.body["redirect"], created.body["redirect"], "the Link URL survives edits");
 
-    let patched = app
-        .call(
-            "PATCH",
-            &format!("/companies/{id}"),
-            Some(json!({"tags": {"team": "risk"}})),
-        )
-        .await;
+    let patched = app.call("PATCH", &format!("/companies/{id}"), Some(json!({"tags": {"team": "risk"}}))).await;
     assert_eq!(patched.status, 200);
-    assert_eq!(
-        patched.body["name"], "Acme Group",
-        "PATCH keeps what it omits"
-    );
+    assert_eq!(patched.body["name"], "Acme Group", "PATCH keeps what it omits");
     assert_eq!(patched.body["tags"], json!({"team": "risk"}));
-    assert_eq!(
-        app.call("GET", &format!("/companies/{id}"), None)
-            .await
-            .body,
-        patched.body
-    );
+    assert_eq!(app.call("GET", &format!("/companies/{id}"), None).await.body, patched.body);
 
     let deleted = app.call("DELETE", &format!("/companies/{id}"), None).await;
     assert_eq!(deleted.status, 204);
     assert_eq!(deleted.body, serde_json::Value::Null);
-    assert_error(
-        &app.call("GET", &format!("/companies/{id}"), None).await,
-        404,
-        &id,
-    );
-    assert_error(
-        &app.call("DELETE", &format!("/companies/{id}"), None).await,
-        404,
-        &id,
-    );
-    assert_error(
-        &app.call(
-            "PUT",
-            &format!("/companies/{id}"),
-            Some(json!({"name": "X"})),
-        )
-        .await,
-        404,
-        &id,
-    );
-    assert_error(
-        &app.call(
-            "PATCH",
-            &format!("/companies/{id}"),
-            Some(json!({"name": "X"})),
-        )
-        .await,
-        404,
-        &id,
-    );
+    assert_error(&app.call("GET", &format!("/companies/{id}"), None).await, 404, &id);
+    assert_error(&app.call("DELETE", &format!("/companies/{id}"), None).await, 404, &id);
+    assert_error(&app.call("PUT", &format!("/companies/{id}"), Some(json!({"name": "X"}))).await, 404, &id);
+    assert_error(&app.call("PATCH", &format!("/companies/{id}"), Some(json!({"name": "X"}))).await, 404, &id);
 }
 
 #[tokio::test]
@@ -111,59 +61,17 @@ async fn deleting_a_company_removes_everything_stored_for_it() {
     }
     let settings = json!({"companyId": id, "overridesDefaults": true,
         "settings": [{"dataType": "commerce-orders", "fetchOnFirstLink": true, "syncSchedule": 2, "syncOrder": 0}]});
-    assert_eq!(
-        app.call(
-            "POST",
-            &format!("/companies/{id}/syncSettings"),
-            Some(settings)
-        )
-        .await
-        .status,
-        204
-    );
+    assert_eq!(app.call("POST", &format!("/companies/{id}/syncSettings"), Some(settings)).await.status, 204);
     assert_eq!(app.partition(&format!("COMPANY#{id}")).await.len(), 32);
 
-    assert_eq!(
-        app.call("DELETE", &format!("/companies/{id}"), None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(app.call("DELETE", &format!("/companies/{id}"), None).await.status, 204);
     assert!(app.partition(&format!("COMPANY#{id}")).await.is_empty());
-    let token = company["redirect"]
-        .as_str()
-        .expect("redirect")
-        .rsplit('/')
-        .next()
-        .expect("token");
-    assert!(
-        app.partition(&format!("LINK#{token}")).await.is_empty(),
-        "the Link token must go too"
-    );
-    let leftovers: Vec<_> = app
-        .all_items()
-        .await
-        .into_iter()
-        .filter(|item| format!("{item:?}").contains(id))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "items still mention the deleted company: {leftovers:?}"
-    );
-    assert_eq!(
-        app.call(
-            "GET",
-            &format!("/companies/{}", keep["id"].as_str().expect("id")),
-            None
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        app.call("GET", "/companies", None).await.body["totalResults"],
-        1
-    );
+    let token = company["redirect"].as_str().expect("redirect").rsplit('/').next().expect("token");
+    assert!(app.partition(&format!("LINK#{token}")).await.is_empty(), "the Link token must go too");
+    let leftovers: Vec<_> = app.all_items().await.into_iter().filter(|item| format!("{item:?}").contains(id)).collect();
+    assert!(leftovers.is_empty(), "items still mention the deleted company: {leftovers:?}");
+    assert_eq!(app.call("GET", &format!("/companies/{}", keep["id"].as_str().expect("id")), None).await.status, 200);
+    assert_eq!(app.call("GET", "/companies", None).await.body["totalResults"], 1);
 }
 
 #[tokio::test]
@@ -175,28 +83,16 @@ async fn company_validation_names_each_problem() {
         (json!({"name": "Bad <Name>"}), vec!["name"]),
         (json!({"name": 42}), vec!["name"]),
         (json!({"name": "x".repeat(256)}), vec!["name"]),
-        (
-            json!({"name": "Ok", "description": "d".repeat(2001)}),
-            vec!["description"],
-        ),
+        (json!({"name": "Ok", "description": "d".repeat(2001)}), vec!["description"]),
         (
             json!({"name": "Ok", "tags": (0..11).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
             vec!["tags"],
         ),
-        (
-            json!({"name": "Ok", "tags": {"k": "v".repeat(101)}}),
-            vec!["tags"],
-        ),
-        (
-            json!({"name": "Ok", "tags": {"k".repeat(28): "v"}}),
-            vec!["tags"],
-        ),
+        (json!({"name": "Ok", "tags": {"k": "v".repeat(101)}}), vec!["tags"]),
+        (json!({"name": "Ok", "tags": {"k".repeat(28): "v"}}), vec!["tags"]),
         (json!({"name": "Ok", "tags": {"k": 1}}), vec!["tags"]),
         (json!({"name": "Ok", "platform": "x"}), vec!["platform"]),
-        (
-            json!({"nmae": "Typo", "tags": []}),
-            vec!["nmae", "name", "tags"],
-        ),
+        (json!({"nmae": "Typo", "tags": []}), vec!["nmae", "name", "tags"]),
     ];
     for (body, fields) in cases {
         let reply = app.call("POST", "/companies", Some(body.clone())).await;
@@ -204,37 +100,14 @@ async fn company_validation_names_each_problem() {
         assert_eq!(invalid_fields(&reply), fields, "{body}");
     }
     // Boundaries that are allowed.
-    let ten: serde_json::Map<_, _> = (0..10)
-        .map(|i| (format!("k{i}"), json!("v".repeat(100))))
-        .collect();
-    let ok = app
-        .call(
-            "POST",
-            "/companies",
-            Some(json!({"name": "x".repeat(255), "tags": ten})),
-        )
-        .await;
+    let ten: serde_json::Map<_, _> = (0..10).map(|i| (format!("k{i}"), json!("v".repeat(100)))).collect();
+    let ok = app.call("POST", "/companies", Some(json!({"name": "x".repeat(255), "tags": ten}))).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     // Nothing invalid was stored.
-    assert_eq!(
-        app.call("GET", "/companies", None).await.body["totalResults"],
-        1
-    );
+    assert_eq!(app.call("GET", "/companies", None).await.body["totalResults"], 1);
     let id = ok.body["id"].as_str().expect("id");
-    let bad_patch = app
-        .call(
-            "PATCH",
-            &format!("/companies/{id}"),
-            Some(json!({"name": "<x>"})),
-        )
-        .await;
+    let bad_patch = app.call("PATCH", &format!("/companies/{id}"), Some(json!({"name": "<x>"}))).await;
     assert_eq!(invalid_fields(&bad_patch), ["name"]);
-    let bad_put = app
-        .call(
-            "PUT",
-            &format!("/companies/{id}"),
-            Some(json!({"tags": {}})),
-        )
-        .await;
+    let bad_put = app.call("PUT", &format!("/companies/{id}"), Some(json!({"tags": {}}))).await;
     assert_eq!(invalid_fields(&bad_put), ["name"]);
 }

@@ -7,7 +7,7 @@ use devstack::fixtures::{COMPANY_ID, CONNECTION_ID};
 use devstack::invoke::{companies_handler, load_event};
 use serde_json::Value;
 
-use crate::helpers::{decode, dynamo};
+use crate::helpers::{decode, sdk};
 use crate::spec::assert_valid;
 
 struct Case {
@@ -32,12 +32,7 @@ const CASES: &[Case] = &[
         schema: Some("Integration"),
         check: |b| assert_eq!(b["enabled"], true),
     },
-    Case {
-        file: "get-integration-branding",
-        status: 200,
-        schema: Some("Branding"),
-        check: nothing,
-    },
+    Case { file: "get-integration-branding", status: 200, schema: Some("Branding"), check: nothing },
     Case {
         file: "disable-integration",
         status: 200,
@@ -78,10 +73,7 @@ const CASES: &[Case] = &[
         check: |b| {
             assert_eq!(b["dataConnections"][0]["id"], CONNECTION_ID.to_string());
             let redirect = b["redirect"].as_str().unwrap_or_default();
-            assert!(
-                redirect.starts_with("https://abc123xyz.execute-api.eu-west-2.amazonaws.com/link/"),
-                "{redirect}"
-            );
+            assert!(redirect.starts_with("https://abc123xyz.execute-api.eu-west-2.amazonaws.com/link/"), "{redirect}");
         },
     },
     Case {
@@ -96,12 +88,7 @@ const CASES: &[Case] = &[
         schema: Some("Company"),
         check: |b| assert_eq!(b["name"], "Example Store Ltd"),
     },
-    Case {
-        file: "delete-company",
-        status: 204,
-        schema: None,
-        check: |b| assert_eq!(b, &Value::Null),
-    },
+    Case { file: "delete-company", status: 204, schema: None, check: |b| assert_eq!(b, &Value::Null) },
     Case {
         file: "list-connections",
         status: 200,
@@ -126,24 +113,14 @@ const CASES: &[Case] = &[
         schema: Some("Connection"),
         check: |b| assert_eq!(b["status"], "Unlinked"),
     },
-    Case {
-        file: "delete-connection",
-        status: 200,
-        schema: None,
-        check: |b| assert_eq!(b, &Value::Null),
-    },
+    Case { file: "delete-connection", status: 200, schema: None, check: |b| assert_eq!(b, &Value::Null) },
     Case {
         file: "get-sync-settings",
         status: 200,
         schema: Some("CompanySyncSettings"),
         check: |b| assert_eq!(b["companyId"], COMPANY_ID.to_string()),
     },
-    Case {
-        file: "set-sync-settings",
-        status: 204,
-        schema: None,
-        check: |b| assert_eq!(b, &Value::Null),
-    },
+    Case { file: "set-sync-settings", status: 204, schema: None, check: |b| assert_eq!(b, &Value::Null) },
 ];
 
 fn events_dir() -> PathBuf {
@@ -152,10 +129,10 @@ fn events_dir() -> PathBuf {
 
 #[tokio::test]
 async fn every_companies_event_runs_against_moto() {
-    let dynamo = dynamo();
+    let sdk = sdk();
     for case in CASES {
         let table = format!("events-{}", uuid::Uuid::new_v4().simple());
-        let handler = companies_handler(&dynamo, &table).await.expect("handler");
+        let handler = companies_handler(&sdk, &table).await.expect("handler");
         let event = load_event(&events_dir().join(format!("{}.json", case.file))).expect("event");
         let request = devstack::event::to_lambda_request(&event).expect("API Gateway v2 event");
         let reply = decode(handler.handle(request).await);
@@ -171,28 +148,15 @@ async fn every_companies_event_runs_against_moto() {
 fn every_event_file_is_covered() {
     let mut files: Vec<String> = std::fs::read_dir(events_dir())
         .expect("events/companies")
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".json")
-                .map(str::to_string)
-        })
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
         .collect();
     files.sort();
     let mut covered: Vec<String> = CASES.iter().map(|c| c.file.to_string()).collect();
     covered.sort();
-    assert_eq!(
-        files, covered,
-        "each events/companies file needs a case here, and each case a file"
-    );
+    assert_eq!(files, covered, "each events/companies file needs a case here, and each case a file");
     let dirs: Vec<String> = std::fs::read_dir(devstack::repo_root().join("events"))
         .expect("events")
         .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
         .collect();
-    assert_eq!(
-        dirs,
-        ["companies"],
-        "events of other functions need their own test"
-    );
+    assert_eq!(dirs, ["companies"], "events of other functions need their own test");
 }

@@ -12,9 +12,13 @@ use devstack::stack::generate_api_key;
 use devstack::template::Template;
 use lambda_http::{Body, Response};
 use serde_json::Value;
+use std::sync::Arc;
+
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::domain::LinkKey;
 use shared::http::ApiKeys;
-use shared::platform::PlatformApi;
+use shared::platform::{Edge, PlatformApi};
 
 /// Public base URL the test handlers are configured with.
 pub const BASE_URL: &str = "https://api.commerce-link.test";
@@ -26,9 +30,14 @@ pub fn aws_endpoint() -> String {
     })
 }
 
+/// SDK configuration for the test emulator.
+pub fn sdk() -> aws_config::SdkConfig {
+    devstack::local_sdk_config(&aws_endpoint())
+}
+
 /// A DynamoDB client for the test emulator.
 pub fn dynamo() -> Client {
-    Client::new(&devstack::local_sdk_config(&aws_endpoint()))
+    Client::new(&sdk())
 }
 
 /// A decoded response.
@@ -46,6 +55,8 @@ pub struct TestApp {
     pub key: String,
     pub table: String,
     pub dynamo: Client,
+    pub link_key: LinkKey,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl TestApp {
@@ -62,54 +73,31 @@ impl TestApp {
         let key = generate_api_key();
         let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(&key)).expect("keys");
         let store = DynamoStore::new(dynamo.clone(), &table);
-        let api = PlatformApi::new(
-            store.clone(),
-            keys,
-            Some(url::Url::parse(BASE_URL).expect("url")),
-        );
-        Self {
-            api,
-            store,
-            key,
-            table,
-            dynamo,
-        }
+        let link_key = LinkKey::generate();
+        let edge =
+            Edge { keys, public_base_url: Some(url::Url::parse(BASE_URL).expect("url")), link_key: link_key.clone() };
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk());
+        let secrets = Arc::new(SecretsManagerStore::new(secrets_client.clone()));
+        let api = PlatformApi::new(store.clone(), secrets, edge);
+        Self { api, store, key, table, dynamo, link_key, secrets: secrets_client }
     }
 
     pub fn auth(&self) -> String {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(&self.key)
-        )
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&self.key))
     }
 
     /// Sends a request as API Gateway would deliver it.
-    pub async fn request(
-        &self,
-        method: &str,
-        path_and_query: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Reply {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
+    pub async fn request(&self, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let event = api_gateway_event(&HttpRequest {
             method,
             path,
             query,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body,
             source_ip: "127.0.0.1",
         });
-        decode(
-            self.api
-                .handle(to_lambda_request(&event).expect("event"))
-                .await,
-        )
+        decode(self.api.handle(to_lambda_request(&event).expect("event")).await)
     }
 
     /// Sends an authorised request with an optional JSON body.
@@ -125,13 +113,7 @@ impl TestApp {
 
     /// Creates a company; returns its JSON.
     pub async fn company(&self, name: &str) -> Value {
-        let reply = self
-            .call(
-                "POST",
-                "/companies",
-                Some(serde_json::json!({"name": name})),
-            )
-            .await;
+        let reply = self.call("POST", "/companies", Some(serde_json::json!({"name": name}))).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         reply.body
     }
@@ -165,14 +147,7 @@ impl TestApp {
 
     /// Every item of the table (test inspection only).
     pub async fn all_items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        self.dynamo
-            .scan()
-            .table_name(&self.table)
-            .send()
-            .await
-            .expect("scan")
-            .items
-            .unwrap_or_default()
+        self.dynamo.scan().table_name(&self.table).send().await.expect("scan").items.unwrap_or_default()
     }
 }
 
@@ -181,54 +156,28 @@ pub fn decode(response: Response<Body>) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = match response.body() {
-        Body::Text(text) => {
-            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
-        }
+        Body::Text(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone())),
         Body::Binary(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
         _ => Value::Null,
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// Asserts a Codat error body with `status` whose message contains `needle`.
 pub fn assert_error(reply: &Reply, status: u16, needle: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.body["statusCode"], status, "{}", reply.body);
-    assert!(
-        reply.body["correlationId"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body["correlationId"].as_str().is_some_and(|c| !c.is_empty()), "{}", reply.body);
     assert_eq!(reply.body["service"], "PublicApi");
     let message = reply.body["error"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "expected '{needle}' in '{message}'"
-    );
-    assert_eq!(
-        reply
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/json")
-    );
+    assert!(message.contains(needle), "expected '{needle}' in '{message}'");
+    assert_eq!(reply.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
 }
 
 /// The `itemId`s of a validation error.
 pub fn invalid_fields(reply: &Reply) -> Vec<String> {
     reply.body["validation"]["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["itemId"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|errors| errors.iter().filter_map(|e| e["itemId"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }

@@ -30,9 +30,5 @@ fn the_validator_rejects_what_the_spec_forbids() {
         "created": "2026-01-01T00:00:00Z",
         "surprise": true,
     });
-    assert_eq!(
-        spec().errors("#/components/schemas/Connection", &bad).len(),
-        2,
-        "enum and additionalProperties"
-    );
+    assert_eq!(spec().errors("#/components/schemas/Connection", &bad).len(), 2, "enum and additionalProperties");
 }

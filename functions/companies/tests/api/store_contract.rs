@@ -4,123 +4,57 @@ use chrono::Utc;
 use serde_json::json;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::memory::MemoryStore;
-use shared::domain::{
-    Company, CompanyDraft, Connection, ConnectionStatus, DataType, SyncSetting, SyncSettings,
-};
+use shared::domain::LinkKey;
+use shared::domain::{Company, CompanyDraft, Connection, ConnectionStatus, DataType, SyncSetting, SyncSettings};
 use shared::error::StoreError;
-use shared::ports::PlatformStore;
+use shared::ports::{LinkStore, LinkedStore, PlatformStore};
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
 fn company(name: &str) -> Company {
-    Company::create(
-        CompanyDraft::from_json(&json!({"name": name, "tags": {"k": "v"}})).expect("draft"),
-        Utc::now(),
-    )
+    let draft = CompanyDraft::from_json(&json!({"name": name, "tags": {"k": "v"}})).expect("draft");
+    Company::create(draft, Utc::now(), &LinkKey::generate())
 }
 
 fn condition_failed<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::ConditionFailed(_)))
 }
 
-async fn contract<S: PlatformStore>(store: &S) {
+async fn contract<S: PlatformStore + LinkStore>(store: &S) {
     // Integration toggle
-    assert!(
-        store.integration_state().await.expect("state").enabled,
-        "enabled until set"
-    );
-    store
-        .set_integration_enabled(false, Utc::now())
-        .await
-        .expect("disable");
+    assert!(store.integration_state().await.expect("state").enabled, "enabled until set");
+    store.set_integration_enabled(false, Utc::now()).await.expect("disable");
     assert!(!store.integration_state().await.expect("state").enabled);
 
     // Companies
     let a = company("Alpha");
     store.create_company(&a).await.expect("create");
-    assert!(
-        condition_failed(store.create_company(&a).await),
-        "no overwrite"
-    );
-    let record = store
-        .get_company(a.id)
-        .await
-        .expect("get")
-        .expect("present");
+    assert!(condition_failed(store.create_company(&a).await), "no overwrite");
+    let record = store.get_company(a.id).await.expect("get").expect("present");
     assert_eq!(record.company, a);
     assert!(record.connections.is_empty());
     let mut renamed = a.clone();
     renamed.name = shared::domain::CompanyName::parse("Alpha Two").expect("name");
-    store
-        .update_company_details(&renamed)
-        .await
-        .expect("update");
-    assert_eq!(
-        store
-            .get_company(a.id)
-            .await
-            .expect("get")
-            .expect("present")
-            .company,
-        renamed
-    );
-    assert!(condition_failed(
-        store.update_company_details(&company("Ghost")).await
-    ));
-    assert!(
-        store
-            .get_company(Uuid::new_v4())
-            .await
-            .expect("get")
-            .is_none()
-    );
+    store.update_company_details(&renamed).await.expect("update");
+    assert_eq!(store.get_company(a.id).await.expect("get").expect("present").company, renamed);
+    assert!(condition_failed(store.update_company_details(&company("Ghost")).await));
+    assert!(store.get_company(Uuid::new_v4()).await.expect("get").is_none());
 
     // Connections
     let first = Connection::create(a.id, Utc::now());
     let second = Connection::create(a.id, Utc::now() + chrono::Duration::seconds(1));
     store.create_connection(&second).await.expect("second");
     store.create_connection(&first).await.expect("first");
-    assert!(
-        condition_failed(store.create_connection(&first).await),
-        "no overwrite"
-    );
-    assert!(condition_failed(
-        store
-            .create_connection(&Connection::create(Uuid::new_v4(), Utc::now()))
-            .await
-    ));
-    let ids: Vec<Uuid> = store
-        .get_company(a.id)
-        .await
-        .expect("get")
-        .expect("present")
-        .connections
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    assert!(condition_failed(store.create_connection(&first).await), "no overwrite");
+    assert!(condition_failed(store.create_connection(&Connection::create(Uuid::new_v4(), Utc::now())).await));
+    let ids: Vec<Uuid> =
+        store.get_company(a.id).await.expect("get").expect("present").connections.iter().map(|c| c.id).collect();
     assert_eq!(ids, [first.id, second.id], "oldest first");
-    assert_eq!(
-        store.get_connection(a.id, first.id).await.expect("get"),
-        Some(first.clone())
-    );
-    assert_eq!(
-        store
-            .get_connection(Uuid::new_v4(), first.id)
-            .await
-            .expect("get"),
-        None,
-        "scoped by company"
-    );
+    assert_eq!(store.get_connection(a.id, first.id).await.expect("get"), Some(first.clone()));
+    assert_eq!(store.get_connection(Uuid::new_v4(), first.id).await.expect("get"), None, "scoped by company");
     assert!(condition_failed(
-        store
-            .set_connection_status(
-                a.id,
-                first.id,
-                &[ConnectionStatus::Linked],
-                ConnectionStatus::Unlinked
-            )
-            .await
+        store.set_connection_status(a.id, first.id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked).await
     ));
     let linked = store
         .set_connection_status(
@@ -131,82 +65,84 @@ async fn contract<S: PlatformStore>(store: &S) {
         )
         .await
         .expect("link");
-    assert_eq!(
-        (linked.id, linked.status),
-        (first.id, ConnectionStatus::Linked)
-    );
+    assert_eq!((linked.id, linked.status), (first.id, ConnectionStatus::Linked));
     assert!(condition_failed(
         store
-            .set_connection_status(
-                a.id,
-                Uuid::new_v4(),
-                &[ConnectionStatus::PendingAuth],
-                ConnectionStatus::Linked
-            )
+            .set_connection_status(a.id, Uuid::new_v4(), &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked)
             .await
     ));
-    assert!(
-        store
-            .delete_connection(a.id, second.id)
-            .await
-            .expect("delete")
-    );
-    assert!(
-        !store
-            .delete_connection(a.id, second.id)
-            .await
-            .expect("delete again")
-    );
+    assert!(store.delete_connection(a.id, second.id).await.expect("delete"));
+    assert!(!store.delete_connection(a.id, second.id).await.expect("delete again"));
 
     // Sync settings
     assert_eq!(store.sync_settings(a.id).await.expect("settings"), None);
-    let settings = SyncSettings {
-        settings: vec![SyncSetting::default_for(DataType::Orders)],
-        overrides_defaults: true,
-    };
+    let settings =
+        SyncSettings { settings: vec![SyncSetting::default_for(DataType::Orders)], overrides_defaults: true };
     store.put_sync_settings(a.id, &settings).await.expect("put");
-    assert_eq!(
-        store.sync_settings(a.id).await.expect("settings"),
-        Some(settings.clone())
-    );
-    assert!(condition_failed(
-        store.put_sync_settings(Uuid::new_v4(), &settings).await
-    ));
+    assert_eq!(store.sync_settings(a.id).await.expect("settings"), Some(settings.clone()));
+    assert!(condition_failed(store.put_sync_settings(Uuid::new_v4(), &settings).await));
 
     // Listing and deleting
     let b = company("Bravo");
     store.create_company(&b).await.expect("create b");
-    let mut listed: Vec<(Uuid, usize)> = store
-        .list_companies()
-        .await
-        .expect("list")
-        .iter()
-        .map(|r| (r.company.id, r.connections.len()))
-        .collect();
+    let mut listed: Vec<(Uuid, usize)> =
+        store.list_companies().await.expect("list").iter().map(|r| (r.company.id, r.connections.len())).collect();
     listed.sort();
     let mut expected = vec![(a.id, 1), (b.id, 0)];
     expected.sort();
     assert_eq!(listed, expected);
-    assert!(store.delete_company(a.id).await.expect("delete"));
-    assert!(!store.delete_company(a.id).await.expect("delete again"));
-    assert!(store.get_company(a.id).await.expect("get").is_none());
-    assert_eq!(
-        store.get_connection(a.id, first.id).await.expect("get"),
-        None
-    );
-    assert_eq!(store.sync_settings(a.id).await.expect("settings"), None);
-    assert!(condition_failed(
-        store
-            .create_connection(&Connection::create(a.id, Utc::now()))
-            .await
-    ));
-    let listed: Vec<Uuid> = store
-        .list_companies()
+    // Link leases: one holder at a time, only from a linkable status, released on completion.
+    let pending = Connection::create(a.id, Utc::now());
+    store.create_connection(&pending).await.expect("pending");
+    let (l1, l2) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    store.begin_link(a.id, pending.id, l1, now, 30).await.expect("lease");
+    assert!(condition_failed(store.begin_link(a.id, pending.id, l2, now, 30).await), "one lease at a time");
+    store
+        .begin_link(a.id, pending.id, l2, now + chrono::Duration::seconds(31), 30)
         .await
-        .expect("list")
-        .iter()
-        .map(|r| r.company.id)
-        .collect();
+        .expect("an expired lease is taken over");
+    let linked = LinkedStore {
+        store_hash: "abc123".into(),
+        secret_name: "cl/x".into(),
+        info: [("storeName".to_string(), "Shop".to_string())].into(),
+    };
+    assert!(
+        condition_failed(store.complete_link(a.id, pending.id, l1, &linked).await),
+        "the old holder lost the lease"
+    );
+    let done = store.complete_link(a.id, pending.id, l2, &linked).await.expect("complete");
+    assert_eq!(
+        (done.status, done.store_hash.as_deref(), done.secret_name.as_deref()),
+        (ConnectionStatus::Linked, Some("abc123"), Some("cl/x"))
+    );
+    assert_eq!(store.get_connection(a.id, pending.id).await.expect("get"), Some(done));
+    assert!(
+        condition_failed(store.begin_link(a.id, pending.id, l1, now + chrono::Duration::seconds(100), 30).await),
+        "Linked is not linkable"
+    );
+    store.release_link(a.id, pending.id, l1).await.expect("release of a lease not held is harmless");
+    assert_eq!(store.count_attempt("k", 60, 120).await.expect("1"), 1);
+    assert_eq!(store.count_attempt("k", 60, 120).await.expect("2"), 2);
+    assert_eq!(store.count_attempt("k", 120, 180).await.expect("new window"), 1);
+
+    // Lookup by Link token hash, then deletion in two steps.
+    let by_link = store.company_by_link_hash(&a.link_token_hash).await.expect("lookup").expect("found");
+    assert_eq!(by_link.company.id, a.id);
+    assert!(store.company_by_link_hash("0000").await.expect("lookup").is_none());
+    let marked = store.mark_company_deleting(a.id).await.expect("mark").expect("present");
+    assert_eq!(marked.connections.len(), 2, "marking returns the connections whose secrets must go");
+    assert!(store.get_company(a.id).await.expect("get").is_none(), "a company being deleted is invisible");
+    assert!(condition_failed(store.begin_link(a.id, first.id, l1, Utc::now(), 30).await));
+    assert!(store.mark_company_deleting(a.id).await.expect("mark again").is_some(), "repeatable");
+    store.purge_company(a.id).await.expect("purge");
+    store.purge_company(a.id).await.expect("purge again");
+    assert!(store.mark_company_deleting(a.id).await.expect("gone").is_none());
+    assert!(store.get_company(a.id).await.expect("get").is_none());
+    assert_eq!(store.get_connection(a.id, first.id).await.expect("get"), None);
+    assert_eq!(store.sync_settings(a.id).await.expect("settings"), None);
+    assert!(condition_failed(store.create_connection(&Connection::create(a.id, Utc::now())).await));
+    let listed: Vec<Uuid> = store.list_companies().await.expect("list").iter().map(|r| r.company.id).collect();
     assert_eq!(listed, [b.id]);
 }
 

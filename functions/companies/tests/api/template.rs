@@ -6,8 +6,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 fn template() -> Value {
-    let text = std::fs::read_to_string(devstack::repo_root().join("template.yaml"))
-        .expect("template.yaml");
+    let text = std::fs::read_to_string(devstack::repo_root().join("template.yaml")).expect("template.yaml");
     serde_norway::from_str(&text).expect("YAML")
 }
 
@@ -34,10 +33,7 @@ fn globals_and_functions_are_deployable() {
     for (name, f) in fns {
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
         let code = f["Properties"]["CodeUri"].as_str().expect("CodeUri");
-        assert!(
-            devstack::repo_root().join(code).join("Cargo.toml").exists(),
-            "{name}: {code} is not a crate"
-        );
+        assert!(devstack::repo_root().join(code).join("Cargo.toml").exists(), "{name}: {code} is not a crate");
     }
 }
 
@@ -69,53 +65,32 @@ fn companies_function_routes_and_least_privilege() {
         ("GET", "/integrations"),
         ("GET", "/integrations/{platformKey}/branding"),
     ];
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routes, expected);
     let env = &f["Environment"]["Variables"];
-    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL"] {
+    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_SIGNING_KEY"] {
         assert!(!env[var].is_null(), "{var} missing");
     }
     let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
-    for forbidden in [
-        "dynamodb:Scan",
-        "dynamodb:*",
-        "secretsmanager",
-        "sqs:",
-        "'*'",
-        "\"*\"",
-    ] {
-        assert!(
-            !policy.contains(forbidden),
-            "companies policy must not grant {forbidden}: {policy}"
-        );
+    for forbidden in
+        ["dynamodb:Scan", "dynamodb:*", "GetSecretValue", "PutSecretValue", "CreateSecret", "sqs:", "'*'", "\"*\""]
+    {
+        assert!(!policy.contains(forbidden), "companies policy must not grant {forbidden}: {policy}");
     }
+    assert!(policy.contains("secretsmanager:DeleteSecret"), "deleting a connection deletes its secret");
 }
 
 #[test]
 fn the_table_has_the_keys_and_index_the_code_uses() {
-    let table = devstack::template::Template::load_default()
-        .expect("template")
-        .table("PlatformTable")
-        .expect("table");
-    let keys: Vec<_> = table
-        .key_schema
-        .iter()
-        .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
-        .collect();
+    let table = devstack::template::Template::load_default().expect("template").table("PlatformTable").expect("table");
+    let keys: Vec<_> = table.key_schema.iter().map(|k| (k.attribute_name.as_str(), k.key_type.as_str())).collect();
     assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
     let index = table
         .global_secondary_indexes
         .iter()
         .find(|i| i.index_name == shared::adapters::dynamodb::COMPANIES_INDEX)
         .expect("companies index");
-    let keys: Vec<_> = index
-        .key_schema
-        .iter()
-        .map(|k| k.attribute_name.as_str())
-        .collect();
+    let keys: Vec<_> = index.key_schema.iter().map(|k| k.attribute_name.as_str()).collect();
     assert_eq!(keys, ["gsi1pk", "gsi1sk"]);
 }
 
@@ -124,16 +99,9 @@ fn cfn_lint_passes() {
     let cfn_lint = std::env::var_os("CFN_LINT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| devstack::repo_root().join(".venv/bin/cfn-lint"));
-    assert!(
-        cfn_lint.exists(),
-        "{} not found: run `make venv`",
-        cfn_lint.display()
-    );
-    let out = Command::new(&cfn_lint)
-        .arg("template.yaml")
-        .current_dir(devstack::repo_root())
-        .output()
-        .expect("cfn-lint");
+    assert!(cfn_lint.exists(), "{} not found: run `make venv`", cfn_lint.display());
+    let out =
+        Command::new(&cfn_lint).arg("template.yaml").current_dir(devstack::repo_root()).output().expect("cfn-lint");
     assert!(
         out.status.success(),
         "cfn-lint:\n{}{}",

@@ -80,10 +80,7 @@ impl BatchWriter {
                 .map_err(classify);
             match out {
                 Ok(out) => {
-                    pending = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
+                    pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                     if pending.is_empty() {
                         return Ok(());
                     }
@@ -102,16 +99,12 @@ impl BatchWriter {
 }
 
 fn request_key(request: &WriteRequest) -> Option<(String, String)> {
-    let item: &HashMap<String, AttributeValue> =
-        match (&request.put_request, &request.delete_request) {
-            (Some(put), _) => &put.item,
-            (None, Some(delete)) => &delete.key,
-            (None, None) => return None,
-        };
-    Some((
-        item.get("pk")?.as_s().ok()?.clone(),
-        item.get("sk")?.as_s().ok()?.clone(),
-    ))
+    let item: &HashMap<String, AttributeValue> = match (&request.put_request, &request.delete_request) {
+        (Some(put), _) => &put.item,
+        (None, Some(delete)) => &delete.key,
+        (None, None) => return None,
+    };
+    Some((item.get("pk")?.as_s().ok()?.clone(), item.get("sk")?.as_s().ok()?.clone()))
 }
 
 /// Keeps the last request for each key, in first-seen order (DynamoDB rejects a batch with
@@ -144,32 +137,14 @@ mod tests {
             ("sk".to_string(), AttributeValue::S(sk.into())),
             ("v".to_string(), AttributeValue::S(v.into())),
         ]);
-        WriteRequest::builder()
-            .put_request(
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .expect("item"),
-            )
-            .build()
+        WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item")).build()
     }
 
     #[test]
     fn duplicate_keys_keep_the_last_write_in_place() {
-        let out = dedupe(vec![
-            put("a", "1", "x"),
-            put("b", "1", "y"),
-            put("a", "1", "z"),
-        ]);
-        let values: Vec<_> = out
-            .iter()
-            .map(|r| {
-                r.put_request
-                    .as_ref()
-                    .and_then(|p| p.item["v"].as_s().ok())
-                    .cloned()
-            })
-            .collect();
+        let out = dedupe(vec![put("a", "1", "x"), put("b", "1", "y"), put("a", "1", "z")]);
+        let values: Vec<_> =
+            out.iter().map(|r| r.put_request.as_ref().and_then(|p| p.item["v"].as_s().ok()).cloned()).collect();
         assert_eq!(values, [Some("z".to_string()), Some("y".to_string())]);
     }
 }

@@ -6,7 +6,8 @@
 //! | company | `COMPANY#<id>` | `COMPANY` | `COMPANIES` / `<id>` |
 //! | connection | `COMPANY#<id>` | `CONNECTION#<connection id>` | `COMPANIES` / `<id>#CONNECTION#<connection id>` |
 //! | sync settings | `COMPANY#<id>` | `SYNCSETTINGS` | |
-//! | Link token | `LINK#<token>` | `LINK` | |
+//! | Link token | `LINK#<sha256 of token>` | `LINK` | |
+//! | credential attempts | `ATTEMPTS#<link token hash>` | `<window start>` | | (TTL `expires_at`)
 
 mod batch;
 
@@ -15,9 +16,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +29,7 @@ use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, LinkStore, LinkedStore, SyncSettingsStore,
 };
 
 /// Name of the index listing every company and connection.
@@ -51,11 +50,7 @@ impl DynamoStore {
     /// Uses `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        Self {
-            batch: BatchWriter::new(client.clone(), table.clone()),
-            client,
-            table,
-        }
+        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table }
     }
 }
 
@@ -77,8 +72,7 @@ fn key(pk: String, sk: &str) -> Item {
 
 /// Serialises a record and adds its keys and kind.
 fn item<T: Serialize>(record: &T, kind: &str, keys: Item) -> Result<Item, StoreError> {
-    let mut item: Item =
-        to_item(record).map_err(|e| StoreError::Backend(format!("serialise {kind}: {e}")))?;
+    let mut item: Item = to_item(record).map_err(|e| StoreError::Backend(format!("serialise {kind}: {e}")))?;
     item.extend(keys);
     item.insert("kind".into(), s(kind));
     Ok(item)
@@ -89,9 +83,7 @@ fn record<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
 }
 
 fn kind(item: &Item) -> Option<&str> {
-    item.get("kind")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 /// Maps an SDK error to a store error: conditions, throttling/transport, the rest.
@@ -99,17 +91,11 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
     err: SdkError<E, R>,
 ) -> StoreError {
     match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            StoreError::Unavailable(format!("{err:?}"))
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{err:?}")),
         _ => match err.code() {
-            Some("ConditionalCheckFailedException") => {
-                StoreError::ConditionFailed(err.message().unwrap_or("").into())
-            }
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed(err.message().unwrap_or("").into()),
             Some("TransactionCanceledException")
-                if err
-                    .message()
-                    .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+                if err.message().is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
             {
                 StoreError::ConditionFailed(err.message().unwrap_or("").into())
             }
@@ -121,11 +107,7 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
                 | "ServiceUnavailable"
                 | "TransactionConflictException"
                 | "TransactionCanceledException",
-            ) => StoreError::Unavailable(format!(
-                "{}: {}",
-                err.code().unwrap_or(""),
-                err.message().unwrap_or("")
-            )),
+            ) => StoreError::Unavailable(format!("{}: {}", err.code().unwrap_or(""), err.message().unwrap_or(""))),
             _ => StoreError::Backend(format!("{err:?}")),
         },
     }
@@ -171,19 +153,17 @@ impl DynamoStore {
     }
 
     fn group(items: Vec<Item>) -> Result<Vec<CompanyRecord>, StoreError> {
+        Self::group_with(items, false)
+    }
+
+    fn group_with(items: Vec<Item>, include_deleting: bool) -> Result<Vec<CompanyRecord>, StoreError> {
         let mut companies: HashMap<Uuid, CompanyRecord> = HashMap::new();
         let mut connections = Vec::new();
         for item in items {
             match kind(&item) {
-                Some("company") if !item.contains_key("deleting") => {
+                Some("company") if include_deleting || !item.contains_key("deleting") => {
                     let company: Company = record(item)?;
-                    companies.insert(
-                        company.id,
-                        CompanyRecord {
-                            company,
-                            connections: Vec::new(),
-                        },
-                    );
+                    companies.insert(company.id, CompanyRecord { company, connections: Vec::new() });
                 }
                 Some("connection") => connections.push(record::<Connection>(item)?),
                 _ => {}
@@ -232,27 +212,10 @@ impl IntegrationStore for DynamoStore {
             .map(Option::unwrap_or_default)
     }
 
-    async fn set_integration_enabled(
-        &self,
-        enabled: bool,
-        at: DateTime<Utc>,
-    ) -> Result<IntegrationState, StoreError> {
-        let state = IntegrationState {
-            enabled,
-            updated: Some(at),
-        };
-        let item = item(
-            &state,
-            "integration",
-            key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"),
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
+    async fn set_integration_enabled(&self, enabled: bool, at: DateTime<Utc>) -> Result<IntegrationState, StoreError> {
+        let state = IntegrationState { enabled, updated: Some(at) };
+        let item = item(&state, "integration", key(format!("INTEGRATION#{PLATFORM_KEY}"), "STATE"))?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
         Ok(state)
     }
 }
@@ -264,7 +227,7 @@ impl CompanyStore for DynamoStore {
         keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
         keys.insert("gsi1sk".into(), s(company.id.to_string()));
         let company_item = item(company, "company", keys)?;
-        let mut link_item = key(format!("LINK#{}", company.link_token.as_str()), "LINK");
+        let mut link_item = key(format!("LINK#{}", company.link_token_hash), "LINK");
         link_item.insert("kind".into(), s("link"));
         link_item.insert("company_id".into(), s(company.id.to_string()));
         self.client
@@ -308,10 +271,7 @@ impl CompanyStore for DynamoStore {
 
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError> {
         let tags = to_item(&company.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let description = company
-            .description
-            .clone()
-            .map_or(AttributeValue::Null(true), AttributeValue::S);
+        let description = company.description.clone().map_or(AttributeValue::Null(true), AttributeValue::S);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -328,8 +288,17 @@ impl CompanyStore for DynamoStore {
         Ok(())
     }
 
-    async fn delete_company(&self, id: Uuid) -> Result<bool, StoreError> {
-        // 1. Mark it deleting (hidden from reads, no new children); repeatable.
+    async fn company_by_link_hash(&self, token_hash: &str) -> Result<Option<CompanyRecord>, StoreError> {
+        let Some(link) = self.get(key(format!("LINK#{token_hash}"), "LINK")).await? else {
+            return Ok(None);
+        };
+        let Some(id) = link.get("company_id").and_then(|v| v.as_s().ok()).and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Ok(None);
+        };
+        self.get_company(id).await
+    }
+
+    async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
         let marked = self
             .client
             .update_item()
@@ -338,29 +307,34 @@ impl CompanyStore for DynamoStore {
             .update_expression("SET deleting = :t REMOVE gsi1pk, gsi1sk")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(classify);
-        let company: Company = match marked {
-            Ok(out) => record(out.attributes.unwrap_or_default())?,
-            Err(StoreError::ConditionFailed(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        // 2. Delete its children and Link token, then 3. the company item itself, so a failed
-        // call leaves the company findable for a retry.
-        let mut keys: Vec<Item> = self
-            .partition(company_pk(id))
-            .await?
+        match marked {
+            Ok(_) => Ok(Self::group_with(self.partition(company_pk(id)).await?, true)?.pop()),
+            Err(StoreError::ConditionFailed(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError> {
+        let items = self.partition(company_pk(id)).await?;
+        let link_hash = items
+            .iter()
+            .find(|item| kind(item) == Some("company"))
+            .and_then(|item| item.get("link_token_hash"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        // Children and the Link token first, the company item last, so a failed purge leaves the
+        // company findable (and still marked) for a retry.
+        let mut keys: Vec<Item> = items
             .into_iter()
             .filter(|item| kind(item) != Some("company"))
-            .map(|item| {
-                item.into_iter()
-                    .filter(|(k, _)| k == "pk" || k == "sk")
-                    .collect()
-            })
+            .map(|item| item.into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect())
             .collect();
-        keys.push(key(format!("LINK#{}", company.link_token.as_str()), "LINK"));
+        if let Some(hash) = link_hash {
+            keys.push(key(format!("LINK#{hash}"), "LINK"));
+        }
         self.batch.delete(keys).await?;
         self.client
             .delete_item()
@@ -369,26 +343,120 @@ impl CompanyStore for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        Ok(true)
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LinkStore for DynamoStore {
+    async fn begin_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Result<(), StoreError> {
+        let statuses = ConnectionStatus::LINKABLE;
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .update_expression("SET link_lease = :lease, link_lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND #status IN (:s0, :s1, :s2) AND (attribute_not_exists(link_lease) OR link_lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N((now.timestamp() + ttl_secs).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .expression_attribute_values(":s0", s(statuses[0].as_str()))
+            .expression_attribute_values(":s1", s(statuses[1].as_str()))
+            .expression_attribute_values(":s2", s(statuses[2].as_str()))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(company)?)
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn complete_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        linked: &LinkedStore,
+    ) -> Result<Connection, StoreError> {
+        let info = to_item(&linked.info).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .update_expression("SET #status = :linked, store_hash = :hash, secret_name = :secret, info = :info REMOVE link_lease, link_lease_until")
+            .condition_expression("link_lease = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":linked", s(ConnectionStatus::Linked.as_str()))
+            .expression_attribute_values(":hash", s(linked.store_hash.clone()))
+            .expression_attribute_values(":secret", s(linked.secret_name.clone()))
+            .expression_attribute_values(":info", AttributeValue::M(info))
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        record(out.attributes.unwrap_or_default())
+    }
+
+    async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), &connection_sk(id))))
+            .update_expression("REMOVE link_lease, link_lease_until")
+            .condition_expression("link_lease = :lease")
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        match out {
+            Ok(_) | Err(StoreError::ConditionFailed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn count_attempt(&self, attempt_key: &str, window_start: i64, expires: i64) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("ATTEMPTS#{attempt_key}"), &window_start.to_string())))
+            .update_expression("ADD attempts :one SET expires_at = :expires, kind = :kind")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":kind", s("attempts"))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX))
     }
 }
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut keys = key(
-            company_pk(connection.company_id),
-            &connection_sk(connection.id),
-        );
+        let mut keys = key(company_pk(connection.company_id), &connection_sk(connection.id));
         keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
-        keys.insert(
-            "gsi1sk".into(),
-            s(format!(
-                "{}#{}",
-                connection.company_id,
-                connection_sk(connection.id)
-            )),
-        );
+        keys.insert("gsi1sk".into(), s(format!("{}#{}", connection.company_id, connection_sk(connection.id))));
         let item = item(connection, "connection", keys)?;
         self.client
             .transact_write_items()
@@ -400,15 +468,8 @@ impl ConnectionStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_connection(
-        &self,
-        company: Uuid,
-        id: Uuid,
-    ) -> Result<Option<Connection>, StoreError> {
-        self.get(key(company_pk(company), &connection_sk(id)))
-            .await?
-            .map(record)
-            .transpose()
+    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
+        self.get(key(company_pk(company), &connection_sk(id))).await?.map(record).transpose()
     }
 
     async fn set_connection_status(
@@ -425,10 +486,7 @@ impl ConnectionStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(company_pk(company), &connection_sk(id))))
             .update_expression("SET #status = :to")
-            .condition_expression(format!(
-                "attribute_exists(pk) AND #status IN ({})",
-                placeholders.join(", ")
-            ))
+            .condition_expression(format!("attribute_exists(pk) AND #status IN ({})", placeholders.join(", ")))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .return_values(ReturnValue::AllNew);
@@ -456,22 +514,11 @@ impl ConnectionStore for DynamoStore {
 #[async_trait]
 impl SyncSettingsStore for DynamoStore {
     async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError> {
-        self.get(key(company_pk(company), "SYNCSETTINGS"))
-            .await?
-            .map(record)
-            .transpose()
+        self.get(key(company_pk(company), "SYNCSETTINGS")).await?.map(record).transpose()
     }
 
-    async fn put_sync_settings(
-        &self,
-        company: Uuid,
-        settings: &SyncSettings,
-    ) -> Result<(), StoreError> {
-        let item = item(
-            settings,
-            "syncsettings",
-            key(company_pk(company), "SYNCSETTINGS"),
-        )?;
+    async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError> {
+        let item = item(settings, "syncsettings", key(company_pk(company), "SYNCSETTINGS"))?;
         self.client
             .transact_write_items()
             .transact_items(self.company_exists_check(company)?)

@@ -1,0 +1,69 @@
+//! Secrets Manager adapter: one secret per connection, updated in place on re-link.
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use aws_sdk_secretsmanager::types::Tag;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::StoreError;
+use crate::ports::SecretStore;
+
+/// Secrets in AWS Secrets Manager.
+#[derive(Clone, Debug)]
+pub struct SecretsManagerStore {
+    client: Client,
+}
+
+impl SecretsManagerStore {
+    /// Uses `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn failure<E: ProvideErrorMetadata>(operation: &str, e: &E) -> StoreError {
+    // Codes and messages only: the SDK error's Debug could include the request.
+    let code = e.code().unwrap_or("unknown");
+    let detail = format!("{operation}: {code}");
+    match code {
+        "ThrottlingException" | "InternalServiceError" | "LimitExceededException" => StoreError::Unavailable(detail),
+        _ => StoreError::Backend(detail),
+    }
+}
+
+#[async_trait]
+impl SecretStore for SecretsManagerStore {
+    async fn put_secret(&self, name: &str, value: &SecretString, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .secret_string(value.expose_secret())
+            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build()).collect()))
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceExistsException") => {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value.expose_secret())
+                    .send()
+                    .await
+                    .map_err(|e| failure("PutSecretValue", &e))?;
+                Ok(())
+            }
+            Err(e) => Err(failure("CreateSecret", &e)),
+        }
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        match self.client.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(failure("DeleteSecret", &e)),
+        }
+    }
+}

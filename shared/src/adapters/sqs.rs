@@ -1,0 +1,89 @@
+//! SQS adapter of the sync queue: a FIFO queue, message group = connection, de-duplication id =
+//! dataset id, batches of at most 10, failed entries retried.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use crate::error::StoreError;
+use crate::jobs::SyncJob;
+use crate::ports::JobQueue;
+
+/// SQS's limit of entries per SendMessageBatch.
+pub const MAX_BATCH: usize = 10;
+/// SQS's limit of a message body (moto does not enforce it; we do).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+const ATTEMPTS: u32 = 4;
+
+/// The sync queue in SQS.
+#[derive(Clone, Debug)]
+pub struct SqsJobQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsJobQueue {
+    /// Sends to the queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
+        for chunk in jobs.chunks(MAX_BATCH) {
+            let mut pending: Vec<SendMessageBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, job)| {
+                    let body = serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))?;
+                    if body.len() > MAX_BODY_BYTES {
+                        return Err(StoreError::Backend(format!(
+                            "job message of {} bytes exceeds SQS's limit",
+                            body.len()
+                        )));
+                    }
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .message_group_id(job.connection_id.to_string())
+                        .message_deduplication_id(job.dataset_id.to_string())
+                        .build()
+                        .map_err(|e| StoreError::Backend(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0..ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(pending.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("SendMessageBatch: {}", e.code().unwrap_or("unknown")))
+                    });
+                match out {
+                    Ok(out) => {
+                        let failed: Vec<String> = out.failed.iter().map(|f| f.id.clone()).collect();
+                        pending.retain(|entry| failed.contains(&entry.id));
+                        if pending.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(e) if attempt + 1 == ATTEMPTS => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!("{} job messages could not be sent", pending.len())));
+            }
+        }
+        Ok(())
+    }
+}
