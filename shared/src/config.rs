@@ -3,8 +3,10 @@
 
 use url::Url;
 
+use crate::bigcommerce::BigCommerceClient;
 use crate::domain::LinkKey;
 use crate::http::ApiKeys;
+use crate::link::LinkSettings;
 use crate::platform::Edge;
 
 /// Why the configuration was refused.
@@ -69,6 +71,63 @@ impl PlatformConfig {
     /// Reads `TABLE_NAME` and the [`edge_from_env`] variables.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self { table_name: required("TABLE_NAME")?, edge: edge_from_env()? })
+    }
+}
+
+/// Configuration of the Link function (fn link).
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// API keys, public base URL and link key.
+    pub edge: Edge,
+    /// Prefix of secret names (`SECRET_PREFIX`, default `commerce-link/`).
+    pub secret_prefix: String,
+    /// The sync queue (`SYNC_QUEUE_URL`).
+    pub queue_url: String,
+    /// BigCommerce client of `BIGCOMMERCE_API_BASE` (default `https://api.bigcommerce.com`).
+    pub bigcommerce: BigCommerceClient,
+    /// `LINK_FINISH_URL` (optional) and `LINK_ATTEMPTS_PER_MINUTE` (default 10).
+    pub settings: LinkSettings,
+}
+
+impl LinkConfig {
+    /// Reads the Link function's environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base =
+            var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
+        let base = parse_base_url("BIGCOMMERCE_API_BASE", &base)?;
+        let attempts = var("LINK_ATTEMPTS_PER_MINUTE")
+            .map(|raw| {
+                raw.parse::<u32>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+                    name: "LINK_ATTEMPTS_PER_MINUTE",
+                    reason: "must be a positive whole number".into(),
+                })
+            })
+            .transpose()?
+            .unwrap_or(10);
+        let prefix = var("SECRET_PREFIX").unwrap_or_else(|| "commerce-link/".into());
+        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
+            return Err(ConfigError::Invalid {
+                name: "SECRET_PREFIX",
+                reason: "only letters, digits and /_+=.@- are allowed".into(),
+            });
+        }
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            edge: edge_from_env()?,
+            secret_prefix: prefix,
+            queue_url: required("SYNC_QUEUE_URL")?,
+            bigcommerce: BigCommerceClient::new(
+                base,
+                std::time::Duration::from_secs(3),
+                std::time::Duration::from_secs(10),
+            ),
+            settings: LinkSettings {
+                finish_url: var("LINK_FINISH_URL").map(|raw| parse_base_url("LINK_FINISH_URL", &raw)).transpose()?,
+                attempts_per_minute: attempts,
+            },
+        })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod link;
 pub mod paging;
 pub mod platform;
 pub mod ports;

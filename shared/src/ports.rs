@@ -141,3 +141,8 @@ pub trait JobQueue: Send + Sync {
     /// Enqueues jobs; each is delivered at least once, in order per connection.
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError>;
 }
+
+/// Everything the Link function needs.
+pub trait LinkFunctionStore: PlatformStore + LinkStore {}
+
+impl<T: PlatformStore + LinkStore> LinkFunctionStore for T {}

@@ -33,24 +33,66 @@ impl<S: shared::ports::PlatformStore + 'static> HttpHandler for shared::platform
     }
 }
 
-/// Which function serves which paths, as the template's routes say.
+#[async_trait]
+impl<S: shared::ports::LinkFunctionStore + 'static> HttpHandler for shared::link::LinkApi<S> {
+    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        self.handle(req).await
+    }
+}
+
+/// Which function serves which paths, as the template's routes say. A route is a path pattern
+/// whose `{name}` segments match any one segment and whose trailing `{proxy+}` matches the
+/// rest (API Gateway's syntax); the first matching route wins.
 #[derive(Clone, Default)]
 pub struct Routes {
-    routes: Vec<(&'static str, Arc<dyn HttpHandler>)>,
+    routes: Vec<(String, Arc<dyn HttpHandler>)>,
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    let path: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    for (i, p) in pattern.iter().enumerate() {
+        if p.ends_with("+}") {
+            return path.len() > i;
+        }
+        match path.get(i) {
+            Some(segment) if p.starts_with('{') || p == segment => {}
+            _ => return false,
+        }
+    }
+    pattern.len() == path.len()
 }
 
 impl Routes {
-    /// Sends paths starting with `prefix` (a whole segment) to `handler`; first match wins.
-    pub fn with(mut self, prefix: &'static str, handler: Arc<dyn HttpHandler>) -> Self {
-        self.routes.push((prefix, handler));
+    /// Sends paths matching `pattern` to `handler`. As in API Gateway, the most specific
+    /// pattern wins: more literal segments first, greedy `{proxy+}` patterns last.
+    pub fn with(mut self, pattern: impl Into<String>, handler: Arc<dyn HttpHandler>) -> Self {
+        self.routes.push((pattern.into(), handler));
+        let specificity = |p: &str| {
+            let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+            let literal = segments.iter().filter(|s| !s.starts_with('{')).count();
+            (p.contains("+}"), std::cmp::Reverse(segments.len()), std::cmp::Reverse(literal))
+        };
+        self.routes.sort_by_key(|(p, _)| specificity(p));
         self
     }
 
     fn find(&self, path: &str) -> Option<&Arc<dyn HttpHandler>> {
-        self.routes
-            .iter()
-            .find(|(prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}/")))
-            .map(|(_, h)| h)
+        self.routes.iter().find(|(pattern, _)| matches(pattern, path)).map(|(_, h)| h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn route_patterns() {
+        assert!(matches("/companies/{companyId}", "/companies/abc"));
+        assert!(!matches("/companies/{companyId}", "/companies/abc/connections"));
+        assert!(matches("/link/{proxy+}", "/link/token/connections"));
+        assert!(!matches("/link/{proxy+}", "/link"));
+        assert!(matches("/integrations", "/integrations/"));
     }
 }
 

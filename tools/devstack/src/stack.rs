@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use base64::Engine;
@@ -11,14 +12,17 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::sqs::SqsJobQueue;
+use shared::bigcommerce::BigCommerceClient;
 use shared::domain::LinkKey;
 use shared::http::ApiKeys;
+use shared::link::{LinkApi, LinkService, LinkSettings};
 use shared::platform::{Edge, PlatformApi};
 use tokio::net::TcpListener;
 
 use crate::moto::{MotoError, MotoServer};
-use crate::runner::{Routes, Runner};
-use crate::template::{Template, TemplateError};
+use crate::runner::{HttpHandler, Routes, Runner};
+use crate::template::{Template, TemplateError, create_queues};
 
 /// Why the stack could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,19 @@ pub struct DevStack {
     pub api_key: String,
     /// Physical names of the template's tables by logical id.
     pub tables: BTreeMap<String, String>,
+    /// Every local resource.
+    pub resources: Resources,
+}
+
+/// The local resources, by logical id.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    /// Table names.
+    pub tables: BTreeMap<String, String>,
+    /// Queue URLs.
+    pub queues: BTreeMap<String, String>,
+    /// Prefix of secret names.
+    pub secret_prefix: String,
 }
 
 impl DevStack {
@@ -112,6 +129,11 @@ impl DevStack {
         let platform_table =
             tables.get("PlatformTable").cloned().ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
 
+        let queues = create_queues(&template, &aws_sdk_sqs::Client::new(&sdk), &options.name_prefix).await?;
+        let sync_queue =
+            queues.get("SyncJobsQueue").cloned().ok_or_else(|| StackError::Config("no SyncJobsQueue".into()))?;
+        let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
+
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
         let api_key = generate_api_key();
@@ -119,15 +141,29 @@ impl DevStack {
             ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key)).map_err(|e| StackError::Config(e.to_string()))?;
         let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
         let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
+        let store = DynamoStore::new(dynamo, platform_table);
         let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
-        let platform = Arc::new(PlatformApi::new(DynamoStore::new(dynamo, platform_table), secrets, edge));
-        let routes = Routes::default()
-            .with("/integrations", platform.clone())
-            .with("/companies", platform.clone())
-            .with("/assets", platform);
+        let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), edge.clone()));
+        let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
+        let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
+        let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
+        let secret_prefix = format!("{}commerce-link/", options.name_prefix);
+        let service = LinkService::new(store, secrets, queue, client, secret_prefix.clone());
+        let settings = LinkSettings { finish_url: None, attempts_per_minute: 10 };
+        let link = Arc::new(LinkApi::new(service, edge, settings));
+        // Route as the template routes: each function's HTTP events, most specific first.
+        let mut routes = Routes::default();
+        for (function, path) in template.http_routes() {
+            let handler: Arc<dyn HttpHandler> = match function.as_str() {
+                "CompaniesFunction" => platform.clone(),
+                "LinkFunction" => link.clone(),
+                other => return Err(StackError::Config(format!("the local runner does not host {other}"))),
+            };
+            routes = routes.with(path, handler);
+        }
         let runner = Runner::start(listener, routes)?;
-        let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
-        Ok(Self { moto, runner, sandbox, aws_endpoint, api_url, api_key, tables })
+        let resources = Resources { tables: tables.clone(), queues, secret_prefix };
+        Ok(Self { moto, runner, sandbox, aws_endpoint, api_url, api_key, tables, resources })
     }
 
     /// The sandbox store merchants link in the demo: its API base and the credentials of its

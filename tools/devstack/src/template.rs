@@ -159,3 +159,126 @@ impl TableSpec {
         Ok(())
     }
 }
+
+impl Template {
+    /// The HTTP API routes: (function logical id, path pattern).
+    pub fn http_routes(&self) -> Vec<(String, String)> {
+        let mut routes = Vec::new();
+        for (id, resource) in &self.resources {
+            if resource.kind != "AWS::Serverless::Function" {
+                continue;
+            }
+            let Some(events) = resource.properties.get("Events").and_then(serde_norway::Value::as_mapping) else {
+                continue;
+            };
+            for event in events.values() {
+                if event.get("Type").and_then(serde_norway::Value::as_str) != Some("HttpApi") {
+                    continue;
+                }
+                if let Some(path) =
+                    event.get("Properties").and_then(|p| p.get("Path")).and_then(serde_norway::Value::as_str)
+                {
+                    routes.push((id.clone(), path.to_string()));
+                }
+            }
+        }
+        routes
+    }
+}
+
+/// An SQS queue's definition (the properties the local stack honours).
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    /// Logical id.
+    pub logical_id: String,
+    /// FIFO queue.
+    pub fifo: bool,
+    /// Visibility timeout, seconds.
+    pub visibility_timeout: Option<u64>,
+    /// Logical id of the dead-letter queue and the receive count that moves a message there.
+    pub redrive: Option<(String, u64)>,
+}
+
+impl Template {
+    /// Every SQS queue, dead-letter queues first.
+    pub fn queues(&self) -> Vec<QueueSpec> {
+        let mut queues: Vec<QueueSpec> = self
+            .resources
+            .iter()
+            .filter(|(_, r)| r.kind == "AWS::SQS::Queue")
+            .map(|(id, r)| {
+                let p = &r.properties;
+                let redrive = p.get("RedrivePolicy").and_then(|policy| {
+                    let target = match policy.get("deadLetterTargetArn")? {
+                        serde_norway::Value::Tagged(tagged) => {
+                            tagged.value.as_str()?.trim_end_matches(".Arn").to_string()
+                        }
+                        _ => return None,
+                    };
+                    Some((target, policy.get("maxReceiveCount")?.as_u64()?))
+                });
+                QueueSpec {
+                    logical_id: id.clone(),
+                    fifo: p.get("FifoQueue").and_then(serde_norway::Value::as_bool).unwrap_or(false),
+                    visibility_timeout: p.get("VisibilityTimeout").and_then(serde_norway::Value::as_u64),
+                    redrive,
+                }
+            })
+            .collect();
+        queues.sort_by_key(|q| q.redrive.is_some());
+        queues
+    }
+}
+
+impl QueueSpec {
+    /// Creates the queue as `prefix + logical id` (`.fifo` appended for FIFO queues); `dlq_arns`
+    /// maps logical ids of already created queues to their ARNs. Returns (url, arn).
+    pub async fn create(
+        &self,
+        client: &aws_sdk_sqs::Client,
+        prefix: &str,
+        dlq_arns: &BTreeMap<String, String>,
+    ) -> Result<(String, String), TemplateError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let name = format!("{prefix}{}{}", self.logical_id, if self.fifo { ".fifo" } else { "" });
+        let err = |e: String| TemplateError::Create(name.clone(), e);
+        let mut request = client.create_queue().queue_name(&name);
+        if self.fifo {
+            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        if let Some(timeout) = self.visibility_timeout {
+            request = request.attributes(QueueAttributeName::VisibilityTimeout, timeout.to_string());
+        }
+        if let Some((dlq, max)) = &self.redrive {
+            let arn = dlq_arns.get(dlq).ok_or_else(|| err(format!("dead-letter queue {dlq} not created first")))?;
+            let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max}).to_string();
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        let url = request.send().await.map_err(|e| err(format!("{e:?}")))?.queue_url.unwrap_or_default();
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| err(format!("{e:?}")))?;
+        let arn = attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).unwrap_or_default();
+        Ok((url, arn))
+    }
+}
+
+/// Creates every queue of the template; returns logical id → queue URL.
+pub async fn create_queues(
+    template: &Template,
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, TemplateError> {
+    let mut arns = BTreeMap::new();
+    let mut urls = BTreeMap::new();
+    for queue in template.queues() {
+        let (url, arn) = queue.create(client, prefix, &arns).await?;
+        arns.insert(queue.logical_id.clone(), arn);
+        urls.insert(queue.logical_id.clone(), url);
+    }
+    Ok(urls)
+}

@@ -1,0 +1,251 @@
+//! Linking a connection: validate the four values, verify them with the store, keep them in
+//! Secrets Manager, mark the connection Linked, queue the first syncs. Shared by the Link pages
+//! and `PUT .../authorization`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::bigcommerce::credentials::{API_PATH_FORM, check_field};
+use crate::bigcommerce::{BigCommerceClient, Credentials, CredentialsFile, VerifyError, parse_api_path, verify};
+use crate::domain::{Connection, ConnectionStatus, SyncSettings};
+use crate::error::StoreError;
+use crate::jobs::{JobReason, SyncJob, SyncMode};
+use crate::ports::{JobQueue, LinkFunctionStore, LinkedStore, SecretStore};
+
+/// How long a credential submission may hold a connection.
+pub const LEASE_SECS: i64 = 60;
+
+/// The four fields as submitted (form or JSON), not yet validated.
+#[derive(Default, Clone)]
+pub struct Submission {
+    /// Client ID.
+    pub client_id: String,
+    /// Client Secret.
+    pub client_secret: String,
+    /// Access Token.
+    pub access_token: String,
+    /// API Path.
+    pub api_path: String,
+}
+
+impl std::fmt::Debug for Submission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submission").field("api_path", &self.api_path).finish_non_exhaustive()
+    }
+}
+
+impl Submission {
+    /// Fills the empty fields from a pasted or uploaded credentials file.
+    pub fn fill_from_file(&mut self, text: &str) {
+        let file = CredentialsFile::parse(text);
+        let fill = |field: &mut String, value: Option<String>| {
+            if field.trim().is_empty() {
+                if let Some(value) = value {
+                    *field = value;
+                }
+            }
+        };
+        fill(&mut self.client_id, file.client_id);
+        fill(&mut self.client_secret, file.client_secret);
+        fill(&mut self.access_token, file.access_token);
+        fill(&mut self.api_path, file.api_path);
+    }
+
+    /// Checks the fields' shapes and parses the API Path (no network I/O). Each problem is
+    /// reported against its field: `clientId`, `clientSecret`, `accessToken`, `apiPath`.
+    pub fn validate(&self) -> Result<Credentials, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let mut take = |field: &'static str, label: &str, raw: &str| match check_field(label, raw) {
+            Ok(value) => Some(SecretString::from(value)),
+            Err(message) => {
+                problems.push((field, message));
+                None
+            }
+        };
+        let client_id = take("clientId", "Client ID", &self.client_id);
+        let client_secret = take("clientSecret", "Client Secret", &self.client_secret);
+        let access_token = take("accessToken", "Access Token", &self.access_token);
+        let store_hash = match parse_api_path(&self.api_path) {
+            Ok(hash) => Some(hash),
+            Err(e) => {
+                let mut message = e.to_string();
+                if let Some(first) = message.get(..1) {
+                    message = format!("{}{}", first.to_uppercase(), &message[1..]);
+                }
+                problems.push(("apiPath", message));
+                None
+            }
+        };
+        match (client_id, client_secret, access_token, store_hash) {
+            (Some(client_id), Some(client_secret), Some(access_token), Some(store_hash)) if problems.is_empty() => {
+                Ok(Credentials { client_id, client_secret, access_token, store_hash })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+/// Why a link did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No such company or connection (or the company is being deleted).
+    #[error("not found")]
+    NotFound,
+    /// The fields are malformed; nothing was sent to the store.
+    #[error("invalid fields")]
+    Invalid(Vec<(&'static str, String)>),
+    /// The connection is Linked already.
+    #[error("already linked")]
+    AlreadyLinked,
+    /// Another submission for this connection is being verified.
+    #[error("a submission is in progress")]
+    InProgress,
+    /// The store refused or could not be asked.
+    #[error("verification failed: {0}")]
+    Verify(VerifyError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Links connections.
+pub struct LinkService<S> {
+    /// Storage.
+    pub store: S,
+    secrets: Arc<dyn SecretStore>,
+    queue: Arc<dyn JobQueue>,
+    client: BigCommerceClient,
+    secret_prefix: String,
+}
+
+impl<S: LinkFunctionStore> LinkService<S> {
+    /// A service writing secrets as `<secret_prefix><connection id>`.
+    pub fn new(
+        store: S,
+        secrets: Arc<dyn SecretStore>,
+        queue: Arc<dyn JobQueue>,
+        client: BigCommerceClient,
+        secret_prefix: String,
+    ) -> Self {
+        Self { store, secrets, queue, client, secret_prefix }
+    }
+
+    /// The secret name of a connection.
+    pub fn secret_name(&self, connection: Uuid) -> String {
+        format!("{}{connection}", self.secret_prefix)
+    }
+
+    /// Links `connection` of `company` with `submission`.
+    pub async fn link(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        submission: &Submission,
+    ) -> Result<Connection, LinkError> {
+        let credentials = submission.validate().map_err(LinkError::Invalid)?;
+        let current = self.store.get_connection(company, connection).await?.ok_or(LinkError::NotFound)?;
+        if current.status == ConnectionStatus::Linked {
+            return Err(LinkError::AlreadyLinked);
+        }
+        let lease = Uuid::new_v4();
+        match self.store.begin_link(company, connection, lease, Utc::now(), LEASE_SECS).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed(_)) => {
+                return Err(match self.store.get_connection(company, connection).await? {
+                    None => LinkError::NotFound,
+                    Some(c) if c.status == ConnectionStatus::Linked => LinkError::AlreadyLinked,
+                    Some(_) if self.store.get_company(company).await?.is_none() => LinkError::NotFound,
+                    Some(_) => LinkError::InProgress,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let outcome = self.verify_and_store(company, connection, lease, &credentials).await;
+        if outcome.is_err() {
+            self.store.release_link(company, connection, lease).await?;
+        }
+        let linked = outcome?;
+        self.queue_first_syncs(&linked).await;
+        tracing::info!(company_id = %company, connection_id = %connection, store_hash = %credentials.store_hash, "connection linked");
+        Ok(linked)
+    }
+
+    async fn verify_and_store(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        lease: Uuid,
+        credentials: &Credentials,
+    ) -> Result<Connection, LinkError> {
+        let store = verify(&self.client, credentials).await.map_err(|e| {
+            tracing::info!(company_id = %company, connection_id = %connection, reason = %e, "credentials refused");
+            LinkError::Verify(e)
+        })?;
+        let secret_name = self.secret_name(connection);
+        let tags = [("company_id", company.to_string()), ("connection_id", connection.to_string())];
+        self.secrets.put_secret(&secret_name, &credentials.secret_json(), &tags).await?;
+        let scopes: Vec<&str> = store.scopes.iter().map(|s| s.param()).collect();
+        let info = BTreeMap::from([
+            ("storeHash".to_string(), credentials.store_hash.to_string()),
+            ("storeName".to_string(), store.name),
+            ("storeDomain".to_string(), store.domain),
+            ("grantedScopes".to_string(), scopes.join(",")),
+        ]);
+        let linked =
+            LinkedStore { store_hash: credentials.store_hash.to_string(), secret_name: secret_name.clone(), info };
+        match self.store.complete_link(company, connection, lease, &linked).await {
+            Ok(connection) => Ok(connection),
+            Err(StoreError::ConditionFailed(_)) => {
+                // The lease expired or the connection went away while we verified.
+                if self.store.get_connection(company, connection).await?.is_none() {
+                    self.secrets.delete_secret(&secret_name).await?;
+                    return Err(LinkError::NotFound);
+                }
+                Err(LinkError::InProgress)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Queues a full sync of every data type set to be fetched on first link. A failure is
+    /// logged, not returned: the link stands, and the scheduler picks never-synced data up.
+    async fn queue_first_syncs(&self, connection: &Connection) {
+        let settings = match self.store.sync_settings(connection.company_id).await {
+            Ok(settings) => settings.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading sync settings failed; using defaults for the first sync");
+                SyncSettings::default()
+            }
+        };
+        let now = Utc::now();
+        let jobs: Vec<SyncJob> = settings
+            .effective()
+            .iter()
+            .filter(|s| s.fetch_on_first_link)
+            .map(|s| {
+                SyncJob::new(
+                    connection.company_id,
+                    connection.id,
+                    s.data_type,
+                    SyncMode::Full,
+                    JobReason::FirstLink,
+                    now,
+                )
+            })
+            .collect();
+        if let Err(e) = self.queue.enqueue(&jobs).await {
+            tracing::error!(error = %e, connection_id = %connection.id, "first syncs could not be queued");
+        } else {
+            tracing::info!(connection_id = %connection.id, jobs = jobs.len(), "first syncs queued");
+        }
+    }
+}
+
+/// The expected API Path form, for pages and errors.
+pub fn api_path_form() -> &'static str {
+    API_PATH_FORM
+}
