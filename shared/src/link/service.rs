@@ -43,10 +43,8 @@ impl Submission {
     pub fn fill_from_file(&mut self, text: &str) {
         let file = CredentialsFile::parse(text);
         let fill = |field: &mut String, value: Option<String>| {
-            if field.trim().is_empty() {
-                if let Some(value) = value {
-                    *field = value;
-                }
+            if let (true, Some(value)) = (field.trim().is_empty(), value) {
+                *field = value;
             }
         };
         fill(&mut self.client_id, file.client_id);
