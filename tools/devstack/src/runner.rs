@@ -82,19 +82,6 @@ impl Routes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn route_patterns() {
-        assert!(matches("/companies/{companyId}", "/companies/abc"));
-        assert!(!matches("/companies/{companyId}", "/companies/abc/connections"));
-        assert!(matches("/link/{proxy+}", "/link/token/connections"));
-        assert!(!matches("/link/{proxy+}", "/link"));
-        assert!(matches("/integrations", "/integrations/"));
-    }
-}
 
 fn plain(status: u16, message: &str) -> hyper::Response<Full<hyper::body::Bytes>> {
     let mut response = hyper::Response::new(Full::from(format!("{{\"message\":\"{message}\"}}")));
@@ -192,5 +179,19 @@ impl Runner {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn route_patterns() {
+        assert!(matches("/companies/{companyId}", "/companies/abc"));
+        assert!(!matches("/companies/{companyId}", "/companies/abc/connections"));
+        assert!(matches("/link/{proxy+}", "/link/token/connections"));
+        assert!(!matches("/link/{proxy+}", "/link"));
+        assert!(matches("/integrations", "/integrations/"));
     }
 }
