@@ -132,17 +132,17 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 };
                 Ok(page.redirect(&format!("connections/{target}")))
             }
-            ([id], &Method::GET) => match connection(id) {
+            (["connections", id], &Method::GET) => match connection(id) {
                 Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, true)),
                 Some(c) => Ok(page.permissions(c)),
                 None => Ok(page.not_found()),
             },
-            ([id, "credentials"], &Method::GET) => match connection(id) {
+            (["connections", id, "credentials"], &Method::GET) => match connection(id) {
                 Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, true)),
                 Some(c) => Ok(page.credentials(c, &Submission::default(), &[], None, StatusCode::OK)),
                 None => Ok(page.not_found()),
             },
-            ([id, "credentials"], &Method::POST) => {
+            (["connections", id, "credentials"], &Method::POST) => {
                 let Some(target) = connection(id) else { return Ok(page.not_found()) };
                 let form = match page.check_form(req, Some(MAX_FORM_BYTES)) {
                     Some(refused) => return Ok(refused),

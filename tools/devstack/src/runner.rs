@@ -82,7 +82,6 @@ impl Routes {
     }
 }
 
-
 fn plain(status: u16, message: &str) -> hyper::Response<Full<hyper::body::Bytes>> {
     let mut response = hyper::Response::new(Full::from(format!("{{\"message\":\"{message}\"}}")));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,0 +1,5 @@
+//! fn link against moto and the sandbox store, through the local runner over real HTTP.
+
+mod api;
+mod helpers;
+mod pages;

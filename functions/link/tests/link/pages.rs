@@ -1,0 +1,220 @@
+//! The Link pages over HTTP, as a browser without JavaScript uses them.
+
+use reqwest::redirect::Policy;
+
+use crate::helpers::Stack;
+
+struct Browser {
+    http: reqwest::Client,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let at = self.html.find("name=\"csrf\" value=\"").expect("csrf field") + "name=\"csrf\" value=\"".len();
+        self.html[at..].split('"').next().expect("value").to_string()
+    }
+
+    fn action(&self) -> String {
+        let at = self.html.find("action=\"").expect("form") + "action=\"".len();
+        decode(self.html[at..].split('"').next().expect("action"))
+    }
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self { http: reqwest::Client::builder().redirect(Policy::none()).build().expect("client") }
+    }
+
+    async fn get(&self, url: &str) -> Page {
+        let r = self.http.get(url).send().await.expect("get");
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        Page { status, headers, html: r.text().await.expect("html") }
+    }
+
+    async fn post(&self, url: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let mut request = self.http.post(url).header("content-type", "application/x-www-form-urlencoded").body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let r = request.send().await.expect("post");
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        Page { status, headers, html: r.text().await.expect("html") }
+    }
+}
+
+/// Undoes HTML escaping (named and numeric entities) for text assertions.
+fn decode(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail.find(';').filter(|e| *e <= 8);
+        let decoded = end.and_then(|e| match &tail[1..e] {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        });
+        match (decoded, end) {
+            (Some(c), Some(e)) => {
+                out.push(c);
+                rest = &tail[e + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn a_merchant_connects_a_store_without_javascript() {
+    let s = Stack::new().await;
+    let (_, _, company) = s.company().await;
+    let b = Browser::new();
+    let link = company["redirect"].as_str().expect("redirect");
+
+    let choose = b.get(link).await;
+    assert_eq!(choose.status, 200, "{link}: {}", choose.html);
+    let csp = choose.headers["content-security-policy"].to_str().expect("csp");
+    for directive in
+        ["default-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'", "object-src 'none'"]
+    {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert_eq!(choose.headers["x-content-type-options"], "nosniff");
+    assert_eq!(choose.headers["referrer-policy"], "no-referrer");
+    assert_eq!(choose.headers["cache-control"], "no-store");
+    assert!(choose.headers.contains_key("strict-transport-security"));
+    assert!(choose.html.contains("BigCommerce") && choose.html.contains("Link Test Co"));
+    let origin = s.stack.api_url.clone();
+
+    // Cross-site and token-less posts are refused.
+    assert_eq!(b.post(&choose.action(), &[("csrf", &choose.csrf())], Some("https://evil.example")).await.status, 403);
+    assert_eq!(b.post(&choose.action(), &[("platform", "vqzp")], Some(&origin)).await.status, 403);
+    let next = b.post(&choose.action(), &[("csrf", &choose.csrf()), ("platform", "vqzp")], Some(&origin)).await;
+    assert_eq!(next.status, 303);
+    let permissions_url = next.headers["location"].to_str().expect("location").to_string();
+
+    let permissions = b.get(&permissions_url).await;
+    assert_eq!(permissions.status, 200);
+    let text = decode(&permissions.html);
+    for (ui, param) in [
+        ("Orders", "store_v2_orders_read_only"),
+        ("Order Transactions", "store_v2_transactions_read_only"),
+        ("Products", "store_v2_products_read_only"),
+        ("Information & Settings", "store_v2_information_read_only"),
+        ("Customers", "store_v2_customers_read_only"),
+    ] {
+        assert!(text.contains(ui) && text.contains(param), "{ui} / {param} missing");
+    }
+    assert!(text.contains("Settings → API accounts → Create API account"));
+
+    let form = b.get(&format!("{permissions_url}/credentials")).await;
+    assert_eq!(form.status, 200);
+    for id in ["client_id", "client_secret", "access_token", "api_path", "credentials_text"] {
+        assert!(form.html.contains(&format!("<label for=\"{id}\"")), "{id} has a label");
+    }
+    let acct = s.full();
+    let fields = |token: &str, path: &str| {
+        vec![
+            ("csrf".to_string(), form.csrf()),
+            ("client_id".to_string(), acct.client_id.clone()),
+            ("client_secret".to_string(), acct.client_secret.clone()),
+            ("access_token".to_string(), token.to_string()),
+            ("api_path".to_string(), path.to_string()),
+        ]
+    };
+    let post = |fields: Vec<(String, String)>| {
+        let action = format!("{permissions_url}/credentials");
+        let origin = origin.clone();
+        let b = &b;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            b.post(&action, &pairs, Some(&origin)).await
+        }
+    };
+
+    let wrong = post(fields("0000000000000000000000000000000", &s.store.api_path())).await;
+    assert_eq!(wrong.status, 422);
+    let wrong_text = decode(&wrong.html);
+    assert!(wrong_text.contains("rejected this Access Token"), "{wrong_text}");
+    assert!(wrong.html.contains(&acct.client_id), "non-secret values are kept");
+    assert!(
+        !wrong.html.contains(&acct.client_secret) && !wrong.html.contains("0000000000000000000000000000000"),
+        "secrets are never echoed"
+    );
+    assert!(wrong.html.contains("role=\"alert\"") && wrong.html.contains("aria-invalid=\"true\""));
+
+    let bad_path = post(fields(&acct.access_token, "https://api.bigcommerce.com.evil.example/stores/x/v3/")).await;
+    assert_eq!(bad_path.status, 422);
+    assert!(
+        decode(&bad_path.html).contains("https://api.bigcommerce.com/stores/<store hash>/v3/"),
+        "says what is expected"
+    );
+
+    let missing = {
+        let other = s.no_customers();
+        let mut f = fields(&other.access_token, &s.store.api_path());
+        f[1].1 = other.client_id.clone();
+        f[2].1 = other.client_secret.clone();
+        post(f).await
+    };
+    assert_eq!(missing.status, 422);
+    let missing_text = decode(&missing.html);
+    assert!(
+        missing_text.contains("missing the Customers (read-only) permission")
+            && missing_text.contains("create a new API account"),
+        "{missing_text}"
+    );
+
+    // The credentials file's contents alone fill all four fields.
+    let file = s.store.credentials_file(acct).replace('\n', "\r\n");
+    let done = post(vec![("csrf".to_string(), form.csrf()), ("credentials_text".to_string(), file)]).await;
+    assert_eq!(done.status, 200, "{}", done.html);
+    assert!(done.html.contains("Connected") && decode(&done.html).contains(&s.store.name));
+    let again = b.get(&permissions_url).await;
+    assert!(again.html.contains("already connected"));
+    assert!(s.secret(permissions_url.rsplit('/').next().expect("id")).await.is_some());
+}
+
+#[tokio::test]
+async fn bad_links_limits_and_oversized_forms() {
+    let s = Stack::new().await;
+    let (_, connection, company) = s.company().await;
+    let b = Browser::new();
+    let link = company["redirect"].as_str().expect("redirect");
+    let bogus = format!("{}/link/{}", s.stack.api_url, "A".repeat(43));
+    assert_eq!(b.get(&bogus).await.status, 404);
+    assert_eq!(b.get(&format!("{}/link/short", s.stack.api_url)).await.status, 404);
+    assert_eq!(b.get(&format!("{link}/connections/{}", uuid::Uuid::new_v4())).await.status, 404);
+    let form = b.get(&format!("{link}/connections/{connection}/credentials")).await;
+    let action = format!("{link}/connections/{connection}/credentials");
+    let huge = "x".repeat(20_000);
+    assert_eq!(b.post(&action, &[("csrf", &form.csrf()), ("credentials_text", &huge)], None).await.status, 413);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(b.post(&action, &[("csrf", &form.csrf()), ("client_id", "x")], None).await.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429));
+    let limited = b.post(&action, &[("csrf", &form.csrf())], None).await;
+    assert!(limited.headers.contains_key("retry-after"));
+    let css = b.get(&format!("{}/link/assets/link.css", s.stack.api_url)).await;
+    assert_eq!(css.status, 200);
+}
