@@ -13,6 +13,8 @@ pub const EXAMPLE_API_KEY: &str = "commerce-link-example-key";
 pub const COMPANY_ID: Uuid = uuid!("8a210b68-6988-11ed-a1eb-0242ac120002");
 /// Its Linked BigCommerce connection.
 pub const CONNECTION_ID: Uuid = uuid!("51baa045-4836-4317-a42e-3542e991e581");
+/// Its connection waiting for credentials (the `events/link` authorization case).
+pub const PENDING_CONNECTION_ID: Uuid = uuid!("0f3c1e2d-4b5a-4c6d-8e7f-9a0b1c2d3e4f");
 
 /// The link key the event replays are configured with (fixed, so Link URLs are repeatable).
 pub fn example_link_key() -> LinkKey {
@@ -39,5 +41,8 @@ pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
     store
         .set_connection_status(COMPANY_ID, CONNECTION_ID, &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked)
         .await?;
+    let mut pending = Connection::create(COMPANY_ID, created + chrono::Duration::days(30));
+    pending.id = PENDING_CONNECTION_ID;
+    store.create_connection(&pending).await?;
     Ok(())
 }

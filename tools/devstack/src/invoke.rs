@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 
@@ -11,15 +12,18 @@ use lambda_http::{Body, Response};
 use serde_json::Value;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::sqs::SqsJobQueue;
+use shared::bigcommerce::BigCommerceClient;
 use shared::http::ApiKeys;
+use shared::link::{LinkApi, LinkService, LinkSettings};
 use shared::platform::{Edge, PlatformApi};
 
 use crate::event::to_lambda_request;
 use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed};
-use crate::template::Template;
+use crate::template::{Template, create_queues};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies"];
+pub const FUNCTIONS: &[&str] = &["companies", "link"];
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,38 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformA
     Ok(PlatformApi::new(store, secrets, edge))
 }
 
+/// The Link handler over fresh resources (table, queues) seeded with the fixtures, verifying
+/// credentials against `sandbox` (the seed-7 store the `events/link` files name).
+pub async fn link_handler(
+    sdk: &SdkConfig,
+    prefix: &str,
+    sandbox: &sandbox::Sandbox,
+) -> Result<LinkApi<DynamoStore>, InvokeError> {
+    let dynamo = Client::new(sdk);
+    let template = Template::load_default().map_err(fail)?;
+    let table = format!("{prefix}PlatformTable");
+    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
+    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
+    let store = DynamoStore::new(dynamo, table);
+    seed(&store).await.map_err(fail)?;
+    let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
+    let edge = Edge { keys, public_base_url: None, link_key: example_link_key() };
+    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk)));
+    let queue = Arc::new(SqsJobQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        queues.get("SyncJobsQueue").cloned().unwrap_or_default(),
+    ));
+    let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
+    let client = BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10));
+    let service = LinkService::new(store, secrets, queue, client, format!("{prefix}commerce-link/"));
+    Ok(LinkApi::new(service, edge, LinkSettings { finish_url: None, attempts_per_minute: 10 }))
+}
+
+/// The sandbox the `events/link` files were written for: seed 7, default sizes.
+pub async fn example_sandbox() -> Result<sandbox::Sandbox, InvokeError> {
+    sandbox::Sandbox::start(sandbox::SandboxOptions::default()).await.map_err(fail)
+}
+
 /// Loads an event file.
 pub fn load_event(path: &Path) -> Result<Value, InvokeError> {
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -61,6 +97,13 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
     let table = format!("invoke-{}", uuid::Uuid::new_v4().simple());
     match function {
         "companies" => Ok(companies_handler(sdk, &table).await?.handle(request).await),
+        "link" => {
+            let sandbox = example_sandbox().await?;
+            let handler = link_handler(sdk, &format!("{table}-"), &sandbox).await?;
+            let response = handler.handle(request).await;
+            sandbox.stop().await;
+            Ok(response)
+        }
         other => Err(fail(format!("unknown function '{other}'; known: {}", FUNCTIONS.join(", ")))),
     }
 }

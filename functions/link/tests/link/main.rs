@@ -1,5 +1,6 @@
 //! fn link against moto and the sandbox store, through the local runner over real HTTP.
 
 mod api;
+mod events;
 mod helpers;
 mod pages;
