@@ -10,7 +10,7 @@ SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv demo dev test lint fmt build invoke deploy clean sandbox bench
+.PHONY: help venv demo dev test lint fmt build invoke deploy clean sandbox bench browser-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ $(VENV)/.installed: tools/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Install the Python tools (moto, cfn-lint) into .venv
+
+browser-deps: ## Install headless Chromium and ChromeDriver for the browser test (Debian, as root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium and chromedriver present"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 
 demo: venv ## Run the demo on a local stack, then stop everything
 	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- demo
@@ -33,7 +37,7 @@ lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(CFN_LINT) template.yaml
 
-test: lint ## Everything CI runs: lint, then all tests against moto
+test: lint browser-deps ## Everything CI runs: lint, then all tests against moto (and headless Chromium)
 	tools/with-moto $(MOTO) cargo test --workspace
 
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")

@@ -296,7 +296,12 @@ impl<'a> LinkPage<'a> {
     pub fn check_form(&self, req: &Request, limit: Option<usize>) -> Option<Response<Body>> {
         let headers = req.headers();
         let expected = self.urls.base().origin().ascii_serialization();
-        let origin_ok = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == expected);
+        // With `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts; then
+        // `Sec-Fetch-Site` and the form token decide.
+        let origin_ok = headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|o| o == expected || o == "null");
         let site_ok = headers
             .get("sec-fetch-site")
             .and_then(|v| v.to_str().ok())

@@ -83,6 +83,29 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
     println!("     linkUrl:   {}", connection["linkUrl"].as_str().unwrap_or_default());
     let list = client.expect("GET", "/companies?query=dataConnections.status%3DPendingAuth", None, 200).await?;
     println!("4. companies waiting for a merchant: totalResults={}", list["totalResults"]);
+
+    // The merchant's credentials, as Link would submit them (here through the API).
+    let store = stack.sandbox_description();
+    let body = json!({
+        "clientId": store["client_id"],
+        "clientSecret": store["client_secret"],
+        "accessToken": store["access_token"],
+        "apiPath": store["api_path"],
+    });
+    let company_id = company["id"].as_str().unwrap_or_default();
+    let connection_id = connection["id"].as_str().unwrap_or_default();
+    let path = format!("/companies/{company_id}/connections/{connection_id}/authorization");
+    let linked = client.expect("PUT", &path, Some(&body), 200).await?;
+    println!("5. credentials verified with the store and linked");
+    println!("     status:    {}", linked["status"].as_str().unwrap_or_default());
+    println!(
+        "     store:     {} ({})",
+        linked["connectionInfo"]["storeName"].as_str().unwrap_or_default(),
+        linked["connectionInfo"]["storeHash"].as_str().unwrap_or_default()
+    );
+    println!("     scopes:    {}", linked["connectionInfo"]["grantedScopes"].as_str().unwrap_or_default());
+    let queued = stack.queued_jobs().await?;
+    println!("6. first syncs queued on SyncJobsQueue: {queued} jobs");
     Ok(())
 }
 

@@ -200,6 +200,25 @@ impl DevStack {
         Ok(path)
     }
 
+    /// Messages waiting on the sync queue (approximate, as SQS counts).
+    pub async fn queued_jobs(&self) -> Result<u64, StackError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let client = aws_sdk_sqs::Client::new(&crate::local_sdk_config(&self.aws_endpoint));
+        let url =
+            self.resources.queues.get("SyncJobsQueue").ok_or_else(|| StackError::Config("no SyncJobsQueue".into()))?;
+        let out = client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| StackError::Config(format!("{e:?}")))?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages).and_then(|n| n.parse().ok()))
+            .unwrap_or(0))
+    }
+
     /// Address the runner listens on.
     pub fn runner_addr(&self) -> std::net::SocketAddr {
         self.runner.addr()
