@@ -133,7 +133,16 @@ async fn dev() -> Result<()> {
         store["store_hash"].as_str().unwrap_or_default(),
         store["api_path"].as_str().unwrap_or_default()
     );
-    println!("  written:   {}", path.display());
+    println!("\n  To connect the sandbox store, open the Link URL and paste:");
+    for (label, key) in [
+        ("Client ID", "client_id"),
+        ("Client Secret", "client_secret"),
+        ("Access Token", "access_token"),
+        ("API Path", "api_path"),
+    ] {
+        println!("    {label:<14} {}", store[key].as_str().unwrap_or_default());
+    }
+    println!("\n  written:   {}", path.display());
     println!(
         "\n  curl -s -H \"Authorization: Basic $(printf %s '{}' | base64)\" {}/companies",
         stack.api_key, stack.api_url

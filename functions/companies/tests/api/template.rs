@@ -109,3 +109,21 @@ fn cfn_lint_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn link_function_writes_secrets_only_under_the_prefix_and_never_reads_them() {
+    let t = template();
+    let f = &t["Resources"]["LinkFunction"]["Properties"];
+    let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
+    for granted in ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "sqs:SendMessage"] {
+        assert!(policy.contains(granted), "{granted} missing: {policy}");
+    }
+    for forbidden in ["GetSecretValue", "dynamodb:Scan", "'*'", "\"*\""] {
+        assert!(!policy.contains(forbidden), "link policy must not grant {forbidden}: {policy}");
+    }
+    assert!(policy.contains("secret:${SecretPrefix}*"), "secret actions are limited to the prefix: {policy}");
+    let queue = &t["Resources"]["SyncJobsQueue"]["Properties"];
+    assert_eq!(queue["FifoQueue"], true);
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 5);
+    assert!(queue["VisibilityTimeout"].as_u64().is_some_and(|v| v >= 6 * 900), "visibility >= 6x the worker timeout");
+}
