@@ -37,7 +37,16 @@ fn options(default_port: u16) -> Result<StackOptions> {
         Err(_) => default_port,
     };
     let aws_endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
-    Ok(StackOptions { port, aws_endpoint, ..StackOptions::default() })
+    let sandbox_port = match std::env::var("SANDBOX_PORT") {
+        Ok(p) => p.parse().map_err(|_| format!("SANDBOX_PORT must be a port number, got '{p}'"))?,
+        Err(_) if default_port == 0 => 0,
+        Err(_) => 4000,
+    };
+    let sandbox = sandbox::SandboxOptions {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], sandbox_port)),
+        ..Default::default()
+    };
+    Ok(StackOptions { port, aws_endpoint, sandbox, ..StackOptions::default() })
 }
 
 /// Creates a company and a BigCommerce connection; returns both.
