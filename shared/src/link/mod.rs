@@ -4,13 +4,10 @@
 mod pages;
 pub mod service;
 
-use std::time::Instant;
-
 use chrono::Utc;
 use http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
@@ -21,7 +18,7 @@ use crate::codat::{self, ValidationItem};
 use crate::domain::validate::FieldReader;
 use crate::domain::{Connection, ConnectionStatus, LinkToken};
 use crate::error::ApiError;
-use crate::http::{RequestInfo, error_response, json, json_body};
+use crate::http::{RequestInfo, json, json_body, respond};
 use crate::platform::Edge;
 use crate::ports::{CompanyRecord, LinkFunctionStore};
 
@@ -64,21 +61,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             _ => "api",
         };
         let span = tracing::info_span!("request", method = %req.method(), route, correlation_id = %info.correlation_id);
-        async {
-            let started = Instant::now();
-            let response = match self.dispatch(&req, &info).await {
-                Ok(response) => response,
-                Err(error) => error_response(&error, &info.correlation_id),
-            };
-            tracing::info!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "handled"
-            );
-            response
-        }
-        .instrument(span)
-        .await
+        respond(&info, span, self.dispatch(&req, &info)).await
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Reply {

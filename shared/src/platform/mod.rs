@@ -4,13 +4,11 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::Utc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
@@ -21,7 +19,7 @@ use crate::domain::validate::FieldReader;
 use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, LinkKey, SyncSettings};
 use crate::error::{ApiError, StoreError};
 use crate::http::response::asset;
-use crate::http::{ApiKeys, RequestInfo, empty, error_response, json, json_body};
+use crate::http::{ApiKeys, RequestInfo, empty, json, json_body, respond};
 use crate::paging::{ListParams, by_id};
 use crate::ports::{CompanyRecord, PlatformStore, SecretStore};
 use crate::query::Query;
@@ -135,21 +133,7 @@ impl<S: PlatformStore> PlatformApi<S> {
             path = %info.path,
             correlation_id = %info.correlation_id,
         );
-        async {
-            let started = Instant::now();
-            let response = match self.dispatch(&req, &info).await {
-                Ok(response) => response,
-                Err(error) => error_response(&error, &info.correlation_id),
-            };
-            tracing::info!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "handled"
-            );
-            response
-        }
-        .instrument(span)
-        .await
+        respond(&info, span, self.dispatch(&req, &info)).await
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Result<Response<Body>, ApiError> {
