@@ -7,7 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
-use crate::domain::{Company, Connection, IntegrationState, LinkKey, SyncSetting};
+use crate::domain::{Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKey, SyncSetting};
 use crate::query::{Field, FieldKind, Schema};
 
 /// Codat's `sourceType` of every integration here.
@@ -202,6 +202,78 @@ pub fn sync_setting(setting: &SyncSetting) -> Value {
     }
     value
 }
+
+/// Codat's PullOperation.
+pub fn pull_operation(d: &Dataset) -> Value {
+    let mut value = serde_json::json!({
+        "id": d.id,
+        "companyId": d.company_id,
+        "connectionId": d.connection_id,
+        "dataType": d.data_type.key(),
+        "status": d.status.as_str(),
+        "statusDescription": null,
+        "errorMessage": d.error_message,
+        "requested": timestamp(d.requested),
+        "progress": d.progress,
+        "isCompleted": d.status.is_final() && !d.status.is_errored(),
+        "isErrored": d.status.is_errored(),
+    });
+    if let Some(completed) = d.completed {
+        value["completed"] = Value::String(timestamp(completed));
+    }
+    value
+}
+
+/// Codat's DataStatuses: one entry per data type ever queued, the latest across connections.
+pub fn data_statuses(statuses: &[DataTypeStatus]) -> Value {
+    let mut latest: std::collections::BTreeMap<&str, &DataTypeStatus> = std::collections::BTreeMap::new();
+    for status in statuses {
+        let key = status.data_type.key();
+        if latest.get(key).is_none_or(|l| l.latest_requested < status.latest_requested) {
+            latest.insert(key, status);
+        }
+    }
+    let entries: serde_json::Map<String, Value> = latest
+        .into_iter()
+        .map(|(key, s)| {
+            let mut entry = serde_json::json!({
+                "dataType": key,
+                "currentStatus": s.current_status.as_str(),
+                "latestSyncId": s.latest_sync_id,
+            });
+            if let Some(id) = s.latest_successful_sync_id {
+                entry["latestSuccessfulSyncId"] = serde_json::json!(id);
+            }
+            if let Some(at) = s.last_successful_sync {
+                entry["lastSuccessfulSync"] = Value::String(timestamp(at));
+            }
+            (key.to_string(), entry)
+        })
+        .collect();
+    Value::Object(entries)
+}
+
+const fn number(path: &'static str) -> Field {
+    Field { path, kind: FieldKind::Number }
+}
+
+/// Queryable properties of pull operations.
+pub const DATASET_SCHEMA: Schema = Schema {
+    entity: "Dataset",
+    fields: &[
+        text("id"),
+        text("companyId"),
+        text("connectionId"),
+        text("dataType"),
+        text("status"),
+        text("errorMessage"),
+        date("requested"),
+        date("completed"),
+        number("progress"),
+        boolean("isCompleted"),
+        boolean("isErrored"),
+    ],
+};
 
 const fn text(path: &'static str) -> Field {
     Field { path, kind: FieldKind::Text }

@@ -53,6 +53,8 @@ pub struct PlatformConfig {
     pub table_name: String,
     /// API keys, public base URL and link key.
     pub edge: Edge,
+    /// The sync queue (`SYNC_QUEUE_URL`).
+    pub queue_url: String,
 }
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
@@ -68,9 +70,9 @@ pub fn edge_from_env() -> Result<Edge, ConfigError> {
 }
 
 impl PlatformConfig {
-    /// Reads `TABLE_NAME` and the [`edge_from_env`] variables.
+    /// Reads `TABLE_NAME`, `SYNC_QUEUE_URL` and the [`edge_from_env`] variables.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table_name: required("TABLE_NAME")?, edge: edge_from_env()? })
+        Ok(Self { table_name: required("TABLE_NAME")?, edge: edge_from_env()?, queue_url: required("SYNC_QUEUE_URL")? })
     }
 }
 

@@ -21,3 +21,4 @@ pub mod paging;
 pub mod platform;
 pub mod ports;
 pub mod query;
+pub mod sync_requests;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use secrecy::SecretString;
 
-use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
+use crate::domain::{Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, SyncSettings};
 use crate::error::StoreError;
 use crate::jobs::SyncJob;
 
@@ -120,10 +120,23 @@ pub trait SyncSettingsStore: Send + Sync {
     async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError>;
 }
 
-/// Everything the Platform API needs.
-pub trait PlatformStore: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore {}
+/// Datasets (pull operations) and the per-data-type status.
+#[async_trait]
+pub trait DatasetStore: Send + Sync {
+    /// Records new Queued datasets, each becoming the latest of its (connection, data type).
+    async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError>;
+    /// A dataset of a company.
+    async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError>;
+    /// Every dataset of a company (not in any order).
+    async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError>;
+    /// The latest status of every (connection, data type) of a company that was ever queued.
+    async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError>;
+}
 
-impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore> PlatformStore for T {}
+/// Everything the Platform API needs.
+pub trait PlatformStore: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore {}
+
+impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore> PlatformStore for T {}
 
 /// Secrets (store credentials). Only fn link writes them; fn companies may delete them.
 #[async_trait]

@@ -7,14 +7,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
+use crate::domain::{
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, SyncSettings,
+};
 use crate::error::StoreError;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::jobs::SyncJob;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, JobQueue, LinkStore, LinkedStore, SecretStore,
-    SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, IntegrationStore, JobQueue, LinkStore, LinkedStore,
+    SecretStore, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -26,6 +28,8 @@ struct State {
     leases: BTreeMap<(Uuid, Uuid), (Uuid, i64)>,
     settings: BTreeMap<Uuid, SyncSettings>,
     attempts: BTreeMap<(String, i64), u32>,
+    datasets: BTreeMap<(Uuid, Uuid), Dataset>,
+    statuses: BTreeMap<(Uuid, Uuid, DataType), DataTypeStatus>,
 }
 
 impl State {
@@ -128,6 +132,8 @@ impl CompanyStore for MemoryStore {
         state.settings.remove(&id);
         state.companies.remove(&id);
         state.deleting.remove(&id);
+        state.datasets.retain(|(company, _), _| *company != id);
+        state.statuses.retain(|(company, _, _), _| *company != id);
         Ok(())
     }
 }
@@ -304,5 +310,43 @@ impl SyncSettingsStore for MemoryStore {
         }
         state.settings.insert(company, settings.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DatasetStore for MemoryStore {
+    async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for d in datasets {
+            state.datasets.insert((d.company_id, d.id), d.clone());
+            let entry =
+                state.statuses.entry((d.company_id, d.connection_id, d.data_type)).or_insert_with(|| DataTypeStatus {
+                    connection_id: d.connection_id,
+                    data_type: d.data_type,
+                    current_status: d.status,
+                    latest_sync_id: d.id,
+                    latest_requested: d.requested,
+                    latest_successful_sync_id: None,
+                    last_successful_sync: None,
+                });
+            if entry.latest_requested <= d.requested {
+                entry.current_status = d.status;
+                entry.latest_sync_id = d.id;
+                entry.latest_requested = d.requested;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
+        Ok(self.lock().datasets.get(&(company, id)).cloned())
+    }
+
+    async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
+        Ok(self.lock().datasets.iter().filter(|((c, _), _)| *c == company).map(|(_, d)| d.clone()).collect())
+    }
+
+    async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
+        Ok(self.lock().statuses.iter().filter(|((c, _, _), _)| *c == company).map(|(_, s)| s.clone()).collect())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod company;
 pub mod connection;
+pub mod dataset;
 pub mod integration;
 pub mod link;
 pub mod sync_settings;
@@ -10,6 +11,7 @@ pub mod validate;
 
 pub use company::{Company, CompanyDraft, CompanyName, Tags};
 pub use connection::{Connection, ConnectionStatus};
+pub use dataset::{DataTypeStatus, Dataset, PullStatus};
 pub use integration::IntegrationState;
 pub use link::{LinkKey, LinkToken};
 pub use sync_settings::{DataType, SyncSetting, SyncSettings};

@@ -13,8 +13,9 @@ use crate::bigcommerce::credentials::{API_PATH_FORM, check_field};
 use crate::bigcommerce::{BigCommerceClient, Credentials, CredentialsFile, VerifyError, parse_api_path, verify};
 use crate::domain::{Connection, ConnectionStatus, SyncSettings};
 use crate::error::StoreError;
-use crate::jobs::{JobReason, SyncJob, SyncMode};
+use crate::jobs::JobReason;
 use crate::ports::{JobQueue, LinkFunctionStore, LinkedStore, SecretStore};
+use crate::sync_requests::request_syncs;
 
 /// How long a credential submission may hold a connection.
 pub const LEASE_SECS: i64 = 60;
@@ -210,7 +211,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
     }
 
     /// Queues a full sync of every data type set to be fetched on first link. A failure is
-    /// logged, not returned: the link stands, and the scheduler picks never-synced data up.
+    /// logged, not returned: the link stands, and the datasets stay visible as Queued.
     async fn queue_first_syncs(&self, connection: &Connection) {
         let settings = match self.store.sync_settings(connection.company_id).await {
             Ok(settings) => settings.unwrap_or_default(),
@@ -219,26 +220,21 @@ impl<S: LinkFunctionStore> LinkService<S> {
                 SyncSettings::default()
             }
         };
-        let now = Utc::now();
-        let jobs: Vec<SyncJob> = settings
-            .effective()
-            .iter()
-            .filter(|s| s.fetch_on_first_link)
-            .map(|s| {
-                SyncJob::new(
-                    connection.company_id,
-                    connection.id,
-                    s.data_type,
-                    SyncMode::Full,
-                    JobReason::FirstLink,
-                    now,
-                )
-            })
-            .collect();
-        if let Err(e) = self.queue.enqueue(&jobs).await {
-            tracing::error!(error = %e, connection_id = %connection.id, "first syncs could not be queued");
-        } else {
-            tracing::info!(connection_id = %connection.id, jobs = jobs.len(), "first syncs queued");
+        let types: Vec<_> =
+            settings.effective().iter().filter(|s| s.fetch_on_first_link).map(|s| s.data_type).collect();
+        let queued = request_syncs(
+            &self.store,
+            self.queue.as_ref(),
+            connection.company_id,
+            connection.id,
+            &types,
+            JobReason::FirstLink,
+            Utc::now(),
+        )
+        .await;
+        match queued {
+            Ok(datasets) => tracing::info!(connection_id = %connection.id, jobs = datasets.len(), "first syncs queued"),
+            Err(e) => tracing::error!(error = %e, connection_id = %connection.id, "first syncs could not be queued"),
         }
     }
 }

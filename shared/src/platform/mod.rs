@@ -12,17 +12,21 @@ use serde_json::Value;
 use url::Url;
 use uuid::Uuid;
 
-use crate::codat::{self, COMPANY_SCHEMA, CONNECTION_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA};
+use crate::codat::{
+    self, COMPANY_SCHEMA, CONNECTION_SCHEMA, DATASET_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA,
+};
 use crate::domain::company::CompanyPatch;
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::validate::FieldReader;
-use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, LinkKey, SyncSettings};
+use crate::domain::{Company, CompanyDraft, Connection, ConnectionStatus, DataType, LinkKey, SyncSettings};
 use crate::error::{ApiError, StoreError};
 use crate::http::response::asset;
 use crate::http::{ApiKeys, RequestInfo, empty, json, json_body, respond};
+use crate::jobs::JobReason;
 use crate::paging::{ListParams, by_id};
-use crate::ports::{CompanyRecord, PlatformStore, SecretStore};
+use crate::ports::{CompanyRecord, JobQueue, PlatformStore, SecretStore};
 use crate::query::Query;
+use crate::sync_requests::request_syncs;
 
 const LOGO_SVG: &[u8] = include_bytes!("../../assets/bigcommerce-logo.svg");
 
@@ -38,6 +42,11 @@ enum Route {
     Connections(Uuid),
     Connection(Uuid, Uuid),
     SyncSettings(Uuid),
+    DataStatus(Uuid),
+    RefreshAll(Uuid),
+    RefreshOne(Uuid, String),
+    History(Uuid),
+    HistoryItem(Uuid, Uuid),
 }
 
 fn company_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -80,6 +89,14 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["companies", c, "connections"] => Route::Connections(company_id(c)?),
         ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
         ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
+        ["companies", c, "dataStatus"] => Route::DataStatus(company_id(c)?),
+        ["companies", c, "data", "all"] => Route::RefreshAll(company_id(c)?),
+        ["companies", c, "data", "queue", data_type] => Route::RefreshOne(company_id(c)?, (*data_type).to_string()),
+        ["companies", c, "data", "history"] => Route::History(company_id(c)?),
+        ["companies", c, "data", "history", id] => Route::HistoryItem(
+            company_id(c)?,
+            Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("Dataset {} not found", shorten(id))))?,
+        ),
         _ => return Err(ApiError::not_found("No such resource")),
     })
 }
@@ -114,14 +131,15 @@ impl Edge {
 pub struct PlatformApi<S> {
     store: S,
     secrets: Arc<dyn SecretStore>,
+    queue: Arc<dyn JobQueue>,
     edge: Edge,
 }
 
 impl<S: PlatformStore> PlatformApi<S> {
     /// The API over `store`; `secrets` is used only to delete the secrets of deleted
-    /// connections.
-    pub fn new(store: S, secrets: Arc<dyn SecretStore>, edge: Edge) -> Self {
-        Self { store, secrets, edge }
+    /// connections, `queue` to request syncs.
+    pub fn new(store: S, secrets: Arc<dyn SecretStore>, queue: Arc<dyn JobQueue>, edge: Edge) -> Self {
+        Self { store, secrets, queue, edge }
     }
 
     /// Answers one request. Never fails: every error becomes Codat's error JSON.
@@ -210,6 +228,30 @@ impl<S: PlatformStore> PlatformApi<S> {
                 self.store.put_sync_settings(id, &settings).await.map_err(|e| not_found_if_condition(e, id))?;
                 empty(StatusCode::NO_CONTENT, cid)
             }
+            (Route::DataStatus(id), Method::GET) => {
+                self.company(id).await?;
+                ok(codat::data_statuses(&self.store.data_statuses(id).await?))
+            }
+            (Route::History(id), Method::GET) => {
+                let params = ListParams::parse(&RequestInfo::query(req)?, &DATASET_SCHEMA)?;
+                self.company(id).await?;
+                let records: Vec<Value> = self.store.datasets(id).await?.iter().map(codat::pull_operation).collect();
+                ok(params.page(records, &info.path, by_requested))
+            }
+            (Route::HistoryItem(c, id), Method::GET) => {
+                self.company(c).await?;
+                let dataset = self
+                    .store
+                    .dataset(c, id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("Dataset {id} not found")))?;
+                ok(codat::pull_operation(&dataset))
+            }
+            (Route::RefreshAll(id), Method::POST) => {
+                self.refresh_all(id).await?;
+                empty(StatusCode::NO_CONTENT, cid)
+            }
+            (Route::RefreshOne(id, data_type), Method::POST) => ok(self.refresh_one(req, id, &data_type).await?),
             (_, method) => return Err(ApiError::method_not_allowed(&method)),
         })
     }
@@ -224,6 +266,77 @@ impl<S: PlatformStore> PlatformApi<S> {
         self.store.purge_company(id).await?;
         tracing::info!(company_id = %id, connections = record.connections.len(), "company deleted");
         Ok(())
+    }
+
+    /// `POST /companies/{id}/data/all`: every data type with `fetchOnFirstLink`, for every
+    /// Linked connection.
+    async fn refresh_all(&self, id: Uuid) -> Result<(), ApiError> {
+        let record = self.company(id).await?;
+        let linked: Vec<&Connection> =
+            record.connections.iter().filter(|c| c.status == ConnectionStatus::Linked).collect();
+        if linked.is_empty() {
+            return Err(ApiError::bad_request("The company has no Linked connection to refresh"));
+        }
+        let settings = self.store.sync_settings(id).await?.unwrap_or_default();
+        let types: Vec<DataType> =
+            settings.effective().iter().filter(|s| s.fetch_on_first_link).map(|s| s.data_type).collect();
+        for connection in linked {
+            request_syncs(&self.store, self.queue.as_ref(), id, connection.id, &types, JobReason::Refresh, Utc::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /companies/{id}/data/queue/{dataType}?connectionId=`: one data type; the
+    /// connection may be omitted when the company has exactly one Linked connection.
+    async fn refresh_one(&self, req: &Request, id: Uuid, data_type: &str) -> Result<Value, ApiError> {
+        let params = RequestInfo::query(req)?;
+        let record = self.company(id).await?;
+        let data_type = DataType::parse(data_type).ok_or_else(|| {
+            let keys: Vec<_> = DataType::ALL.iter().map(|d| d.key()).collect();
+            ApiError::bad_request(format!(
+                "'{}' is not a commerce data type; use one of {}",
+                shorten(data_type),
+                keys.join(", ")
+            ))
+        })?;
+        let connection = match params.get("connectionId") {
+            Some(raw) => {
+                let wanted =
+                    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("'connectionId' must be a UUID"))?;
+                find_connection(&record, wanted)?
+            }
+            None => {
+                let mut linked = record.connections.iter().filter(|c| c.status == ConnectionStatus::Linked);
+                match (linked.next(), linked.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => return Err(ApiError::bad_request("The company has no Linked connection to refresh")),
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::bad_request(
+                            "The company has several Linked connections; pass connectionId",
+                        ));
+                    }
+                }
+            }
+        };
+        if connection.status != ConnectionStatus::Linked {
+            return Err(ApiError::bad_request(format!(
+                "Only a Linked connection can be refreshed; this connection is {}",
+                connection.status.as_str()
+            )));
+        }
+        let datasets = request_syncs(
+            &self.store,
+            self.queue.as_ref(),
+            id,
+            connection.id,
+            &[data_type],
+            JobReason::Refresh,
+            Utc::now(),
+        )
+        .await?;
+        let dataset = datasets.first().ok_or_else(ApiError::internal)?;
+        Ok(codat::pull_operation(dataset))
     }
 
     async fn company(&self, id: Uuid) -> Result<CompanyRecord, ApiError> {
@@ -385,6 +498,11 @@ fn not_found_if_condition(e: StoreError, company: Uuid) -> ApiError {
         StoreError::ConditionFailed(_) => company_not_found(company),
         other => other.into(),
     }
+}
+
+/// Pull operations: newest first, then by id.
+fn by_requested(a: &Value, b: &Value) -> Ordering {
+    b["requested"].as_str().cmp(&a["requested"].as_str()).then_with(|| by_id(a, b))
 }
 
 /// Default list order: oldest first, then by id.

@@ -16,7 +16,12 @@ fn api() -> PlatformApi<MemoryStore> {
         public_base_url: Some(Url::parse("http://link.test").expect("url")),
         link_key: LinkKey::generate(),
     };
-    PlatformApi::new(MemoryStore::new(), Arc::new(crate::adapters::memory::MemorySecrets::default()), edge)
+    PlatformApi::new(
+        MemoryStore::new(),
+        Arc::new(crate::adapters::memory::MemorySecrets::default()),
+        Arc::new(crate::adapters::memory::MemoryQueue::default()),
+        edge,
+    )
 }
 
 async fn call(api: &PlatformApi<MemoryStore>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {

@@ -46,10 +46,16 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformA
         .map_err(fail)?;
     let store = DynamoStore::new(dynamo, table);
     seed(&store).await.map_err(fail)?;
+    let template = Template::load_default().map_err(fail)?;
+    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), &format!("{table}-")).await.map_err(fail)?;
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
     let edge = Edge { keys, public_base_url: None, link_key: example_link_key() };
     let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk)));
-    Ok(PlatformApi::new(store, secrets, edge))
+    let queue = Arc::new(SqsJobQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        queues.get("SyncJobsQueue").cloned().unwrap_or_default(),
+    ));
+    Ok(PlatformApi::new(store, secrets, queue, edge))
 }
 
 /// The Link handler over fresh resources (table, queues) seeded with the fixtures, verifying

@@ -115,6 +115,9 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
     println!("     scopes:    {}", linked["connectionInfo"]["grantedScopes"].as_str().unwrap_or_default());
     let queued = stack.queued_jobs().await?;
     println!("6. first syncs queued on SyncJobsQueue: {queued} jobs");
+    let statuses = client.expect("GET", &format!("/companies/{company_id}/dataStatus"), None, 200).await?;
+    let entries = statuses.as_object().map(|o| o.len()).unwrap_or_default();
+    println!("7. dataStatus: {entries} data types Queued (the sync worker, next, takes them from here)");
     Ok(())
 }
 

@@ -143,10 +143,10 @@ impl DevStack {
         let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
         let store = DynamoStore::new(dynamo, platform_table);
         let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
-        let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), edge.clone()));
+        let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
+        let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), queue.clone(), edge.clone()));
         let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
         let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
-        let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
         let service = LinkService::new(store, secrets, queue, client, secret_prefix.clone());
         let settings = LinkSettings { finish_url: None, attempts_per_minute: 10 };

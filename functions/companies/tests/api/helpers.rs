@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::sqs::SqsJobQueue;
 use shared::domain::LinkKey;
 use shared::http::ApiKeys;
 use shared::platform::{Edge, PlatformApi};
@@ -57,6 +58,8 @@ pub struct TestApp {
     pub dynamo: Client,
     pub link_key: LinkKey,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
 }
 
 impl TestApp {
@@ -78,8 +81,13 @@ impl TestApp {
             Edge { keys, public_base_url: Some(url::Url::parse(BASE_URL).expect("url")), link_key: link_key.clone() };
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk());
         let secrets = Arc::new(SecretsManagerStore::new(secrets_client.clone()));
-        let api = PlatformApi::new(store.clone(), secrets, edge);
-        Self { api, store, key, table, dynamo, link_key, secrets: secrets_client }
+        let template = Template::load_default().expect("template");
+        let sqs = aws_sdk_sqs::Client::new(&sdk());
+        let queues = devstack::template::create_queues(&template, &sqs, &format!("{table}-")).await.expect("queues");
+        let queue_url = queues["SyncJobsQueue"].clone();
+        let queue = Arc::new(SqsJobQueue::new(sqs.clone(), queue_url.clone()));
+        let api = PlatformApi::new(store.clone(), secrets, queue, edge);
+        Self { api, store, key, table, dynamo, link_key, secrets: secrets_client, sqs, queue_url }
     }
 
     pub fn auth(&self) -> String {

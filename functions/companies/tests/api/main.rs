@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod companies;
 mod connections;
+mod datasets;
 mod events;
 mod helpers;
 mod integrations;

@@ -59,22 +59,32 @@ fn companies_function_routes_and_least_privilege() {
         ("ANY", "/companies/{companyId}"),
         ("ANY", "/companies/{companyId}/connections"),
         ("ANY", "/companies/{companyId}/connections/{connectionId}"),
+        ("ANY", "/companies/{companyId}/data/{proxy+}"),
         ("ANY", "/companies/{companyId}/syncSettings"),
         ("ANY", "/integrations/{platformKey}"),
         ("GET", "/assets/{asset}"),
+        ("GET", "/companies/{companyId}/dataStatus"),
         ("GET", "/integrations"),
         ("GET", "/integrations/{platformKey}/branding"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routes, expected);
     let env = &f["Environment"]["Variables"];
-    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_SIGNING_KEY"] {
+    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_SIGNING_KEY", "SYNC_QUEUE_URL"] {
         assert!(!env[var].is_null(), "{var} missing");
     }
     let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
-    for forbidden in
-        ["dynamodb:Scan", "dynamodb:*", "GetSecretValue", "PutSecretValue", "CreateSecret", "sqs:", "'*'", "\"*\""]
-    {
+    for forbidden in [
+        "dynamodb:Scan",
+        "dynamodb:*",
+        "GetSecretValue",
+        "PutSecretValue",
+        "CreateSecret",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "'*'",
+        "\"*\"",
+    ] {
         assert!(!policy.contains(forbidden), "companies policy must not grant {forbidden}: {policy}");
     }
     assert!(policy.contains("secretsmanager:DeleteSecret"), "deleting a connection deletes its secret");

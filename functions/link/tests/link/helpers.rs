@@ -104,7 +104,12 @@ impl Stack {
             if batch.is_empty() {
                 break;
             }
-            jobs.extend(batch.iter().filter_map(|m| serde_json::from_str(m.body()?).ok()));
+            for message in &batch {
+                jobs.extend(message.body().and_then(|b| serde_json::from_str(b).ok()));
+                // FIFO: a group's next message is delivered only once this one is deleted.
+                let receipt = message.receipt_handle().expect("receipt");
+                client.delete_message().queue_url(url).receipt_handle(receipt).send().await.expect("delete");
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         jobs

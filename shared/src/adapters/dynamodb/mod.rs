@@ -26,10 +26,11 @@ use uuid::Uuid;
 pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
 
 use crate::domain::integration::PLATFORM_KEY;
-use crate::domain::{Company, Connection, ConnectionStatus, IntegrationState, SyncSettings};
+use crate::domain::{Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, IntegrationStore, LinkStore, LinkedStore, SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, IntegrationStore, LinkStore, LinkedStore,
+    SyncSettingsStore,
 };
 
 /// Name of the index listing every company and connection.
@@ -335,6 +336,12 @@ impl CompanyStore for DynamoStore {
         if let Some(hash) = link_hash {
             keys.push(key(format!("LINK#{hash}"), "LINK"));
         }
+        keys.extend(
+            self.partition(datasets_pk(id))
+                .await?
+                .into_iter()
+                .map(|item| item.into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect::<Item>()),
+        );
         self.batch.delete(keys).await?;
         self.client
             .delete_item()
@@ -527,5 +534,69 @@ impl SyncSettingsStore for DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+}
+
+fn datasets_pk(company: Uuid) -> String {
+    format!("DATASETS#{company}")
+}
+
+#[async_trait]
+impl DatasetStore for DynamoStore {
+    async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError> {
+        let items = datasets
+            .iter()
+            .map(|d| item(d, "dataset", key(datasets_pk(d.company_id), &format!("DATASET#{}", d.id))))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch.put(items).await?;
+        for d in datasets {
+            // Update, not put: the last successful sync of the data type must survive.
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(datasets_pk(d.company_id), &format!("STATUS#{}#{}", d.connection_id, d.data_type.key()))))
+                .update_expression(
+                    "SET kind = :kind, connection_id = :conn, data_type = :dt, current_status = :status, latest_sync_id = :id, latest_requested = :requested",
+                )
+                .condition_expression("attribute_not_exists(latest_requested) OR latest_requested <= :requested")
+                .expression_attribute_values(":kind", s("datastatus"))
+                .expression_attribute_values(":conn", s(d.connection_id.to_string()))
+                .expression_attribute_values(":dt", s(d.data_type.key()))
+                .expression_attribute_values(":status", s(d.status.as_str()))
+                .expression_attribute_values(":id", s(d.id.to_string()))
+                .expression_attribute_values(":requested", s(crate::codat::timestamp(d.requested)))
+                .send()
+                .await
+                .map_err(classify);
+            match updated {
+                // A later dataset is already the latest: this one stays in the history only.
+                Ok(_) | Err(StoreError::ConditionFailed(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
+        self.get(key(datasets_pk(company), &format!("DATASET#{id}"))).await?.map(record).transpose()
+    }
+
+    async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
+        self.partition(datasets_pk(company))
+            .await?
+            .into_iter()
+            .filter(|i| kind(i) == Some("dataset"))
+            .map(record)
+            .collect()
+    }
+
+    async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
+        self.partition(datasets_pk(company))
+            .await?
+            .into_iter()
+            .filter(|i| kind(i) == Some("datastatus"))
+            .map(record)
+            .collect()
     }
 }

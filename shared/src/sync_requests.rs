@@ -1,0 +1,53 @@
+//! Requesting syncs: record Queued datasets, then put their jobs on the queue. Used by the first
+//! link, `POST /data/all` and `POST /data/queue/{dataType}` (and the scheduler later).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{DataType, Dataset};
+use crate::error::StoreError;
+use crate::jobs::{JobReason, SyncJob, SyncMode};
+use crate::ports::{DatasetStore, JobQueue};
+
+/// Records a Queued dataset per data type and enqueues its job. The datasets are stored first,
+/// so a queue failure leaves them visible as Queued (and re-queueable) rather than lost.
+pub async fn request_syncs(
+    store: &impl DatasetStore,
+    queue: &dyn JobQueue,
+    company: Uuid,
+    connection: Uuid,
+    data_types: &[DataType],
+    reason: JobReason,
+    now: DateTime<Utc>,
+) -> Result<Vec<Dataset>, StoreError> {
+    let jobs: Vec<SyncJob> =
+        data_types.iter().map(|d| SyncJob::new(company, connection, *d, SyncMode::Full, reason, now)).collect();
+    let datasets: Vec<Dataset> =
+        jobs.iter().map(|j| Dataset::queued(j.dataset_id, company, connection, j.data_type, now)).collect();
+    store.queue_datasets(&datasets).await?;
+    queue.enqueue(&jobs).await?;
+    Ok(datasets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryQueue, MemoryStore};
+
+    #[tokio::test]
+    async fn datasets_and_jobs_match_one_to_one() {
+        let (store, queue) = (MemoryStore::new(), MemoryQueue::default());
+        let (company, connection) = (Uuid::new_v4(), Uuid::new_v4());
+        let types = [DataType::Orders, DataType::Customers];
+        let datasets = request_syncs(&store, &queue, company, connection, &types, JobReason::Refresh, Utc::now())
+            .await
+            .expect("queued");
+        let jobs = queue.jobs();
+        assert_eq!(datasets.len(), 2);
+        assert_eq!(
+            datasets.iter().map(|d| d.id).collect::<Vec<_>>(),
+            jobs.iter().map(|j| j.dataset_id).collect::<Vec<_>>()
+        );
+        assert_eq!(store.data_statuses(company).await.expect("statuses").len(), 2);
+    }
+}
