@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -33,7 +33,49 @@ pub struct State {
     pub root: String,
 }
 
-type Body = Full<Bytes>;
+/// A response body: whole, or cut short of the length it declares (the truncation fault).
+pub enum Body {
+    /// The whole body.
+    Whole(Full<Bytes>),
+    /// `data`, then the end, although `declared` bytes were promised: the client sees the
+    /// connection end early, as with a real truncated response.
+    Truncated {
+        /// What is sent.
+        data: Option<Bytes>,
+        /// The length declared.
+        declared: u64,
+    },
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Whole(Full::from(bytes))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Body::Whole(full) => std::pin::Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
+            Body::Truncated { data, .. } => {
+                std::task::Poll::Ready(data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Body::Whole(full) => full.size_hint(),
+            Body::Truncated { declared, .. } => hyper::body::SizeHint::with_exact(*declared),
+        }
+    }
+}
 
 fn response(status: u16, body: Option<&Value>) -> Response<Body> {
     raw(status, body.map(|b| serde_json::to_vec(b).unwrap_or_default()))
@@ -41,7 +83,7 @@ fn response(status: u16, body: Option<&Value>) -> Response<Body> {
 
 fn raw(status: u16, bytes: Option<Vec<u8>>) -> Response<Body> {
     let json = bytes.is_some();
-    let mut r = Response::new(Full::from(bytes.unwrap_or_default()));
+    let mut r = Response::new(Body::from(bytes.unwrap_or_default()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if json {
         r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -255,8 +297,10 @@ fn respond(
             injected();
             // Declare the full length, send half: the client sees the connection end early.
             let declared = bytes.len();
-            let mut r = raw(200, Some(bytes[..declared / 2].to_vec()));
-            r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(declared));
+            let mut r = raw(200, None);
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *r.body_mut() =
+                Body::Truncated { data: Some(Bytes::from(bytes[..declared / 2].to_vec())), declared: declared as u64 };
             r
         }
         bytes => raw(answer.status, bytes),
@@ -342,7 +386,7 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             let config = store.config();
             match config.accounts.iter().find(|a| a.client_id == *client_id) {
                 Some(account) => {
-                    let mut r = Response::new(Full::from(config.credentials_file(account)));
+                    let mut r = Response::new(Body::from(config.credentials_file(account).into_bytes()));
                     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                     r
                 }
@@ -359,7 +403,7 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             let base = format!("{}/stores/{}", state.root, store.hash());
             match crate::api::export(&store.data(), &base, &mut out) {
                 Ok(_) => {
-                    let mut r = Response::new(Full::from(out));
+                    let mut r = Response::new(Body::from(out));
                     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
                     r
                 }

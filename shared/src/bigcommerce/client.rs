@@ -23,6 +23,10 @@ pub struct ApiResponse {
     pub reset_ms: Option<u64>,
     /// `X-Rate-Limit-Requests-Left`, when sent.
     pub requests_left: Option<u64>,
+    /// `X-Rate-Limit-Requests-Quota`, when sent.
+    pub quota: Option<u32>,
+    /// `X-Retry-After` (seconds), when sent.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// A transport failure (connect, timeout, truncated body). Never carries a credential.
@@ -85,8 +89,10 @@ impl BigCommerceClient {
         let status = response.status().as_u16();
         let reset_ms = header("x-rate-limit-time-reset-ms");
         let requests_left = header("x-rate-limit-requests-left");
+        let quota = header("x-rate-limit-requests-quota").and_then(|q| u32::try_from(q).ok());
+        let retry_after_secs = header("x-retry-after");
         let body = response.bytes().await.map_err(|e| TransportError { kind: classify(&e) })?.to_vec();
-        Ok(ApiResponse { status, body, reset_ms, requests_left })
+        Ok(ApiResponse { status, body, reset_ms, requests_left, quota, retry_after_secs })
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod paced;
 pub mod scopes;
 pub mod verify;
 

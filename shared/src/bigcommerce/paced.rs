@@ -1,0 +1,238 @@
+//! A paced BigCommerce client for syncs: it spends a store's rate-limit budget without ever
+//! exceeding it (so a store whose quota we alone use sees no 429), waits out 429s instead of
+//! failing, retries transient failures with bounded backoff, and never mistakes a broken body
+//! for an empty page.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::client::{ApiResponse, BigCommerceClient};
+use super::credentials::StoreHash;
+
+/// Attempts for a transient failure (5xx, timeout, truncated or malformed body).
+pub const MAX_TRANSIENT_ATTEMPTS: u32 = 6;
+const BASE_BACKOFF: Duration = Duration::from_millis(200);
+/// Growing waits for 429s without rate-limit headers (the platform is overloaded).
+const OVERLOAD_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What a sync can do about a failed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// 401: the token no longer works. Do not retry.
+    #[error("the store rejected the access token")]
+    Unauthorized,
+    /// 403: the scope for this data is missing.
+    #[error("a scope is missing for {0}")]
+    Forbidden(String),
+    /// 404 on the resource.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Transient failures outlasted the retries (or the deadline came first).
+    #[error("the store failed repeatedly: {0}")]
+    Unavailable(String),
+    /// The deadline passed while waiting for the rate-limit window.
+    #[error("out of time waiting for the rate limit")]
+    OutOfTime,
+    /// Another status the sync cannot handle.
+    #[error("unexpected status {0} for {1}")]
+    Unexpected(u16, String),
+}
+
+impl FetchError {
+    /// Whether a later attempt (a continuation, a redelivery) may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::OutOfTime)
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Page {
+    /// 200 with a JSON body.
+    Json(Value),
+    /// 204: nothing (past the last v2 page, or no transactions).
+    Empty,
+}
+
+#[derive(Debug)]
+struct Budget {
+    /// Requests we may still send in the current window.
+    left: u32,
+    /// When the window resets (a fresh quota).
+    reset_at: Instant,
+    /// The quota per window, once known.
+    quota: Option<u32>,
+    /// Consecutive 429s without headers.
+    overloads: u32,
+    /// After a reset, one request probes the new window; the others wait for its answer.
+    probing: bool,
+}
+
+/// Counts of what the client did, for progress and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests sent.
+    pub requests: u64,
+    /// 429s received.
+    pub rate_limited: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+}
+
+/// Paces requests to one store.
+pub struct PacedClient {
+    client: BigCommerceClient,
+    store: StoreHash,
+    token: SecretString,
+    budget: Mutex<Budget>,
+    stats: std::sync::Mutex<Stats>,
+}
+
+impl PacedClient {
+    /// A client for `store` with `token`. Until the first response tells the quota, one request
+    /// is sent at a time.
+    pub fn new(client: BigCommerceClient, store: StoreHash, token: SecretString) -> Self {
+        Self {
+            client,
+            store,
+            token,
+            budget: Mutex::new(Budget { left: 1, reset_at: Instant::now(), quota: None, overloads: 0, probing: false }),
+            stats: std::sync::Mutex::new(Stats::default()),
+        }
+    }
+
+    /// What was done so far.
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The quota per window, once a response has told it (bounds concurrency in a job).
+    pub async fn quota(&self) -> Option<u32> {
+        self.budget.lock().await.quota
+    }
+
+    /// Waits for a slot in the store's budget, or fails once `deadline` would pass.
+    async fn acquire(&self, deadline: Instant) -> Result<(), FetchError> {
+        loop {
+            let wait_until = {
+                let mut budget = self.budget.lock().await;
+                let now = Instant::now();
+                if budget.left > 0 {
+                    budget.left -= 1;
+                    return Ok(());
+                }
+                if now >= budget.reset_at && !budget.probing {
+                    // The window has reset: one request learns the new budget; the rest wait
+                    // for its answer.
+                    budget.probing = true;
+                    return Ok(());
+                }
+                if budget.probing { now + Duration::from_millis(10) } else { budget.reset_at }
+            };
+            if wait_until > deadline {
+                return Err(FetchError::OutOfTime);
+            }
+            tokio::time::sleep_until(wait_until).await;
+        }
+    }
+
+    /// Learns the budget from a response's rate-limit headers.
+    async fn observe(&self, response: &ApiResponse) {
+        let mut budget = self.budget.lock().await;
+        budget.probing = false;
+        if let (Some(left), Some(reset)) = (response.requests_left, response.reset_ms) {
+            let reset_at = Instant::now() + Duration::from_millis(reset);
+            // Responses arrive out of order under concurrency: trust the lowest count seen for a
+            // window, and a later reset only when the window has moved on.
+            if reset_at > budget.reset_at + Duration::from_millis(50) {
+                budget.reset_at = reset_at;
+                budget.left = u32::try_from(left).unwrap_or(u32::MAX);
+            } else {
+                budget.left = budget.left.min(u32::try_from(left).unwrap_or(u32::MAX));
+            }
+            budget.overloads = 0;
+        }
+        if let Some(quota) = response.quota {
+            budget.quota = Some(quota);
+        }
+    }
+
+    /// After a 429: nothing more until the window resets (or growing waits without headers).
+    async fn limited(&self, response: &ApiResponse) {
+        let mut budget = self.budget.lock().await;
+        budget.probing = false;
+        budget.left = 0;
+        let wait = match (response.reset_ms, response.retry_after_secs) {
+            (None, None) => {
+                budget.overloads += 1;
+                OVERLOAD_BACKOFF * budget.overloads.min(8)
+            }
+            (reset, retry) => Duration::from_millis(reset.unwrap_or(0)).max(Duration::from_secs(retry.unwrap_or(0))),
+        };
+        budget.reset_at = budget.reset_at.max(Instant::now() + wait);
+    }
+
+    /// GETs `path` (e.g. `v2/orders?limit=250&page=3`), pacing, waiting out 429s and retrying
+    /// transient failures until `deadline`.
+    pub async fn get(&self, path: &str, deadline: Instant) -> Result<Page, FetchError> {
+        let mut transient = 0u32;
+        loop {
+            self.acquire(deadline).await?;
+            self.count(|s| s.requests += 1);
+            let outcome = self.client.get(&self.store, &self.token, path).await;
+            let failure = match outcome {
+                Ok(response) => {
+                    self.observe(&response).await;
+                    match response.status {
+                        200 => match serde_json::from_slice::<Value>(&response.body) {
+                            Ok(value) => return Ok(Page::Json(value)),
+                            Err(_) => "a malformed JSON body".to_string(),
+                        },
+                        204 => return Ok(Page::Empty),
+                        401 => return Err(FetchError::Unauthorized),
+                        403 => return Err(FetchError::Forbidden(endpoint(path))),
+                        404 => return Err(FetchError::NotFound(endpoint(path))),
+                        429 => {
+                            self.count(|s| s.rate_limited += 1);
+                            self.limited(&response).await;
+                            continue;
+                        }
+                        500..=599 => format!("status {}", response.status),
+                        other => return Err(FetchError::Unexpected(other, endpoint(path))),
+                    }
+                }
+                Err(e) => {
+                    self.budget.lock().await.probing = false;
+                    e.kind.to_string()
+                }
+            };
+            transient += 1;
+            self.count(|s| s.retries += 1);
+            if transient >= MAX_TRANSIENT_ATTEMPTS {
+                return Err(FetchError::Unavailable(format!(
+                    "{} after {transient} attempts: {failure}",
+                    endpoint(path)
+                )));
+            }
+            let backoff = BASE_BACKOFF * 2u32.pow(transient - 1);
+            if Instant::now() + backoff > deadline {
+                return Err(FetchError::OutOfTime);
+            }
+            tracing::warn!(endpoint = %endpoint(path), attempt = transient, %failure, "retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+/// The path without its query (for messages and logs).
+fn endpoint(path: &str) -> String {
+    path.split('?').next().unwrap_or(path).to_string()
+}
