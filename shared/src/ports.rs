@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use secrecy::SecretString;
 
-use crate::domain::{Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, SyncSettings};
+use crate::domain::{
+    Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncSettings,
+};
 use crate::error::StoreError;
 use crate::jobs::SyncJob;
 
@@ -131,6 +133,19 @@ pub trait DatasetStore: Send + Sync {
     async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError>;
     /// The latest status of every (connection, data type) of a company that was ever queued.
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError>;
+    /// Moves a dataset to `to` (and `progress`) if it is still running (Queued, Fetching,
+    /// MapQueued, Mapping); a final `to` also records `completed` and `error_message` and updates
+    /// the data type's status (the last success only moves forward). Returns the dataset as
+    /// stored afterwards; a dataset already final is returned unchanged (redelivered jobs).
+    async fn advance_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dataset>, StoreError>;
 }
 
 /// Everything the Platform API needs.

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
+    SyncSettings,
 };
 use crate::error::StoreError;
 use secrecy::{ExposeSecret, SecretString};
@@ -348,5 +349,38 @@ impl DatasetStore for MemoryStore {
 
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
         Ok(self.lock().statuses.iter().filter(|((c, _, _), _)| *c == company).map(|(_, s)| s.clone()).collect())
+    }
+
+    async fn advance_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dataset>, StoreError> {
+        let mut state = self.lock();
+        let Some(dataset) = state.datasets.get_mut(&(company, id)) else { return Ok(None) };
+        if !PullStatus::RUNNING.contains(&dataset.status) {
+            return Ok(Some(dataset.clone()));
+        }
+        dataset.status = to;
+        dataset.progress = progress;
+        if to.is_final() {
+            dataset.completed = Some(now);
+            dataset.error_message = error_message;
+        }
+        let dataset = dataset.clone();
+        if let Some(status) = state.statuses.get_mut(&(company, dataset.connection_id, dataset.data_type)) {
+            if status.latest_sync_id == id {
+                status.current_status = to;
+            }
+            if to == PullStatus::Complete && status.last_successful_sync.is_none_or(|at| at <= now) {
+                status.latest_successful_sync_id = Some(id);
+                status.last_successful_sync = Some(now);
+            }
+        }
+        Ok(Some(dataset))
     }
 }

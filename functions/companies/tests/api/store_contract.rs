@@ -4,8 +4,8 @@ use chrono::Utc;
 use serde_json::json;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::memory::MemoryStore;
-use shared::domain::LinkKey;
 use shared::domain::{Company, CompanyDraft, Connection, ConnectionStatus, DataType, SyncSetting, SyncSettings};
+use shared::domain::{Dataset, LinkKey, PullStatus};
 use shared::error::StoreError;
 use shared::ports::{LinkStore, LinkedStore, PlatformStore};
 use uuid::Uuid;
@@ -125,6 +125,49 @@ async fn contract<S: PlatformStore + LinkStore>(store: &S) {
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("1"), 1);
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("2"), 2);
     assert_eq!(store.count_attempt("k", 120, 180).await.expect("new window"), 1);
+
+    // Datasets: queued, advanced while running, final once; the data type's status follows.
+    let now = Utc::now();
+    let first_sync = Dataset::queued(Uuid::new_v4(), a.id, pending.id, DataType::Orders, now);
+    let second_sync =
+        Dataset::queued(Uuid::new_v4(), a.id, pending.id, DataType::Orders, now + chrono::Duration::seconds(1));
+    store.queue_datasets(std::slice::from_ref(&first_sync)).await.expect("queue");
+    let fetching = store
+        .advance_dataset(a.id, first_sync.id, PullStatus::Fetching, 10, None, now)
+        .await
+        .expect("fetch")
+        .expect("exists");
+    assert_eq!((fetching.status, fetching.progress), (PullStatus::Fetching, 10));
+    let done = store
+        .advance_dataset(a.id, first_sync.id, PullStatus::Complete, 100, None, now)
+        .await
+        .expect("done")
+        .expect("exists");
+    assert_eq!((done.status, done.completed.is_some()), (PullStatus::Complete, true));
+    let again = store
+        .advance_dataset(a.id, first_sync.id, PullStatus::FetchError, 0, Some("late".into()), now)
+        .await
+        .expect("again");
+    assert_eq!(again.map(|d| d.status), Some(PullStatus::Complete), "a final dataset stays final");
+    store.queue_datasets(std::slice::from_ref(&second_sync)).await.expect("queue");
+    let failed = store
+        .advance_dataset(a.id, second_sync.id, PullStatus::AuthError, 0, Some("token revoked".into()), now)
+        .await
+        .expect("fail")
+        .expect("exists");
+    assert_eq!(failed.error_message.as_deref(), Some("token revoked"));
+    let statuses = store.data_statuses(a.id).await.expect("statuses");
+    assert_eq!(statuses.len(), 1);
+    assert_eq!((statuses[0].current_status, statuses[0].latest_sync_id), (PullStatus::AuthError, second_sync.id));
+    assert_eq!(statuses[0].latest_successful_sync_id, Some(first_sync.id), "the last success survives a later failure");
+    assert_eq!(store.datasets(a.id).await.expect("history").len(), 2);
+    assert!(
+        store
+            .advance_dataset(a.id, Uuid::new_v4(), PullStatus::Fetching, 0, None, now)
+            .await
+            .expect("missing")
+            .is_none()
+    );
 
     // Lookup by Link token hash, then deletion in two steps.
     let by_link = store.company_by_link_hash(&a.link_token_hash).await.expect("lookup").expect("found");

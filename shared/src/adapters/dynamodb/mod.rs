@@ -26,7 +26,9 @@ use uuid::Uuid;
 pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
 
 use crate::domain::integration::PLATFORM_KEY;
-use crate::domain::{Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, SyncSettings};
+use crate::domain::{
+    Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncSettings,
+};
 use crate::error::StoreError;
 use crate::ports::{
     CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, IntegrationStore, LinkStore, LinkedStore,
@@ -598,5 +600,83 @@ impl DatasetStore for DynamoStore {
             .filter(|i| kind(i) == Some("datastatus"))
             .map(record)
             .collect()
+    }
+    async fn advance_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dataset>, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(datasets_pk(company), &format!("DATASET#{id}"))))
+            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
+            .return_values(ReturnValue::AllNew);
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        request = if to.is_final() {
+            let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
+            request
+                .update_expression(
+                    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message",
+                )
+                .expression_attribute_values(":completed", s(crate::codat::timestamp(now)))
+                .expression_attribute_values(":message", message)
+        } else {
+            request.update_expression("SET #status = :to, progress = :progress")
+        };
+        let dataset: Dataset = match request.send().await.map_err(classify) {
+            Ok(out) => record(out.attributes.unwrap_or_default())?,
+            // Already final (or gone): a redelivered job finds it as it is.
+            Err(StoreError::ConditionFailed(_)) => return self.dataset(company, id).await,
+            Err(e) => return Err(e),
+        };
+        let status_key =
+            key(datasets_pk(company), &format!("STATUS#{}#{}", dataset.connection_id, dataset.data_type.key()));
+        let current = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key.clone()))
+            .update_expression("SET current_status = :to")
+            .condition_expression("latest_sync_id = :id")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":id", s(id.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        match current {
+            Ok(_) | Err(StoreError::ConditionFailed(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if to == PullStatus::Complete {
+            let at = crate::codat::timestamp(now);
+            let success = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(status_key))
+                .update_expression("SET latest_successful_sync_id = :id, last_successful_sync = :at")
+                .condition_expression("attribute_not_exists(last_successful_sync) OR last_successful_sync <= :at")
+                .expression_attribute_values(":id", s(id.to_string()))
+                .expression_attribute_values(":at", s(at))
+                .send()
+                .await
+                .map_err(classify);
+            match success {
+                Ok(_) | Err(StoreError::ConditionFailed(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(dataset))
     }
 }
