@@ -9,7 +9,8 @@ use uuid::Uuid;
 use secrecy::SecretString;
 
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
+    SyncSettings,
 };
 use crate::error::StoreError;
 use crate::jobs::SyncJob;
@@ -146,6 +147,39 @@ pub trait DatasetStore: Send + Sync {
         error_message: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Option<Dataset>, StoreError>;
+}
+
+/// One synced record: its source id and its Codat JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// The source record's id (unique per connection and data type).
+    pub id: String,
+    /// When the source last changed it (for incremental pulls by the platform).
+    pub modified: Option<DateTime<Utc>>,
+    /// The Codat record.
+    pub record: serde_json::Value,
+}
+
+/// Synced records of a connection, keyed by (connection, data type, source id): writing a
+/// record again replaces it, never duplicates it.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Writes records durably (returns only once all are stored).
+    async fn put_records(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        records: &[StoredRecord],
+    ) -> Result<(), StoreError>;
+    /// One record.
+    async fn get_record(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+    /// Every record of a data type, in source id order (tests and reconciliation).
+    async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
 }
 
 /// Everything the Platform API needs.

@@ -9,6 +9,7 @@ mod events;
 mod helpers;
 mod integrations;
 mod lists;
+mod records;
 mod runner;
 mod settings;
 mod spec;

@@ -10,6 +10,7 @@
 //! | credential attempts | `ATTEMPTS#<link token hash>` | `<window start>` | | (TTL `expires_at`)
 
 mod batch;
+pub mod records;
 
 use std::collections::HashMap;
 
