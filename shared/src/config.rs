@@ -133,6 +133,47 @@ impl LinkConfig {
     }
 }
 
+/// Configuration of the sync worker (fn sync-worker).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The platform table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The data table (`DATA_TABLE_NAME`).
+    pub data_table_name: String,
+    /// BigCommerce client of `BIGCOMMERCE_API_BASE` (default `https://api.bigcommerce.com`).
+    pub bigcommerce: BigCommerceClient,
+    /// Time one job may spend before it checkpoints (`JOB_BUDGET_SECS`, default 600).
+    pub job_budget: std::time::Duration,
+}
+
+impl WorkerConfig {
+    /// Reads the worker's environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base =
+            var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
+        let base = parse_base_url("BIGCOMMERCE_API_BASE", &base)?;
+        let budget = var("JOB_BUDGET_SECS")
+            .map(|raw| {
+                raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+                    name: "JOB_BUDGET_SECS",
+                    reason: "must be a positive whole number of seconds".into(),
+                })
+            })
+            .transpose()?
+            .unwrap_or(600);
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            data_table_name: required("DATA_TABLE_NAME")?,
+            bigcommerce: BigCommerceClient::new(
+                base,
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(30),
+            ),
+            job_budget: std::time::Duration::from_secs(budget),
+        })
+    }
+}
+
 /// Initialises logging: JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), text
 /// otherwise; level from `RUST_LOG`, else `default_level`.
 pub fn init_tracing(default_level: &str) {

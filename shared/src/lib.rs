@@ -21,4 +21,5 @@ pub mod paging;
 pub mod platform;
 pub mod ports;
 pub mod query;
+pub mod sync;
 pub mod sync_requests;

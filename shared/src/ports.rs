@@ -197,6 +197,13 @@ pub trait SecretStore: Send + Sync {
     async fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
 }
 
+/// Reading secrets: only the sync worker does.
+#[async_trait]
+pub trait SecretReader: Send + Sync {
+    /// The secret's value, or `None` if it does not exist.
+    async fn read_secret(&self, name: &str) -> Result<Option<SecretString>, StoreError>;
+}
+
 /// The sync job queue.
 #[async_trait]
 pub trait JobQueue: Send + Sync {

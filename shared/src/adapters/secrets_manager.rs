@@ -7,7 +7,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::StoreError;
-use crate::ports::SecretStore;
+use crate::ports::{SecretReader, SecretStore};
 
 /// Secrets in AWS Secrets Manager.
 #[derive(Clone, Debug)]
@@ -64,6 +64,17 @@ impl SecretStore for SecretsManagerStore {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(failure("DeleteSecret", &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretReader for SecretsManagerStore {
+    async fn read_secret(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
+        match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(out) => Ok(out.secret_string.map(SecretString::from)),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(failure("GetSecretValue", &e)),
         }
     }
 }

@@ -1,0 +1,219 @@
+//! The sync worker against moto and the sandbox store: jobs taken from the real queue and
+//! handed over as the SQS event source mapping does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use devstack::client::ApiClient;
+use devstack::stack::{DevStack, StackOptions};
+use sandbox::{Sizes, StoreConfig};
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::records::DynamoRecords;
+use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::bigcommerce::BigCommerceClient;
+use shared::domain::DataType;
+use shared::ports::RecordStore;
+use shared::sync::SyncWorker;
+use uuid::Uuid;
+
+struct World {
+    stack: DevStack,
+    api: ApiClient,
+    store: StoreConfig,
+    worker: SyncWorker<DynamoStore>,
+    records: Arc<DynamoRecords>,
+    sqs: aws_sdk_sqs::Client,
+    company: String,
+    connection: String,
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`"))
+}
+
+impl World {
+    async fn new() -> Self {
+        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 5, customers: 5, categories: 3 });
+        store.quota = 10_000;
+        let mut options = StackOptions {
+            port: 0,
+            aws_endpoint: Some(endpoint()),
+            name_prefix: format!("w{}-", Uuid::new_v4().simple()),
+            ..StackOptions::default()
+        };
+        options.sandbox.stores = vec![store.clone()];
+        let stack = DevStack::start(options).await.expect("stack");
+        let api = ApiClient::new(&stack.api_url, &stack.api_key);
+        let sdk = devstack::local_sdk_config(&endpoint());
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let records = Arc::new(DynamoRecords::new(dynamo.clone(), stack.tables["DataTable"].clone()));
+        let base = url::Url::parse(stack.sandbox.base_url()).expect("url");
+        let worker = SyncWorker::new(
+            DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone()),
+            records.clone(),
+            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(5)),
+            Duration::from_secs(30),
+        );
+        let company =
+            api.expect("POST", "/companies", Some(&json!({"name": "Worker Co"})), 200).await.expect("company");
+        let company = company["id"].as_str().expect("id").to_string();
+        let connection = api
+            .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+            .await
+            .expect("c");
+        let connection = connection["id"].as_str().expect("id").to_string();
+        let account = &store.accounts[0];
+        let body = json!({"clientId": account.client_id, "clientSecret": account.client_secret,
+                          "accessToken": account.access_token, "apiPath": store.api_path()});
+        api.expect("PUT", &format!("/companies/{company}/connections/{connection}/authorization"), Some(&body), 200)
+            .await
+            .expect("link");
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        Self { stack, api, store, worker, records, sqs, company, connection }
+    }
+
+    /// Receives what is on the queue (deleting it, as a successful invocation does) and returns
+    /// it as the event the event source mapping would deliver.
+    async fn take_event(&self) -> SqsEvent {
+        let url = &self.stack.resources.queues["SyncJobsQueue"];
+        let mut records = Vec::new();
+        loop {
+            let out =
+                self.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                let mut message = SqsMessage::default();
+                message.message_id = m.message_id.clone();
+                message.body = m.body.clone();
+                records.push(message);
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().expect("receipt"))
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    }
+
+    async fn data_status(&self) -> Value {
+        self.api.expect("GET", &format!("/companies/{}/dataStatus", self.company), None, 200).await.expect("status")
+    }
+
+    fn sandbox(&self) -> Arc<sandbox::Store> {
+        self.stack.sandbox.store(&self.store.hash).expect("store")
+    }
+}
+
+fn pointer() -> &'static str {
+    "#/components/schemas/CompanyInfo"
+}
+
+#[tokio::test]
+async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly() {
+    let w = World::new().await;
+    let event = w.take_event().await;
+    assert_eq!(event.records.len(), 8, "the first link queued eight jobs");
+    let response = w.worker.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "every job ended (Complete or in a final status)");
+    let status = w.data_status().await;
+    assert_eq!(status["commerce-companyInfo"]["currentStatus"], "Complete", "{status}");
+    assert!(status["commerce-companyInfo"]["lastSuccessfulSync"].is_string());
+    let connection = Uuid::parse_str(&w.connection).expect("uuid");
+    let info =
+        w.records.get_record(connection, DataType::CompanyInfo, &w.store.hash).await.expect("read").expect("stored");
+    testkit::Spec::reference("codat/Codat-Commerce.json")
+        .with_draft(testkit::Draft::Draft7)
+        .assert_valid(pointer(), &info.record);
+    assert_eq!(info.record["companyName"], w.store.name.as_str());
+    assert_eq!(info.record["baseCurrency"], "USD");
+
+    // A data type BigCommerce does not provide.
+    let queued = w
+        .api
+        .expect("POST", &format!("/companies/{}/data/queue/commerce-locations", w.company), None, 200)
+        .await
+        .expect("queue");
+    assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
+    let dataset = w
+        .api
+        .expect(
+            "GET",
+            &format!("/companies/{}/data/history/{}", w.company, queued["id"].as_str().expect("id")),
+            None,
+            200,
+        )
+        .await
+        .expect("dataset");
+    assert_eq!(
+        (dataset["status"].as_str(), dataset["isCompleted"].as_bool(), dataset["isErrored"].as_bool()),
+        (Some("NotSupported"), Some(true), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn duplicates_poison_messages_401_and_403() {
+    let w = World::new().await;
+    let _ = w.take_event().await; // drop the first-link jobs: this test queues its own
+    w.api
+        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
+        .await
+        .expect("queue");
+    let mut event = w.take_event().await;
+    let job = event.records[0].clone();
+    let mut poison = SqsMessage::default();
+    poison.message_id = Some("poison-1".into());
+    poison.body = Some("{not json".into());
+    event.records.insert(0, poison);
+    let response = w.worker.handle(event).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, ["poison-1"], "only the undecodable message fails");
+    let before = w.sandbox().metrics().total_requests;
+    let mut duplicate = SqsEvent::default();
+    duplicate.records = vec![job];
+    assert!(w.worker.handle(duplicate).await.batch_item_failures.is_empty());
+    assert_eq!(w.sandbox().metrics().total_requests, before, "a redelivered finished job costs nothing");
+
+    // 403: the account loses the Information & Settings scope.
+    let client_id = w.store.accounts[0].client_id.clone();
+    w.sandbox().set_scopes(&client_id, [sandbox::Scope::Orders]);
+    w.api
+        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
+        .await
+        .expect("queue");
+    assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
+    assert_eq!(w.data_status().await["commerce-companyInfo"]["currentStatus"], "PermissionsError");
+
+    // 401: the token is revoked; the connection becomes Deauthorized, synced data stays.
+    w.sandbox().set_revoked(&client_id, true);
+    w.api
+        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
+        .await
+        .expect("queue");
+    assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
+    let status = w.data_status().await;
+    assert_eq!(status["commerce-companyInfo"]["currentStatus"], "AuthError");
+    assert!(
+        status["commerce-companyInfo"]["latestSuccessfulSyncId"].is_string(),
+        "the earlier success is still recorded"
+    );
+    let connection = w
+        .api
+        .expect("GET", &format!("/companies/{}/connections/{}", w.company, w.connection), None, 200)
+        .await
+        .expect("c");
+    assert_eq!(connection["status"], "Deauthorized");
+    let id = Uuid::parse_str(&w.connection).expect("uuid");
+    assert!(w.records.get_record(id, DataType::CompanyInfo, &w.store.hash).await.expect("read").is_some());
+}

@@ -1,0 +1,178 @@
+//! fn sync-worker: takes sync jobs off the queue, reads the store through the paced client,
+//! maps records to Codat's model and stores them, moving the dataset through its statuses.
+//!
+//! This build syncs `commerce-companyInfo` and answers `NotSupported` for the data types
+//! BigCommerce does not provide; the remaining data types are being added (issue 5).
+
+pub mod mapping;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::Utc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::bigcommerce::paced::{FetchError, PacedClient, Page};
+use crate::bigcommerce::{BigCommerceClient, Credentials};
+use crate::domain::{ConnectionStatus, DataType, PullStatus};
+use crate::error::StoreError;
+use crate::jobs::SyncJob;
+use crate::ports::{PlatformStore, RecordStore, SecretReader, StoredRecord};
+
+/// Why a job goes back to the queue (its dataset stays running; redelivery resumes).
+#[derive(Debug, thiserror::Error)]
+pub enum Retry {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store failed transiently or the time budget ran out.
+    #[error("{0}")]
+    Fetch(FetchError),
+}
+
+/// The sync worker.
+pub struct SyncWorker<S> {
+    store: S,
+    records: Arc<dyn RecordStore>,
+    secrets: Arc<dyn SecretReader>,
+    client: BigCommerceClient,
+    budget: Duration,
+}
+
+impl<S: PlatformStore> SyncWorker<S> {
+    /// A worker spending at most `budget` on one job (well inside the Lambda timeout).
+    pub fn new(
+        store: S,
+        records: Arc<dyn RecordStore>,
+        secrets: Arc<dyn SecretReader>,
+        client: BigCommerceClient,
+        budget: Duration,
+    ) -> Self {
+        Self { store, records, secrets, client, budget }
+    }
+
+    /// Handles an SQS batch in order. A message that fails (and, to keep each connection's
+    /// jobs in order, every message after it) is reported for redelivery; an undecodable
+    /// message fails alone and reaches the DLQ after its receives run out.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut failed_group = false;
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = tracing::info_span!("job", message_id = %id);
+            let job = message.body.as_deref().map(serde_json::from_str::<SyncJob>);
+            let ok = match job {
+                Some(Ok(job)) if !failed_group => match self.run(&job).instrument(span).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, dataset_id = %job.dataset_id, "job will be retried");
+                        failed_group = true;
+                        false
+                    }
+                },
+                Some(Ok(_)) => false,
+                _ => {
+                    tracing::error!(message_id = %id, "undecodable job message");
+                    false
+                }
+            };
+            if !ok {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn finish(&self, job: &SyncJob, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
+        let progress = if status == PullStatus::Complete { 100 } else { 0 };
+        self.store.advance_dataset(job.company_id, job.dataset_id, status, progress, message, Utc::now()).await?;
+        tracing::info!(dataset_id = %job.dataset_id, data_type = job.data_type.key(), status = status.as_str(), "dataset finished");
+        Ok(())
+    }
+
+    /// Runs one job. Repeats are harmless: a final dataset is left alone.
+    pub async fn run(&self, job: &SyncJob) -> Result<(), Retry> {
+        let Some(dataset) = self.store.dataset(job.company_id, job.dataset_id).await? else {
+            tracing::info!(dataset_id = %job.dataset_id, "dataset gone (company deleted?); dropping the job");
+            return Ok(());
+        };
+        if dataset.status.is_final() {
+            return Ok(());
+        }
+        if !job.data_type.supported() {
+            return self
+                .finish(
+                    job,
+                    PullStatus::NotSupported,
+                    Some(format!("BigCommerce does not provide {}", job.data_type.key())),
+                )
+                .await;
+        }
+        let connection = match self.store.get_connection(job.company_id, job.connection_id).await? {
+            Some(c) if c.status == ConnectionStatus::Linked => c,
+            Some(c) if c.status == ConnectionStatus::Deauthorized => {
+                return self.finish(job, PullStatus::AuthError, Some("The connection is Deauthorized".into())).await;
+            }
+            _ => return self.finish(job, PullStatus::Cancelled, Some("The connection is not Linked".into())).await,
+        };
+        let secret = match &connection.secret_name {
+            Some(name) => self.secrets.read_secret(name).await?,
+            None => None,
+        };
+        let Some(credentials) =
+            secret.as_ref().and_then(|s| Credentials::from_secret_json(secrecy::ExposeSecret::expose_secret(s)))
+        else {
+            return self
+                .finish(job, PullStatus::AuthError, Some("The connection's credentials are missing".into()))
+                .await;
+        };
+        self.store.advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, 0, None, Utc::now()).await?;
+        let client =
+            PacedClient::new(self.client.clone(), credentials.store_hash.clone(), credentials.access_token.clone());
+        let deadline = Instant::now() + self.budget;
+        match self.fetch_and_store(job, &client, deadline).await {
+            Ok(()) => self.finish(job, PullStatus::Complete, None).await,
+            Err(FetchError::Unauthorized) => {
+                let _ = self
+                    .store
+                    .set_connection_status(
+                        job.company_id,
+                        job.connection_id,
+                        &[ConnectionStatus::Linked],
+                        ConnectionStatus::Deauthorized,
+                    )
+                    .await;
+                tracing::warn!(connection_id = %job.connection_id, "store rejected the token: connection Deauthorized");
+                self.finish(job, PullStatus::AuthError, Some("The store rejected the access token".into())).await
+            }
+            Err(FetchError::Forbidden(endpoint)) => {
+                self.finish(job, PullStatus::PermissionsError, Some(format!("A scope is missing for {endpoint}"))).await
+            }
+            Err(e) if e.retryable() => Err(Retry::Fetch(e)),
+            Err(e) => self.finish(job, PullStatus::FetchError, Some(e.to_string())).await,
+        }
+    }
+
+    async fn fetch_and_store(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+        let store_error = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
+        match job.data_type {
+            DataType::CompanyInfo => {
+                let Page::Json(store) = client.get("v2/store", deadline).await? else {
+                    return Err(FetchError::Unavailable("v2/store answered without a body".into()));
+                };
+                let info = mapping::company_info(&store, Utc::now());
+                let record = StoredRecord {
+                    id: store["id"].as_str().unwrap_or_default().to_string(),
+                    modified: None,
+                    record: info,
+                };
+                self.records.put_records(job.connection_id, job.data_type, &[record]).await.map_err(store_error)
+            }
+            other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
+        }
+    }
+}
