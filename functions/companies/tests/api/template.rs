@@ -137,3 +137,26 @@ fn link_function_writes_secrets_only_under_the_prefix_and_never_reads_them() {
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 5);
     assert!(queue["VisibilityTimeout"].as_u64().is_some_and(|v| v >= 6 * 900), "visibility >= 6x the worker timeout");
 }
+
+#[test]
+fn only_the_sync_worker_reads_secrets_and_it_reports_partial_batch_failures() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let policy = serde_norway::to_string(&f["Properties"]["Policies"]).expect("policies");
+        assert_eq!(policy.contains("GetSecretValue"), name == "SyncWorkerFunction", "{name}: {policy}");
+    }
+    let worker = &t["Resources"]["SyncWorkerFunction"]["Properties"];
+    let event = &worker["Events"]["SyncJobs"];
+    assert_eq!(event["Type"], "SQS");
+    assert_eq!(event["Properties"]["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let timeout = worker["Timeout"].as_u64().expect("timeout");
+    let visibility = t["Resources"]["SyncJobsQueue"]["Properties"]["VisibilityTimeout"].as_u64().expect("visibility");
+    assert!(visibility >= 6 * timeout, "queue visibility {visibility} s < 6 × worker timeout {timeout} s");
+    let budget: u64 =
+        worker["Environment"]["Variables"]["JOB_BUDGET_SECS"].as_str().and_then(|b| b.parse().ok()).expect("budget");
+    assert!(budget < timeout, "a job checkpoints well inside the Lambda timeout");
+    let policy = serde_norway::to_string(&worker["Policies"]).expect("policies");
+    for forbidden in ["PutSecretValue", "CreateSecret", "DeleteSecret", "dynamodb:Scan", "DeleteItem"] {
+        assert!(!policy.contains(forbidden), "the worker must not {forbidden}");
+    }
+}
