@@ -2,7 +2,7 @@
 //! fresh local table (by the tests and by `make invoke`).
 
 use chrono::{TimeZone, Utc};
-use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, LinkKey, Tags};
+use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, DataType, Dataset, LinkKey, Tags};
 use shared::error::StoreError;
 use shared::ports::PlatformStore;
 use uuid::{Uuid, uuid};
@@ -13,6 +13,8 @@ pub const EXAMPLE_API_KEY: &str = "commerce-link-example-key";
 pub const COMPANY_ID: Uuid = uuid!("8a210b68-6988-11ed-a1eb-0242ac120002");
 /// Its Linked BigCommerce connection.
 pub const CONNECTION_ID: Uuid = uuid!("51baa045-4836-4317-a42e-3542e991e581");
+/// A Queued company-info dataset of the Linked connection (the `events/sync-worker` job).
+pub const DATASET_ID: Uuid = uuid!("2f1d9c3e-7b6a-4e5d-9c8b-1a2b3c4d5e6f");
 /// Its connection waiting for credentials (the `events/link` authorization case).
 pub const PENDING_CONNECTION_ID: Uuid = uuid!("0f3c1e2d-4b5a-4c6d-8e7f-9a0b1c2d3e4f");
 
@@ -44,5 +46,13 @@ pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
     let mut pending = Connection::create(COMPANY_ID, created + chrono::Duration::days(30));
     pending.id = PENDING_CONNECTION_ID;
     store.create_connection(&pending).await?;
+    let dataset = Dataset::queued(
+        DATASET_ID,
+        COMPANY_ID,
+        CONNECTION_ID,
+        DataType::CompanyInfo,
+        created + chrono::Duration::days(31),
+    );
+    store.queue_datasets(&[dataset]).await?;
     Ok(())
 }

@@ -7,23 +7,26 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
 use shared::http::ApiKeys;
 use shared::link::{LinkApi, LinkService, LinkSettings};
 use shared::platform::{Edge, PlatformApi};
+use shared::sync::SyncWorker;
 
 use crate::event::to_lambda_request;
 use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed};
 use crate::template::{Template, create_queues};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies", "link"];
+pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker"];
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,29 @@ pub async fn link_handler(
     Ok(LinkApi::new(service, edge, LinkSettings { finish_url: None, attempts_per_minute: 10 }))
 }
 
+/// The sync worker over fresh tables seeded with the fixtures, against `sandbox`.
+pub async fn worker(
+    sdk: &SdkConfig,
+    prefix: &str,
+    sandbox: &sandbox::Sandbox,
+) -> Result<SyncWorker<DynamoStore>, InvokeError> {
+    let dynamo = Client::new(sdk);
+    let template = Template::load_default().map_err(fail)?;
+    let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
+    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
+    template.table("DataTable").map_err(fail)?.create(&dynamo, &data).await.map_err(fail)?;
+    let store = DynamoStore::new(dynamo.clone(), table);
+    seed(&store).await.map_err(fail)?;
+    let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
+    Ok(SyncWorker::new(
+        store,
+        Arc::new(DynamoRecords::new(dynamo, data)),
+        Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk))),
+        BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
+        Duration::from_secs(60),
+    ))
+}
+
 /// The sandbox the `events/link` files were written for: seed 7, default sizes.
 pub async fn example_sandbox() -> Result<sandbox::Sandbox, InvokeError> {
     sandbox::Sandbox::start(sandbox::SandboxOptions::default()).await.map_err(fail)
@@ -99,14 +125,25 @@ pub fn load_event(path: &Path) -> Result<Value, InvokeError> {
 /// Runs `function` on the event at `path` against fresh resources of `sdk`'s endpoint.
 pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Response<Body>, InvokeError> {
     let event = load_event(path)?;
-    let request = to_lambda_request(&event).map_err(fail)?;
+    let request = if function == "sync-worker" { None } else { Some(to_lambda_request(&event).map_err(fail)?) };
     let table = format!("invoke-{}", uuid::Uuid::new_v4().simple());
     match function {
-        "companies" => Ok(companies_handler(sdk, &table).await?.handle(request).await),
+        "companies" => {
+            Ok(companies_handler(sdk, &table).await?.handle(request.ok_or_else(|| fail("no request"))?).await)
+        }
+        "sync-worker" => {
+            let sandbox = example_sandbox().await?;
+            let handler = worker(sdk, &format!("{table}-"), &sandbox).await?;
+            let sqs: SqsEvent = serde_json::from_value(event).map_err(fail)?;
+            let answer = handler.handle(sqs).await;
+            sandbox.stop().await;
+            let body = serde_json::to_string(&answer).map_err(fail)?;
+            Ok(Response::new(Body::Text(body)))
+        }
         "link" => {
             let sandbox = example_sandbox().await?;
             let handler = link_handler(sdk, &format!("{table}-"), &sandbox).await?;
-            let response = handler.handle(request).await;
+            let response = handler.handle(request.ok_or_else(|| fail("no request"))?).await;
             sandbox.stop().await;
             Ok(response)
         }

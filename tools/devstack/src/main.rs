@@ -113,11 +113,27 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
         linked["connectionInfo"]["storeHash"].as_str().unwrap_or_default()
     );
     println!("     scopes:    {}", linked["connectionInfo"]["grantedScopes"].as_str().unwrap_or_default());
-    let queued = stack.queued_jobs().await?;
-    println!("6. first syncs queued on SyncJobsQueue: {queued} jobs");
-    let statuses = client.expect("GET", &format!("/companies/{company_id}/dataStatus"), None, 200).await?;
-    let entries = statuses.as_object().map(|o| o.len()).unwrap_or_default();
-    println!("7. dataStatus: {entries} data types Queued (the sync worker, next, takes them from here)");
+    println!("6. first syncs queued; the sync worker takes them off SyncJobsQueue:");
+    let started = std::time::Instant::now();
+    let statuses = loop {
+        let statuses = client.expect("GET", &format!("/companies/{company_id}/dataStatus"), None, 200).await?;
+        let pending = statuses
+            .as_object()
+            .map(|o| {
+                o.values()
+                    .filter(|s| matches!(s["currentStatus"].as_str(), Some("Queued" | "Fetching" | "Mapping")))
+                    .count()
+            })
+            .unwrap_or(usize::MAX);
+        if pending == 0 || started.elapsed() > std::time::Duration::from_secs(60) {
+            break statuses;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for (data_type, status) in statuses.as_object().into_iter().flatten() {
+        println!("     {data_type:<28} {}", status["currentStatus"].as_str().unwrap_or_default());
+    }
+    println!("   (this build syncs commerce-companyInfo; the other data types are being added)");
     Ok(())
 }
 

@@ -181,6 +181,70 @@ impl Runner {
     }
 }
 
+
+/// Polls a queue and hands batches to the sync worker as the SQS event source mapping does:
+/// up to 10 messages per event, successful messages deleted, failed ones left to reappear
+/// after the queue's visibility timeout (and reach the DLQ after its receive count).
+pub struct SqsPoller {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SqsPoller {
+    /// Starts polling `queue_url` for `worker`.
+    pub fn start<S: shared::ports::PlatformStore + 'static>(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        worker: Arc<shared::sync::SyncWorker<S>>,
+    ) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send() => received,
+                    _ = stopped.changed() => break,
+                };
+                let messages = match received {
+                    Ok(out) => out.messages.unwrap_or_default(),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "receiving sync jobs failed");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if messages.is_empty() {
+                    continue;
+                }
+                let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+                for m in &messages {
+                    let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+                    message.message_id = m.message_id.clone();
+                    message.receipt_handle = m.receipt_handle.clone();
+                    message.body = m.body.clone();
+                    event.records.push(message);
+                }
+                let response = worker.handle(event).await;
+                let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+                for m in messages {
+                    if failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref()) {
+                        continue;
+                    }
+                    if let Some(receipt) = m.receipt_handle {
+                        let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(receipt).send().await;
+                    }
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops polling (a batch in progress finishes first).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::matches;

@@ -11,6 +11,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
@@ -18,10 +19,11 @@ use shared::domain::LinkKey;
 use shared::http::ApiKeys;
 use shared::link::{LinkApi, LinkService, LinkSettings};
 use shared::platform::{Edge, PlatformApi};
+use shared::sync::SyncWorker;
 use tokio::net::TcpListener;
 
 use crate::moto::{MotoError, MotoServer};
-use crate::runner::{HttpHandler, Routes, Runner};
+use crate::runner::{HttpHandler, Routes, Runner, SqsPoller};
 use crate::template::{Template, TemplateError, create_queues};
 
 /// Why the stack could not start.
@@ -54,6 +56,8 @@ pub struct StackOptions {
     pub name_prefix: String,
     /// The BigCommerce sandbox to run beside the stack.
     pub sandbox: sandbox::SandboxOptions,
+    /// Poll the sync queue and run the sync worker (tests that inspect the queue turn it off).
+    pub run_worker: bool,
 }
 
 impl Default for StackOptions {
@@ -64,6 +68,7 @@ impl Default for StackOptions {
             moto_binary: crate::moto::default_binary(),
             name_prefix: String::new(),
             sandbox: sandbox::SandboxOptions::default(),
+            run_worker: true,
         }
     }
 }
@@ -79,6 +84,7 @@ pub fn generate_api_key() -> String {
 pub struct DevStack {
     moto: Option<MotoServer>,
     runner: Runner,
+    poller: Option<SqsPoller>,
     /// The BigCommerce sandbox store server.
     pub sandbox: sandbox::Sandbox,
     /// AWS endpoint (moto).
@@ -146,6 +152,8 @@ impl DevStack {
         let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
         let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), queue.clone(), edge.clone()));
         let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
+        let bigcommerce_base = bigcommerce.clone();
+        let store_for_worker = store.clone();
         let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
         let service = LinkService::new(store, secrets, queue, client, secret_prefix.clone());
@@ -162,8 +170,18 @@ impl DevStack {
             routes = routes.with(path, handler);
         }
         let runner = Runner::start(listener, routes)?;
+        let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
+        let worker = Arc::new(SyncWorker::new(
+            store_for_worker,
+            Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table)),
+            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            BigCommerceClient::new(bigcommerce_base, Duration::from_secs(3), Duration::from_secs(30)),
+            Duration::from_secs(600),
+        ));
+        let poller =
+            options.run_worker.then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker));
         let resources = Resources { tables: tables.clone(), queues, secret_prefix };
-        Ok(Self { moto, runner, sandbox, aws_endpoint, api_url, api_key, tables, resources })
+        Ok(Self { moto, runner, poller, sandbox, aws_endpoint, api_url, api_key, tables, resources })
     }
 
     /// The sandbox store merchants link in the demo: its API base and the credentials of its
@@ -224,9 +242,12 @@ impl DevStack {
         self.runner.addr()
     }
 
-    /// Stops the runner, the sandbox and moto.
+    /// Stops the runner, the queue poller, the sandbox and moto.
     pub async fn stop(self) {
         self.runner.stop().await;
+        if let Some(poller) = self.poller {
+            poller.stop().await;
+        }
         self.sandbox.stop().await;
         if let Some(moto) = self.moto {
             moto.stop().await;

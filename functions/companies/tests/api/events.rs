@@ -159,5 +159,9 @@ fn every_event_file_is_covered() {
         .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
         .collect();
     dirs.sort();
-    assert_eq!(dirs, ["companies", "link"], "each function's events need a replay test (link: functions/link/tests)");
+    assert_eq!(
+        dirs,
+        ["companies", "link", "sync-worker"],
+        "each function's events need a replay test (functions/link/tests, functions/sync-worker/tests)"
+    );
 }

@@ -25,6 +25,7 @@ impl Stack {
         let mut options = StackOptions {
             port: 0,
             aws_endpoint: Some(aws_endpoint()),
+            run_worker: false,
             name_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
             ..StackOptions::default()
         };

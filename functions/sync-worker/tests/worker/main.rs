@@ -41,6 +41,7 @@ impl World {
         let mut options = StackOptions {
             port: 0,
             aws_endpoint: Some(endpoint()),
+            run_worker: false,
             name_prefix: format!("w{}-", Uuid::new_v4().simple()),
             ..StackOptions::default()
         };
@@ -216,4 +217,30 @@ async fn duplicates_poison_messages_401_and_403() {
     assert_eq!(connection["status"], "Deauthorized");
     let id = Uuid::parse_str(&w.connection).expect("uuid");
     assert!(w.records.get_record(id, DataType::CompanyInfo, &w.store.hash).await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn the_worker_event_file_replays_with_only_the_poison_message_failing() {
+    use shared::ports::DatasetStore;
+    let sdk = devstack::local_sdk_config(&endpoint());
+    let sandbox = devstack::invoke::example_sandbox().await.expect("sandbox");
+    let prefix = format!("ev{}-", Uuid::new_v4().simple());
+    let worker = devstack::invoke::worker(&sdk, &prefix, &sandbox).await.expect("worker");
+    let path = devstack::repo_root().join("events/sync-worker/batch-good-and-poison.json");
+    let event: SqsEvent =
+        serde_json::from_value(devstack::invoke::load_event(&path).expect("event")).expect("an SQS event");
+    let response = worker.handle(event).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, ["poison-0000-4000-8000-000000000001"]);
+    // The fixture's Linked connection has no stored credentials: its job ends, it does not loop.
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), format!("{prefix}PlatformTable"));
+    let dataset = store
+        .dataset(devstack::fixtures::COMPANY_ID, devstack::fixtures::DATASET_ID)
+        .await
+        .expect("read")
+        .expect("dataset");
+    assert_eq!(dataset.status, shared::domain::PullStatus::AuthError);
+    let files: Vec<_> = std::fs::read_dir(devstack::repo_root().join("events/sync-worker")).expect("dir").collect();
+    assert_eq!(files.len(), 1, "each events/sync-worker file needs a case here");
+    sandbox.stop().await;
 }
