@@ -181,7 +181,6 @@ impl Runner {
     }
 }
 
-
 /// Polls a queue and hands batches to the sync worker as the SQS event source mapping does:
 /// up to 10 messages per event, successful messages deleted, failed ones left to reappear
 /// after the queue's visibility timeout (and reach the DLQ after its receive count).
