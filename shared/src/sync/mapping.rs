@@ -38,6 +38,59 @@ pub fn company_info(store: &Value, synced: DateTime<Utc>) -> Value {
     info
 }
 
+/// A v3 date-time (any offset) as Codat's UTC timestamp.
+fn utc(value: &Value) -> Option<String> {
+    value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| timestamp(d.with_timezone(&Utc)))
+}
+
+/// `GET v3/customers?include=addresses` record → commerce-customers (see docs/mapping.md §2).
+pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
+    let text = |v: &Value| v.as_str().unwrap_or_default().trim().to_string();
+    let name = format!("{} {}", text(&source["first_name"]), text(&source["last_name"])).trim().to_string();
+    let addresses: Vec<Value> = source["addresses"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let mut address = json!({
+                        "type": "Unknown",
+                        "line1": text(&a["address1"]),
+                        "city": text(&a["city"]),
+                        "region": text(&a["state_or_province"]),
+                        "country": text(&a["country"]),
+                        "postalCode": text(&a["postal_code"]),
+                    });
+                    if !text(&a["address2"]).is_empty() {
+                        address["line2"] = json!(text(&a["address2"]));
+                    }
+                    address
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut customer = json!({
+        "id": source["id"].as_u64().map(|id| id.to_string()).unwrap_or_else(|| text(&source["id"])),
+        "customerName": name,
+        "emailAddress": text(&source["email"]),
+        "defaultCurrency": "XXX",
+        "addresses": addresses,
+        "modifiedDate": timestamp(synced),
+    });
+    if source.get("phone").is_some() {
+        customer["phone"] = json!(text(&source["phone"]));
+    }
+    if !text(&source["notes"]).is_empty() {
+        customer["note"] = json!(text(&source["notes"]));
+    }
+    if let Some(created) = utc(&source["date_created"]) {
+        customer["createdDate"] = json!(created);
+    }
+    if let Some(modified) = utc(&source["date_modified"]) {
+        customer["sourceModifiedDate"] = json!(modified);
+    }
+    customer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +106,20 @@ mod tests {
         assert_eq!(info["webLinks"][0]["url"], "https://shop.example");
         let bare = company_info(&json!({"id": "x", "name": "S"}), Utc::now());
         assert_eq!(bare["phoneNumbers"], json!([]));
+    }
+
+    #[test]
+    fn customers_follow_codats_bigcommerce_examples() {
+        let source = json!({"id": 7, "first_name": "Zoë", "last_name": "O'Brien", "email": "z@example.com", "phone": "+1 555",
+            "notes": "", "date_created": "2024-03-01T10:00:00+01:00", "date_modified": "2024-03-02T10:00:00Z",
+            "addresses": [{"address1": "1 Way", "address2": "", "city": "Austin", "state_or_province": "Texas",
+                           "country": "United States", "country_code": "US", "postal_code": "78701"}]});
+        let c = customer(&source, Utc::now());
+        assert_eq!((c["id"].as_str(), c["customerName"].as_str()), (Some("7"), Some("Zoë O'Brien")));
+        assert_eq!(c["defaultCurrency"], "XXX");
+        assert_eq!(c["createdDate"], "2024-03-01T09:00:00.000Z", "UTC");
+        assert_eq!(c["addresses"][0]["type"], "Unknown");
+        assert_eq!(c["addresses"][0]["country"], "United States", "the country name, not the code");
+        assert!(c["addresses"][0].get("line2").is_none() && c.get("note").is_none());
     }
 }

@@ -1,8 +1,8 @@
 //! fn sync-worker: takes sync jobs off the queue, reads the store through the paced client,
 //! maps records to Codat's model and stores them, moving the dataset through its statuses.
 //!
-//! This build syncs `commerce-companyInfo` and answers `NotSupported` for the data types
-//! BigCommerce does not provide; the remaining data types are being added (issue 5).
+//! This build syncs `commerce-companyInfo` and `commerce-customers` and answers `NotSupported`
+//! for the data types BigCommerce does not provide; the remaining data types are being added.
 
 pub mod mapping;
 
@@ -172,7 +172,55 @@ impl<S: PlatformStore> SyncWorker<S> {
                 };
                 self.records.put_records(job.connection_id, job.data_type, &[record]).await.map_err(store_error)
             }
+            DataType::Customers => self.sync_customers(job, client, deadline).await,
             other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
+        }
+    }
+
+    /// Customers by cursor (stable against inserts between pages), 250 per page, each page
+    /// stored before the next is asked for. A cursor that does not advance fails loudly.
+    async fn sync_customers(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+        let store_error = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
+        let mut path = "v3/customers?include=addresses&limit=250&page=1".to_string();
+        let mut seen_cursors = std::collections::HashSet::new();
+        let mut stored = 0usize;
+        loop {
+            let Page::Json(page) = client.get(&path, deadline).await? else { return Ok(()) };
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                return Ok(());
+            }
+            let now = Utc::now();
+            let records: Vec<StoredRecord> = data
+                .iter()
+                .map(|c| {
+                    let record = mapping::customer(c, now);
+                    let modified =
+                        c["date_modified"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
+                    StoredRecord {
+                        id: record["id"].as_str().unwrap_or_default().to_string(),
+                        modified: modified.map(|d| d.with_timezone(&Utc)),
+                        record,
+                    }
+                })
+                .collect();
+            self.records.put_records(job.connection_id, job.data_type, &records).await.map_err(store_error)?;
+            stored += records.len();
+            let total = page["meta"]["pagination"]["total"].as_u64().filter(|t| *t > 0);
+            if let Some(total) = total {
+                let progress = ((stored as u64 * 100) / total).min(99) as u8;
+                let _ = self
+                    .store
+                    .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
+                    .await;
+            }
+            let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
+                return Ok(());
+            };
+            if !seen_cursors.insert(cursor.clone()) {
+                return Err(FetchError::Unexpected(508, format!("customers cursor {cursor} did not advance")));
+            }
+            path = format!("v3/customers?include=addresses&limit=250&after={cursor}");
         }
     }
 }

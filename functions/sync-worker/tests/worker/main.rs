@@ -36,7 +36,7 @@ fn endpoint() -> String {
 
 impl World {
     async fn new() -> Self {
-        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 5, customers: 5, categories: 3 });
+        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 5, customers: 600, categories: 3 });
         store.quota = 10_000;
         let mut options = StackOptions {
             port: 0,
@@ -139,6 +139,36 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         .assert_valid(pointer(), &info.record);
     assert_eq!(info.record["companyName"], w.store.name.as_str());
     assert_eq!(info.record["baseCurrency"], "USD");
+
+    // Customers: 600 over three cursor pages, every one stored once and matching the store.
+    assert_eq!(status["commerce-customers"]["currentStatus"], "Complete", "{status}");
+    let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
+    let ids: Vec<u64> = customers.iter().map(|c| c.id.parse().expect("numeric id")).collect();
+    assert_eq!(ids, (1..=600).collect::<Vec<u64>>(), "0 missing, 0 extra, 0 duplicated");
+    let mut truth = Vec::new();
+    sandbox::api::export(&w.sandbox().data(), "http://x", &mut truth).expect("ground truth");
+    let truth: std::collections::HashMap<String, Value> = String::from_utf8(truth)
+        .expect("utf-8")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["type"] == "customer")
+        .map(|r| (r["record"]["id"].to_string(), r["record"].clone()))
+        .collect();
+    let commerce = testkit::Spec::reference("codat/Codat-Commerce.json").with_draft(testkit::Draft::Draft7);
+    for (i, stored) in customers.iter().enumerate() {
+        let source = &truth[&stored.id];
+        let name = format!(
+            "{} {}",
+            source["first_name"].as_str().unwrap_or_default(),
+            source["last_name"].as_str().unwrap_or_default()
+        );
+        assert_eq!(stored.record["customerName"], name.trim());
+        assert_eq!(stored.record["emailAddress"], source["email"]);
+        assert_eq!(stored.record["addresses"].as_array().map(Vec::len), source["addresses"].as_array().map(Vec::len));
+        if i % 50 == 0 {
+            commerce.assert_valid("#/components/schemas/Customer", &stored.record);
+        }
+    }
 
     // A data type BigCommerce does not provide.
     let queued = w
