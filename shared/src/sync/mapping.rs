@@ -91,6 +91,38 @@ pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
     customer
 }
 
+/// All of a store's tree categories → commerce-productCategories (see docs/mapping.md §8):
+/// ancestors root first, immediate parent last.
+pub fn product_categories(categories: &[Value], synced: DateTime<Utc>) -> Vec<Value> {
+    let id = |c: &Value| c["category_id"].as_u64().unwrap_or_default();
+    let parents: std::collections::HashMap<u64, (u64, String)> = categories
+        .iter()
+        .map(|c| {
+            (id(c), (c["parent_id"].as_u64().unwrap_or_default(), c["name"].as_str().unwrap_or_default().to_string()))
+        })
+        .collect();
+    categories
+        .iter()
+        .map(|c| {
+            let mut ancestors = Vec::new();
+            let mut parent = c["parent_id"].as_u64().unwrap_or_default();
+            while parent != 0 && ancestors.len() < 64 {
+                let name = parents.get(&parent).map(|p| p.1.clone()).unwrap_or_default();
+                ancestors.push(json!({"id": parent.to_string(), "type": "ProductCategory", "name": name}));
+                parent = parents.get(&parent).map_or(0, |p| p.0);
+            }
+            ancestors.reverse();
+            json!({
+                "id": id(c).to_string(),
+                "name": c["name"].as_str().unwrap_or_default(),
+                "ancestorRefs": ancestors,
+                "hasChildren": categories.iter().any(|other| other["parent_id"].as_u64() == Some(id(c))),
+                "modifiedDate": timestamp(synced),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +138,22 @@ mod tests {
         assert_eq!(info["webLinks"][0]["url"], "https://shop.example");
         let bare = company_info(&json!({"id": "x", "name": "S"}), Utc::now());
         assert_eq!(bare["phoneNumbers"], json!([]));
+    }
+
+    #[test]
+    fn categories_list_ancestors_root_first() {
+        let tree = [
+            json!({"category_id": 1, "parent_id": 0, "name": "Camping"}),
+            json!({"category_id": 2, "parent_id": 1, "name": "Tents"}),
+            json!({"category_id": 3, "parent_id": 2, "name": "Ultralight"}),
+        ];
+        let mapped = product_categories(&tree, Utc::now());
+        assert_eq!(
+            mapped[2]["ancestorRefs"].as_array().map(|a| a.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()),
+            Some(vec![json!("1"), json!("2")])
+        );
+        assert_eq!((mapped[0]["hasChildren"].as_bool(), mapped[2]["hasChildren"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(mapped[0]["ancestorRefs"], json!([]));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! fn sync-worker: takes sync jobs off the queue, reads the store through the paced client,
 //! maps records to Codat's model and stores them, moving the dataset through its statuses.
 //!
-//! This build syncs `commerce-companyInfo` and `commerce-customers` and answers `NotSupported`
-//! for the data types BigCommerce does not provide; the remaining data types are being added.
+//! This build syncs `commerce-companyInfo`, `commerce-customers` and
+//! `commerce-productCategories` and answers `NotSupported` for the data types BigCommerce does not
+//! provide; the remaining data types are being added.
 
 pub mod mapping;
 
@@ -173,8 +174,49 @@ impl<S: PlatformStore> SyncWorker<S> {
                 self.records.put_records(job.connection_id, job.data_type, &[record]).await.map_err(store_error)
             }
             DataType::Customers => self.sync_customers(job, client, deadline).await,
+            DataType::ProductCategories => self.sync_categories(job, client, deadline).await,
             other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
         }
+    }
+
+    /// Every tree category (page by page; a page that repeats the previous one fails loudly),
+    /// then mapped together: ancestors and `hasChildren` need the whole tree.
+    async fn sync_categories(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+        let mut all: Vec<serde_json::Value> = Vec::new();
+        let mut previous_first = None;
+        for page in 1.. {
+            let Page::Json(body) =
+                client.get(&format!("v3/catalog/trees/categories?limit=250&page={page}"), deadline).await?
+            else {
+                break;
+            };
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            let first = data.first().map(|c| c["category_id"].clone());
+            if data.is_empty() {
+                break;
+            }
+            if first.is_some() && first == previous_first {
+                return Err(FetchError::Unexpected(508, format!("categories page {page} repeated the previous page")));
+            }
+            previous_first = first;
+            all.extend(data);
+            let total_pages = body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
+            if page >= total_pages {
+                break;
+            }
+        }
+        let records: Vec<StoredRecord> = mapping::product_categories(&all, Utc::now())
+            .into_iter()
+            .map(|record| StoredRecord {
+                id: record["id"].as_str().unwrap_or_default().to_string(),
+                modified: None,
+                record,
+            })
+            .collect();
+        self.records
+            .put_records(job.connection_id, job.data_type, &records)
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))
     }
 
     /// Customers by cursor (stable against inserts between pages), 250 per page, each page

@@ -133,7 +133,9 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
     for (data_type, status) in statuses.as_object().into_iter().flatten() {
         println!("     {data_type:<28} {}", status["currentStatus"].as_str().unwrap_or_default());
     }
-    println!("   (this build syncs commerce-companyInfo and commerce-customers; the other data types are being added)");
+    println!(
+        "   (this build syncs company info, customers and product categories; the other data types are being added)"
+    );
     Ok(())
 }
 

@@ -140,6 +140,17 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     assert_eq!(info.record["companyName"], w.store.name.as_str());
     assert_eq!(info.record["baseCurrency"], "USD");
 
+    // Product categories: the tree, ancestors root first.
+    assert_eq!(status["commerce-productCategories"]["currentStatus"], "Complete", "{status}");
+    let categories = w.records.all_records(connection, DataType::ProductCategories).await.expect("read");
+    assert_eq!(categories.len(), 3);
+    let tents = categories.iter().find(|c| c.record["name"] == "Tents").expect("Tents");
+    assert_eq!(tents.record["ancestorRefs"][0]["id"], "1");
+    let commerce_spec = testkit::Spec::reference("codat/Codat-Commerce.json").with_draft(testkit::Draft::Draft7);
+    for c in &categories {
+        commerce_spec.assert_valid("#/components/schemas/ProductCategory", &c.record);
+    }
+
     // Customers: 600 over three cursor pages, every one stored once and matching the store.
     assert_eq!(status["commerce-customers"]["currentStatus"], "Complete", "{status}");
     let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
