@@ -91,6 +91,119 @@ pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
     customer
 }
 
+/// Text of an HTML fragment: tags dropped, the basic entities decoded, whitespace collapsed.
+pub fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let decoded = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A v3 catalog product (with variants) → commerce-products (see docs/mapping.md §7).
+/// `categories` maps category ids to names; `currency` is the store's.
+pub fn product(
+    source: &Value,
+    categories: &std::collections::HashMap<u64, String>,
+    currency: &str,
+    synced: DateTime<Utc>,
+) -> Value {
+    let name = source["name"].as_str().unwrap_or_default();
+    let published = if source["is_visible"].as_bool().unwrap_or(true) { "Published" } else { "Unpublished" };
+    let tracking = source["inventory_tracking"].as_str().unwrap_or("none");
+    let variants: Vec<Value> = source["variants"]
+        .as_array()
+        .map(|variants| {
+            variants
+                .iter()
+                .map(|v| {
+                    let options: Vec<String> = v["option_values"]
+                        .as_array()
+                        .map(|o| {
+                            o.iter()
+                                .map(|o| {
+                                    format!(
+                                        "{} = {}",
+                                        o["option_display_name"].as_str().unwrap_or_default(),
+                                        o["label"].as_str().unwrap_or_default()
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let variant_name =
+                        if options.is_empty() { name.to_string() } else { format!("{name} ({})", options.join(", ")) };
+                    let barcode = [&v["upc"], &v["gtin"]]
+                        .iter()
+                        .filter_map(|b| b.as_str())
+                        .find(|b| !b.is_empty())
+                        .unwrap_or_default()
+                        .to_string();
+                    let price = v["price"].as_f64().or_else(|| source["price"].as_f64()).unwrap_or_default();
+                    let quantity = match tracking {
+                        "variant" => v["inventory_level"].as_i64().unwrap_or_default(),
+                        "product" => source["inventory_level"].as_i64().unwrap_or_default(),
+                        _ => 0,
+                    };
+                    json!({
+                        "id": v["id"].as_u64().map(|id| id.to_string()).unwrap_or_default(),
+                        "name": variant_name,
+                        "sku": v["sku"].as_str().unwrap_or_default(),
+                        "barcode": barcode,
+                        "isTaxEnabled": false,
+                        "vatPercentage": 0,
+                        "prices": [{"currency": currency, "unitPrice": price}],
+                        "inventory": {"totalQuantity": quantity, "locations": []},
+                        "shippingRequired": source["type"].as_str() != Some("digital"),
+                        "status": published,
+                        "createdDate": "0001-01-01T00:00:00",
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let names: Vec<&str> = source["categories"]
+        .as_array()
+        .map(|ids| {
+            ids.iter().filter_map(|id| id.as_u64().and_then(|id| categories.get(&id)).map(String::as_str)).collect()
+        })
+        .unwrap_or_default();
+    let mut product = json!({
+        "id": source["id"].as_u64().map(|id| id.to_string()).unwrap_or_default(),
+        "name": name,
+        "description": plain_text(source["description"].as_str().unwrap_or_default()),
+        "isGiftCard": false,
+        "variants": variants,
+        "modifiedDate": timestamp(synced),
+    });
+    if !names.is_empty() {
+        product["categorization"] = json!(names.join(", "));
+    }
+    if let Some(created) = utc(&source["date_created"]) {
+        product["createdDate"] = json!(created);
+    }
+    if let Some(modified) = utc(&source["date_modified"]) {
+        product["sourceModifiedDate"] = json!(modified);
+    }
+    product
+}
+
 /// All of a store's tree categories → commerce-productCategories (see docs/mapping.md §8):
 /// ancestors root first, immediate parent last.
 pub fn product_categories(categories: &[Value], synced: DateTime<Utc>) -> Vec<Value> {
@@ -138,6 +251,23 @@ mod tests {
         assert_eq!(info["webLinks"][0]["url"], "https://shop.example");
         let bare = company_info(&json!({"id": "x", "name": "S"}), Utc::now());
         assert_eq!(bare["phoneNumbers"], json!([]));
+    }
+
+    #[test]
+    fn products_keep_variants_prices_inventory_and_categories() {
+        let categories = std::collections::HashMap::from([(1, "Camping".to_string()), (2, "Tents".to_string())]);
+        let source = json!({"id": 5, "name": "Alpine Tent 5", "type": "physical", "description": "<p>Light &amp; strong</p>",
+            "price": 199.0, "categories": [1, 2], "inventory_tracking": "variant", "is_visible": true,
+            "date_created": "2024-01-01T00:00:00+00:00",
+            "variants": [{"id": 5000, "sku": "T-1", "price": 209.0, "upc": "", "gtin": "", "inventory_level": 7,
+                          "option_values": [{"option_display_name": "Colour", "label": "Sand"}]}]});
+        let p = product(&source, &categories, "USD", Utc::now());
+        assert_eq!((p["id"].as_str(), p["categorization"].as_str()), (Some("5"), Some("Camping, Tents")));
+        assert_eq!(p["description"], "Light & strong");
+        let v = &p["variants"][0];
+        assert_eq!((v["id"].as_str(), v["name"].as_str()), (Some("5000"), Some("Alpine Tent 5 (Colour = Sand)")));
+        assert_eq!(v["prices"][0], json!({"currency": "USD", "unitPrice": 209.0}));
+        assert_eq!(v["inventory"]["totalQuantity"], 7);
     }
 
     #[test]

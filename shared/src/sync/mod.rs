@@ -1,9 +1,9 @@
 //! fn sync-worker: takes sync jobs off the queue, reads the store through the paced client,
 //! maps records to Codat's model and stores them, moving the dataset through its statuses.
 //!
-//! This build syncs `commerce-companyInfo`, `commerce-customers` and
-//! `commerce-productCategories` and answers `NotSupported` for the data types BigCommerce does not
-//! provide; the remaining data types are being added.
+//! This build syncs `commerce-companyInfo`, `commerce-customers`, `commerce-productCategories`
+//! and `commerce-products` and answers `NotSupported` for the data types BigCommerce does not
+//! provide; orders, payments, transactions and payment methods are being added.
 
 pub mod mapping;
 
@@ -175,36 +175,103 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
             DataType::Customers => self.sync_customers(job, client, deadline).await,
             DataType::ProductCategories => self.sync_categories(job, client, deadline).await,
+            DataType::Products => self.sync_products(job, client, deadline).await,
             other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
         }
+    }
+
+    /// Every product with its variants, page by page (each page stored before the next; a
+    /// repeated page fails loudly). Category names and the store currency are read first.
+    async fn sync_products(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+        let currency = match client.get("v2/store", deadline).await? {
+            Page::Json(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
+            Page::Empty => "XXX".to_string(),
+        };
+        let categories: std::collections::HashMap<u64, String> = self
+            .fetch_pages(client, "v3/catalog/trees/categories?limit=250", "category_id", deadline)
+            .await?
+            .iter()
+            .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
+            .collect();
+        let mut previous_first = None;
+        let mut stored = 0u64;
+        for page in 1.. {
+            let path = format!("v3/catalog/products?include=variants&limit=250&page={page}");
+            let Page::Json(body) = client.get(&path, deadline).await? else { break };
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                break;
+            }
+            let first = data.first().map(|p| p["id"].clone());
+            if first == previous_first {
+                return Err(FetchError::Unexpected(508, format!("products page {page} repeated the previous page")));
+            }
+            previous_first = first;
+            let now = Utc::now();
+            let records: Vec<StoredRecord> = data
+                .iter()
+                .map(|p| {
+                    let record = mapping::product(p, &categories, &currency, now);
+                    let modified =
+                        p["date_modified"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
+                    StoredRecord {
+                        id: record["id"].as_str().unwrap_or_default().to_string(),
+                        modified: modified.map(|d| d.with_timezone(&Utc)),
+                        record,
+                    }
+                })
+                .collect();
+            self.records
+                .put_records(job.connection_id, job.data_type, &records)
+                .await
+                .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+            stored += records.len() as u64;
+            let total = body["meta"]["pagination"]["total"].as_u64().unwrap_or(stored).max(1);
+            let progress = ((stored * 100) / total).min(99) as u8;
+            let _ = self
+                .store
+                .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
+                .await;
+            if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record of a v3 page/limit listing; a page that repeats the previous one fails.
+    async fn fetch_pages(
+        &self,
+        client: &PacedClient,
+        base: &str,
+        id_key: &str,
+        deadline: Instant,
+    ) -> Result<Vec<serde_json::Value>, FetchError> {
+        let mut all = Vec::new();
+        let mut previous_first = None;
+        for page in 1.. {
+            let Page::Json(body) = client.get(&format!("{base}&page={page}"), deadline).await? else { break };
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                break;
+            }
+            let first = data.first().map(|c| c[id_key].clone());
+            if first == previous_first {
+                return Err(FetchError::Unexpected(508, format!("{base} page {page} repeated the previous page")));
+            }
+            previous_first = first;
+            all.extend(data);
+            if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// Every tree category (page by page; a page that repeats the previous one fails loudly),
     /// then mapped together: ancestors and `hasChildren` need the whole tree.
     async fn sync_categories(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let mut all: Vec<serde_json::Value> = Vec::new();
-        let mut previous_first = None;
-        for page in 1.. {
-            let Page::Json(body) =
-                client.get(&format!("v3/catalog/trees/categories?limit=250&page={page}"), deadline).await?
-            else {
-                break;
-            };
-            let data = body["data"].as_array().cloned().unwrap_or_default();
-            let first = data.first().map(|c| c["category_id"].clone());
-            if data.is_empty() {
-                break;
-            }
-            if first.is_some() && first == previous_first {
-                return Err(FetchError::Unexpected(508, format!("categories page {page} repeated the previous page")));
-            }
-            previous_first = first;
-            all.extend(data);
-            let total_pages = body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
-            if page >= total_pages {
-                break;
-            }
-        }
+        let all = self.fetch_pages(client, "v3/catalog/trees/categories?limit=250", "category_id", deadline).await?;
         let records: Vec<StoredRecord> = mapping::product_categories(&all, Utc::now())
             .into_iter()
             .map(|record| StoredRecord {

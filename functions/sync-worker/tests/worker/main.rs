@@ -36,7 +36,7 @@ fn endpoint() -> String {
 
 impl World {
     async fn new() -> Self {
-        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 5, customers: 600, categories: 3 });
+        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 300, customers: 600, categories: 3 });
         store.quota = 10_000;
         let mut options = StackOptions {
             port: 0,
@@ -149,6 +149,21 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     let commerce_spec = testkit::Spec::reference("codat/Codat-Commerce.json").with_draft(testkit::Draft::Draft7);
     for c in &categories {
         commerce_spec.assert_valid("#/components/schemas/ProductCategory", &c.record);
+    }
+
+    // Products: 300 over two pages, variants whole (some products have hundreds).
+    assert_eq!(status["commerce-products"]["currentStatus"], "Complete", "{status}");
+    let products = w.records.all_records(connection, DataType::Products).await.expect("read");
+    let ids: Vec<u64> = products.iter().map(|p| p.id.parse().expect("numeric id")).collect();
+    assert_eq!(ids, (1..=300).collect::<Vec<u64>>());
+    let heads = w.sandbox().data().products.clone();
+    for (p, head) in products.iter().zip(&heads) {
+        assert_eq!(p.record["variants"].as_array().map(Vec::len), Some(usize::from(head.variants)), "product {}", p.id);
+        assert!(p.record["categorization"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+    assert!(heads.iter().any(|h| h.variants >= 500), "the store has products with hundreds of variants");
+    for p in products.iter().step_by(37) {
+        commerce_spec.assert_valid("#/components/schemas/Product", &p.record);
     }
 
     // Customers: 600 over three cursor pages, every one stored once and matching the store.
