@@ -91,6 +91,146 @@ pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
     customer
 }
 
+/// A v2 money string ("12.3400") as a decimal (0 when absent or malformed).
+fn money(value: &Value) -> rust_decimal::Decimal {
+    use std::str::FromStr;
+    match value {
+        Value::String(s) => rust_decimal::Decimal::from_str(s.trim()).unwrap_or_default(),
+        Value::Number(n) => rust_decimal::Decimal::from_str(&n.to_string()).unwrap_or_default(),
+        _ => rust_decimal::Decimal::ZERO,
+    }
+}
+
+/// A decimal as a JSON number (Codat's decimals), rounded to `dp` places.
+fn number(value: rust_decimal::Decimal, dp: u32) -> Value {
+    use rust_decimal::prelude::ToPrimitive;
+    json!(value.round_dp(dp).normalize().to_f64().unwrap_or_default())
+}
+
+fn percentage(tax: rust_decimal::Decimal, base: rust_decimal::Decimal) -> Value {
+    if base.is_zero() { json!(0) } else { number(tax / base * rust_decimal::Decimal::from(100), 4) }
+}
+
+/// A v2 order with embedded line items → commerce-orders (see docs/mapping.md §3). `refunded` is
+/// the sum of the order's v3 refunds.
+pub fn order(source: &Value, refunded: rust_decimal::Decimal, synced: DateTime<Utc>) -> Value {
+    let id = source["id"].as_u64().map(|id| id.to_string()).unwrap_or_default();
+    let consignments = &source["consignments"];
+    let mut lines: Vec<&Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let groups = [
+        &consignments["shipping"],
+        &consignments["pickups"],
+        &consignments["downloads"],
+        &consignments["email"]["gift_certificates"],
+    ];
+    for group in groups {
+        for consignment in group.as_array().into_iter().flatten() {
+            for line in consignment["line_items"].as_array().into_iter().flatten() {
+                if line.get("id").is_some() && seen.insert(line["id"].as_u64()) {
+                    lines.push(line);
+                }
+            }
+        }
+    }
+    let mut total_discount = rust_decimal::Decimal::ZERO;
+    let line_items: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let price_ex = money(&l["price_ex_tax"]);
+            let discounts: Vec<Value> = l["applied_discounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    total_discount += money(&d["amount"]);
+                    json!({"name": d["name"].as_str().unwrap_or_default(), "totalAmount": number(money(&d["amount"]), 2)})
+                })
+                .collect();
+            let total = money(&l["discounted_total_inc_tax"]);
+            let total_inc = money(&l["total_inc_tax"]);
+            let tax = money(&l["total_tax"]);
+            let line_tax = if total_inc.is_zero() { tax } else { tax * total / total_inc };
+            let name = l["name"].as_str().unwrap_or_default();
+            let mut line = json!({
+                "id": l["id"].as_u64().map(|i| i.to_string()).unwrap_or_default(),
+                "quantity": l["quantity"].as_u64().unwrap_or_default(),
+                "unitPrice": number(price_ex, 4),
+                "taxPercentage": percentage(money(&l["price_tax"]), price_ex),
+                "totalAmount": number(total, 2),
+                "totalTaxAmount": number(line_tax, 2),
+                "taxes": [],
+                "discountAllocations": discounts,
+            });
+            if let Some(product) = l["product_id"].as_u64().filter(|p| *p > 0) {
+                line["productRef"] = json!({"id": product.to_string(), "name": name});
+            }
+            if let Some(variant) = l["variant_id"].as_u64().filter(|v| *v > 0) {
+                line["productVariantRef"] = json!({"id": variant.to_string(), "name": name});
+            }
+            line
+        })
+        .collect();
+    let mut charges = Vec::new();
+    for (description, inc, tax, ex, kind) in [
+        ("Shipping Charge", "shipping_cost_inc_tax", "shipping_cost_tax", "shipping_cost_ex_tax", "Shipping"),
+        ("Handling Charge", "handling_cost_inc_tax", "handling_cost_tax", "handling_cost_ex_tax", "Generic"),
+        ("Gift Wrapping", "wrapping_cost_inc_tax", "wrapping_cost_tax", "wrapping_cost_ex_tax", "Generic"),
+    ] {
+        let amount = money(&source[inc]);
+        if !amount.is_zero() {
+            charges.push(json!({
+                "description": description,
+                "totalAmount": number(amount, 2),
+                "taxAmount": number(money(&source[tax]), 2),
+                "taxPercentage": percentage(money(&source[tax]), money(&source[ex])),
+                "quantity": 1,
+                "type": kind,
+                "taxes": [],
+            }));
+        }
+    }
+    let currency = [&source["default_currency_code"], &source["currency_code"]]
+        .iter()
+        .filter_map(|c| c.as_str())
+        .find(|c| !c.is_empty())
+        .unwrap_or("XXX")
+        .to_string();
+    let rfc2822 = |key: &str| {
+        source[key]
+            .as_str()
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| timestamp(d.with_timezone(&Utc)))
+    };
+    let mut order = json!({
+        "id": id,
+        "orderNumber": id,
+        "currency": currency,
+        "totalAmount": number(money(&source["total_inc_tax"]), 2),
+        "totalRefund": number(-refunded.abs(), 2),
+        "totalTaxAmount": number(money(&source["total_tax"]), 2),
+        "totalDiscount": number(total_discount, 2),
+        "totalGratuity": 0,
+        "orderLineItems": line_items,
+        "payments": [],
+        "serviceCharges": charges,
+        "customerRef": {"id": source["customer_id"].as_u64().unwrap_or_default().to_string()},
+        "modifiedDate": timestamp(synced),
+    });
+    if let Some(country) =
+        source["billing_address"]["country_iso2"].as_str().and_then(|c| isocountry::CountryCode::for_alpha2(c).ok())
+    {
+        order["country"] = json!(country.alpha3());
+    }
+    if let Some(created) = rfc2822("date_created") {
+        order["createdDate"] = json!(created);
+    }
+    if let Some(modified) = rfc2822("date_modified") {
+        order["sourceModifiedDate"] = json!(modified);
+    }
+    order
+}
+
 /// Text of an HTML fragment: tags dropped, the basic entities decoded, whitespace collapsed.
 pub fn plain_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -268,6 +408,46 @@ mod tests {
         assert_eq!((v["id"].as_str(), v["name"].as_str()), (Some("5000"), Some("Alpine Tent 5 (Colour = Sand)")));
         assert_eq!(v["prices"][0], json!({"currency": "USD", "unitPrice": 209.0}));
         assert_eq!(v["inventory"]["totalQuantity"], 7);
+    }
+
+    #[test]
+    fn orders_reconcile_like_codats_bigcommerce_example() {
+        // Codat's example: lines 225 and 445 inc tax, discounts 3.36 and 6.64, shipping 15.
+        let line = |id: u64, ex: &str, tax: &str, inc: &str, line_tax: &str, discounted: &str, discount: &str| {
+            json!({"id": id, "product_id": 86, "variant_id": 66, "name": "Able Brewing System", "quantity": 1,
+                   "price_ex_tax": ex, "price_tax": tax, "total_inc_tax": inc, "total_tax": line_tax,
+                   "discounted_total_inc_tax": discounted,
+                   "applied_discounts": [{"id": "manual-discount", "amount": discount, "name": "Manual Discount", "code": null, "target": "order"}]})
+        };
+        let source = json!({"id": 100, "customer_id": 0, "date_created": "Wed, 15 Jun 2022 15:48:18 +0000",
+            "date_modified": "Wed, 15 Jun 2022 15:48:18 +0000", "default_currency_code": "GBP",
+            "total_inc_tax": "675.0000", "total_tax": "112.5000",
+            "shipping_cost_inc_tax": "15.0000", "shipping_cost_tax": "2.5000", "shipping_cost_ex_tax": "12.5000",
+            "billing_address": {"country_iso2": "GB"},
+            "consignments": {"shipping": [{"line_items": [
+                line(1, "187.5000", "37.5000", "225.0000", "37.5000", "221.6400", "3.3600"),
+                line(2, "74.1667", "14.8333", "445.0000", "74.1665", "438.3600", "6.6400")]}],
+                "pickups": [], "downloads": [], "email": {"gift_certificates": []}}});
+        let o = order(&source, rust_decimal::Decimal::ZERO, Utc::now());
+        assert_eq!(
+            (o["country"].as_str(), o["currency"].as_str(), o["customerRef"]["id"].as_str()),
+            (Some("GBR"), Some("GBP"), Some("0"))
+        );
+        assert_eq!(o["orderLineItems"][0]["totalTaxAmount"], 36.94);
+        assert_eq!(o["orderLineItems"][1]["totalTaxAmount"], 73.06);
+        assert_eq!(o["orderLineItems"][1]["taxPercentage"], 19.9999);
+        assert_eq!(o["totalDiscount"], 10.0);
+        assert_eq!(o["serviceCharges"][0]["type"], "Shipping");
+        let sum: f64 = o["orderLineItems"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l["totalAmount"].as_f64().unwrap_or_default())
+            .sum::<f64>()
+            + o["serviceCharges"][0]["totalAmount"].as_f64().unwrap_or_default();
+        assert!((sum - 675.0).abs() < 0.005, "lines and charges add up to the total: {sum}");
+        assert_eq!(o["createdDate"], "2022-06-15T15:48:18.000Z");
+        assert_eq!(o["totalRefund"], 0.0);
     }
 
     #[test]

@@ -166,6 +166,35 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         commerce_spec.assert_valid("#/components/schemas/Product", &p.record);
     }
 
+    // Orders: every live order, line items embedded, totals reconciling.
+    assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "{status}");
+    let orders = w.records.all_records(connection, DataType::Orders).await.expect("read");
+    let live: Vec<_> = w.sandbox().data().orders.iter().filter(|o| !o.is_deleted).copied().collect();
+    assert_eq!(orders.len(), live.len(), "every live order stored once");
+    for (stored, head) in orders.iter().zip(&live) {
+        assert_eq!(stored.id, head.id.to_string());
+        let body = sandbox::data::orders::OrderBody::generate(&w.sandbox().data(), head);
+        let lines = stored.record["orderLineItems"].as_array().expect("lines");
+        assert_eq!(lines.len(), body.items.len(), "every line item of order {}", head.id);
+        let parts: f64 = lines.iter().map(|l| l["totalAmount"].as_f64().unwrap_or_default()).sum::<f64>()
+            + stored.record["serviceCharges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["totalAmount"].as_f64().unwrap_or_default())
+                .sum::<f64>();
+        let total = stored.record["totalAmount"].as_f64().expect("total");
+        assert!(
+            (parts - total).abs() < 0.011 * (lines.len() as f64 + 1.0),
+            "order {} adds up: {parts} vs {total}",
+            head.id
+        );
+        if matches!(head.status_id, 4 | 14) {
+            assert!(stored.record["totalRefund"].as_f64().is_some_and(|r| r < 0.0), "refunds are negative");
+        }
+        commerce_spec.assert_valid("#/components/schemas/Order", &stored.record);
+    }
+
     // Customers: 600 over three cursor pages, every one stored once and matching the store.
     assert_eq!(status["commerce-customers"]["currentStatus"], "Complete", "{status}");
     let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
