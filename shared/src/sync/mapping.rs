@@ -376,9 +376,27 @@ pub fn product_categories(categories: &[Value], synced: DateTime<Utc>) -> Vec<Va
         .collect()
 }
 
+/// commerce-paymentMethods (see docs/mapping.md §6): the two built-in methods Codat's own
+/// BigCommerce integration reports for every store, by id. Gateway payments carry no method ref.
+pub fn payment_methods(synced: DateTime<Utc>) -> Vec<Value> {
+    [("bigcommerce_gift_certificate", "Gift Certificate"), ("bigcommerce_store_credit", "Store Credit")]
+        .into_iter()
+        .map(|(id, name)| json!({"id": id, "name": name, "status": "Active", "modifiedDate": timestamp(synced)}))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payment_methods_are_the_two_built_ins_by_id() {
+        let synced = Utc::now();
+        let methods = payment_methods(synced);
+        let ids: Vec<&str> = methods.iter().filter_map(|m| m["id"].as_str()).collect();
+        assert_eq!(ids, ["bigcommerce_gift_certificate", "bigcommerce_store_credit"]);
+        assert!(methods.iter().all(|m| m["status"] == "Active" && m["modifiedDate"] == timestamp(synced)));
+    }
 
     #[test]
     fn company_info_keeps_name_currency_and_address() {

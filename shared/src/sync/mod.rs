@@ -2,8 +2,8 @@
 //! maps records to Codat's model and stores them, moving the dataset through its statuses.
 //!
 //! This build syncs `commerce-companyInfo`, `commerce-customers`, `commerce-productCategories`,
-//! `commerce-products` and `commerce-orders` and answers `NotSupported` for the data types
-//! BigCommerce does not provide; payments, transactions and payment methods are being added.
+//! `commerce-products`, `commerce-orders` and `commerce-paymentMethods` and answers `NotSupported`
+//! for the data types BigCommerce does not provide; payments and transactions are being added.
 
 pub mod mapping;
 
@@ -177,6 +177,18 @@ impl<S: PlatformStore> SyncWorker<S> {
             DataType::ProductCategories => self.sync_categories(job, client, deadline).await,
             DataType::Products => self.sync_products(job, client, deadline).await,
             DataType::Orders => self.sync_orders(job, client, deadline).await,
+            DataType::PaymentMethods => {
+                // Built-ins (docs/mapping.md §6): no store call, so nothing can be half-synced.
+                let records: Vec<StoredRecord> = mapping::payment_methods(Utc::now())
+                    .into_iter()
+                    .map(|record| StoredRecord {
+                        id: record["id"].as_str().unwrap_or_default().to_string(),
+                        modified: None,
+                        record,
+                    })
+                    .collect();
+                self.records.put_records(job.connection_id, job.data_type, &records).await.map_err(store_error)
+            }
             other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
         }
     }

@@ -134,7 +134,7 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
         println!("     {data_type:<28} {}", status["currentStatus"].as_str().unwrap_or_default());
     }
     println!(
-        "   (this build syncs company info, customers, product categories, products and orders; payments are being added)"
+        "   (this build syncs company info, customers, product categories, products, orders and payment methods; payments and transactions are being added)"
     );
     Ok(())
 }

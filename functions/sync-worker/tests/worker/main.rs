@@ -166,6 +166,15 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         commerce_spec.assert_valid("#/components/schemas/Product", &p.record);
     }
 
+    // Payment methods: the two built-ins Codat reports for BigCommerce, schema-valid.
+    assert_eq!(status["commerce-paymentMethods"]["currentStatus"], "Complete", "{status}");
+    let methods = w.records.all_records(connection, DataType::PaymentMethods).await.expect("read");
+    let ids: Vec<&str> = methods.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["bigcommerce_gift_certificate", "bigcommerce_store_credit"]);
+    for m in &methods {
+        commerce_spec.assert_valid("#/components/schemas/PaymentMethod", &m.record);
+    }
+
     // Orders: every live order, line items embedded, totals reconciling.
     assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "{status}");
     let orders = w.records.all_records(connection, DataType::Orders).await.expect("read");
