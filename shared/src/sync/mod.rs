@@ -179,14 +179,8 @@ impl<S: PlatformStore> SyncWorker<S> {
             DataType::Orders => self.sync_orders(job, client, deadline).await,
             DataType::PaymentMethods => {
                 // Built-ins (docs/mapping.md §6): no store call, so nothing can be half-synced.
-                let records: Vec<StoredRecord> = mapping::payment_methods(Utc::now())
-                    .into_iter()
-                    .map(|record| StoredRecord {
-                        id: record["id"].as_str().unwrap_or_default().to_string(),
-                        modified: None,
-                        record,
-                    })
-                    .collect();
+                let records: Vec<StoredRecord> =
+                    mapping::payment_methods(Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
                 self.records.put_records(job.connection_id, job.data_type, &records).await.map_err(store_error)
             }
             other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
@@ -223,28 +217,10 @@ impl<S: PlatformStore> SyncWorker<S> {
             let now = Utc::now();
             let records: Vec<StoredRecord> = data
                 .iter()
-                .map(|p| {
-                    let record = mapping::product(p, &categories, &currency, now);
-                    let modified =
-                        p["date_modified"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
-                    StoredRecord {
-                        id: record["id"].as_str().unwrap_or_default().to_string(),
-                        modified: modified.map(|d| d.with_timezone(&Utc)),
-                        record,
-                    }
-                })
+                .map(|p| keyed(mapping::product(p, &categories, &currency, now), rfc3339(&p["date_modified"])))
                 .collect();
-            self.records
-                .put_records(job.connection_id, job.data_type, &records)
-                .await
-                .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-            stored += records.len() as u64;
-            let total = body["meta"]["pagination"]["total"].as_u64().unwrap_or(stored).max(1);
-            let progress = ((stored * 100) / total).min(99) as u8;
-            let _ = self
-                .store
-                .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
-                .await;
+            let total = body["meta"]["pagination"]["total"].as_u64();
+            self.store_page(job, &records, &mut stored, total, now).await?;
             if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
                 break;
             }
@@ -286,29 +262,44 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .iter()
                 .map(|o| {
                     let refund = refunded.get(&o["id"].as_u64().unwrap_or_default()).copied().unwrap_or_default();
-                    let record = mapping::order(o, refund, now);
-                    let modified =
-                        o["date_modified"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
-                    StoredRecord {
-                        id: record["id"].as_str().unwrap_or_default().to_string(),
-                        modified: modified.map(|d| d.with_timezone(&Utc)),
-                        record,
-                    }
+                    // v2 dates are RFC 2822 ("Tue, 20 Nov 2012 00:00:00 +0000").
+                    let modified = o["date_modified"]
+                        .as_str()
+                        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                        .map(|d| d.with_timezone(&Utc));
+                    keyed(mapping::order(o, refund, now), modified)
                 })
                 .collect();
-            self.records
-                .put_records(job.connection_id, job.data_type, &records)
-                .await
-                .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-            stored += records.len() as u64;
-            let progress = ((stored * 100) / total.max(1)).min(99) as u8;
+            self.store_page(job, &records, &mut stored, Some(total), now).await?;
+            if orders.len() < 250 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores one page of mapped records, then reports progress against `total` (when the store
+    /// gave one) as at most 99%: only the final status says 100.
+    async fn store_page(
+        &self,
+        job: &SyncJob,
+        records: &[StoredRecord],
+        stored: &mut u64,
+        total: Option<u64>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), FetchError> {
+        self.records
+            .put_records(job.connection_id, job.data_type, records)
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+        *stored += records.len() as u64;
+        if let Some(total) = total.filter(|t| *t > 0) {
+            let progress = ((*stored * 100) / total).min(99) as u8;
+            // Progress is advisory: a failed write here must not fail the page just stored.
             let _ = self
                 .store
                 .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
                 .await;
-            if orders.len() < 250 {
-                break;
-            }
         }
         Ok(())
     }
@@ -346,14 +337,8 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// then mapped together: ancestors and `hasChildren` need the whole tree.
     async fn sync_categories(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
         let all = self.fetch_pages(client, "v3/catalog/trees/categories?limit=250", "category_id", deadline).await?;
-        let records: Vec<StoredRecord> = mapping::product_categories(&all, Utc::now())
-            .into_iter()
-            .map(|record| StoredRecord {
-                id: record["id"].as_str().unwrap_or_default().to_string(),
-                modified: None,
-                record,
-            })
-            .collect();
+        let records: Vec<StoredRecord> =
+            mapping::product_categories(&all, Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
         self.records
             .put_records(job.connection_id, job.data_type, &records)
             .await
@@ -363,10 +348,9 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// Customers by cursor (stable against inserts between pages), 250 per page, each page
     /// stored before the next is asked for. A cursor that does not advance fails loudly.
     async fn sync_customers(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let store_error = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
         let mut path = "v3/customers?include=addresses&limit=250&page=1".to_string();
         let mut seen_cursors = std::collections::HashSet::new();
-        let mut stored = 0usize;
+        let mut stored = 0u64;
         loop {
             let Page::Json(page) = client.get(&path, deadline).await? else { return Ok(()) };
             let data = page["data"].as_array().cloned().unwrap_or_default();
@@ -374,29 +358,9 @@ impl<S: PlatformStore> SyncWorker<S> {
                 return Ok(());
             }
             let now = Utc::now();
-            let records: Vec<StoredRecord> = data
-                .iter()
-                .map(|c| {
-                    let record = mapping::customer(c, now);
-                    let modified =
-                        c["date_modified"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
-                    StoredRecord {
-                        id: record["id"].as_str().unwrap_or_default().to_string(),
-                        modified: modified.map(|d| d.with_timezone(&Utc)),
-                        record,
-                    }
-                })
-                .collect();
-            self.records.put_records(job.connection_id, job.data_type, &records).await.map_err(store_error)?;
-            stored += records.len();
-            let total = page["meta"]["pagination"]["total"].as_u64().filter(|t| *t > 0);
-            if let Some(total) = total {
-                let progress = ((stored as u64 * 100) / total).min(99) as u8;
-                let _ = self
-                    .store
-                    .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
-                    .await;
-            }
+            let records: Vec<StoredRecord> =
+                data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
+            self.store_page(job, &records, &mut stored, page["meta"]["pagination"]["total"].as_u64(), now).await?;
             let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
                 return Ok(());
             };
@@ -406,4 +370,14 @@ impl<S: PlatformStore> SyncWorker<S> {
             path = format!("v3/customers?include=addresses&limit=250&after={cursor}");
         }
     }
+}
+
+/// A mapped record keyed by its Codat `id`.
+fn keyed(record: serde_json::Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord {
+    StoredRecord { id: record["id"].as_str().unwrap_or_default().to_string(), modified, record }
+}
+
+/// A v3 RFC 3339 timestamp, in UTC.
+fn rfc3339(value: &serde_json::Value) -> Option<chrono::DateTime<Utc>> {
+    value.as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok()).map(|d| d.with_timezone(&Utc))
 }
