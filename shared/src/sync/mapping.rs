@@ -39,7 +39,7 @@ pub fn company_info(store: &Value, synced: DateTime<Utc>) -> Value {
 }
 
 /// A v3 date-time (any offset) as Codat's UTC timestamp.
-fn utc(value: &Value) -> Option<String> {
+pub(super) fn utc(value: &Value) -> Option<String> {
     value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| timestamp(d.with_timezone(&Utc)))
 }
 
@@ -92,7 +92,7 @@ pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
 }
 
 /// A v2 money string ("12.3400") as a decimal (0 when absent or malformed).
-fn money(value: &Value) -> rust_decimal::Decimal {
+pub(super) fn money(value: &Value) -> rust_decimal::Decimal {
     use std::str::FromStr;
     match value {
         Value::String(s) => rust_decimal::Decimal::from_str(s.trim()).unwrap_or_default(),
@@ -102,13 +102,28 @@ fn money(value: &Value) -> rust_decimal::Decimal {
 }
 
 /// A decimal as a JSON number (Codat's decimals), rounded to `dp` places.
-fn number(value: rust_decimal::Decimal, dp: u32) -> Value {
+pub(super) fn number(value: rust_decimal::Decimal, dp: u32) -> Value {
     use rust_decimal::prelude::ToPrimitive;
     json!(value.round_dp(dp).normalize().to_f64().unwrap_or_default())
 }
 
 fn percentage(tax: rust_decimal::Decimal, base: rust_decimal::Decimal) -> Value {
     if base.is_zero() { json!(0) } else { number(tax / base * rust_decimal::Decimal::from(100), 4) }
+}
+
+/// A v2 order's currency (`XXX` when it names none).
+pub(super) fn order_currency(source: &Value) -> String {
+    [&source["default_currency_code"], &source["currency_code"]]
+        .iter()
+        .filter_map(|c| c.as_str())
+        .find(|c| !c.is_empty())
+        .unwrap_or("XXX")
+        .to_string()
+}
+
+/// A v2 RFC 2822 date ("Tue, 20 Nov 2012 00:00:00 +0000") as Codat's UTC timestamp.
+pub(super) fn v2_date(value: &Value) -> Option<String> {
+    value.as_str().and_then(|d| DateTime::parse_from_rfc2822(d).ok()).map(|d| timestamp(d.with_timezone(&Utc)))
 }
 
 /// A v2 order with embedded line items → commerce-orders (see docs/mapping.md §3). `refunded` is
@@ -190,18 +205,8 @@ pub fn order(source: &Value, refunded: rust_decimal::Decimal, synced: DateTime<U
             }));
         }
     }
-    let currency = [&source["default_currency_code"], &source["currency_code"]]
-        .iter()
-        .filter_map(|c| c.as_str())
-        .find(|c| !c.is_empty())
-        .unwrap_or("XXX")
-        .to_string();
-    let rfc2822 = |key: &str| {
-        source[key]
-            .as_str()
-            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
-            .map(|d| timestamp(d.with_timezone(&Utc)))
-    };
+    let currency = order_currency(source);
+    let rfc2822 = |key: &str| v2_date(&source[key]);
     let mut order = json!({
         "id": id,
         "orderNumber": id,

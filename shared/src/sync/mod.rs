@@ -1,17 +1,21 @@
 //! fn sync-worker: takes sync jobs off the queue, reads the store through the paced client,
 //! maps records to Codat's model and stores them, moving the dataset through its statuses.
 //!
-//! This build syncs `commerce-companyInfo`, `commerce-customers`, `commerce-productCategories`,
-//! `commerce-products`, `commerce-orders` and `commerce-paymentMethods` and answers `NotSupported`
-//! for the data types BigCommerce does not provide; payments and transactions are being added.
+//! It syncs every commerce data type BigCommerce provides (company info, customers, product
+//! categories, products, orders, payments, transactions and payment methods) and answers
+//! `NotSupported` for the others (locations, tax components, disputes).
 
 pub mod mapping;
+pub mod payments;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -177,6 +181,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             DataType::ProductCategories => self.sync_categories(job, client, deadline).await,
             DataType::Products => self.sync_products(job, client, deadline).await,
             DataType::Orders => self.sync_orders(job, client, deadline).await,
+            DataType::Payments | DataType::Transactions => self.sync_order_money(job, client, deadline).await,
             DataType::PaymentMethods => {
                 // Built-ins (docs/mapping.md §6): no store call, so nothing can be half-synced.
                 let records: Vec<StoredRecord> =
@@ -220,7 +225,8 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .map(|p| keyed(mapping::product(p, &categories, &currency, now), rfc3339(&p["date_modified"])))
                 .collect();
             let total = body["meta"]["pagination"]["total"].as_u64();
-            self.store_page(job, &records, &mut stored, total, now).await?;
+            stored += records.len() as u64;
+            self.store_page(job, &records, stored, total, now).await?;
             if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
                 break;
             }
@@ -232,59 +238,89 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// before the next; the store's refunds are read first for `totalRefund`. Pages end with
     /// 204 or a short page; a page that repeats the previous one fails loudly.
     async fn sync_orders(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let mut refunded: std::collections::HashMap<u64, rust_decimal::Decimal> = std::collections::HashMap::new();
-        for refund in self.fetch_pages(client, "v3/orders/payment_actions/refunds?limit=250", "id", deadline).await? {
-            let amount =
-                refund["total_amount"].as_f64().and_then(rust_decimal::Decimal::from_f64_retain).unwrap_or_default();
-            *refunded.entry(refund["order_id"].as_u64().unwrap_or_default()).or_default() += amount.round_dp(2);
-        }
-        let total = match client.get("v2/orders/count", deadline).await? {
-            Page::Json(count) => count["count"].as_u64().unwrap_or(0),
-            Page::Empty => 0,
-        };
-        let mut previous_first = None;
+        let refunds = self.refunds_by_order(client, deadline).await?;
+        let total = order_count(client, deadline).await?;
+        let mut pages = OrderPages::new("&include=consignments.line_items&consignment_structure=object");
         let mut stored = 0u64;
-        for page in 1.. {
-            let path =
-                format!("v2/orders?limit=250&page={page}&include=consignments.line_items&consignment_structure=object");
-            let Page::Json(body) = client.get(&path, deadline).await? else { break };
-            let orders = body.as_array().cloned().unwrap_or_default();
-            if orders.is_empty() {
-                break;
-            }
-            let first = orders.first().map(|o| o["id"].clone());
-            if first == previous_first {
-                return Err(FetchError::Unexpected(508, format!("orders page {page} repeated the previous page")));
-            }
-            previous_first = first;
+        while let Some(orders) = pages.next(client, deadline).await? {
             let now = Utc::now();
             let records: Vec<StoredRecord> = orders
                 .iter()
                 .map(|o| {
-                    let refund = refunded.get(&o["id"].as_u64().unwrap_or_default()).copied().unwrap_or_default();
-                    // v2 dates are RFC 2822 ("Tue, 20 Nov 2012 00:00:00 +0000").
-                    let modified = o["date_modified"]
-                        .as_str()
-                        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-                        .map(|d| d.with_timezone(&Utc));
-                    keyed(mapping::order(o, refund, now), modified)
+                    let refunded: rust_decimal::Decimal = refunds
+                        .get(&o["id"].as_u64().unwrap_or_default())
+                        .into_iter()
+                        .flatten()
+                        .map(|r| mapping::money(&r["total_amount"]).round_dp(2))
+                        .sum();
+                    keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
                 })
                 .collect();
-            self.store_page(job, &records, &mut stored, Some(total), now).await?;
-            if orders.len() < 250 {
-                break;
-            }
+            stored += orders.len() as u64;
+            self.store_page(job, &records, stored, Some(total), now).await?;
         }
         Ok(())
     }
 
-    /// Stores one page of mapped records, then reports progress against `total` (when the store
-    /// gave one) as at most 99%: only the final status says 100.
+    /// Payments or transactions (docs/mapping.md §4–5): the refunds first, then orders 250 per
+    /// page, each page's transactions fetched concurrently (one call per order, as many in
+    /// flight as the store's quota allows), mapped and stored before the next page.
+    async fn sync_order_money(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+        let refunds = self.refunds_by_order(client, deadline).await?;
+        let total = order_count(client, deadline).await?;
+        let mut pages = OrderPages::new("");
+        let mut done = 0u64;
+        while let Some(orders) = pages.next(client, deadline).await? {
+            let ids = orders
+                .iter()
+                .map(|o| o["id"].as_u64())
+                .collect::<Option<Vec<u64>>>()
+                .ok_or_else(|| FetchError::Unexpected(502, "an order without a numeric id".into()))?;
+            let width = client.quota().await.unwrap_or(1).max(1) as usize;
+            let transactions: Vec<Vec<Value>> =
+                futures::stream::iter(ids.into_iter().map(|id| order_transactions(client, id, deadline)))
+                    .buffered(width)
+                    .try_collect()
+                    .await?;
+            let now = Utc::now();
+            let mut records = Vec::new();
+            for (order, transactions) in orders.iter().zip(&transactions) {
+                let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
+                let money = payments::OrderMoney { order, transactions, refunds };
+                let mapped = if job.data_type == DataType::Payments {
+                    payments::payments(&money, now)
+                } else {
+                    payments::transactions(&money, now)
+                };
+                let modified = rfc2822(&order["date_modified"]);
+                records.extend(mapped.into_iter().map(|record| keyed(record, modified)));
+            }
+            done += orders.len() as u64;
+            self.store_page(job, &records, done, Some(total), now).await?;
+        }
+        Ok(())
+    }
+
+    /// The store's refunds, by order id.
+    async fn refunds_by_order(
+        &self,
+        client: &PacedClient,
+        deadline: Instant,
+    ) -> Result<HashMap<u64, Vec<Value>>, FetchError> {
+        let mut by_order: HashMap<u64, Vec<Value>> = HashMap::new();
+        for refund in self.fetch_pages(client, "v3/orders/payment_actions/refunds?limit=250", "id", deadline).await? {
+            by_order.entry(refund["order_id"].as_u64().unwrap_or_default()).or_default().push(refund);
+        }
+        Ok(by_order)
+    }
+
+    /// Stores one page of mapped records, then reports progress (`done` of `total` source
+    /// records, when the store gave a total) as at most 99%: only the final status says 100.
     async fn store_page(
         &self,
         job: &SyncJob,
         records: &[StoredRecord],
-        stored: &mut u64,
+        done: u64,
         total: Option<u64>,
         now: chrono::DateTime<Utc>,
     ) -> Result<(), FetchError> {
@@ -292,9 +328,8 @@ impl<S: PlatformStore> SyncWorker<S> {
             .put_records(job.connection_id, job.data_type, records)
             .await
             .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-        *stored += records.len() as u64;
         if let Some(total) = total.filter(|t| *t > 0) {
-            let progress = ((*stored * 100) / total).min(99) as u8;
+            let progress = ((done * 100) / total).min(99) as u8;
             // Progress is advisory: a failed write here must not fail the page just stored.
             let _ = self
                 .store
@@ -360,7 +395,8 @@ impl<S: PlatformStore> SyncWorker<S> {
             let now = Utc::now();
             let records: Vec<StoredRecord> =
                 data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
-            self.store_page(job, &records, &mut stored, page["meta"]["pagination"]["total"].as_u64(), now).await?;
+            stored += records.len() as u64;
+            self.store_page(job, &records, stored, page["meta"]["pagination"]["total"].as_u64(), now).await?;
             let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
                 return Ok(());
             };
@@ -375,6 +411,66 @@ impl<S: PlatformStore> SyncWorker<S> {
 /// A mapped record keyed by its Codat `id`.
 fn keyed(record: serde_json::Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord {
     StoredRecord { id: record["id"].as_str().unwrap_or_default().to_string(), modified, record }
+}
+
+/// A v2 RFC 2822 timestamp ("Tue, 20 Nov 2012 00:00:00 +0000"), in UTC.
+fn rfc2822(value: &Value) -> Option<chrono::DateTime<Utc>> {
+    value.as_str().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()).map(|d| d.with_timezone(&Utc))
+}
+
+/// `GET v2/orders/count`: the number of orders (for progress).
+async fn order_count(client: &PacedClient, deadline: Instant) -> Result<u64, FetchError> {
+    Ok(match client.get("v2/orders/count", deadline).await? {
+        Page::Json(count) => count["count"].as_u64().unwrap_or(0),
+        Page::Empty => 0,
+    })
+}
+
+/// One order's v3 transactions (none when the store answers 204, or 404 for an order deleted
+/// since it was listed).
+async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) -> Result<Vec<Value>, FetchError> {
+    match client.get(&format!("v3/orders/{id}/transactions"), deadline).await {
+        Ok(Page::Json(body)) => Ok(body["data"].as_array().cloned().unwrap_or_default()),
+        Ok(Page::Empty) | Err(FetchError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The v2 order listing, 250 per page, ending at 204 or a short page; a page that repeats the
+/// previous one fails loudly.
+struct OrderPages {
+    include: &'static str,
+    page: u32,
+    previous_first: Option<Value>,
+    done: bool,
+}
+
+impl OrderPages {
+    fn new(include: &'static str) -> Self {
+        Self { include, page: 0, previous_first: None, done: false }
+    }
+
+    async fn next(&mut self, client: &PacedClient, deadline: Instant) -> Result<Option<Vec<Value>>, FetchError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.page += 1;
+        let path = format!("v2/orders?limit=250&page={}{}", self.page, self.include);
+        let orders = match client.get(&path, deadline).await? {
+            Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
+            Page::Empty => Vec::new(),
+        };
+        self.done = orders.len() < 250;
+        if orders.is_empty() {
+            return Ok(None);
+        }
+        let first = orders.first().map(|o| o["id"].clone());
+        if first == self.previous_first {
+            return Err(FetchError::Unexpected(508, format!("orders page {} repeated the previous page", self.page)));
+        }
+        self.previous_first = first;
+        Ok(Some(orders))
+    }
 }
 
 /// A v3 RFC 3339 timestamp, in UTC.

@@ -133,9 +133,6 @@ async fn run_demo(stack: &DevStack) -> Result<()> {
     for (data_type, status) in statuses.as_object().into_iter().flatten() {
         println!("     {data_type:<28} {}", status["currentStatus"].as_str().unwrap_or_default());
     }
-    println!(
-        "   (this build syncs company info, customers, product categories, products, orders and payment methods; payments and transactions are being added)"
-    );
     Ok(())
 }
 
