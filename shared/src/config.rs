@@ -144,6 +144,8 @@ pub struct WorkerConfig {
     pub bigcommerce: BigCommerceClient,
     /// Time one job may spend before it checkpoints (`JOB_BUDGET_SECS`, default 600).
     pub job_budget: std::time::Duration,
+    /// The sync queue, for continuations (`SYNC_QUEUE_URL`).
+    pub queue_url: String,
 }
 
 impl WorkerConfig {
@@ -170,6 +172,7 @@ impl WorkerConfig {
                 std::time::Duration::from_secs(30),
             ),
             job_budget: std::time::Duration::from_secs(budget),
+            queue_url: required("SYNC_QUEUE_URL")?,
         })
     }
 }

@@ -81,6 +81,25 @@ impl SyncJob {
             checkpoint: None,
         }
     }
+
+    /// The job that carries on from `checkpoint` (same dataset).
+    pub fn continuation(&self, checkpoint: serde_json::Value) -> Self {
+        Self { reason: JobReason::Continuation, checkpoint: Some(checkpoint), ..self.clone() }
+    }
+
+    /// The queue's de-duplication id: the dataset id, plus a digest of the checkpoint for a
+    /// continuation. A continuation is never dropped as a copy of its own job, while the same
+    /// continuation sent twice is.
+    pub fn deduplication_id(&self) -> String {
+        use sha2::Digest;
+        match &self.checkpoint {
+            None => self.dataset_id.to_string(),
+            Some(checkpoint) => {
+                let digest = sha2::Sha256::digest(checkpoint.to_string().as_bytes());
+                format!("{}-{}", self.dataset_id, hex::encode(&digest[..12]))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,5 +120,30 @@ mod tests {
         assert!(text.contains("\"dataType\":\"commerce-orders\"") && text.contains("\"reason\":\"firstLink\""));
         assert_eq!(serde_json::from_str::<SyncJob>(&text).expect("parse"), job);
         assert!(text.len() < 1024);
+    }
+
+    #[test]
+    fn continuations_have_their_own_deduplication_id() {
+        let job = SyncJob::new(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            DataType::Orders,
+            SyncMode::Full,
+            JobReason::FirstLink,
+            Utc::now(),
+        );
+        let next = job.continuation(serde_json::json!({"page": 4, "done": 1000}));
+        assert_eq!((next.dataset_id, next.reason), (job.dataset_id, JobReason::Continuation));
+        assert_eq!(job.deduplication_id(), job.dataset_id.to_string());
+        assert_ne!(next.deduplication_id(), job.deduplication_id());
+        assert_eq!(
+            next.deduplication_id(),
+            job.continuation(serde_json::json!({"page": 4, "done": 1000})).deduplication_id()
+        );
+        assert_ne!(
+            next.deduplication_id(),
+            job.continuation(serde_json::json!({"page": 5, "done": 1250})).deduplication_id()
+        );
+        assert!(next.deduplication_id().len() <= 128, "SQS's limit");
     }
 }

@@ -147,6 +147,16 @@ pub trait DatasetStore: Send + Sync {
         error_message: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Option<Dataset>, StoreError>;
+    /// Records how far a running dataset got (`progress` and the worker's `checkpoint`), after
+    /// the records before that point are stored. Returns false when the dataset is no longer
+    /// running (or gone): nothing is written then.
+    async fn checkpoint_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: u8,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// One synced record: its source id and its Codat JSON.

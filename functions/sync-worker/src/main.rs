@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::sqs::SqsJobQueue;
 use shared::config::{WorkerConfig, aws_sdk_config, init_tracing};
 use shared::sync::SyncWorker;
 
@@ -19,7 +20,8 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(dynamo.clone(), config.table_name);
     let records = Arc::new(DynamoRecords::new(dynamo, config.data_table_name));
     let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
-    let worker = SyncWorker::new(store, records, secrets, config.bigcommerce, config.job_budget);
+    let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url));
+    let worker = SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget);
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, std::convert::Infallible>(worker.handle(event.payload).await)

@@ -383,4 +383,22 @@ impl DatasetStore for MemoryStore {
         }
         Ok(Some(dataset))
     }
+
+    async fn checkpoint_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: u8,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.datasets.get_mut(&(company, id)) {
+            Some(dataset) if PullStatus::RUNNING.contains(&dataset.status) => {
+                dataset.progress = progress;
+                dataset.checkpoint = Some(checkpoint.to_string());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! SQS adapter of the sync queue: a FIFO queue, message group = connection, de-duplication id =
-//! dataset id, batches of at most 10, failed entries retried.
+//! dataset id (plus a checkpoint digest for continuations), batches of at most 10, failed entries retried.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -49,7 +49,7 @@ impl JobQueue for SqsJobQueue {
                         .id(i.to_string())
                         .message_body(body)
                         .message_group_id(job.connection_id.to_string())
-                        .message_deduplication_id(job.dataset_id.to_string())
+                        .message_deduplication_id(job.deduplication_id())
                         .build()
                         .map_err(|e| StoreError::Backend(e.to_string()))
                 })

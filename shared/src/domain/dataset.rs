@@ -132,6 +132,10 @@ pub struct Dataset {
     /// What went wrong (never a credential).
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Where the sync got to (JSON, opaque to all but the worker): a continuation or a redelivered
+    /// job resumes from here. It only moves after the records before it are stored.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
 }
 
 impl Dataset {
@@ -147,6 +151,7 @@ impl Dataset {
             completed: None,
             progress: 0,
             error_message: None,
+            checkpoint: None,
         }
     }
 }

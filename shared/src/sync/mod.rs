@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -24,7 +24,7 @@ use crate::bigcommerce::{BigCommerceClient, Credentials};
 use crate::domain::{ConnectionStatus, DataType, PullStatus};
 use crate::error::StoreError;
 use crate::jobs::SyncJob;
-use crate::ports::{PlatformStore, RecordStore, SecretReader, StoredRecord};
+use crate::ports::{JobQueue, PlatformStore, RecordStore, SecretReader, StoredRecord};
 
 /// Why a job goes back to the queue (its dataset stays running; redelivery resumes).
 #[derive(Debug, thiserror::Error)]
@@ -37,25 +37,103 @@ pub enum Retry {
     Fetch(FetchError),
 }
 
+/// Why a run stopped before its data type was complete.
+#[derive(Debug)]
+enum Stop {
+    /// The store (or storage) failed.
+    Fetch(FetchError),
+    /// The time budget is spent: carry on from this checkpoint in a continuation.
+    Yield(Value),
+}
+
+impl From<FetchError> for Stop {
+    fn from(e: FetchError) -> Self {
+        Stop::Fetch(e)
+    }
+}
+
+/// What one run of a job did (logged, and sent to the observer when there is one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    /// The dataset.
+    pub dataset_id: uuid::Uuid,
+    /// The data type.
+    pub data_type: DataType,
+    /// The dataset's status after the run, or `None` when the run handed over to a continuation
+    /// or went back to the queue.
+    pub status: Option<PullStatus>,
+    /// True when the run queued a continuation.
+    pub continued: bool,
+    /// Records stored by this run.
+    pub records: u64,
+    /// Requests sent to the store (retries included).
+    pub requests: u64,
+    /// 429s received.
+    pub rate_limited: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+    /// Time the run took.
+    pub elapsed: Duration,
+}
+
+/// One run of a job: the client, the clock and where an earlier run stopped.
+struct Run<'a> {
+    job: &'a SyncJob,
+    client: &'a PacedClient,
+    /// In-flight requests must end by then.
+    deadline: Instant,
+    /// No page starts after this: the run checkpoints and hands over to a continuation.
+    yield_at: Instant,
+    /// Where an earlier run of the dataset got to.
+    resume: Option<Value>,
+    /// Records stored by this run.
+    records: std::sync::atomic::AtomicU64,
+}
+
+impl Run<'_> {
+    fn resume_u64(&self, key: &str) -> Option<u64> {
+        self.resume.as_ref().and_then(|c| c[key].as_u64())
+    }
+
+    /// Yields with `checkpoint` once the budget is spent and `more` work remains.
+    fn pause_if_spent(&self, more: bool, checkpoint: impl FnOnce() -> Value) -> Result<(), Stop> {
+        if more && Instant::now() >= self.yield_at { Err(Stop::Yield(checkpoint())) } else { Ok(()) }
+    }
+}
+
+/// Time allowed after the budget for requests already in flight.
+const MIN_GRACE: Duration = Duration::from_secs(5);
+
 /// The sync worker.
 pub struct SyncWorker<S> {
     store: S,
     records: Arc<dyn RecordStore>,
     secrets: Arc<dyn SecretReader>,
+    queue: Arc<dyn JobQueue>,
     client: BigCommerceClient,
     budget: Duration,
+    reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
 }
 
 impl<S: PlatformStore> SyncWorker<S> {
-    /// A worker spending at most `budget` on one job (well inside the Lambda timeout).
+    /// A worker that starts no new page after `budget` in one job (the job then checkpoints and
+    /// queues its continuation on `queue`); requests in flight get a quarter of the budget more
+    /// (at least 5 s), which must stay inside the Lambda timeout.
     pub fn new(
         store: S,
         records: Arc<dyn RecordStore>,
         secrets: Arc<dyn SecretReader>,
+        queue: Arc<dyn JobQueue>,
         client: BigCommerceClient,
         budget: Duration,
     ) -> Self {
-        Self { store, records, secrets, client, budget }
+        Self { store, records, secrets, queue, client, budget, reports: None }
+    }
+
+    /// Also sends a report of every run to `reports` (the demo and the benchmark use it).
+    pub fn with_reports(mut self, reports: tokio::sync::mpsc::UnboundedSender<JobReport>) -> Self {
+        self.reports = Some(reports);
+        self
     }
 
     /// Handles an SQS batch in order. A message that fails (and, to keep each connection's
@@ -99,7 +177,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         Ok(())
     }
 
-    /// Runs one job. Repeats are harmless: a final dataset is left alone.
+    /// Runs one job. Repeats are harmless: a final dataset is left alone, and a running one
+    /// resumes from its last checkpoint.
     pub async fn run(&self, job: &SyncJob) -> Result<(), Retry> {
         let Some(dataset) = self.store.dataset(job.company_id, job.dataset_id).await? else {
             tracing::info!(dataset_id = %job.dataset_id, "dataset gone (company deleted?); dropping the job");
@@ -135,13 +214,35 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .finish(job, PullStatus::AuthError, Some("The connection's credentials are missing".into()))
                 .await;
         };
-        self.store.advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, 0, None, Utc::now()).await?;
+        self.store
+            .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, dataset.progress, None, Utc::now())
+            .await?;
         let client =
             PacedClient::new(self.client.clone(), credentials.store_hash.clone(), credentials.access_token.clone());
-        let deadline = Instant::now() + self.budget;
-        match self.fetch_and_store(job, &client, deadline).await {
+        let started = Instant::now();
+        // The stored checkpoint is at least as far as the message's (it moves after every page).
+        let resume =
+            dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok()).or(job.checkpoint.clone());
+        let run = Run {
+            job,
+            client: &client,
+            deadline: started + self.budget + (self.budget / 4).max(MIN_GRACE),
+            yield_at: started + self.budget,
+            resume,
+            records: Default::default(),
+        };
+        let outcome = self.fetch_and_store(&run).await;
+        let mut continued = false;
+        let result = match outcome {
             Ok(()) => self.finish(job, PullStatus::Complete, None).await,
-            Err(FetchError::Unauthorized) => {
+            Err(Stop::Yield(checkpoint)) => {
+                // The checkpoint is stored already; the continuation only says where to go on.
+                self.queue.enqueue(&[job.continuation(checkpoint)]).await?;
+                tracing::info!(dataset_id = %job.dataset_id, "time budget spent: continuation queued");
+                continued = true;
+                Ok(())
+            }
+            Err(Stop::Fetch(FetchError::Unauthorized)) => {
                 let _ = self
                     .store
                     .set_connection_status(
@@ -154,20 +255,58 @@ impl<S: PlatformStore> SyncWorker<S> {
                 tracing::warn!(connection_id = %job.connection_id, "store rejected the token: connection Deauthorized");
                 self.finish(job, PullStatus::AuthError, Some("The store rejected the access token".into())).await
             }
-            Err(FetchError::Forbidden(endpoint)) => {
+            Err(Stop::Fetch(FetchError::Forbidden(endpoint))) => {
                 self.finish(job, PullStatus::PermissionsError, Some(format!("A scope is missing for {endpoint}"))).await
             }
-            Err(e) if e.retryable() => Err(Retry::Fetch(e)),
-            Err(e) => self.finish(job, PullStatus::FetchError, Some(e.to_string())).await,
+            Err(Stop::Fetch(e)) if e.retryable() => Err(Retry::Fetch(e)),
+            Err(Stop::Fetch(e)) => self.finish(job, PullStatus::FetchError, Some(e.to_string())).await,
+        };
+        self.report(&run, started, continued, &result).await;
+        result
+    }
+
+    async fn report(&self, run: &Run<'_>, started: Instant, continued: bool, result: &Result<(), Retry>) {
+        let stats = run.client.stats();
+        let status = match (continued, result) {
+            (false, Ok(())) => {
+                self.store.dataset(run.job.company_id, run.job.dataset_id).await.ok().flatten().map(|d| d.status)
+            }
+            _ => None,
+        };
+        let report = JobReport {
+            dataset_id: run.job.dataset_id,
+            data_type: run.job.data_type,
+            status,
+            continued,
+            records: run.records.load(std::sync::atomic::Ordering::Relaxed),
+            requests: stats.requests,
+            rate_limited: stats.rate_limited,
+            retries: stats.retries,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            dataset_id = %report.dataset_id,
+            data_type = report.data_type.key(),
+            status = report.status.map(|s| s.as_str()),
+            continued,
+            records = report.records,
+            requests = report.requests,
+            rate_limited = report.rate_limited,
+            retries = report.retries,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "job run"
+        );
+        if let Some(reports) = &self.reports {
+            let _ = reports.send(report);
         }
     }
 
-    async fn fetch_and_store(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let store_error = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
+    async fn fetch_and_store(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (job, client, deadline) = (run.job, run.client, run.deadline);
         match job.data_type {
             DataType::CompanyInfo => {
                 let Page::Json(store) = client.get("v2/store", deadline).await? else {
-                    return Err(FetchError::Unavailable("v2/store answered without a body".into()));
+                    return Err(FetchError::Unavailable("v2/store answered without a body".into()).into());
                 };
                 let info = mapping::company_info(&store, Utc::now());
                 let record = StoredRecord {
@@ -175,48 +314,56 @@ impl<S: PlatformStore> SyncWorker<S> {
                     modified: None,
                     record: info,
                 };
-                self.records.put_records(job.connection_id, job.data_type, &[record]).await.map_err(store_error)
+                self.store_all(run, &[record]).await
             }
-            DataType::Customers => self.sync_customers(job, client, deadline).await,
-            DataType::ProductCategories => self.sync_categories(job, client, deadline).await,
-            DataType::Products => self.sync_products(job, client, deadline).await,
-            DataType::Orders => self.sync_orders(job, client, deadline).await,
-            DataType::Payments | DataType::Transactions => self.sync_order_money(job, client, deadline).await,
+            DataType::Customers => self.sync_customers(run).await,
+            DataType::ProductCategories => self.sync_categories(run).await,
+            DataType::Products => self.sync_products(run).await,
+            DataType::Orders => self.sync_orders(run).await,
+            DataType::Payments | DataType::Transactions => self.sync_order_money(run).await,
             DataType::PaymentMethods => {
                 // Built-ins (docs/mapping.md §6): no store call, so nothing can be half-synced.
                 let records: Vec<StoredRecord> =
                     mapping::payment_methods(Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
-                self.records.put_records(job.connection_id, job.data_type, &records).await.map_err(store_error)
+                self.store_all(run, &records).await
             }
-            other => Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key()))),
+            other => {
+                Err(FetchError::Unexpected(501, format!("{} sync is not available in this build", other.key())).into())
+            }
         }
     }
 
     /// Every product with its variants, page by page (each page stored before the next; a
     /// repeated page fails loudly). Category names and the store currency are read first.
-    async fn sync_products(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+    /// Checkpoint: `{"page", "done"}` (the last stored page).
+    async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (client, deadline) = (run.client, run.deadline);
         let currency = match client.get("v2/store", deadline).await? {
             Page::Json(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
             Page::Empty => "XXX".to_string(),
         };
-        let categories: std::collections::HashMap<u64, String> = self
+        let categories: HashMap<u64, String> = self
             .fetch_pages(client, "v3/catalog/trees/categories?limit=250", "category_id", deadline)
             .await?
             .iter()
             .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
             .collect();
         let mut previous_first = None;
-        let mut stored = 0u64;
-        for page in 1.. {
+        let mut stored = run.resume_u64("done").unwrap_or(0);
+        let mut page = run.resume_u64("page").unwrap_or(0);
+        loop {
+            page += 1;
             let path = format!("v3/catalog/products?include=variants&limit=250&page={page}");
-            let Page::Json(body) = client.get(&path, deadline).await? else { break };
+            let Page::Json(body) = client.get(&path, deadline).await? else { return Ok(()) };
             let data = body["data"].as_array().cloned().unwrap_or_default();
             if data.is_empty() {
-                break;
+                return Ok(());
             }
             let first = data.first().map(|p| p["id"].clone());
             if first == previous_first {
-                return Err(FetchError::Unexpected(508, format!("products page {page} repeated the previous page")));
+                return Err(
+                    FetchError::Unexpected(508, format!("products page {page} repeated the previous page")).into()
+                );
             }
             previous_first = first;
             let now = Utc::now();
@@ -226,23 +373,25 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .collect();
             let total = body["meta"]["pagination"]["total"].as_u64();
             stored += records.len() as u64;
-            self.store_page(job, &records, stored, total, now).await?;
-            if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
-                break;
+            let checkpoint = json!({"page": page, "done": stored});
+            self.store_page(run, &records, stored, total, &checkpoint).await?;
+            let more = page < body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
+            if !more {
+                return Ok(());
             }
+            run.pause_if_spent(more, || checkpoint)?;
         }
-        Ok(())
     }
 
     /// Orders, 250 per page with their line items embedded (no call per order), each page stored
     /// before the next; the store's refunds are read first for `totalRefund`. Pages end with
     /// 204 or a short page; a page that repeats the previous one fails loudly.
-    async fn sync_orders(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let refunds = self.refunds_by_order(client, deadline).await?;
-        let total = order_count(client, deadline).await?;
-        let mut pages = OrderPages::new("&include=consignments.line_items&consignment_structure=object");
-        let mut stored = 0u64;
-        while let Some(orders) = pages.next(client, deadline).await? {
+    /// Checkpoint: `{"page", "done"}` (the last stored page).
+    async fn sync_orders(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let refunds = self.refunds_by_order(run.client, run.deadline).await?;
+        let total = order_count(run.client, run.deadline).await?;
+        let mut pages = OrderPages::new("&include=consignments.line_items&consignment_structure=object", run);
+        while let Some(orders) = pages.next(run).await? {
             let now = Utc::now();
             let records: Vec<StoredRecord> = orders
                 .iter()
@@ -256,8 +405,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                     keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
                 })
                 .collect();
-            stored += orders.len() as u64;
-            self.store_page(job, &records, stored, Some(total), now).await?;
+            pages.stored(self, run, &records, orders.len(), total).await?;
         }
         Ok(())
     }
@@ -265,12 +413,13 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// Payments or transactions (docs/mapping.md §4–5): the refunds first, then orders 250 per
     /// page, each page's transactions fetched concurrently (one call per order, as many in
     /// flight as the store's quota allows), mapped and stored before the next page.
-    async fn sync_order_money(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
+    /// Checkpoint: `{"page", "done"}` (the last stored page of orders).
+    async fn sync_order_money(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (client, deadline) = (run.client, run.deadline);
         let refunds = self.refunds_by_order(client, deadline).await?;
         let total = order_count(client, deadline).await?;
-        let mut pages = OrderPages::new("");
-        let mut done = 0u64;
-        while let Some(orders) = pages.next(client, deadline).await? {
+        let mut pages = OrderPages::new("", run);
+        while let Some(orders) = pages.next(run).await? {
             let ids = orders
                 .iter()
                 .map(|o| o["id"].as_u64())
@@ -287,7 +436,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             for (order, transactions) in orders.iter().zip(&transactions) {
                 let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
                 let money = payments::OrderMoney { order, transactions, refunds };
-                let mapped = if job.data_type == DataType::Payments {
+                let mapped = if run.job.data_type == DataType::Payments {
                     payments::payments(&money, now)
                 } else {
                     payments::transactions(&money, now)
@@ -295,8 +444,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                 let modified = rfc2822(&order["date_modified"]);
                 records.extend(mapped.into_iter().map(|record| keyed(record, modified)));
             }
-            done += orders.len() as u64;
-            self.store_page(job, &records, done, Some(total), now).await?;
+            pages.stored(self, run, &records, orders.len(), total).await?;
         }
         Ok(())
     }
@@ -314,27 +462,35 @@ impl<S: PlatformStore> SyncWorker<S> {
         Ok(by_order)
     }
 
-    /// Stores one page of mapped records, then reports progress (`done` of `total` source
-    /// records, when the store gave a total) as at most 99%: only the final status says 100.
+    /// Stores records that come whole from one answer (no checkpoint needed).
+    async fn store_all(&self, run: &Run<'_>, records: &[StoredRecord]) -> Result<(), Stop> {
+        self.records
+            .put_records(run.job.connection_id, run.job.data_type, records)
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+        run.records.fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stores one page of mapped records, then records the checkpoint with progress (`done` of
+    /// `total` source records, when the store gave a total) as at most 99%: only the final
+    /// status says 100. The checkpoint write is what a redelivered job resumes from; if it
+    /// fails the page is simply fetched again.
     async fn store_page(
         &self,
-        job: &SyncJob,
+        run: &Run<'_>,
         records: &[StoredRecord],
         done: u64,
         total: Option<u64>,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<(), FetchError> {
-        self.records
-            .put_records(job.connection_id, job.data_type, records)
-            .await
-            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-        if let Some(total) = total.filter(|t| *t > 0) {
-            let progress = ((done * 100) / total).min(99) as u8;
-            // Progress is advisory: a failed write here must not fail the page just stored.
-            let _ = self
-                .store
-                .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, progress, None, now)
-                .await;
+        checkpoint: &Value,
+    ) -> Result<(), Stop> {
+        self.store_all(run, records).await?;
+        let progress = total.filter(|t| *t > 0).map_or(0, |total| ((done * 100) / total).min(99) as u8);
+        let job = run.job;
+        if let Err(e) =
+            self.store.checkpoint_dataset(job.company_id, job.dataset_id, progress, &checkpoint.to_string()).await
+        {
+            tracing::warn!(error = %e, dataset_id = %job.dataset_id, "checkpoint not recorded");
         }
         Ok(())
     }
@@ -346,7 +502,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         base: &str,
         id_key: &str,
         deadline: Instant,
-    ) -> Result<Vec<serde_json::Value>, FetchError> {
+    ) -> Result<Vec<Value>, FetchError> {
         let mut all = Vec::new();
         let mut previous_first = None;
         for page in 1.. {
@@ -370,24 +526,28 @@ impl<S: PlatformStore> SyncWorker<S> {
 
     /// Every tree category (page by page; a page that repeats the previous one fails loudly),
     /// then mapped together: ancestors and `hasChildren` need the whole tree.
-    async fn sync_categories(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let all = self.fetch_pages(client, "v3/catalog/trees/categories?limit=250", "category_id", deadline).await?;
+    async fn sync_categories(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let all =
+            self.fetch_pages(run.client, "v3/catalog/trees/categories?limit=250", "category_id", run.deadline).await?;
         let records: Vec<StoredRecord> =
             mapping::product_categories(&all, Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
-        self.records
-            .put_records(job.connection_id, job.data_type, &records)
-            .await
-            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))
+        self.store_all(run, &records).await
     }
 
     /// Customers by cursor (stable against inserts between pages), 250 per page, each page
     /// stored before the next is asked for. A cursor that does not advance fails loudly.
-    async fn sync_customers(&self, job: &SyncJob, client: &PacedClient, deadline: Instant) -> Result<(), FetchError> {
-        let mut path = "v3/customers?include=addresses&limit=250&page=1".to_string();
+    /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
+    async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let mut path = match run.resume.as_ref().and_then(|c| c["after"].as_str()) {
+            Some(after) => format!("v3/customers?include=addresses&limit=250&after={after}"),
+            None => "v3/customers?include=addresses&limit=250&page=1".to_string(),
+        };
         let mut seen_cursors = std::collections::HashSet::new();
-        let mut stored = 0u64;
+        let mut stored = run.resume_u64("done").unwrap_or(0);
+        // The total comes with the first page only; checkpoints carry it on.
+        let mut total = run.resume_u64("total");
         loop {
-            let Page::Json(page) = client.get(&path, deadline).await? else { return Ok(()) };
+            let Page::Json(page) = run.client.get(&path, run.deadline).await? else { return Ok(()) };
             let data = page["data"].as_array().cloned().unwrap_or_default();
             if data.is_empty() {
                 return Ok(());
@@ -396,20 +556,26 @@ impl<S: PlatformStore> SyncWorker<S> {
             let records: Vec<StoredRecord> =
                 data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
             stored += records.len() as u64;
-            self.store_page(job, &records, stored, page["meta"]["pagination"]["total"].as_u64(), now).await?;
             let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
-                return Ok(());
+                return self.store_all(run, &records).await;
             };
+            total = page["meta"]["pagination"]["total"].as_u64().or(total);
+            let checkpoint = json!({"after": cursor, "done": stored, "total": total});
+            self.store_page(run, &records, stored, total, &checkpoint).await?;
             if !seen_cursors.insert(cursor.clone()) {
-                return Err(FetchError::Unexpected(508, format!("customers cursor {cursor} did not advance")));
+                return Err(FetchError::Unexpected(508, format!("customers cursor {cursor} did not advance")).into());
             }
+            if data.len() < 250 {
+                return Ok(()); // a short page is the last: no call to learn that
+            }
+            run.pause_if_spent(true, || checkpoint)?;
             path = format!("v3/customers?include=addresses&limit=250&after={cursor}");
         }
     }
 }
 
 /// A mapped record keyed by its Codat `id`.
-fn keyed(record: serde_json::Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord {
+fn keyed(record: Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord {
     StoredRecord { id: record["id"].as_str().unwrap_or_default().to_string(), modified, record }
 }
 
@@ -437,39 +603,58 @@ async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) ->
 }
 
 /// The v2 order listing, 250 per page, ending at 204 or a short page; a page that repeats the
-/// previous one fails loudly.
+/// previous one fails loudly. It starts after the checkpoint's page when the run resumes.
 struct OrderPages {
     include: &'static str,
-    page: u32,
+    page: u64,
+    done: u64,
     previous_first: Option<Value>,
-    done: bool,
+    last: bool,
 }
 
 impl OrderPages {
-    fn new(include: &'static str) -> Self {
-        Self { include, page: 0, previous_first: None, done: false }
+    fn new(include: &'static str, run: &Run<'_>) -> Self {
+        let (page, done) = (run.resume_u64("page").unwrap_or(0), run.resume_u64("done").unwrap_or(0));
+        Self { include, page, done, previous_first: None, last: false }
     }
 
-    async fn next(&mut self, client: &PacedClient, deadline: Instant) -> Result<Option<Vec<Value>>, FetchError> {
-        if self.done {
+    async fn next(&mut self, run: &Run<'_>) -> Result<Option<Vec<Value>>, FetchError> {
+        if self.last {
             return Ok(None);
         }
-        self.page += 1;
-        let path = format!("v2/orders?limit=250&page={}{}", self.page, self.include);
-        let orders = match client.get(&path, deadline).await? {
+        let page = self.page + 1;
+        let path = format!("v2/orders?limit=250&page={page}{}", self.include);
+        let orders = match run.client.get(&path, run.deadline).await? {
             Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
             Page::Empty => Vec::new(),
         };
-        self.done = orders.len() < 250;
+        self.last = orders.len() < 250;
         if orders.is_empty() {
             return Ok(None);
         }
         let first = orders.first().map(|o| o["id"].clone());
         if first == self.previous_first {
-            return Err(FetchError::Unexpected(508, format!("orders page {} repeated the previous page", self.page)));
+            return Err(FetchError::Unexpected(508, format!("orders page {page} repeated the previous page")));
         }
         self.previous_first = first;
         Ok(Some(orders))
+    }
+
+    /// Stores the records mapped from the page just read (`orders` orders), checkpoints, and
+    /// yields when the budget is spent and more pages remain.
+    async fn stored<S: PlatformStore>(
+        &mut self,
+        worker: &SyncWorker<S>,
+        run: &Run<'_>,
+        records: &[StoredRecord],
+        orders: usize,
+        total: u64,
+    ) -> Result<(), Stop> {
+        self.page += 1;
+        self.done += orders as u64;
+        let checkpoint = json!({"page": self.page, "done": self.done});
+        worker.store_page(run, records, self.done, Some(total), &checkpoint).await?;
+        run.pause_if_spent(!self.last, || checkpoint)
     }
 }
 

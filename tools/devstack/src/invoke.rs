@@ -106,6 +106,7 @@ pub async fn worker(
         store,
         Arc::new(DynamoRecords::new(dynamo, data)),
         Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk))),
+        Arc::new(shared::adapters::memory::MemoryQueue::default()),
         BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
         Duration::from_secs(60),
     ))

@@ -58,6 +58,10 @@ pub struct StackOptions {
     pub sandbox: sandbox::SandboxOptions,
     /// Poll the sync queue and run the sync worker (tests that inspect the queue turn it off).
     pub run_worker: bool,
+    /// The worker's time budget per job (`JOB_BUDGET_SECS` in Lambda).
+    pub job_budget: Duration,
+    /// Where the worker reports each job run (the demo's and the benchmark's figures).
+    pub worker_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::sync::JobReport>>,
 }
 
 impl Default for StackOptions {
@@ -69,6 +73,8 @@ impl Default for StackOptions {
             name_prefix: String::new(),
             sandbox: sandbox::SandboxOptions::default(),
             run_worker: true,
+            job_budget: Duration::from_secs(600),
+            worker_reports: None,
         }
     }
 }
@@ -156,7 +162,7 @@ impl DevStack {
         let store_for_worker = store.clone();
         let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
-        let service = LinkService::new(store, secrets, queue, client, secret_prefix.clone());
+        let service = LinkService::new(store, secrets, queue.clone(), client, secret_prefix.clone());
         let settings = LinkSettings { finish_url: None, attempts_per_minute: 10 };
         let link = Arc::new(LinkApi::new(service, edge, settings));
         // Route as the template routes: each function's HTTP events, most specific first.
@@ -171,13 +177,18 @@ impl DevStack {
         }
         let runner = Runner::start(listener, routes)?;
         let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
-        let worker = Arc::new(SyncWorker::new(
+        let mut worker = SyncWorker::new(
             store_for_worker,
             Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table)),
             Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            queue,
             BigCommerceClient::new(bigcommerce_base, Duration::from_secs(3), Duration::from_secs(30)),
-            Duration::from_secs(600),
-        ));
+            options.job_budget,
+        );
+        if let Some(reports) = options.worker_reports.clone() {
+            worker = worker.with_reports(reports);
+        }
+        let worker = Arc::new(worker);
         let poller =
             options.run_worker.then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker));
         let resources = Resources { tables: tables.clone(), queues, secret_prefix };

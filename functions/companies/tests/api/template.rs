@@ -154,7 +154,12 @@ fn only_the_sync_worker_reads_secrets_and_it_reports_partial_batch_failures() {
     assert!(visibility >= 6 * timeout, "queue visibility {visibility} s < 6 × worker timeout {timeout} s");
     let budget: u64 =
         worker["Environment"]["Variables"]["JOB_BUDGET_SECS"].as_str().and_then(|b| b.parse().ok()).expect("budget");
-    assert!(budget < timeout, "a job checkpoints well inside the Lambda timeout");
+    assert!(
+        budget + budget / 4 < timeout,
+        "a job checkpoints (with its grace for requests in flight) inside the Lambda timeout"
+    );
+    assert_eq!(event["Properties"]["BatchSize"], 1, "one job per invocation: the job budget is the invocation's");
+    assert!(!worker["Environment"]["Variables"]["SYNC_QUEUE_URL"].is_null(), "continuations go back on the queue");
     let policy = serde_norway::to_string(&worker["Policies"]).expect("policies");
     for forbidden in ["PutSecretValue", "CreateSecret", "DeleteSecret", "dynamodb:Scan", "DeleteItem"] {
         assert!(!policy.contains(forbidden), "the worker must not {forbidden}");

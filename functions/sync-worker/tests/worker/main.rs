@@ -36,6 +36,11 @@ fn endpoint() -> String {
 
 impl World {
     async fn new() -> Self {
+        Self::with_budget(Duration::from_secs(30)).await
+    }
+
+    /// A world whose worker starts no new page after `budget` in a job.
+    async fn with_budget(budget: Duration) -> Self {
         let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 300, customers: 600, categories: 3 });
         store.quota = 10_000;
         let mut options = StackOptions {
@@ -52,12 +57,17 @@ impl World {
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let records = Arc::new(DynamoRecords::new(dynamo.clone(), stack.tables["DataTable"].clone()));
         let base = url::Url::parse(stack.sandbox.base_url()).expect("url");
+        let queue = shared::adapters::sqs::SqsJobQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            stack.resources.queues["SyncJobsQueue"].clone(),
+        );
         let worker = SyncWorker::new(
             DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone()),
             records.clone(),
             Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            Arc::new(queue),
             BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(5)),
-            Duration::from_secs(30),
+            budget,
         );
         let company =
             api.expect("POST", "/companies", Some(&json!({"name": "Worker Co"})), 200).await.expect("company");
@@ -335,6 +345,65 @@ fn expected_money(data: &sandbox::data::Dataset, live: &[sandbox::data::OrderHea
         }
     }
     (payments, txns)
+}
+
+#[tokio::test]
+async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resumes_there() {
+    // A zero budget: every run stores one page, checkpoints and queues its continuation.
+    let w = World::with_budget(Duration::ZERO).await;
+    let _ = w.take_event().await; // the first-link jobs: this test queues its own
+    let customer_calls = || -> u64 {
+        w.sandbox().metrics().requests.iter().filter(|(k, _)| k.contains("customers")).map(|(_, n)| n).sum()
+    };
+    let before = customer_calls(); // linking verified the scope with one call
+    let queued = w
+        .api
+        .expect("POST", &format!("/companies/{}/data/queue/commerce-customers", w.company), None, 200)
+        .await
+        .expect("queue");
+    let mut runs = 0;
+    let mut progress = Vec::new();
+    loop {
+        let event = w.take_event().await;
+        if event.records.is_empty() {
+            break;
+        }
+        assert_eq!(event.records.len(), 1, "one message of the job at a time");
+        assert!(w.worker.handle(event.clone()).await.batch_item_failures.is_empty());
+        runs += 1;
+        if runs == 2 {
+            // The worker dies after its continuation is queued and before the message is
+            // deleted: SQS delivers the message again. It resumes from the stored checkpoint.
+            assert!(w.worker.handle(event).await.batch_item_failures.is_empty());
+        }
+        let dataset = w
+            .api
+            .expect(
+                "GET",
+                &format!("/companies/{}/data/history/{}", w.company, queued["id"].as_str().expect("id")),
+                None,
+                200,
+            )
+            .await
+            .expect("dataset");
+        progress.push((dataset["status"].as_str().unwrap_or_default().to_string(), dataset["progress"].clone()));
+        assert!(runs < 10, "the job ends");
+    }
+    assert_eq!(
+        progress,
+        [
+            ("Fetching".to_string(), json!(41)),
+            ("Complete".to_string(), json!(100)),
+            ("Complete".to_string(), json!(100))
+        ],
+        "run 1: page 1 of 3 (250 of 600); run 2 and its redelivery: pages 2 and 3; run 3: the \
+         leftover continuation finds the dataset Complete"
+    );
+    let connection = Uuid::parse_str(&w.connection).expect("uuid");
+    let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
+    let ids: Vec<u64> = customers.iter().map(|c| c.id.parse().expect("numeric id")).collect();
+    assert_eq!(ids, (1..=600).collect::<Vec<u64>>(), "0 missing, 0 extra, 0 duplicated");
+    assert_eq!(customer_calls() - before, 3, "three pages, each fetched once across three runs and a redelivery");
 }
 
 #[tokio::test]

@@ -680,4 +680,32 @@ impl DatasetStore for DynamoStore {
         }
         Ok(Some(dataset))
     }
+
+    async fn checkpoint_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: u8,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(datasets_pk(company), &format!("DATASET#{id}"))))
+            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
+            .update_expression("SET progress = :progress, #checkpoint = :checkpoint")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#checkpoint", "checkpoint")
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
+            .expression_attribute_values(":checkpoint", s(checkpoint));
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        match request.send().await.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
