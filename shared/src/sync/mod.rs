@@ -565,8 +565,10 @@ impl<S: PlatformStore> SyncWorker<S> {
             if !seen_cursors.insert(cursor.clone()) {
                 return Err(FetchError::Unexpected(508, format!("customers cursor {cursor} did not advance")).into());
             }
-            if data.len() < 250 {
-                return Ok(()); // a short page is the last: no call to learn that
+            if data.len() < 250 || total.is_some_and(|t| stored >= t) {
+                // A short page is the last, and so is the one that reaches the first page's
+                // total: no call to learn that. Customers added since are the next sync's.
+                return Ok(());
             }
             run.pause_if_spent(true, || checkpoint)?;
             path = format!("v3/customers?include=addresses&limit=250&after={cursor}");

@@ -9,6 +9,7 @@
 //! - [`event`]: HTTP requests turned into API Gateway HTTP API (v2) events, as API Gateway does
 //! - [`runner`]: a local HTTP server handing those events to the same handlers the Lambdas run
 //! - [`stack`]: all of it together, writing `target/devstack.json`
+//! - [`truth`]: what a full sync of a sandbox store must store (demo, benchmark and tests)
 
 pub mod client;
 pub mod event;
@@ -18,6 +19,7 @@ pub mod moto;
 pub mod runner;
 pub mod stack;
 pub mod template;
+pub mod truth;
 
 use std::path::PathBuf;
 

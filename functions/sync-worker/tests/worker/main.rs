@@ -215,23 +215,29 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     }
 
     // Payments and transactions, each expected from the store's own transactions and refunds.
-    let (expected_payments, expected_transactions) = expected_money(&w.sandbox().data(), &live);
+    let truth = devstack::truth::of_store(&w.sandbox());
+    let (expected_payments, expected_transactions) = (&truth.payments, &truth.transactions);
     assert!(expected_payments.keys().any(|id| id.ends_with("_refund")), "the store has refunds");
     assert!(expected_payments.keys().any(|id| id.ends_with("_order")), "and orders without transactions");
     for (data_type, expected, schema) in [
-        (DataType::Payments, &expected_payments, "#/components/schemas/Payment"),
-        (DataType::Transactions, &expected_transactions, "#/components/schemas/Transaction"),
+        (DataType::Payments, expected_payments, "#/components/schemas/Payment"),
+        (DataType::Transactions, expected_transactions, "#/components/schemas/Transaction"),
     ] {
         assert_eq!(status[data_type.key()]["currentStatus"], "Complete", "{status}");
         let stored = w.records.all_records(connection, data_type).await.expect("read");
         let amount = if data_type == DataType::Payments { "amount" } else { "totalAmount" };
         let got: std::collections::BTreeMap<String, i64> =
-            stored.iter().map(|r| (r.id.clone(), cents(&r.record[amount]))).collect();
+            stored.iter().map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount]))).collect();
         assert_eq!(got.len(), stored.len(), "no duplicate {}", data_type.key());
         assert_eq!(&got, expected, "{}: 0 missing, 0 extra, amounts to the cent", data_type.key());
         for r in &stored {
             commerce_spec.assert_valid(schema, &r.record);
         }
+    }
+
+    for (data_type, expected) in &truth.counts {
+        let stored = w.records.all_records(connection, *data_type).await.expect("read").len();
+        assert_eq!(stored, *expected, "{}: the ground truth's count", data_type.key());
     }
 
     // Customers: 600 over three cursor pages, every one stored once and matching the store.
@@ -285,66 +291,6 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         (dataset["status"].as_str(), dataset["isCompleted"].as_bool(), dataset["isErrored"].as_bool()),
         (Some("NotSupported"), Some(true), Some(false))
     );
-}
-
-/// A JSON amount (number or v2 money string) in cents.
-fn cents(value: &Value) -> i64 {
-    let amount = value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok())).expect("an amount");
-    (amount * 100.0).round() as i64
-}
-
-type Amounts = std::collections::BTreeMap<String, i64>;
-
-/// The payments and transactions (id → cents) the store's orders should give, worked out from
-/// the sandbox's own transactions, refunds and orders (docs/mapping.md §4.3 and §5.2).
-fn expected_money(data: &sandbox::data::Dataset, live: &[sandbox::data::OrderHead]) -> (Amounts, Amounts) {
-    use sandbox::data::payments::{refund, transactions};
-    let (mut payments, mut txns) = (Amounts::new(), Amounts::new());
-    for head in live {
-        let body = sandbox::data::orders::OrderBody::generate(data, head);
-        let order = body.render("http://x", sandbox::data::orders::Includes::default());
-        let id = head.id;
-        let list = transactions(&body);
-        let captured: Vec<&Value> =
-            list.iter().filter(|t| t["event"] == "capture").map(|t| &t["reference_transaction_id"]).collect();
-        for t in &list {
-            let sign = if t["event"] == "refund" { -1 } else { 1 };
-            txns.insert(format!("{id}_{}", t["id"]), sign * cents(&t["amount"]));
-            let charge = match t["event"].as_str() {
-                Some("purchase" | "capture" | "pending") => true,
-                Some("authorization") => !captured.contains(&&t["id"]),
-                _ => false,
-            };
-            if charge {
-                payments.insert(format!("{id}_{}", t["id"]), cents(&t["amount"]));
-            }
-        }
-        let (credit, gift) = (cents(&order["store_credit_amount"]), cents(&order["gift_certificate_amount"]));
-        if head.status_id != 0 {
-            let rest = cents(&order["total_inc_tax"]) - credit - gift;
-            if list.is_empty() && rest > 0 {
-                payments.insert(format!("{id}_order"), rest);
-            }
-            if credit > 0 && !list.iter().any(|t| t["method"] == "store_credit") {
-                payments.insert(format!("{id}_store_credit"), credit);
-            }
-            if gift > 0 && !list.iter().any(|t| t["method"] == "gift_certificate") {
-                payments.insert(format!("{id}_gift_certificate"), gift);
-            }
-        }
-        for r in refund(&body).into_iter() {
-            for p in r["payments"].as_array().into_iter().flatten() {
-                let key = format!("{id}_{}_{}_refund", r["id"], p["id"]);
-                payments.insert(key.clone(), -cents(&p["amount"]));
-                let paid_by = p["transaction_id"].as_str().and_then(|s| s.parse::<u64>().ok());
-                let matched = list.iter().any(|t| t["id"].as_u64() == paid_by);
-                if !matched {
-                    txns.insert(key, -cents(&p["amount"]));
-                }
-            }
-        }
-    }
-    (payments, txns)
 }
 
 #[tokio::test]
