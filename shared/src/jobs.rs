@@ -57,6 +57,14 @@ pub struct SyncJob {
     /// Where a continuation resumes (opaque to everyone but the worker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<serde_json::Value>,
+    /// Which run of the dataset this message starts: 0 for the job, one more than the run that
+    /// queued it for a continuation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub part: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SyncJob {
@@ -79,25 +87,22 @@ impl SyncJob {
             reason,
             requested: now,
             checkpoint: None,
+            part: 0,
         }
     }
 
-    /// The job that carries on from `checkpoint` (same dataset).
-    pub fn continuation(&self, checkpoint: serde_json::Value) -> Self {
-        Self { reason: JobReason::Continuation, checkpoint: Some(checkpoint), ..self.clone() }
+    /// The job that carries on from `checkpoint` (same dataset, next part).
+    pub fn continuation(&self, checkpoint: Option<serde_json::Value>) -> Self {
+        Self { reason: JobReason::Continuation, checkpoint, part: self.part + 1, ..self.clone() }
     }
 
-    /// The queue's de-duplication id: the dataset id, plus a digest of the checkpoint for a
-    /// continuation. A continuation is never dropped as a copy of its own job, while the same
-    /// continuation sent twice is.
+    /// The queue's de-duplication id: the dataset id, plus the part for a continuation. A
+    /// continuation is never dropped as a copy of an earlier part (even one that made no
+    /// progress), while the same part sent twice is.
     pub fn deduplication_id(&self) -> String {
-        use sha2::Digest;
-        match &self.checkpoint {
-            None => self.dataset_id.to_string(),
-            Some(checkpoint) => {
-                let digest = sha2::Sha256::digest(checkpoint.to_string().as_bytes());
-                format!("{}-{}", self.dataset_id, hex::encode(&digest[..12]))
-            }
+        match self.part {
+            0 => self.dataset_id.to_string(),
+            part => format!("{}-{part}", self.dataset_id),
         }
     }
 }
@@ -132,18 +137,15 @@ mod tests {
             JobReason::FirstLink,
             Utc::now(),
         );
-        let next = job.continuation(serde_json::json!({"page": 4, "done": 1000}));
-        assert_eq!((next.dataset_id, next.reason), (job.dataset_id, JobReason::Continuation));
+        let next = job.continuation(Some(serde_json::json!({"page": 4, "done": 1000})));
+        assert_eq!((next.dataset_id, next.reason, next.part), (job.dataset_id, JobReason::Continuation, 1));
         assert_eq!(job.deduplication_id(), job.dataset_id.to_string());
         assert_ne!(next.deduplication_id(), job.deduplication_id());
-        assert_eq!(
-            next.deduplication_id(),
-            job.continuation(serde_json::json!({"page": 4, "done": 1000})).deduplication_id()
-        );
-        assert_ne!(
-            next.deduplication_id(),
-            job.continuation(serde_json::json!({"page": 5, "done": 1250})).deduplication_id()
-        );
-        assert!(next.deduplication_id().len() <= 128, "SQS's limit");
+        let stalled = next.continuation(next.checkpoint.clone());
+        assert_ne!(stalled.deduplication_id(), next.deduplication_id(), "a part that made no progress still goes on");
+        assert_eq!(next.deduplication_id(), job.continuation(None).deduplication_id(), "a part sent twice is one");
+        assert!(stalled.deduplication_id().len() <= 128, "SQS's limit");
+        let text = serde_json::to_string(&stalled).expect("json");
+        assert_eq!(serde_json::from_str::<SyncJob>(&text).expect("parse"), stalled);
     }
 }

@@ -1,5 +1,5 @@
 //! SQS adapter of the sync queue: a FIFO queue, message group = connection, de-duplication id =
-//! dataset id (plus a checkpoint digest for continuations), batches of at most 10, failed entries retried.
+//! dataset id (plus the part for continuations), batches of at most 10, failed entries retried.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;

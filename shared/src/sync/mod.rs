@@ -88,6 +88,8 @@ struct Run<'a> {
     resume: Option<Value>,
     /// Records stored by this run.
     records: std::sync::atomic::AtomicU64,
+    /// The checkpoint of the last page stored (or the one resumed from).
+    last_checkpoint: std::sync::Mutex<Option<Value>>,
 }
 
 impl Run<'_> {
@@ -228,6 +230,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             client: &client,
             deadline: started + self.budget + (self.budget / 4).max(MIN_GRACE),
             yield_at: started + self.budget,
+            last_checkpoint: std::sync::Mutex::new(resume.clone()),
             resume,
             records: Default::default(),
         };
@@ -237,8 +240,17 @@ impl<S: PlatformStore> SyncWorker<S> {
             Ok(()) => self.finish(job, PullStatus::Complete, None).await,
             Err(Stop::Yield(checkpoint)) => {
                 // The checkpoint is stored already; the continuation only says where to go on.
+                self.queue.enqueue(&[job.continuation(Some(checkpoint))]).await?;
+                tracing::info!(dataset_id = %job.dataset_id, part = job.part + 1, "time budget spent: continuation queued");
+                continued = true;
+                Ok(())
+            }
+            Err(Stop::Fetch(FetchError::OutOfTime)) => {
+                // The store kept us waiting (429s, slowness) past the budget: go on from the last
+                // stored page in a fresh invocation rather than fail towards the DLQ.
+                let checkpoint = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 self.queue.enqueue(&[job.continuation(checkpoint)]).await?;
-                tracing::info!(dataset_id = %job.dataset_id, "time budget spent: continuation queued");
+                tracing::warn!(dataset_id = %job.dataset_id, part = job.part + 1, "requests could not finish in time: continuation queued");
                 continued = true;
                 Ok(())
             }
@@ -492,6 +504,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         {
             tracing::warn!(error = %e, dataset_id = %job.dataset_id, "checkpoint not recorded");
         }
+        *run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(checkpoint.clone());
         Ok(())
     }
 
