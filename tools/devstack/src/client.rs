@@ -1,5 +1,7 @@
 //! A small client of the local API (Basic auth with the stack's key), for the demo and tests.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use serde_json::Value;
 
@@ -72,5 +74,45 @@ impl ApiClient {
             });
         }
         Ok(value)
+    }
+
+    /// Polls a company's pull operations until none is running (or `limit` passes: `None`),
+    /// telling `changed` each (data type, status, progress) it has not seen before. Returns the
+    /// final status of each data type.
+    pub async fn wait_for_syncs(
+        &self,
+        company: &str,
+        limit: std::time::Duration,
+        mut changed: impl FnMut(&str, &str, u64),
+    ) -> Result<Option<BTreeMap<String, String>>, ClientError> {
+        let started = std::time::Instant::now();
+        let history = format!("/companies/{company}/data/history?pageSize=100");
+        let mut shown: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        loop {
+            let page = self.expect("GET", &history, None, 200).await?;
+            let mut running = 0;
+            let mut statuses = BTreeMap::new();
+            for dataset in page["results"].as_array().into_iter().flatten() {
+                let data_type = dataset["dataType"].as_str().unwrap_or_default().to_string();
+                let status = dataset["status"].as_str().unwrap_or_default().to_string();
+                let progress = dataset["progress"].as_u64().unwrap_or_default();
+                if matches!(status.as_str(), "Initial" | "Queued" | "Fetching" | "MapQueued" | "Mapping") {
+                    running += 1;
+                }
+                let seen = (status.clone(), progress);
+                if shown.get(&data_type) != Some(&seen) {
+                    changed(&data_type, &status, progress);
+                    shown.insert(data_type.clone(), seen);
+                }
+                statuses.insert(data_type, status);
+            }
+            if running == 0 && !statuses.is_empty() {
+                return Ok(Some(statuses));
+            }
+            if started.elapsed() > limit {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 }

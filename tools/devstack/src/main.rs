@@ -122,13 +122,7 @@ async fn run_demo(
     println!("4. companies waiting for a merchant: totalResults={}", list["totalResults"]);
 
     // The merchant's credentials, as Link would submit them (here through the API).
-    let store = stack.sandbox_description();
-    let body = json!({
-        "clientId": store["client_id"],
-        "clientSecret": store["client_secret"],
-        "accessToken": store["access_token"],
-        "apiPath": store["api_path"],
-    });
+    let body = stack.sandbox_credentials();
     let company_id = company["id"].as_str().unwrap_or_default();
     let connection_id = connection["id"].as_str().unwrap_or_default();
     let path = format!("/companies/{company_id}/connections/{connection_id}/authorization");
@@ -143,33 +137,12 @@ async fn run_demo(
     println!("     scopes:    {}", linked["connectionInfo"]["grantedScopes"].as_str().unwrap_or_default());
     println!("6. first syncs queued; the sync worker takes them off SyncJobsQueue:");
     let started = std::time::Instant::now();
-    let history = format!("/companies/{company_id}/data/history?pageSize=100");
-    let mut shown: BTreeMap<String, String> = BTreeMap::new();
-    let statuses = loop {
-        let page = client.expect("GET", &history, None, 200).await?;
-        let mut running = 0;
-        let mut statuses = BTreeMap::new();
-        for dataset in page["results"].as_array().into_iter().flatten() {
-            let data_type = dataset["dataType"].as_str().unwrap_or_default().to_string();
-            let status = dataset["status"].as_str().unwrap_or_default().to_string();
-            if matches!(status.as_str(), "Initial" | "Queued" | "Fetching" | "MapQueued" | "Mapping") {
-                running += 1;
-            }
-            let line = format!("{status} {}%", dataset["progress"]);
-            if shown.get(&data_type) != Some(&line) {
-                println!("     [{:>5.1} s] {data_type:<28} {line}", started.elapsed().as_secs_f64());
-                shown.insert(data_type.clone(), line);
-            }
-            statuses.insert(data_type, status);
-        }
-        if running == 0 && !statuses.is_empty() {
-            break statuses;
-        }
-        if started.elapsed() > DEMO_SYNC_LIMIT {
-            return Err(format!("the first sync did not finish within {} s", DEMO_SYNC_LIMIT.as_secs()).into());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    };
+    let statuses = client
+        .wait_for_syncs(company_id, DEMO_SYNC_LIMIT, |data_type, status, progress| {
+            println!("     [{:>5.1} s] {data_type:<28} {status} {progress}%", started.elapsed().as_secs_f64());
+        })
+        .await?
+        .ok_or_else(|| format!("the first sync did not finish within {} s", DEMO_SYNC_LIMIT.as_secs()))?;
     let wall = started.elapsed();
 
     // What each data type cost, from the worker's run reports.

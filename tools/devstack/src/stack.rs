@@ -213,6 +213,17 @@ impl DevStack {
         })
     }
 
+    /// The body of `PUT …/authorization` that links the sandbox store (what a merchant pastes).
+    pub fn sandbox_credentials(&self) -> Value {
+        let store = self.sandbox_description();
+        json!({
+            "clientId": store["client_id"],
+            "clientSecret": store["client_secret"],
+            "accessToken": store["access_token"],
+            "apiPath": store["api_path"],
+        })
+    }
+
     /// Writes `target/devstack.json` (readable by the owner only: it holds the API key).
     pub fn write_description(&self, link_url: Option<&str>) -> std::io::Result<PathBuf> {
         let path = crate::repo_root().join("target/devstack.json");
