@@ -1,5 +1,8 @@
 //! The sync worker against moto and the sandbox store: jobs taken from the real queue and
-//! handed over as the SQS event source mapping does.
+//! handed over as the SQS event source mapping does. `faults` runs the sync scenarios of
+//! RELIABILITY.md against the sandbox's fault switches.
+
+mod faults;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,15 +37,49 @@ fn endpoint() -> String {
         .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`"))
 }
 
+/// How a world's store and worker are set up.
+struct Setup {
+    sizes: Sizes,
+    quota: u32,
+    window: Duration,
+    /// The worker's time budget per job.
+    budget: Duration,
+    /// The BigCommerce client's read timeout.
+    read_timeout: Duration,
+    /// Wraps the record store (fault injection through the storage port).
+    records: Option<WrapRecords>,
+}
+
+/// Puts a fault-injecting record store in front of the real one.
+type WrapRecords = Box<dyn FnOnce(Arc<DynamoRecords>) -> Arc<dyn RecordStore>>;
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            sizes: Sizes { orders: 30, products: 300, customers: 600, categories: 3 },
+            quota: 10_000,
+            window: Duration::from_secs(30),
+            budget: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(5),
+            records: None,
+        }
+    }
+}
+
 impl World {
     async fn new() -> Self {
-        Self::with_budget(Duration::from_secs(30)).await
+        Self::with(Setup::default()).await
     }
 
     /// A world whose worker starts no new page after `budget` in a job.
     async fn with_budget(budget: Duration) -> Self {
-        let mut store = StoreConfig::from_seed(41, Sizes { orders: 30, products: 300, customers: 600, categories: 3 });
-        store.quota = 10_000;
+        Self::with(Setup { budget, ..Setup::default() }).await
+    }
+
+    async fn with(setup: Setup) -> Self {
+        let mut store = StoreConfig::from_seed(41, setup.sizes);
+        store.quota = setup.quota;
+        store.window = setup.window;
         let mut options = StackOptions {
             port: 0,
             aws_endpoint: Some(endpoint()),
@@ -61,13 +98,17 @@ impl World {
             aws_sdk_sqs::Client::new(&sdk),
             stack.resources.queues["SyncJobsQueue"].clone(),
         );
+        let worker_records: Arc<dyn RecordStore> = match setup.records {
+            Some(wrap) => wrap(records.clone()),
+            None => records.clone(),
+        };
         let worker = SyncWorker::new(
             DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone()),
-            records.clone(),
+            worker_records,
             Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
             Arc::new(queue),
-            BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(5)),
-            budget,
+            BigCommerceClient::new(base, Duration::from_secs(2), setup.read_timeout),
+            setup.budget,
         );
         let company =
             api.expect("POST", "/companies", Some(&json!({"name": "Worker Co"})), 200).await.expect("company");
@@ -77,9 +118,7 @@ impl World {
             .await
             .expect("c");
         let connection = connection["id"].as_str().expect("id").to_string();
-        let account = &store.accounts[0];
-        let body = json!({"clientId": account.client_id, "clientSecret": account.client_secret,
-                          "accessToken": account.access_token, "apiPath": store.api_path()});
+        let body = stack.sandbox_credentials();
         api.expect("PUT", &format!("/companies/{company}/connections/{connection}/authorization"), Some(&body), 200)
             .await
             .expect("link");
@@ -116,6 +155,56 @@ impl World {
         let mut event = SqsEvent::default();
         event.records = records;
         event
+    }
+
+    /// Queues one data type of the world's connection (`POST …/data/queue/{dataType}`) and
+    /// returns the PullOperation.
+    async fn queue(&self, data_type: DataType) -> Value {
+        let path =
+            format!("/companies/{}/data/queue/{}?connectionId={}", self.company, data_type.key(), self.connection);
+        self.api.expect("POST", &path, None, 200).await.expect("queue")
+    }
+
+    /// A PullOperation by id.
+    async fn dataset(&self, id: &Value) -> Value {
+        let path = format!("/companies/{}/data/history/{}", self.company, id.as_str().expect("dataset id"));
+        self.api.expect("GET", &path, None, 200).await.expect("dataset")
+    }
+
+    /// Works the queue until it is empty, as the event source mapping would: a message that
+    /// fails is delivered again (up to `max_receives` times, then it would be in the DLQ).
+    /// Returns (runs, redeliveries, messages that ended in the DLQ).
+    async fn drain(&self, max_receives: u32) -> (u32, u32, u32) {
+        let (mut runs, mut redeliveries, mut dead) = (0, 0, 0);
+        loop {
+            let event = self.take_event().await;
+            if event.records.is_empty() {
+                return (runs, redeliveries, dead);
+            }
+            for message in event.records {
+                let mut single = SqsEvent::default();
+                single.records = vec![message];
+                let mut receives = 0;
+                loop {
+                    receives += 1;
+                    runs += 1;
+                    if self.worker.handle(single.clone()).await.batch_item_failures.is_empty() {
+                        break;
+                    }
+                    if receives == max_receives {
+                        dead += 1;
+                        break;
+                    }
+                    redeliveries += 1;
+                }
+            }
+        }
+    }
+
+    /// Every stored record of a data type of the world's connection.
+    async fn stored(&self, data_type: DataType) -> Vec<shared::ports::StoredRecord> {
+        let connection = Uuid::parse_str(&self.connection).expect("uuid");
+        self.records.all_records(connection, data_type).await.expect("read")
     }
 
     async fn data_status(&self) -> Value {

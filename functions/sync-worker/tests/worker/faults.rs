@@ -1,0 +1,332 @@
+//! The sync scenarios of RELIABILITY.md, each against moto and the sandbox's fault switches
+//! (storage faults through the record store port). Each prints its figures: faults injected,
+//! records lost, duplicate rows, repeated runs, DLQ count.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sandbox::{Faults, Mutations, Sizes};
+use shared::adapters::dynamodb::records::DynamoRecords;
+use shared::domain::DataType;
+use shared::error::StoreError;
+use shared::ports::{RecordStore, StoredRecord};
+use uuid::Uuid;
+
+use super::{Setup, World};
+
+/// A store of three order pages (and one page of everything else).
+fn three_pages() -> Sizes {
+    Sizes { orders: 600, products: 40, customers: 100, categories: 3 }
+}
+
+/// Compares what is stored of `data_type` with the ground truth: (lost, extra). Ids are unique
+/// by construction of the table key, so duplicates would show as extra ids.
+async fn lost_and_extra(w: &World, data_type: DataType) -> (usize, usize) {
+    let truth = devstack::truth::of_store(&w.sandbox());
+    let stored: BTreeSet<String> = w.stored(data_type).await.into_iter().map(|r| r.id).collect();
+    let expected: BTreeSet<String> = match data_type {
+        DataType::Payments => truth.payments.keys().cloned().collect(),
+        DataType::Transactions => truth.transactions.keys().cloned().collect(),
+        DataType::Orders => {
+            w.sandbox().data().orders.iter().filter(|o| !o.is_deleted).map(|o| o.id.to_string()).collect()
+        }
+        other => panic!("no id-level truth for {}", other.key()),
+    };
+    (expected.difference(&stored).count(), stored.difference(&expected).count())
+}
+
+#[tokio::test]
+async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
+    let w = World::with(Setup {
+        sizes: Sizes { orders: 150, ..three_pages() },
+        quota: 40,
+        window: Duration::from_millis(500),
+        ..Setup::default()
+    })
+    .await;
+    let _ = w.take_event().await;
+    w.sandbox().reset_metrics();
+    w.sandbox().exhaust(); // another app of the store used the whole window
+    let dataset = w.queue(DataType::Payments).await;
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    let metrics = w.sandbox().metrics();
+    let (lost, extra) = lost_and_extra(&w, DataType::Payments).await;
+    println!(
+        "429 storm: {} requests, {} answered 429, {} sent before a reset; {runs} runs, {lost} lost, {extra} extra, {dead} DLQ",
+        metrics.total_requests, metrics.rate_limited, metrics.requests_before_reset_after_429
+    );
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    assert!(metrics.rate_limited >= 1, "the storm was felt");
+    assert_eq!(metrics.requests_before_reset_after_429, 0, "no request before the window reset");
+    assert_eq!((lost, extra, redeliveries, dead), (0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_429_that_outlasts_the_budget_continues_from_the_checkpoint_without_a_busy_loop() {
+    // Budget 0: the run may only finish requests already possible within the 5 s grace.
+    let w = World::with(Setup { sizes: three_pages(), budget: Duration::ZERO, ..Setup::default() }).await;
+    let _ = w.take_event().await;
+    let dataset = w.queue(DataType::Orders).await;
+    let event = w.take_event().await;
+    w.sandbox().set_rate_limit(1, Duration::from_secs(60));
+    w.sandbox().exhaust();
+    w.sandbox().reset_metrics();
+    let response = w.worker.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "not failed towards the DLQ");
+    let sent = w.sandbox().metrics().total_requests;
+    assert!(sent <= 1, "one request learns the window; no busy loop ({sent} sent)");
+    let running = w.dataset(&dataset["id"]).await;
+    assert_eq!(running["status"], "Fetching", "still running, not failed");
+    // The continuation waits on the queue; once the store has quota again it completes.
+    w.sandbox().set_rate_limit(10_000, Duration::from_secs(1));
+    let continuation = w.take_event().await;
+    assert_eq!(continuation.records.len(), 1, "one continuation queued");
+    let body: serde_json::Value =
+        serde_json::from_str(continuation.records[0].body.as_deref().unwrap_or_default()).expect("job");
+    assert_eq!((body["reason"].as_str(), body["part"].as_u64()), (Some("continuation"), Some(1)));
+    assert!(w.worker.handle(continuation).await.batch_item_failures.is_empty());
+    // Budget 0 still: one page per run from here, each run queueing the next.
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    let (lost, extra) = lost_and_extra(&w, DataType::Orders).await;
+    println!(
+        "persistent 429: {sent} request(s) in the starved run, then {} continuation runs, {lost} lost, {extra} extra, {dead} DLQ",
+        runs + 1
+    );
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    assert_eq!((lost, extra, redeliveries, dead), (0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn five_xx_503s_timeouts_truncated_and_malformed_bodies_are_retried_and_nothing_is_lost() {
+    let w = World::with(Setup {
+        sizes: three_pages(),
+        read_timeout: Duration::from_millis(700),
+        budget: Duration::from_secs(60),
+        ..Setup::default()
+    })
+    .await;
+    let _ = w.take_event().await;
+    w.sandbox()
+        .set_faults(Faults {
+            error_rate: 0.04,
+            transactions_503_rate: 0.15,
+            truncate_rate: 0.03,
+            malformed_rate: 0.03,
+            slow_rate: 0.01,
+            slow_ms: 1_000,
+            ..Faults::default()
+        })
+        .expect("faults");
+    w.sandbox().reset_metrics();
+    let types = [DataType::Orders, DataType::Payments, DataType::Transactions, DataType::Customers];
+    let mut datasets = Vec::new();
+    for t in types {
+        datasets.push(w.queue(t).await);
+    }
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    let metrics = w.sandbox().metrics();
+    let mut lost_total = 0;
+    for (t, dataset) in types.iter().zip(&datasets) {
+        assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete", "{}", t.key());
+        if *t != DataType::Customers {
+            let (lost, extra) = lost_and_extra(&w, *t).await;
+            assert_eq!((lost, extra), (0, 0), "{}", t.key());
+            lost_total += lost;
+        }
+    }
+    let customers: BTreeSet<String> = w.stored(DataType::Customers).await.into_iter().map(|r| r.id).collect();
+    assert_eq!(customers.len(), 100, "every customer");
+    println!(
+        "5xx/503/slow/truncated/malformed: {} faults injected over {} requests; {runs} runs ({redeliveries} redelivered), {lost_total} lost, 0 duplicate rows, {dead} DLQ",
+        metrics.faults_injected, metrics.total_requests
+    );
+    assert!(metrics.faults_injected >= 20, "faults were injected: {}", metrics.faults_injected);
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test]
+async fn a_page_that_repeats_fails_the_job_loudly_without_duplicates() {
+    let w = World::with(Setup { sizes: three_pages(), ..Setup::default() }).await;
+    let _ = w.take_event().await;
+    w.sandbox().set_faults(Faults { repeat_page: true, ..Faults::default() }).expect("faults");
+    let dataset = w.queue(DataType::Orders).await;
+    let (runs, _, dead) = w.drain(5).await;
+    let ended = w.dataset(&dataset["id"]).await;
+    let stored = w.stored(DataType::Orders).await;
+    println!("repeating page: {runs} run, status {}, {} rows stored, {dead} DLQ", ended["status"], stored.len());
+    assert_eq!(ended["status"], "FetchError");
+    assert!(ended["errorMessage"].as_str().is_some_and(|m| m.contains("repeated")), "{ended}");
+    assert_eq!(stored.len(), 250, "the first page only, once");
+    assert_eq!(dead, 0, "a loud failure, not a retry loop");
+}
+
+#[tokio::test]
+async fn data_changing_between_pages_converges_on_the_next_sync() {
+    let w = World::with(Setup { sizes: three_pages(), ..Setup::default() }).await;
+    let _ = w.take_event().await;
+    let changes = Mutations { inserts: 3, updates: 5, archives: 2 };
+    w.sandbox().set_faults(Faults { mutate_per_page: changes, ..Faults::default() }).expect("faults");
+    w.queue(DataType::Orders).await;
+    w.drain(5).await;
+    w.sandbox().set_faults(Faults::default()).expect("faults");
+    let during = w.stored(DataType::Orders).await.len();
+    let dataset = w.queue(DataType::Orders).await;
+    w.drain(5).await;
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    let (lost, _) = lost_and_extra(&w, DataType::Orders).await;
+    // Every live order carries the store's latest modification time.
+    let live = w.sandbox().data().orders.clone();
+    let stored: std::collections::HashMap<String, StoredRecord> =
+        w.stored(DataType::Orders).await.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut stale = 0;
+    for head in live.iter().filter(|o| !o.is_deleted) {
+        let modified = stored.get(&head.id.to_string()).and_then(|r| r.modified).map(|m| m.timestamp());
+        if modified != Some(head.modified) {
+            stale += 1;
+        }
+    }
+    println!(
+        "changes between pages: {} inserted, {} updated, {} archived per page; {during} rows after the first sync; after the next: {lost} lost, {stale} stale",
+        changes.inserts, changes.updates, changes.archives
+    );
+    assert_eq!((lost, stale), (0, 0));
+}
+
+/// A record store that fails every `fail_every`-th write after writing half of it: DynamoDB
+/// throttling that outlasted the adapter's retries, or a worker killed mid-batch.
+struct Flaky {
+    inner: Arc<DynamoRecords>,
+    fail_every: u32,
+    calls: AtomicU32,
+    failures: Arc<AtomicU32>,
+    after_write: Option<Box<dyn Fn(u32) + Send + Sync>>,
+}
+
+#[async_trait]
+impl RecordStore for Flaky {
+    async fn put_records(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        records: &[StoredRecord],
+    ) -> Result<(), StoreError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
+            self.inner.put_records(connection, data_type, &records[..records.len() / 2]).await?;
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("injected: throttled after a partial write".into()));
+        }
+        self.inner.put_records(connection, data_type, records).await?;
+        if let Some(hook) = &self.after_write {
+            hook(n);
+        }
+        Ok(())
+    }
+
+    async fn get_record(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        self.inner.get_record(connection, data_type, id).await
+    }
+
+    async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
+        self.inner.all_records(connection, data_type).await
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_mid_batch_are_redelivered_and_converge_with_the_checkpoint_never_ahead() {
+    let failures = Arc::new(AtomicU32::new(0));
+    let counter = failures.clone();
+    let w = World::with(Setup {
+        sizes: three_pages(),
+        records: Some(Box::new(move |inner| {
+            Arc::new(Flaky { inner, fail_every: 2, calls: AtomicU32::new(0), failures: counter, after_write: None })
+        })),
+        ..Setup::default()
+    })
+    .await;
+    let _ = w.take_event().await;
+    let dataset = w.queue(DataType::Orders).await;
+    let event = w.take_event().await;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let failed = !w.worker.handle(event.clone()).await.batch_item_failures.is_empty();
+        // After every run, the checkpoint covers only what is stored.
+        let status = w.dataset(&dataset["id"]).await;
+        let stored = w.stored(DataType::Orders).await.len() as u64;
+        let progress = status["progress"].as_u64().unwrap_or_default();
+        if status["status"] != "Complete" {
+            assert!(progress * 600 / 100 <= stored, "progress {progress}% with {stored} stored");
+        }
+        if !failed {
+            break;
+        }
+        assert!(runs < 10, "converges");
+    }
+    let (lost, extra) = lost_and_extra(&w, DataType::Orders).await;
+    let injected = failures.load(Ordering::SeqCst);
+    println!(
+        "storage failures: {injected} injected (each after a partial write); {runs} runs ({} redelivered), {lost} lost, {extra} duplicate or extra rows, 0 DLQ",
+        runs - 1
+    );
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    assert!(injected >= 2, "faults were injected");
+    assert_eq!((lost, extra), (0, 0));
+}
+
+#[tokio::test]
+async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_data() {
+    let store = Arc::new(std::sync::OnceLock::<(Arc<sandbox::Store>, String)>::new());
+    let target = store.clone();
+    let w = World::with(Setup {
+        sizes: three_pages(),
+        records: Some(Box::new(move |inner| {
+            let hook = move |n: u32| {
+                if n == 1
+                    && let Some((store, client_id)) = target.get()
+                {
+                    store.set_revoked(client_id, true);
+                }
+            };
+            Arc::new(Flaky {
+                inner,
+                fail_every: 0,
+                calls: AtomicU32::new(0),
+                failures: Arc::default(),
+                after_write: Some(Box::new(hook)),
+            })
+        })),
+        ..Setup::default()
+    })
+    .await;
+    let _ = store.set((w.sandbox(), w.store.accounts[0].client_id.clone()));
+    let _ = w.take_event().await;
+    let dataset = w.queue(DataType::Orders).await;
+    w.sandbox().reset_metrics();
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    let ended = w.dataset(&dataset["id"]).await;
+    let requests = w.sandbox().metrics().total_requests;
+    let stored = w.stored(DataType::Orders).await.len();
+    println!(
+        "401 mid-sync: {runs} run, {requests} requests, status {}, {stored} rows kept, {dead} DLQ",
+        ended["status"]
+    );
+    assert_eq!(ended["status"], "AuthError");
+    assert_eq!((redeliveries, dead), (0, 0), "no retries");
+    assert_eq!(stored, 250, "the page synced before the revocation stays readable");
+    assert!(requests <= 5, "no retry storm: {requests} requests");
+    let connection = w
+        .api
+        .expect("GET", &format!("/companies/{}/connections/{}", w.company, w.connection), None, 200)
+        .await
+        .expect("connection");
+    assert_eq!(connection["status"], "Deauthorized");
+}
