@@ -90,6 +90,8 @@ pub struct PacedClient {
     token: SecretString,
     budget: Mutex<Budget>,
     stats: std::sync::Mutex<Stats>,
+    /// Set by the first 401: the token is dead, so no further request is sent with it.
+    unauthorized: std::sync::atomic::AtomicBool,
 }
 
 impl PacedClient {
@@ -102,6 +104,7 @@ impl PacedClient {
             token,
             budget: Mutex::new(Budget { left: 1, reset_at: Instant::now(), quota: None, overloads: 0, probing: false }),
             stats: std::sync::Mutex::new(Stats::default()),
+            unauthorized: Default::default(),
         }
     }
 
@@ -185,6 +188,9 @@ impl PacedClient {
     pub async fn get(&self, path: &str, deadline: Instant) -> Result<Page, FetchError> {
         let mut transient = 0u32;
         loop {
+            if self.unauthorized.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(FetchError::Unauthorized);
+            }
             self.acquire(deadline).await?;
             self.count(|s| s.requests += 1);
             let outcome = self.client.get(&self.store, &self.token, path).await;
@@ -197,7 +203,10 @@ impl PacedClient {
                             Err(_) => "a malformed JSON body".to_string(),
                         },
                         204 => return Ok(Page::Empty),
-                        401 => return Err(FetchError::Unauthorized),
+                        401 => {
+                            self.unauthorized.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Err(FetchError::Unauthorized);
+                        }
                         403 => return Err(FetchError::Forbidden(endpoint(path))),
                         404 => return Err(FetchError::NotFound(endpoint(path))),
                         429 => {
