@@ -79,7 +79,7 @@ pub struct JobReport {
 /// One run of a job: the client, the clock and where an earlier run stopped.
 struct Run<'a> {
     job: &'a SyncJob,
-    client: &'a PacedClient,
+    client: Arc<PacedClient>,
     /// In-flight requests must end by then.
     deadline: Instant,
     /// No page starts after this: the run checkpoints and hands over to a continuation.
@@ -219,15 +219,18 @@ impl<S: PlatformStore> SyncWorker<S> {
         self.store
             .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, dataset.progress, None, Utc::now())
             .await?;
-        let client =
-            PacedClient::new(self.client.clone(), credentials.store_hash.clone(), credentials.access_token.clone());
+        let client = Arc::new(PacedClient::new(
+            self.client.clone(),
+            credentials.store_hash.clone(),
+            credentials.access_token.clone(),
+        ));
         let started = Instant::now();
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume =
             dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok()).or(job.checkpoint.clone());
         let run = Run {
             job,
-            client: &client,
+            client: client.clone(),
             deadline: started + self.budget + (self.budget / 4).max(MIN_GRACE),
             yield_at: started + self.budget,
             last_checkpoint: std::sync::Mutex::new(resume.clone()),
@@ -314,7 +317,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     }
 
     async fn fetch_and_store(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let (job, client, deadline) = (run.job, run.client, run.deadline);
+        let (job, client, deadline) = (run.job, &*run.client, run.deadline);
         match job.data_type {
             DataType::CompanyInfo => {
                 let Page::Json(store) = client.get("v2/store", deadline).await? else {
@@ -349,7 +352,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// repeated page fails loudly). Category names and the store currency are read first.
     /// Checkpoint: `{"page", "done"}` (the last stored page).
     async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let (client, deadline) = (run.client, run.deadline);
+        let (client, deadline) = (&*run.client, run.deadline);
         let currency = match client.get("v2/store", deadline).await? {
             Page::Json(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
             Page::Empty => "XXX".to_string(),
@@ -400,10 +403,11 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// 204 or a short page; a page that repeats the previous one fails loudly.
     /// Checkpoint: `{"page", "done"}` (the last stored page).
     async fn sync_orders(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let refunds = self.refunds_by_order(run.client, run.deadline).await?;
-        let total = order_count(run.client, run.deadline).await?;
-        let mut pages = OrderPages::new("&include=consignments.line_items&consignment_structure=object", run);
-        while let Some(orders) = pages.next(run).await? {
+        let refunds = self.refunds_by_order(&run.client, run.deadline).await?;
+        let total = order_count(&run.client, run.deadline).await?;
+        let mut pages =
+            OrderPages::new("&include=consignments.line_items&consignment_structure=object", run, total).await;
+        while let Some(orders) = pages.next().await? {
             let now = Utc::now();
             let records: Vec<StoredRecord> = orders
                 .iter()
@@ -427,11 +431,11 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// flight as the store's quota allows), mapped and stored before the next page.
     /// Checkpoint: `{"page", "done"}` (the last stored page of orders).
     async fn sync_order_money(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let (client, deadline) = (run.client, run.deadline);
+        let (client, deadline) = (&*run.client, run.deadline);
         let refunds = self.refunds_by_order(client, deadline).await?;
         let total = order_count(client, deadline).await?;
-        let mut pages = OrderPages::new("", run);
-        while let Some(orders) = pages.next(run).await? {
+        let mut pages = OrderPages::new("", run, total).await;
+        while let Some(orders) = pages.next().await? {
             let ids = orders
                 .iter()
                 .map(|o| o["id"].as_u64())
@@ -541,7 +545,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// then mapped together: ancestors and `hasChildren` need the whole tree.
     async fn sync_categories(&self, run: &Run<'_>) -> Result<(), Stop> {
         let all =
-            self.fetch_pages(run.client, "v3/catalog/trees/categories?limit=250", "category_id", run.deadline).await?;
+            self.fetch_pages(&run.client, "v3/catalog/trees/categories?limit=250", "category_id", run.deadline).await?;
         let records: Vec<StoredRecord> =
             mapping::product_categories(&all, Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
         self.store_all(run, &records).await
@@ -617,32 +621,84 @@ async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) ->
     }
 }
 
-/// The v2 order listing, 250 per page, ending at 204 or a short page; a page that repeats the
-/// previous one fails loudly. It starts after the checkpoint's page when the run resumes.
+/// Order pages fetched ahead of the one being stored, at most (a page of orders with its line
+/// items is about 5 MB of JSON): as many as the quota allows, up to this.
+const MAX_PAGES_AHEAD: u32 = 4;
+
+/// One page of the v2 order listing (empty on 204).
+async fn order_page(
+    client: &PacedClient,
+    page: u64,
+    include: &str,
+    deadline: Instant,
+) -> Result<Vec<Value>, FetchError> {
+    let path = format!("v2/orders?limit=250&page={page}{include}");
+    Ok(match client.get(&path, deadline).await? {
+        Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
+        Page::Empty => Vec::new(),
+    })
+}
+
+/// The v2 order listing, 250 per page. The pages the order count announces are fetched in
+/// the background, as many ahead of the page being stored as the quota allows (at most
+/// [`MAX_PAGES_AHEAD`]), and handed over in order; after them, pages are read one by one until a
+/// short page (orders added during the sync). A page that repeats the previous one fails
+/// loudly. It starts after the checkpoint's page when the run resumes; pages fetched ahead are
+/// abandoned when the run stops.
 struct OrderPages {
     include: &'static str,
+    client: Arc<PacedClient>,
+    deadline: Instant,
     page: u64,
     done: u64,
     previous_first: Option<Value>,
     last: bool,
+    announced: u64,
+    next_ahead: u64,
+    width: usize,
+    ahead: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<Value>, FetchError>>>,
 }
 
 impl OrderPages {
-    fn new(include: &'static str, run: &Run<'_>) -> Self {
+    async fn new(include: &'static str, run: &Run<'_>, count: u64) -> Self {
         let (page, done) = (run.resume_u64("page").unwrap_or(0), run.resume_u64("done").unwrap_or(0));
-        Self { include, page, done, previous_first: None, last: false }
+        let width = run.client.quota().await.unwrap_or(1).clamp(1, MAX_PAGES_AHEAD) as usize;
+        let mut pages = Self {
+            include,
+            client: run.client.clone(),
+            deadline: run.deadline,
+            page,
+            done,
+            previous_first: None,
+            last: false,
+            announced: count.div_ceil(250),
+            next_ahead: page + 1,
+            width,
+            ahead: Default::default(),
+        };
+        pages.fetch_ahead();
+        pages
     }
 
-    async fn next(&mut self, run: &Run<'_>) -> Result<Option<Vec<Value>>, FetchError> {
+    /// Starts fetching announced pages until `width` are under way.
+    fn fetch_ahead(&mut self) {
+        while self.ahead.len() < self.width && self.next_ahead <= self.announced {
+            let (client, page, include, deadline) = (self.client.clone(), self.next_ahead, self.include, self.deadline);
+            self.ahead.push_back(tokio::spawn(async move { order_page(&client, page, include, deadline).await }));
+            self.next_ahead += 1;
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<Value>>, FetchError> {
         if self.last {
             return Ok(None);
         }
         let page = self.page + 1;
-        let path = format!("v2/orders?limit=250&page={page}{}", self.include);
-        let orders = match run.client.get(&path, run.deadline).await? {
-            Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
-            Page::Empty => Vec::new(),
+        let orders = match self.ahead.pop_front() {
+            Some(task) => task.await.map_err(|e| FetchError::Unavailable(format!("orders page {page}: {e}")))??,
+            None => order_page(&self.client, page, self.include, self.deadline).await?,
         };
+        self.fetch_ahead();
         self.last = orders.len() < 250;
         if orders.is_empty() {
             return Ok(None);
@@ -670,6 +726,14 @@ impl OrderPages {
         let checkpoint = json!({"page": self.page, "done": self.done});
         worker.store_page(run, records, self.done, Some(total), &checkpoint).await?;
         run.pause_if_spent(!self.last, || checkpoint)
+    }
+}
+
+impl Drop for OrderPages {
+    fn drop(&mut self) {
+        for task in &self.ahead {
+            task.abort();
+        }
     }
 }
 
