@@ -20,6 +20,8 @@ pub struct Truth {
     pub payments: Amounts,
     /// Transactions: id → signed amount in cents.
     pub transactions: Amounts,
+    /// Refunds the store lists (`v3/orders/payment_actions/refunds`).
+    pub refunds: usize,
 }
 
 /// A JSON amount (number or v2 money string) in cents (0 when absent).
@@ -28,36 +30,67 @@ pub fn cents(value: &Value) -> i64 {
     (amount * 100.0).round() as i64
 }
 
-/// One order with its transactions and refunds, as the export lists them.
-#[derive(Default)]
-struct OrderMoney {
-    order: Value,
-    transactions: Vec<Value>,
-    refunds: Vec<Value>,
+/// One order with its line items, transactions and refunds, as the store's API serves them.
+#[derive(Debug, Clone, Default)]
+pub struct ExportedOrder {
+    /// The v2 order.
+    pub order: Value,
+    /// Its v2 order products (line items).
+    pub line_items: Vec<Value>,
+    /// Its v3 transactions.
+    pub transactions: Vec<Value>,
+    /// Its v3 refunds.
+    pub refunds: Vec<Value>,
+}
+
+/// Every record of a store as its API serves it.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    /// Orders (archived ones included), with what belongs to them.
+    pub orders: Vec<ExportedOrder>,
+    /// v3 products with variants.
+    pub products: Vec<Value>,
+    /// v3 tree categories.
+    pub categories: Vec<Value>,
+    /// v3 customers with addresses.
+    pub customers: Vec<Value>,
+}
+
+/// The store's export, parsed.
+pub fn export(store: &sandbox::Store) -> Export {
+    let mut text = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = sandbox::api::export(&store.data(), "http://sandbox.invalid", &mut text);
+    let mut export = Export::default();
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(line) = serde_json::from_slice::<Value>(line) else { continue };
+        let record = line["record"].clone();
+        let order = export.orders.last_mut();
+        match line["type"].as_str() {
+            Some("order") => export.orders.push(ExportedOrder { order: record, ..Default::default() }),
+            Some("order_product") => order.into_iter().for_each(|o| o.line_items.push(record.clone())),
+            Some("transaction") => order.into_iter().for_each(|o| o.transactions.push(record.clone())),
+            Some("refund") => order.into_iter().for_each(|o| o.refunds.push(record.clone())),
+            Some("customer") => export.customers.push(record),
+            Some("product") => export.products.push(record),
+            Some("category") => export.categories.push(record),
+            _ => {}
+        }
+    }
+    export
 }
 
 /// The ground truth of `store`.
 pub fn of_store(store: &sandbox::Store) -> Truth {
-    let mut export = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = sandbox::api::export(&store.data(), "http://sandbox.invalid", &mut export);
-    let mut counts: BTreeMap<DataType, usize> = BTreeMap::new();
-    let mut orders: Vec<OrderMoney> = Vec::new();
-    for line in export.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let Ok(line) = serde_json::from_slice::<Value>(line) else { continue };
-        let record = line["record"].clone();
-        match line["type"].as_str() {
-            Some("order") => orders.push(OrderMoney { order: record, ..Default::default() }),
-            Some("transaction") => orders.last_mut().into_iter().for_each(|o| o.transactions.push(record.clone())),
-            Some("refund") => orders.last_mut().into_iter().for_each(|o| o.refunds.push(record.clone())),
-            Some("customer") => *counts.entry(DataType::Customers).or_default() += 1,
-            Some("product") => *counts.entry(DataType::Products).or_default() += 1,
-            Some("category") => *counts.entry(DataType::ProductCategories).or_default() += 1,
-            _ => {}
-        }
-    }
+    let export = export(store);
+    let refunds = export.orders.iter().map(|o| o.refunds.len()).sum();
+    let mut counts: BTreeMap<DataType, usize> = BTreeMap::from([
+        (DataType::Customers, export.customers.len()),
+        (DataType::Products, export.products.len()),
+        (DataType::ProductCategories, export.categories.len()),
+    ]);
     // Archived orders are not listed, so neither they nor their money are synced.
-    orders.retain(|o| o.order["is_deleted"] != true);
+    let orders: Vec<&ExportedOrder> = export.orders.iter().filter(|o| o.order["is_deleted"] != true).collect();
     let mut truth = Truth::default();
     for o in &orders {
         add_money(o, &mut truth.payments, &mut truth.transactions);
@@ -68,10 +101,11 @@ pub fn of_store(store: &sandbox::Store) -> Truth {
     counts.insert(DataType::Transactions, truth.transactions.len());
     counts.insert(DataType::PaymentMethods, 2);
     truth.counts = counts;
+    truth.refunds = refunds;
     truth
 }
 
-fn add_money(o: &OrderMoney, payments: &mut Amounts, txns: &mut Amounts) {
+fn add_money(o: &ExportedOrder, payments: &mut Amounts, txns: &mut Amounts) {
     let id = &o.order["id"];
     let list = &o.transactions;
     let captured: Vec<&Value> =

@@ -284,6 +284,8 @@ async fn storage_failures_mid_batch_are_redelivered_and_converge_with_the_checkp
 
 #[tokio::test]
 async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_data() {
+    // Payments: after the first page of orders is stored, the next page's transaction calls
+    // meet the revoked token.
     let store = Arc::new(std::sync::OnceLock::<(Arc<sandbox::Store>, String)>::new());
     let target = store.clone();
     let w = World::with(Setup {
@@ -309,20 +311,23 @@ async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_dat
     .await;
     let _ = store.set((w.sandbox(), w.store.accounts[0].client_id.clone()));
     let _ = w.take_event().await;
-    let dataset = w.queue(DataType::Orders).await;
+    let dataset = w.queue(DataType::Payments).await;
     w.sandbox().reset_metrics();
     let (runs, redeliveries, dead) = w.drain(5).await;
     let ended = w.dataset(&dataset["id"]).await;
-    let requests = w.sandbox().metrics().total_requests;
-    let stored = w.stored(DataType::Orders).await.len();
+    let metrics = w.sandbox().metrics();
+    let unauthorized = metrics.statuses.get(&401).copied().unwrap_or_default();
+    let stored = w.stored(DataType::Payments).await.len();
+    let truth = devstack::truth::of_store(&w.sandbox()).payments.len();
     println!(
-        "401 mid-sync: {runs} run, {requests} requests, status {}, {stored} rows kept, {dead} DLQ",
-        ended["status"]
+        "401 mid-sync: {runs} run, {} requests ({unauthorized} answered 401), status {}, {stored} of {truth} rows kept, {dead} DLQ",
+        metrics.total_requests, ended["status"]
     );
     assert_eq!(ended["status"], "AuthError");
     assert_eq!((redeliveries, dead), (0, 0), "no retries");
-    assert_eq!(stored, 250, "the page synced before the revocation stays readable");
-    assert!(requests <= 5, "no retry storm: {requests} requests");
+    assert!(stored > 0 && stored < truth, "the page synced before the revocation stays readable");
+    // Only calls already in flight when the first 401 came back meet it: at most one page's.
+    assert!((1..=250).contains(&unauthorized), "no retry storm: {unauthorized} requests answered 401");
     let connection = w
         .api
         .expect("GET", &format!("/companies/{}/connections/{}", w.company, w.connection), None, 200)
