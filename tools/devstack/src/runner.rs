@@ -190,17 +190,19 @@ pub struct SqsPoller {
 }
 
 impl SqsPoller {
-    /// Starts polling `queue_url` for `worker`.
+    /// Starts polling `queue_url` for `worker`, handing it batches of up to `batch_size`
+    /// messages (the event source mapping's `BatchSize`).
     pub fn start<S: shared::ports::PlatformStore + 'static>(
         sqs: aws_sdk_sqs::Client,
         queue_url: String,
         worker: Arc<shared::sync::SyncWorker<S>>,
+        batch_size: i32,
     ) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let received = tokio::select! {
-                    received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send() => received,
+                    received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(batch_size.clamp(1, 10)).wait_time_seconds(1).send() => received,
                     _ = stopped.changed() => break,
                 };
                 let messages = match received {

@@ -189,8 +189,10 @@ impl DevStack {
             worker = worker.with_reports(reports);
         }
         let worker = Arc::new(worker);
-        let poller =
-            options.run_worker.then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker));
+        let batch_size = template.sqs_batch_size("SyncWorkerFunction").unwrap_or(10);
+        let poller = options
+            .run_worker
+            .then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker, batch_size));
         let resources = Resources { tables: tables.clone(), queues, secret_prefix };
         Ok(Self { moto, runner, poller, sandbox, aws_endpoint, api_url, api_key, tables, resources })
     }

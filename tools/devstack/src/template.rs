@@ -184,6 +184,16 @@ impl Template {
         }
         routes
     }
+
+    /// The `BatchSize` of a function's SQS event source, if it has one.
+    pub fn sqs_batch_size(&self, function: &str) -> Option<i32> {
+        let events = self.resources.get(function)?.properties.get("Events")?.as_mapping()?;
+        events
+            .values()
+            .filter(|e| e.get("Type").and_then(serde_norway::Value::as_str) == Some("SQS"))
+            .find_map(|e| e.get("Properties")?.get("BatchSize")?.as_i64())
+            .and_then(|n| i32::try_from(n).ok())
+    }
 }
 
 /// An SQS queue's definition (the properties the local stack honours).

@@ -635,6 +635,47 @@ async fn duplicates_poison_messages_401_and_403() {
 }
 
 #[tokio::test]
+async fn a_poison_message_reaches_the_dead_letter_queue_through_the_local_event_source() {
+    // The local runner polls as the event source mapping does: a failed message stays on the
+    // queue until its visibility timeout, and SQS moves it to the DLQ after maxReceiveCount.
+    let options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(endpoint()),
+        name_prefix: format!("dlq{}-", Uuid::new_v4().simple()),
+        ..StackOptions::default()
+    };
+    let stack = DevStack::start(options).await.expect("stack");
+    let sqs = aws_sdk_sqs::Client::new(&devstack::local_sdk_config(&endpoint()));
+    let (queue, dlq) = (&stack.resources.queues["SyncJobsQueue"], &stack.resources.queues["SyncJobsDeadLetterQueue"]);
+    // Seconds instead of the template's 90 minutes, so the test sees the receives run out.
+    sqs.set_queue_attributes()
+        .queue_url(queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("visibility");
+    sqs.send_message()
+        .queue_url(queue)
+        .message_body("{not a job")
+        .message_group_id("poison")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .expect("send");
+    let mut dead = Vec::new();
+    for _ in 0..60 {
+        let out = sqs.receive_message().queue_url(dlq).wait_time_seconds(1).send().await.expect("receive");
+        dead.extend(out.messages.unwrap_or_default());
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    stack.stop().await;
+    assert_eq!(dead.len(), 1, "the poison message ends in the DLQ");
+    assert_eq!(dead[0].body.as_deref(), Some("{not a job"));
+}
+
+#[tokio::test]
 async fn the_worker_event_file_replays_with_only_the_poison_message_failing() {
     use shared::ports::DatasetStore;
     let sdk = devstack::local_sdk_config(&endpoint());
