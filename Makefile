@@ -43,8 +43,9 @@ test: lint browser-deps ## Everything CI runs: lint, then all tests against moto
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)
 
-bench: ## Benchmarks (release build), results in target/bench.json
+bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, then full syncs of two store sizes
 	cargo bench -p sandbox --bench serve
+	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -1,0 +1,256 @@
+//! The sync benchmark: a generated store linked and synced completely through the real worker,
+//! queue and DynamoDB (moto, started by `make bench`) against the sandbox, whose quota is
+//! BigCommerce's 150 requests per window with the window compressed from 30 s to 1 s.
+//!
+//! For each data type and in total: records, `api_calls`, `min_api_calls` (the fewest calls
+//! the API allows for that data, from the store's sizes), `http_429`, `wall_s`, `lower_bound_s`
+//! (minimum calls at the quota rate) and the ratios; sandbox CPU per request; the process's
+//! peak RSS, at two store sizes. The stored counts must match the ground truth, or the numbers
+//! mean nothing and the benchmark fails. Writes `sync.<size>` into `target/bench.json`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use devstack::client::ApiClient;
+use devstack::stack::{DevStack, StackOptions};
+use sandbox::{Sizes, StoreConfig};
+use serde_json::{Value, json};
+use shared::domain::DataType;
+
+const QUOTA: u32 = 150;
+const WINDOW: Duration = Duration::from_secs(1);
+const PAGE: usize = 250;
+
+struct Size {
+    name: &'static str,
+    sizes: Sizes,
+    /// Requests per window.
+    quota: u32,
+    /// The data types fetched on first link (all when empty).
+    only: &'static [DataType],
+    /// The worker's time budget per job: a small one makes the sync go through continuations.
+    budget: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let budget = Duration::from_secs(600);
+    let runs = [
+        Size {
+            name: "orders_5000",
+            sizes: Sizes { orders: 5_000, products: 2_000, customers: 2_000, categories: 30 },
+            quota: QUOTA,
+            only: &[],
+            budget,
+        },
+        Size {
+            name: "orders_10000",
+            sizes: Sizes { orders: 10_000, products: 2_000, customers: 2_000, categories: 30 },
+            quota: QUOTA,
+            only: &[],
+            budget,
+        },
+        // 100,000 orders through continuations: a 15 s budget, and a quota raised so that the
+        // run is about storage and checkpoints rather than waiting.
+        Size {
+            name: "orders_100000_continuations",
+            sizes: Sizes { orders: 100_000, products: 10, customers: 10, categories: 3 },
+            quota: 2_000,
+            only: &[DataType::Orders],
+            budget: Duration::from_secs(15),
+        },
+    ];
+    // Each size runs in its own process, so one size's peak RSS cannot carry into the next's.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(name) = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)) {
+        let run = runs.iter().find(|r| r.name == name).expect("a known size");
+        let result = sync_once(run).await;
+        write_result("sync", run.name, result);
+        return;
+    }
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    for run in &runs {
+        let status = std::process::Command::new(&exe).args(["--size", run.name]).status().expect("run a size");
+        assert!(status.success(), "size {} failed", run.name);
+    }
+}
+
+/// Fewest pages of a v3 listing that reports its page count.
+fn v3_pages(n: usize) -> u64 {
+    n.div_ceil(PAGE).max(1) as u64
+}
+
+/// Fewest pages of a v2 listing, which ends at a short (or empty) page.
+fn v2_pages(n: usize) -> u64 {
+    (n / PAGE + 1) as u64
+}
+
+async fn sync_once(run: &Size) -> Value {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run the benchmark with `make bench`");
+    let mut store = StoreConfig::from_seed(11, run.sizes);
+    store.quota = run.quota;
+    store.window = WINDOW;
+    let (sender, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let mut options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(endpoint),
+        name_prefix: format!("bench{}-", uuid::Uuid::new_v4().simple()),
+        worker_reports: Some(sender),
+        job_budget: run.budget,
+        ..StackOptions::default()
+    };
+    options.sandbox.stores = vec![store];
+    let stack = DevStack::start(options).await.expect("stack");
+    let sandbox = stack.sandbox.stores()[0].clone();
+    let api = ApiClient::new(&stack.api_url, &stack.api_key);
+    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    if !run.only.is_empty() {
+        let settings: Vec<Value> = DataType::ALL
+            .iter()
+            .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": run.only.contains(t), "syncSchedule": 24, "syncOrder": 0}))
+            .collect();
+        let body = json!({"companyId": company, "overridesDefaults": true, "settings": settings});
+        api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
+    }
+    println!(
+        "\nsync benchmark {}: {:?}, quota {} per {WINDOW:?}, job budget {:?}",
+        run.name, run.sizes, run.quota, run.budget
+    );
+    reset_peak_rss();
+    let started = Instant::now();
+    let path = format!("/companies/{company}/connections/{connection}/authorization");
+    api.expect("PUT", &path, Some(&stack.sandbox_credentials()), 200).await.expect("link");
+    let statuses = api
+        .wait_for_syncs(&company, Duration::from_secs(1800), |data_type, status, progress| {
+            if status != "Fetching" || progress % 20 == 0 {
+                println!("  [{:>6.1} s] {data_type:<28} {status} {progress}%", started.elapsed().as_secs_f64());
+            }
+        })
+        .await
+        .expect("history")
+        .expect("the sync finished");
+    let wall = started.elapsed().as_secs_f64();
+    let metrics = sandbox.metrics();
+    // Read before the ground truth is worked out (it holds the whole store's export).
+    let rss_kb = peak_rss_kb();
+    let truth = devstack::truth::of_store(&sandbox);
+
+    let mut per_type: BTreeMap<DataType, (u64, u64, u64, f64)> = BTreeMap::new();
+    let mut continuations = 0u64;
+    while let Ok(report) = reports.try_recv() {
+        continuations += u64::from(report.continued);
+        let entry = per_type.entry(report.data_type).or_default();
+        entry.0 += report.records;
+        entry.1 += report.requests;
+        entry.2 += report.rate_limited;
+        entry.3 += report.elapsed.as_secs_f64();
+    }
+    let count = |t: DataType| truth.counts.get(&t).copied().unwrap_or_default();
+    let (orders, refunds) = (count(DataType::Orders), truth.refunds);
+    let minimum = |t: DataType| -> u64 {
+        match t {
+            DataType::CompanyInfo => 1,
+            DataType::Customers => v3_pages(count(t)),
+            DataType::ProductCategories => v3_pages(count(t)),
+            // The store currency and the category names are part of every product record.
+            DataType::Products => 1 + v3_pages(count(DataType::ProductCategories)) + v3_pages(count(t)),
+            DataType::Orders => v3_pages(refunds) + v2_pages(orders),
+            DataType::Payments | DataType::Transactions => v3_pages(refunds) + v2_pages(orders) + orders as u64,
+            _ => 0,
+        }
+    };
+    let rate = f64::from(run.quota) / WINDOW.as_secs_f64();
+    let ratio = |a: f64, b: f64| if b > 0.0 { round(a / b) } else { Value::Null };
+    let mut rows = serde_json::Map::new();
+    let (mut calls_total, mut min_total, mut limited_total) = (0u64, 0u64, 0u64);
+    println!(
+        "  {:<28} {:>8} {:>9} {:>9} {:>6} {:>5} {:>8} {:>8} {:>7}",
+        "data type", "records", "api_calls", "min_calls", "ratio", "429s", "wall_s", "bound_s", "ratio"
+    );
+    for (data_type, status) in &statuses {
+        let t: DataType = serde_json::from_value(json!(data_type)).expect("data type");
+        let (records, calls, limited, seconds) = per_type.get(&t).copied().unwrap_or_default();
+        assert_eq!(status, "Complete", "{data_type} ended {status}");
+        assert_eq!(records as usize, count(t), "{data_type}: the stored records must match the ground truth");
+        let min = minimum(t);
+        let bound = min as f64 / rate;
+        println!(
+            "  {data_type:<28} {records:>8} {calls:>9} {min:>9} {:>6} {limited:>5} {seconds:>8.2} {bound:>8.2} {:>7}",
+            ratio(calls as f64, min as f64),
+            ratio(seconds, bound)
+        );
+        rows.insert(
+            data_type.clone(),
+            json!({"records": records, "api_calls": calls, "min_api_calls": min, "http_429": limited,
+                   "wall_s": round(seconds), "lower_bound_s": round(bound),
+                   "calls_ratio": ratio(calls as f64, min as f64), "wall_ratio": ratio(seconds, bound)}),
+        );
+        calls_total += calls;
+        min_total += min;
+        limited_total += limited;
+    }
+    let bound = min_total as f64 / rate;
+    let cpu_ms = metrics.processing_micros as f64 / 1000.0 / metrics.total_requests.max(1) as f64;
+    println!(
+        "  {:<28} {:>8} {calls_total:>9} {min_total:>9} {:>6} {limited_total:>5} {wall:>8.2} {bound:>8.2} {:>7}",
+        "total",
+        "",
+        ratio(calls_total as f64, min_total as f64),
+        ratio(wall, bound)
+    );
+    println!(
+        "  {continuations} continuations; sandbox: {} requests, {} answered 429, {cpu_ms:.2} ms CPU per request; peak RSS {} MiB",
+        metrics.total_requests,
+        metrics.rate_limited,
+        rss_kb / 1024
+    );
+    stack.stop().await;
+    json!({
+        "store": {"orders": run.sizes.orders, "products": run.sizes.products, "customers": run.sizes.customers,
+                  "categories": run.sizes.categories, "quota": run.quota, "window_s": WINDOW.as_secs_f64(),
+                  "job_budget_s": run.budget.as_secs_f64()},
+        "continuations": continuations,
+        "data_types": rows,
+        "total": {"api_calls": calls_total, "min_api_calls": min_total, "http_429": limited_total,
+                  "sandbox_http_429": metrics.rate_limited, "wall_s": round(wall), "lower_bound_s": round(bound),
+                  "calls_ratio": ratio(calls_total as f64, min_total as f64), "wall_ratio": ratio(wall, bound)},
+        "sandbox_cpu_ms_per_request": round(cpu_ms),
+        "peak_rss_mib": rss_kb / 1024,
+    })
+}
+
+fn round(x: f64) -> Value {
+    json!((x * 1000.0).round() / 1000.0)
+}
+
+/// Resets the process's peak RSS (Linux: `clear_refs` 5), so each size reports its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak RSS in KiB (`VmHWM`) since the last reset: the worker, the local API and
+/// the sandbox serving the sync.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or_default()
+}
+
+/// Merges one result into `target/bench.json`.
+fn write_result(group: &str, name: &str, value: Value) {
+    let path = devstack::repo_root().join("target/bench.json");
+    let mut all: Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| json!({}));
+    all[group][name] = value;
+    std::fs::write(&path, serde_json::to_string_pretty(&all).expect("json")).expect("write bench.json");
+    println!("  written {}", path.display());
+}
