@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use sandbox::{Faults, Sandbox, SandboxOptions, Sizes, StoreConfig};
 use secrecy::SecretString;
 use shared::bigcommerce::paced::{FetchError, PacedClient, Page};
@@ -59,6 +61,23 @@ async fn a_store_whose_quota_we_own_never_answers_429() {
     assert!(started.elapsed() >= Duration::from_millis(1600), "25 requests at 5 per 400 ms take at least 4 windows");
     assert_eq!(client.quota().await, Some(5));
     assert_eq!(client.stats().rate_limited, 0);
+}
+
+#[tokio::test]
+async fn many_requests_in_flight_across_window_boundaries_meet_no_429() {
+    // As a page of transactions is fetched: up to a whole window's quota in flight at once, each
+    // answered 40 ms later, so answers describe a window that may already have moved on.
+    let e = env(30, 200).await;
+    e.store().set_faults(Faults { latency_ms: 40, ..Faults::default() }).expect("faults");
+    let client = e.client(&e.token);
+    let calls = futures::stream::iter(0..300).map(|i| {
+        let client = &client;
+        async move { client.get(&format!("v3/orders/{}/transactions", 100 + i % 60), later(60)).await }
+    });
+    let results: Vec<_> = futures::StreamExt::buffer_unordered(calls, 30).collect().await;
+    assert!(results.iter().all(|r| r.is_ok()), "every call answered");
+    let metrics = e.store().metrics();
+    assert_eq!((metrics.rate_limited, metrics.total_requests), (0, 300), "no 429, no retry");
 }
 
 #[tokio::test]

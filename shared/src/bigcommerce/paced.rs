@@ -18,6 +18,10 @@ pub const MAX_TRANSIENT_ATTEMPTS: u32 = 6;
 const BASE_BACKOFF: Duration = Duration::from_millis(200);
 /// Growing waits for 429s without rate-limit headers (the platform is overloaded).
 const OVERLOAD_BACKOFF: Duration = Duration::from_secs(2);
+/// Added to the store's reset time: the header is whole milliseconds and the store's clock
+/// starts the next window when a request arrives, so a request sent on the dot can still land
+/// in the exhausted window.
+const RESET_MARGIN: Duration = Duration::from_millis(15);
 
 /// What a sync can do about a failed request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +96,17 @@ pub struct PacedClient {
     stats: std::sync::Mutex<Stats>,
     /// Set by the first 401: the token is dead, so no further request is sent with it.
     unauthorized: std::sync::atomic::AtomicBool,
+    /// Requests sent whose answers have not been handled yet.
+    in_flight: std::sync::atomic::AtomicU32,
+}
+
+/// Counts a request out of flight when its answer has been handled (or its future dropped).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl PacedClient {
@@ -105,6 +120,7 @@ impl PacedClient {
             budget: Mutex::new(Budget { left: 1, reset_at: Instant::now(), quota: None, overloads: 0, probing: false }),
             stats: std::sync::Mutex::new(Stats::default()),
             unauthorized: Default::default(),
+            in_flight: Default::default(),
         }
     }
 
@@ -152,12 +168,15 @@ impl PacedClient {
         let mut budget = self.budget.lock().await;
         budget.probing = false;
         if let (Some(left), Some(reset)) = (response.requests_left, response.reset_ms) {
-            let reset_at = Instant::now() + Duration::from_millis(reset);
+            let reset_at = Instant::now() + Duration::from_millis(reset) + RESET_MARGIN;
             // Responses arrive out of order under concurrency: trust the lowest count seen for a
             // window, and a later reset only when the window has moved on.
             if reset_at > budget.reset_at + Duration::from_millis(50) {
+                // A new window. Requests still in flight (other than this one) may land in it
+                // too, uncounted by this answer: keep room for them.
+                let others = self.in_flight.load(std::sync::atomic::Ordering::SeqCst).saturating_sub(1);
                 budget.reset_at = reset_at;
-                budget.left = u32::try_from(left).unwrap_or(u32::MAX);
+                budget.left = u32::try_from(left).unwrap_or(u32::MAX).saturating_sub(others);
             } else {
                 budget.left = budget.left.min(u32::try_from(left).unwrap_or(u32::MAX));
             }
@@ -178,7 +197,9 @@ impl PacedClient {
                 budget.overloads += 1;
                 OVERLOAD_BACKOFF * budget.overloads.min(8)
             }
-            (reset, retry) => Duration::from_millis(reset.unwrap_or(0)).max(Duration::from_secs(retry.unwrap_or(0))),
+            (reset, retry) => {
+                (Duration::from_millis(reset.unwrap_or(0)) + RESET_MARGIN).max(Duration::from_secs(retry.unwrap_or(0)))
+            }
         };
         budget.reset_at = budget.reset_at.max(Instant::now() + wait);
     }
@@ -193,6 +214,8 @@ impl PacedClient {
             }
             self.acquire(deadline).await?;
             self.count(|s| s.requests += 1);
+            self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _landed = InFlight(&self.in_flight);
             let outcome = self.client.get(&self.store, &self.token, path).await;
             let failure = match outcome {
                 Ok(response) => {
