@@ -66,6 +66,9 @@ pub struct JobReport {
     pub continued: bool,
     /// Records stored by this run.
     pub records: u64,
+    /// The sibling data type filled in the same pass, and the records stored for it (its
+    /// requests are this run's).
+    pub partner: Option<(DataType, u64)>,
     /// Requests sent to the store (retries included).
     pub requests: u64,
     /// 429s received.
@@ -90,6 +93,10 @@ struct Run<'a> {
     records: std::sync::atomic::AtomicU64,
     /// The checkpoint of the last page stored (or the one resumed from).
     last_checkpoint: std::sync::Mutex<Option<Value>>,
+    /// The sibling dataset this run fills in the same pass (payments with transactions): its id
+    /// and data type, and the records stored for it.
+    partner: Option<(uuid::Uuid, DataType)>,
+    partner_records: std::sync::atomic::AtomicU64,
 }
 
 impl Run<'_> {
@@ -189,6 +196,11 @@ impl<S: PlatformStore> SyncWorker<S> {
         if dataset.status.is_final() {
             return Ok(());
         }
+        let driven_by = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+        if let Some(driver) = driven_by.as_ref().and_then(|c| c["driven_by"].as_str()) {
+            tracing::info!(dataset_id = %job.dataset_id, %driver, "filled by its sibling's run; nothing to do");
+            return Ok(());
+        }
         if !job.data_type.supported() {
             return self
                 .finish(
@@ -228,6 +240,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume =
             dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok()).or(job.checkpoint.clone());
+        let partner = self.claim_partner(job, &resume).await?;
         let run = Run {
             job,
             client: client.clone(),
@@ -236,11 +249,13 @@ impl<S: PlatformStore> SyncWorker<S> {
             last_checkpoint: std::sync::Mutex::new(resume.clone()),
             resume,
             records: Default::default(),
+            partner,
+            partner_records: Default::default(),
         };
         let outcome = self.fetch_and_store(&run).await;
         let mut continued = false;
         let result = match outcome {
-            Ok(()) => self.finish(job, PullStatus::Complete, None).await,
+            Ok(()) => self.finish_run(&run, PullStatus::Complete, None).await,
             Err(Stop::Yield(checkpoint)) => {
                 // The checkpoint is stored already; the continuation only says where to go on.
                 self.queue.enqueue(&[job.continuation(Some(checkpoint))]).await?;
@@ -268,16 +283,62 @@ impl<S: PlatformStore> SyncWorker<S> {
                     )
                     .await;
                 tracing::warn!(connection_id = %job.connection_id, "store rejected the token: connection Deauthorized");
-                self.finish(job, PullStatus::AuthError, Some("The store rejected the access token".into())).await
+                self.finish_run(&run, PullStatus::AuthError, Some("The store rejected the access token".into())).await
             }
             Err(Stop::Fetch(FetchError::Forbidden(endpoint))) => {
-                self.finish(job, PullStatus::PermissionsError, Some(format!("A scope is missing for {endpoint}"))).await
+                let message = Some(format!("A scope is missing for {endpoint}"));
+                self.finish_run(&run, PullStatus::PermissionsError, message).await
             }
             Err(Stop::Fetch(e)) if e.retryable() => Err(Retry::Fetch(e)),
-            Err(Stop::Fetch(e)) => self.finish(job, PullStatus::FetchError, Some(e.to_string())).await,
+            Err(Stop::Fetch(e)) => self.finish_run(&run, PullStatus::FetchError, Some(e.to_string())).await,
         };
         self.report(&run, started, continued, &result).await;
         result
+    }
+
+    /// Finishes the run's dataset, and its partner's with the same status.
+    async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
+        if let Some((partner, data_type)) = run.partner {
+            let partner_job = SyncJob { dataset_id: partner, data_type, ..run.job.clone() };
+            self.finish(&partner_job, status, message.clone()).await?;
+        }
+        self.finish(run.job, status, message).await
+    }
+
+    /// Payments and transactions come from the same calls. A run of one fills the other too when
+    /// the other's latest dataset is still Queued: it marks that dataset as driven by this one
+    /// (its own job then leaves it alone) and records the pair in its own checkpoint, so a
+    /// redelivery or continuation carries on with both.
+    async fn claim_partner(
+        &self,
+        job: &SyncJob,
+        resume: &Option<Value>,
+    ) -> Result<Option<(uuid::Uuid, DataType)>, Retry> {
+        let sibling = match job.data_type {
+            DataType::Payments => DataType::Transactions,
+            DataType::Transactions => DataType::Payments,
+            _ => return Ok(None),
+        };
+        if let Some(resume) = resume {
+            let partner = resume["with"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
+            return Ok(partner.map(|id| (id, sibling)));
+        }
+        let statuses = self.store.data_statuses(job.company_id).await?;
+        let Some(status) = statuses.iter().find(|s| {
+            s.connection_id == job.connection_id && s.data_type == sibling && s.current_status == PullStatus::Queued
+        }) else {
+            return Ok(None);
+        };
+        let partner = status.latest_sync_id;
+        let marker = json!({"driven_by": job.dataset_id.to_string()}).to_string();
+        if !self.store.checkpoint_dataset(job.company_id, partner, 0, &marker).await? {
+            return Ok(None);
+        }
+        self.store.advance_dataset(job.company_id, partner, PullStatus::Fetching, 0, None, Utc::now()).await?;
+        let own = json!({"with": partner.to_string()}).to_string();
+        self.store.checkpoint_dataset(job.company_id, job.dataset_id, 0, &own).await?;
+        tracing::info!(dataset_id = %job.dataset_id, partner = %partner, "filling {} in the same pass", sibling.key());
+        Ok(Some((partner, sibling)))
     }
 
     async fn report(&self, run: &Run<'_>, started: Instant, continued: bool, result: &Result<(), Retry>) {
@@ -294,6 +355,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             status,
             continued,
             records: run.records.load(std::sync::atomic::Ordering::Relaxed),
+            partner: run.partner.map(|(_, t)| (t, run.partner_records.load(std::sync::atomic::Ordering::Relaxed))),
             requests: stats.requests,
             rate_limited: stats.rate_limited,
             retries: stats.retries,
@@ -448,19 +510,37 @@ impl<S: PlatformStore> SyncWorker<S> {
                     .try_collect()
                     .await?;
             let now = Utc::now();
-            let mut records = Vec::new();
+            let (mut payment_records, mut transaction_records) = (Vec::new(), Vec::new());
             for (order, transactions) in orders.iter().zip(&transactions) {
                 let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
                 let money = payments::OrderMoney { order, transactions, refunds };
-                let mapped = if run.job.data_type == DataType::Payments {
-                    payments::payments(&money, now)
-                } else {
-                    payments::transactions(&money, now)
-                };
                 let modified = rfc2822(&order["date_modified"]);
-                records.extend(mapped.into_iter().map(|record| keyed(record, modified)));
+                let both = run.partner.is_some();
+                if both || run.job.data_type == DataType::Payments {
+                    payment_records.extend(payments::payments(&money, now).into_iter().map(|r| keyed(r, modified)));
+                }
+                if both || run.job.data_type == DataType::Transactions {
+                    let mapped = payments::transactions(&money, now);
+                    transaction_records.extend(mapped.into_iter().map(|r| keyed(r, modified)));
+                }
             }
-            pages.stored(self, run, &records, orders.len(), total).await?;
+            let (own, partner) = if run.job.data_type == DataType::Payments {
+                (payment_records, transaction_records)
+            } else {
+                (transaction_records, payment_records)
+            };
+            if let Some((partner_id, partner_type)) = run.partner {
+                // The partner's records are stored before the checkpoint that covers them.
+                self.records
+                    .put_records(run.job.connection_id, partner_type, &partner)
+                    .await
+                    .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+                run.partner_records.fetch_add(partner.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let progress = pages.progress(orders.len(), total);
+                let marker = json!({"driven_by": run.job.dataset_id.to_string()}).to_string();
+                let _ = self.store.checkpoint_dataset(run.job.company_id, partner_id, progress, &marker).await;
+            }
+            pages.stored(self, run, &own, orders.len(), total).await?;
         }
         Ok(())
     }
@@ -711,6 +791,11 @@ impl OrderPages {
         Ok(Some(orders))
     }
 
+    /// The progress once the page just read (`orders` orders) is stored, as at most 99%.
+    fn progress(&self, orders: usize, total: u64) -> u8 {
+        ((self.done + orders as u64) * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
+    }
+
     /// Stores the records mapped from the page just read (`orders` orders), checkpoints, and
     /// yields when the budget is spent and more pages remain.
     async fn stored<S: PlatformStore>(
@@ -723,7 +808,10 @@ impl OrderPages {
     ) -> Result<(), Stop> {
         self.page += 1;
         self.done += orders as u64;
-        let checkpoint = json!({"page": self.page, "done": self.done});
+        let mut checkpoint = json!({"page": self.page, "done": self.done});
+        if let Some((partner, _)) = run.partner {
+            checkpoint["with"] = json!(partner.to_string());
+        }
         worker.store_page(run, records, self.done, Some(total), &checkpoint).await?;
         run.pause_if_spent(!self.last, || checkpoint)
     }

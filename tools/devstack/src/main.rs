@@ -148,6 +148,10 @@ async fn run_demo(
     // What each data type cost, from the worker's run reports.
     let mut cost: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
     while let Ok(report) = reports.try_recv() {
+        cost.entry(report.data_type.key().to_string()).or_default();
+        if let Some((partner, _)) = report.partner {
+            cost.entry(partner.key().to_string()).or_default(); // its calls are the driver's
+        }
         let entry = cost.entry(report.data_type.key().to_string()).or_default();
         entry.0 += report.requests;
         entry.1 += report.rate_limited;

@@ -328,6 +328,10 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         }
     }
 
+    // One pass of transaction calls served both: one call per live order (plus Link's probe).
+    let transaction_calls: u64 =
+        w.sandbox().metrics().requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum();
+    assert_eq!(transaction_calls, live.len() as u64 + 1, "each order's transactions fetched once");
     for (data_type, expected) in &truth.counts {
         let stored = w.records.all_records(connection, *data_type).await.expect("read").len();
         assert_eq!(stored, *expected, "{}: the ground truth's count", data_type.key());
@@ -604,12 +608,12 @@ async fn duplicates_poison_messages_401_and_403() {
     // 403: the account loses the Information & Settings scope.
     let client_id = w.store.accounts[0].client_id.clone();
     w.sandbox().set_scopes(&client_id, [sandbox::Scope::Orders]);
-    w.api
-        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
-        .await
-        .expect("queue");
+    w.queue(DataType::CompanyInfo).await;
+    w.queue(DataType::Orders).await;
     assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
-    assert_eq!(w.data_status().await["commerce-companyInfo"]["currentStatus"], "PermissionsError");
+    let status = w.data_status().await;
+    assert_eq!(status["commerce-companyInfo"]["currentStatus"], "PermissionsError");
+    assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "the other data types go on");
 
     // 401: the token is revoked; the connection becomes Deauthorized, synced data stays.
     w.sandbox().set_revoked(&client_id, true);
@@ -663,12 +667,11 @@ async fn a_poison_message_reaches_the_dead_letter_queue_through_the_local_event_
         .await
         .expect("send");
     let mut dead = Vec::new();
-    for _ in 0..60 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while dead.is_empty() && std::time::Instant::now() < deadline {
         let out = sqs.receive_message().queue_url(dlq).wait_time_seconds(1).send().await.expect("receive");
         dead.extend(out.messages.unwrap_or_default());
-        if !dead.is_empty() {
-            break;
-        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     stack.stop().await;
     assert_eq!(dead.len(), 1, "the poison message ends in the DLQ");
