@@ -111,16 +111,13 @@ impl SyncJob {
 mod tests {
     use super::*;
 
+    fn job() -> SyncJob {
+        SyncJob::new(Uuid::new_v4(), Uuid::new_v4(), DataType::Orders, SyncMode::Full, JobReason::FirstLink, Utc::now())
+    }
+
     #[test]
     fn messages_round_trip_and_carry_no_secrets() {
-        let job = SyncJob::new(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            DataType::Orders,
-            SyncMode::Full,
-            JobReason::FirstLink,
-            Utc::now(),
-        );
+        let job = job();
         let text = serde_json::to_string(&job).expect("json");
         assert!(text.contains("\"dataType\":\"commerce-orders\"") && text.contains("\"reason\":\"firstLink\""));
         assert_eq!(serde_json::from_str::<SyncJob>(&text).expect("parse"), job);
@@ -129,14 +126,7 @@ mod tests {
 
     #[test]
     fn continuations_have_their_own_deduplication_id() {
-        let job = SyncJob::new(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            DataType::Orders,
-            SyncMode::Full,
-            JobReason::FirstLink,
-            Utc::now(),
-        );
+        let job = job();
         let next = job.continuation(Some(serde_json::json!({"page": 4, "done": 1000})));
         assert_eq!((next.dataset_id, next.reason, next.part), (job.dataset_id, JobReason::Continuation, 1));
         assert_eq!(job.deduplication_id(), job.dataset_id.to_string());

@@ -368,22 +368,9 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     }
 
     // A data type BigCommerce does not provide.
-    let queued = w
-        .api
-        .expect("POST", &format!("/companies/{}/data/queue/commerce-locations", w.company), None, 200)
-        .await
-        .expect("queue");
+    let queued = w.queue(DataType::Locations).await;
     assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
-    let dataset = w
-        .api
-        .expect(
-            "GET",
-            &format!("/companies/{}/data/history/{}", w.company, queued["id"].as_str().expect("id")),
-            None,
-            200,
-        )
-        .await
-        .expect("dataset");
+    let dataset = w.dataset(&queued["id"]).await;
     assert_eq!(
         (dataset["status"].as_str(), dataset["isCompleted"].as_bool(), dataset["isErrored"].as_bool()),
         (Some("NotSupported"), Some(true), Some(false))
@@ -532,11 +519,7 @@ async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resu
         w.sandbox().metrics().requests.iter().filter(|(k, _)| k.contains("customers")).map(|(_, n)| n).sum()
     };
     let before = customer_calls(); // linking verified the scope with one call
-    let queued = w
-        .api
-        .expect("POST", &format!("/companies/{}/data/queue/commerce-customers", w.company), None, 200)
-        .await
-        .expect("queue");
+    let queued = w.queue(DataType::Customers).await;
     let mut runs = 0;
     let mut progress = Vec::new();
     loop {
@@ -552,16 +535,7 @@ async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resu
             // deleted: SQS delivers the message again. It resumes from the stored checkpoint.
             assert!(w.worker.handle(event).await.batch_item_failures.is_empty());
         }
-        let dataset = w
-            .api
-            .expect(
-                "GET",
-                &format!("/companies/{}/data/history/{}", w.company, queued["id"].as_str().expect("id")),
-                None,
-                200,
-            )
-            .await
-            .expect("dataset");
+        let dataset = w.dataset(&queued["id"]).await;
         progress.push((dataset["status"].as_str().unwrap_or_default().to_string(), dataset["progress"].clone()));
         assert!(runs < 10, "the job ends");
     }
@@ -583,13 +557,27 @@ async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resu
 }
 
 #[tokio::test]
+async fn products_continue_page_by_page_and_each_page_is_fetched_once() {
+    let w = World::with_budget(Duration::ZERO).await;
+    let _ = w.take_event().await;
+    let product_calls = || -> u64 {
+        w.sandbox().metrics().requests.iter().filter(|(k, _)| k.ends_with("v3/catalog/products")).map(|(_, n)| n).sum()
+    };
+    let before = product_calls(); // linking verified the scope with one call
+    let dataset = w.queue(DataType::Products).await;
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    assert_eq!((runs, redeliveries, dead), (2, 0, 0), "one run per page of 250");
+    assert_eq!(product_calls() - before, 2, "no page fetched ahead and thrown away at the budget");
+    let ids: Vec<u64> = w.stored(DataType::Products).await.iter().map(|p| p.id.parse().expect("id")).collect();
+    assert_eq!(ids, (1..=300).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
 async fn duplicates_poison_messages_401_and_403() {
     let w = World::new().await;
     let _ = w.take_event().await; // drop the first-link jobs: this test queues its own
-    w.api
-        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
-        .await
-        .expect("queue");
+    w.queue(DataType::CompanyInfo).await;
     let mut event = w.take_event().await;
     let job = event.records[0].clone();
     let mut poison = SqsMessage::default();
@@ -617,10 +605,7 @@ async fn duplicates_poison_messages_401_and_403() {
 
     // 401: the token is revoked; the connection becomes Deauthorized, synced data stays.
     w.sandbox().set_revoked(&client_id, true);
-    w.api
-        .expect("POST", &format!("/companies/{}/data/queue/commerce-companyInfo", w.company), None, 200)
-        .await
-        .expect("queue");
+    w.queue(DataType::CompanyInfo).await;
     assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
     let status = w.data_status().await;
     assert_eq!(status["commerce-companyInfo"]["currentStatus"], "AuthError");

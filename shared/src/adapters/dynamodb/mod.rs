@@ -544,6 +544,30 @@ fn datasets_pk(company: Uuid) -> String {
     format!("DATASETS#{company}")
 }
 
+impl DynamoStore {
+    /// An UpdateItem of a dataset that applies only while it is running (Queued, Fetching,
+    /// MapQueued, Mapping), with `:progress` bound.
+    fn update_running_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: u8,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(datasets_pk(company), &format!("DATASET#{id}"))))
+            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()));
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        request
+    }
+}
+
 #[async_trait]
 impl DatasetStore for DynamoStore {
     async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError> {
@@ -612,18 +636,9 @@ impl DatasetStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Dataset>, StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(datasets_pk(company), &format!("DATASET#{id}"))))
-            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
-            .expression_attribute_names("#status", "status")
+            .update_running_dataset(company, id, progress)
             .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
             .return_values(ReturnValue::AllNew);
-        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
-            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
-        }
         request = if to.is_final() {
             let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
             request
@@ -688,20 +703,11 @@ impl DatasetStore for DynamoStore {
         progress: u8,
         checkpoint: &str,
     ) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(datasets_pk(company), &format!("DATASET#{id}"))))
-            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
+        let request = self
+            .update_running_dataset(company, id, progress)
             .update_expression("SET progress = :progress, #checkpoint = :checkpoint")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_names("#checkpoint", "checkpoint")
-            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
             .expression_attribute_values(":checkpoint", s(checkpoint));
-        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
-            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
-        }
         match request.send().await.map_err(classify) {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed(_)) => Ok(false),
