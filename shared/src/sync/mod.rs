@@ -427,11 +427,11 @@ impl<S: PlatformStore> SyncWorker<S> {
             .collect();
         let mut previous_first = None;
         let mut stored = run.resume_u64("done").unwrap_or(0);
-        let mut page = run.resume_u64("page").unwrap_or(0);
+        let mut page = run.resume_u64("page").unwrap_or(0) + 1;
+        let path = |page: u64| format!("v3/catalog/products?include=variants&limit=250&page={page}");
+        let mut fetched = client.get(&path(page), deadline).await?;
         loop {
-            page += 1;
-            let path = format!("v3/catalog/products?include=variants&limit=250&page={page}");
-            let Page::Json(body) = client.get(&path, deadline).await? else { return Ok(()) };
+            let Page::Json(body) = fetched else { return Ok(()) };
             let data = body["data"].as_array().cloned().unwrap_or_default();
             if data.is_empty() {
                 return Ok(());
@@ -451,12 +451,22 @@ impl<S: PlatformStore> SyncWorker<S> {
             let total = body["meta"]["pagination"]["total"].as_u64();
             stored += records.len() as u64;
             let checkpoint = json!({"page": page, "done": stored});
-            self.store_page(run, &records, stored, total, &checkpoint).await?;
             let more = page < body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
+            // The next page is fetched while this one is stored, unless the budget is spent
+            // (then the continuation asks for it).
+            let ahead = more && Instant::now() < run.yield_at;
+            let next = async { if ahead { Some(client.get(&path(page + 1), deadline).await) } else { None } };
+            let (stored_page, next) = tokio::join!(self.store_page(run, &records, stored, total, &checkpoint), next);
+            stored_page?;
             if !more {
                 return Ok(());
             }
-            run.pause_if_spent(more, || checkpoint)?;
+            run.pause_if_spent(!ahead, || checkpoint)?;
+            page += 1;
+            fetched = match next {
+                Some(next) => next?,
+                None => client.get(&path(page), deadline).await?,
+            };
         }
     }
 

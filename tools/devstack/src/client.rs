@@ -112,7 +112,7 @@ impl ApiClient {
             if started.elapsed() > limit {
                 return Ok(None);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 }

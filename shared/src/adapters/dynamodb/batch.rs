@@ -14,6 +14,8 @@ use crate::error::StoreError;
 /// DynamoDB's limit of requests per BatchWriteItem call (moto does not enforce it; we do).
 pub const MAX_BATCH_ITEMS: usize = 25;
 const MAX_ATTEMPTS: u32 = 8;
+/// BatchWriteItem calls in flight at once for one write (a page of 250 records is 10 calls).
+const PARALLEL_BATCHES: usize = 4;
 const BASE_DELAY: Duration = Duration::from_millis(25);
 
 /// Writes batches to one table.
@@ -59,10 +61,15 @@ impl BatchWriter {
         self.write(requests).await
     }
 
+    /// Writes the chunks, up to [`PARALLEL_BATCHES`] calls at a time (keys are distinct after
+    /// de-duplication, so their order does not matter). Returns once all are written.
     async fn write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for chunk in dedupe(requests).chunks(MAX_BATCH_ITEMS) {
-            self.write_chunk(chunk.to_vec()).await?;
-        }
+        use futures::{StreamExt, TryStreamExt};
+        let chunks: Vec<Vec<WriteRequest>> = dedupe(requests).chunks(MAX_BATCH_ITEMS).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks.into_iter().map(|chunk| self.write_chunk(chunk)))
+            .buffer_unordered(PARALLEL_BATCHES)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 
