@@ -66,9 +66,9 @@ pub struct JobReport {
     pub continued: bool,
     /// Records stored by this run.
     pub records: u64,
-    /// The sibling data type filled in the same pass, and the records stored for it (its
-    /// requests are this run's).
-    pub partner: Option<(DataType, u64)>,
+    /// The data types filled in the same pass, and the records stored for each (their requests
+    /// are this run's).
+    pub partners: Vec<(DataType, u64)>,
     /// Requests sent to the store (retries included).
     pub requests: u64,
     /// 429s received.
@@ -93,10 +93,9 @@ struct Run<'a> {
     records: std::sync::atomic::AtomicU64,
     /// The checkpoint of the last page stored (or the one resumed from).
     last_checkpoint: std::sync::Mutex<Option<Value>>,
-    /// The sibling dataset this run fills in the same pass (payments with transactions): its id
-    /// and data type, and the records stored for it.
-    partner: Option<(uuid::Uuid, DataType)>,
-    partner_records: std::sync::atomic::AtomicU64,
+    /// The datasets this run fills in the same pass (orders with payments and transactions):
+    /// id, data type and the records stored for each.
+    partners: Vec<(uuid::Uuid, DataType, std::sync::atomic::AtomicU64)>,
 }
 
 impl Run<'_> {
@@ -240,7 +239,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume =
             dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok()).or(job.checkpoint.clone());
-        let partner = self.claim_partner(job, &resume).await?;
+        let partners = self.claim_partners(job, &resume).await?;
         let run = Run {
             job,
             client: client.clone(),
@@ -249,8 +248,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             last_checkpoint: std::sync::Mutex::new(resume.clone()),
             resume,
             records: Default::default(),
-            partner,
-            partner_records: Default::default(),
+            partners: partners.into_iter().map(|(id, t)| (id, t, Default::default())).collect(),
         };
         let outcome = self.fetch_and_store(&run).await;
         let mut continued = false;
@@ -296,49 +294,75 @@ impl<S: PlatformStore> SyncWorker<S> {
         result
     }
 
-    /// Finishes the run's dataset, and its partner's with the same status.
+    /// Finishes the run's dataset, and its partners' with the same status.
     async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
-        if let Some((partner, data_type)) = run.partner {
-            let partner_job = SyncJob { dataset_id: partner, data_type, ..run.job.clone() };
+        for (partner, data_type, _) in &run.partners {
+            let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;
         }
         self.finish(run.job, status, message).await
     }
 
-    /// Payments and transactions come from the same calls. A run of one fills the other too when
-    /// the other's latest dataset is still Queued: it marks that dataset as driven by this one
-    /// (its own job then leaves it alone) and records the pair in its own checkpoint, so a
-    /// redelivery or continuation carries on with both.
-    async fn claim_partner(
+    /// Orders, payments and transactions come from the same order pages, and payments and
+    /// transactions from the same transaction calls. A run of orders fills payments and
+    /// transactions too, and a run of one of those the other, when their latest datasets are still
+    /// Queued: it marks each such dataset as driven by this one (its own job then leaves it alone)
+    /// and records them in its own checkpoint, so a redelivery or continuation carries on with all.
+    async fn claim_partners(
         &self,
         job: &SyncJob,
         resume: &Option<Value>,
-    ) -> Result<Option<(uuid::Uuid, DataType)>, Retry> {
-        let sibling = match job.data_type {
-            DataType::Payments => DataType::Transactions,
-            DataType::Transactions => DataType::Payments,
-            _ => return Ok(None),
+    ) -> Result<Vec<(uuid::Uuid, DataType)>, Retry> {
+        let siblings: &[DataType] = match job.data_type {
+            DataType::Orders => &[DataType::Payments, DataType::Transactions],
+            DataType::Payments => &[DataType::Transactions],
+            DataType::Transactions => &[DataType::Payments],
+            _ => return Ok(Vec::new()),
         };
         if let Some(resume) = resume {
-            let partner = resume["with"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
-            return Ok(partner.map(|id| (id, sibling)));
+            let recorded: Vec<(uuid::Uuid, DataType)> = resume["with"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(key, id)| {
+                    let data_type = serde_json::from_value::<DataType>(json!(key)).ok()?;
+                    Some((uuid::Uuid::parse_str(id.as_str()?).ok()?, data_type))
+                })
+                .collect();
+            // A partner already ended (e.g. PermissionsError) is not filled any more.
+            let mut partners = Vec::new();
+            for (id, data_type) in recorded {
+                if self.store.dataset(job.company_id, id).await?.is_some_and(|d| !d.status.is_final()) {
+                    partners.push((id, data_type));
+                }
+            }
+            return Ok(partners);
         }
         let statuses = self.store.data_statuses(job.company_id).await?;
-        let Some(status) = statuses.iter().find(|s| {
-            s.connection_id == job.connection_id && s.data_type == sibling && s.current_status == PullStatus::Queued
-        }) else {
-            return Ok(None);
-        };
-        let partner = status.latest_sync_id;
-        let marker = json!({"driven_by": job.dataset_id.to_string()}).to_string();
-        if !self.store.checkpoint_dataset(job.company_id, partner, 0, &marker).await? {
-            return Ok(None);
+        let mut partners = Vec::new();
+        for sibling in siblings {
+            let Some(status) = statuses.iter().find(|s| {
+                s.connection_id == job.connection_id
+                    && s.data_type == *sibling
+                    && s.current_status == PullStatus::Queued
+            }) else {
+                continue;
+            };
+            let partner = status.latest_sync_id;
+            let marker = json!({"driven_by": job.dataset_id.to_string()}).to_string();
+            if self.store.checkpoint_dataset(job.company_id, partner, 0, &marker).await? {
+                self.store.advance_dataset(job.company_id, partner, PullStatus::Fetching, 0, None, Utc::now()).await?;
+                tracing::info!(dataset_id = %job.dataset_id, partner = %partner, "filling {} in the same pass", sibling.key());
+                partners.push((partner, *sibling));
+            }
         }
-        self.store.advance_dataset(job.company_id, partner, PullStatus::Fetching, 0, None, Utc::now()).await?;
-        let own = json!({"with": partner.to_string()}).to_string();
-        self.store.checkpoint_dataset(job.company_id, job.dataset_id, 0, &own).await?;
-        tracing::info!(dataset_id = %job.dataset_id, partner = %partner, "filling {} in the same pass", sibling.key());
-        Ok(Some((partner, sibling)))
+        if !partners.is_empty() {
+            let with: serde_json::Map<String, Value> =
+                partners.iter().map(|(id, t)| (t.key().to_string(), json!(id.to_string()))).collect();
+            let own = json!({"with": with}).to_string();
+            self.store.checkpoint_dataset(job.company_id, job.dataset_id, 0, &own).await?;
+        }
+        Ok(partners)
     }
 
     async fn report(&self, run: &Run<'_>, started: Instant, continued: bool, result: &Result<(), Retry>) {
@@ -355,7 +379,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             status,
             continued,
             records: run.records.load(std::sync::atomic::Ordering::Relaxed),
-            partner: run.partner.map(|(_, t)| (t, run.partner_records.load(std::sync::atomic::Ordering::Relaxed))),
+            partners: run.partners.iter().map(|(_, t, n)| (*t, n.load(std::sync::atomic::Ordering::Relaxed))).collect(),
             requests: stats.requests,
             rate_limited: stats.rate_limited,
             retries: stats.retries,
@@ -396,8 +420,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             DataType::Customers => self.sync_customers(run).await,
             DataType::ProductCategories => self.sync_categories(run).await,
             DataType::Products => self.sync_products(run).await,
-            DataType::Orders => self.sync_orders(run).await,
-            DataType::Payments | DataType::Transactions => self.sync_order_money(run).await,
+            DataType::Orders | DataType::Payments | DataType::Transactions => self.sync_order_pass(run).await,
             DataType::PaymentMethods => {
                 // Built-ins (docs/mapping.md §6): no store call, so nothing can be half-synced.
                 let records: Vec<StoredRecord> =
@@ -470,88 +493,135 @@ impl<S: PlatformStore> SyncWorker<S> {
         }
     }
 
-    /// Orders, 250 per page with their line items embedded (no call per order), each page stored
-    /// before the next; the store's refunds are read first for `totalRefund`. Pages end with
-    /// 204 or a short page; a page that repeats the previous one fails loudly.
-    /// Checkpoint: `{"page", "done"}` (the last stored page).
-    async fn sync_orders(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let refunds = self.refunds_by_order(&run.client, run.deadline).await?;
-        let total = order_count(&run.client, run.deadline).await?;
-        let mut pages =
-            OrderPages::new("&include=consignments.line_items&consignment_structure=object", run, total).await;
-        while let Some(orders) = pages.next().await? {
-            let now = Utc::now();
-            let records: Vec<StoredRecord> = orders
-                .iter()
-                .map(|o| {
-                    let refunded: rust_decimal::Decimal = refunds
-                        .get(&o["id"].as_u64().unwrap_or_default())
-                        .into_iter()
-                        .flatten()
-                        .map(|r| mapping::money(&r["total_amount"]).round_dp(2))
-                        .sum();
-                    keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
-                })
-                .collect();
-            pages.stored(self, run, &records, orders.len(), total).await?;
-        }
-        Ok(())
-    }
-
-    /// Payments or transactions (docs/mapping.md §4–5): the refunds first, then orders 250 per
-    /// page, each page's transactions fetched concurrently (one call per order, as many in
-    /// flight as the store's quota allows), mapped and stored before the next page.
-    /// Checkpoint: `{"page", "done"}` (the last stored page of orders).
-    async fn sync_order_money(&self, run: &Run<'_>) -> Result<(), Stop> {
+    /// Orders, payments and transactions (whichever this run fills, docs/mapping.md §3–5) in one
+    /// pass over the order pages: the store's refunds first, then orders 250 per page (with their
+    /// line items embedded when orders are filled: no call per order). For payments and
+    /// transactions, each page's transactions are fetched concurrently (one call per order, as
+    /// many in flight as the quota allows) while the page's orders are stored. Every data type's
+    /// records of a page are stored before the checkpoint that covers them.
+    /// Checkpoint: `{"page", "done", "with"?}` (the last stored page).
+    async fn sync_order_pass(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
+        let fills = |t: DataType| run.job.data_type == t || run.partners.iter().any(|(_, p, _)| *p == t);
+        let orders_wanted = fills(DataType::Orders);
+        let mut money_wanted = fills(DataType::Payments) || fills(DataType::Transactions);
         let refunds = self.refunds_by_order(client, deadline).await?;
         let total = order_count(client, deadline).await?;
-        let mut pages = OrderPages::new("", run, total).await;
+        let include = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
+        let mut pages = OrderPages::new(include, run, total).await;
         while let Some(orders) = pages.next().await? {
             let ids = orders
                 .iter()
                 .map(|o| o["id"].as_u64())
                 .collect::<Option<Vec<u64>>>()
                 .ok_or_else(|| FetchError::Unexpected(502, "an order without a numeric id".into()))?;
-            let width = client.quota().await.unwrap_or(1).max(1) as usize;
-            let transactions: Vec<Vec<Value>> =
+            let progress = pages.progress(orders.len(), total);
+            let transactions = async {
+                if !money_wanted {
+                    return Ok(Vec::new());
+                }
+                let width = client.quota().await.unwrap_or(1).max(1) as usize;
                 futures::stream::iter(ids.into_iter().map(|id| order_transactions(client, id, deadline)))
                     .buffered(width)
-                    .try_collect()
-                    .await?;
-            let now = Utc::now();
-            let (mut payment_records, mut transaction_records) = (Vec::new(), Vec::new());
-            for (order, transactions) in orders.iter().zip(&transactions) {
-                let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
-                let money = payments::OrderMoney { order, transactions, refunds };
-                let modified = rfc2822(&order["date_modified"]);
-                let both = run.partner.is_some();
-                if both || run.job.data_type == DataType::Payments {
-                    payment_records.extend(payments::payments(&money, now).into_iter().map(|r| keyed(r, modified)));
-                }
-                if both || run.job.data_type == DataType::Transactions {
-                    let mapped = payments::transactions(&money, now);
-                    transaction_records.extend(mapped.into_iter().map(|r| keyed(r, modified)));
-                }
-            }
-            let (own, partner) = if run.job.data_type == DataType::Payments {
-                (payment_records, transaction_records)
-            } else {
-                (transaction_records, payment_records)
-            };
-            if let Some((partner_id, partner_type)) = run.partner {
-                // The partner's records are stored before the checkpoint that covers them.
-                self.records
-                    .put_records(run.job.connection_id, partner_type, &partner)
+                    .try_collect::<Vec<Vec<Value>>>()
                     .await
-                    .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-                run.partner_records.fetch_add(partner.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                let progress = pages.progress(orders.len(), total);
-                let marker = json!({"driven_by": run.job.dataset_id.to_string()}).to_string();
-                let _ = self.store.checkpoint_dataset(run.job.company_id, partner_id, progress, &marker).await;
+            };
+            let store_orders = async {
+                if !orders_wanted {
+                    return Ok(());
+                }
+                let now = Utc::now();
+                let records: Vec<StoredRecord> = orders
+                    .iter()
+                    .map(|o| {
+                        let refunded: rust_decimal::Decimal = refunds
+                            .get(&o["id"].as_u64().unwrap_or_default())
+                            .into_iter()
+                            .flatten()
+                            .map(|r| mapping::money(&r["total_amount"]).round_dp(2))
+                            .sum();
+                        keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
+                    })
+                    .collect();
+                self.store_kind(run, DataType::Orders, &records, progress).await
+            };
+            let (transactions, stored) = tokio::join!(transactions, store_orders);
+            stored?;
+            let transactions = match transactions {
+                Err(FetchError::Forbidden(endpoint)) if run.job.data_type == DataType::Orders => {
+                    // Orders go on; the data types that need the missing scope end here.
+                    self.give_up_partners(run, &endpoint).await?;
+                    money_wanted = false;
+                    Vec::new()
+                }
+                other => other?,
+            };
+            if money_wanted {
+                let now = Utc::now();
+                let (mut payment_records, mut transaction_records) = (Vec::new(), Vec::new());
+                for (order, transactions) in orders.iter().zip(&transactions) {
+                    let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
+                    let money = payments::OrderMoney { order, transactions, refunds };
+                    let modified = rfc2822(&order["date_modified"]);
+                    if fills(DataType::Payments) {
+                        payment_records.extend(payments::payments(&money, now).into_iter().map(|r| keyed(r, modified)));
+                    }
+                    if fills(DataType::Transactions) {
+                        let mapped = payments::transactions(&money, now);
+                        transaction_records.extend(mapped.into_iter().map(|r| keyed(r, modified)));
+                    }
+                }
+                if fills(DataType::Payments) {
+                    self.store_kind(run, DataType::Payments, &payment_records, progress).await?;
+                }
+                if fills(DataType::Transactions) {
+                    self.store_kind(run, DataType::Transactions, &transaction_records, progress).await?;
+                }
             }
-            pages.stored(self, run, &own, orders.len(), total).await?;
+            pages.checkpoint(self, run, orders.len(), total).await?;
         }
+        Ok(())
+    }
+
+    /// Ends the run's payments and transactions partners with PermissionsError (the orders run
+    /// that fills them goes on without them).
+    async fn give_up_partners(&self, run: &Run<'_>, endpoint: &str) -> Result<(), FetchError> {
+        for (partner, data_type, _) in &run.partners {
+            let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
+            let message = Some(format!("A scope is missing for {endpoint}"));
+            self.finish(&partner_job, PullStatus::PermissionsError, message)
+                .await
+                .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Stores one page's records of `data_type`, the run's own or a partner's (whose progress is
+    /// updated, keeping its `driven_by` mark). The run's checkpoint is written after all kinds.
+    async fn store_kind(
+        &self,
+        run: &Run<'_>,
+        data_type: DataType,
+        records: &[StoredRecord],
+        progress: u8,
+    ) -> Result<(), FetchError> {
+        self.records
+            .put_records(run.job.connection_id, data_type, records)
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+        let counter = if data_type == run.job.data_type {
+            &run.records
+        } else {
+            match run.partners.iter().find(|(_, t, _)| *t == data_type) {
+                Some((partner, _, counter)) => {
+                    let marker = json!({"driven_by": run.job.dataset_id.to_string()}).to_string();
+                    let _ = self.store.checkpoint_dataset(run.job.company_id, *partner, progress, &marker).await;
+                    counter
+                }
+                None => &run.records,
+            }
+        };
+        counter.fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -578,10 +648,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         Ok(())
     }
 
-    /// Stores one page of mapped records, then records the checkpoint with progress (`done` of
-    /// `total` source records, when the store gave a total) as at most 99%: only the final
-    /// status says 100. The checkpoint write is what a redelivered job resumes from; if it
-    /// fails the page is simply fetched again.
+    /// Stores one page of mapped records, then records the checkpoint (see [`Self::write_checkpoint`]).
     async fn store_page(
         &self,
         run: &Run<'_>,
@@ -591,6 +658,14 @@ impl<S: PlatformStore> SyncWorker<S> {
         checkpoint: &Value,
     ) -> Result<(), Stop> {
         self.store_all(run, records).await?;
+        self.write_checkpoint(run, done, total, checkpoint).await;
+        Ok(())
+    }
+
+    /// Records the checkpoint with progress (`done` of `total` source records, when the store
+    /// gave a total) as at most 99%: only the final status says 100. It is what a redelivered job
+    /// resumes from; if the write fails the page is simply fetched again.
+    async fn write_checkpoint(&self, run: &Run<'_>, done: u64, total: Option<u64>, checkpoint: &Value) {
         let progress = total.filter(|t| *t > 0).map_or(0, |total| ((done * 100) / total).min(99) as u8);
         let job = run.job;
         if let Err(e) =
@@ -599,7 +674,6 @@ impl<S: PlatformStore> SyncWorker<S> {
             tracing::warn!(error = %e, dataset_id = %job.dataset_id, "checkpoint not recorded");
         }
         *run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(checkpoint.clone());
-        Ok(())
     }
 
     /// Every record of a v3 page/limit listing; a page that repeats the previous one fails.
@@ -806,25 +880,29 @@ impl OrderPages {
         ((self.done + orders as u64) * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
     }
 
-    /// Stores the records mapped from the page just read (`orders` orders), checkpoints, and
-    /// yields when the budget is spent and more pages remain.
-    async fn stored<S: PlatformStore>(
+    /// Checkpoints the page just read (`orders` orders) once every data type's records of it are
+    /// stored, and yields when the budget is spent and more pages remain.
+    async fn checkpoint<S: PlatformStore>(
         &mut self,
         worker: &SyncWorker<S>,
         run: &Run<'_>,
-        records: &[StoredRecord],
         orders: usize,
         total: u64,
     ) -> Result<(), Stop> {
         self.page += 1;
         self.done += orders as u64;
         let mut checkpoint = json!({"page": self.page, "done": self.done});
-        if let Some((partner, _)) = run.partner {
-            checkpoint["with"] = json!(partner.to_string());
+        if !run.partners.is_empty() {
+            checkpoint["with"] = partners_json(run);
         }
-        worker.store_page(run, records, self.done, Some(total), &checkpoint).await?;
+        worker.write_checkpoint(run, self.done, Some(total), &checkpoint).await;
         run.pause_if_spent(!self.last, || checkpoint)
     }
+}
+
+/// The run's partner datasets by data type, as its checkpoints record them.
+fn partners_json(run: &Run<'_>) -> Value {
+    Value::Object(run.partners.iter().map(|(id, t, _)| (t.key().to_string(), json!(id.to_string()))).collect())
 }
 
 impl Drop for OrderPages {

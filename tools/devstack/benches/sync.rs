@@ -145,8 +145,8 @@ async fn sync_once(run: &Size) -> Value {
     let mut continuations = 0u64;
     while let Ok(report) = reports.try_recv() {
         continuations += u64::from(report.continued);
-        if let Some((partner, records)) = report.partner {
-            per_type.entry(partner).or_default().0 += records;
+        for (partner, records) in &report.partners {
+            per_type.entry(*partner).or_default().0 += records;
         }
         let entry = per_type.entry(report.data_type).or_default();
         entry.0 += report.records;
@@ -163,11 +163,20 @@ async fn sync_once(run: &Size) -> Value {
             DataType::ProductCategories => v3_pages(count(t)),
             // The store currency and the category names are part of every product record.
             DataType::Products => 1 + v3_pages(count(DataType::ProductCategories)) + v3_pages(count(t)),
-            DataType::Orders => v3_pages(refunds) + v2_pages(orders),
-            // One pass of transaction calls serves both payments and transactions: it is counted
-            // for the type whose run made it (the other shows 0 calls).
-            DataType::Payments | DataType::Transactions if per_type.get(&t).is_some_and(|c| c.1 > 0) => {
-                v3_pages(refunds) + v2_pages(orders) + orders as u64
+            // One pass over the order pages fills orders, payments and transactions, and one
+            // transactions call per order serves both of those: the calls are counted for the
+            // type whose run made them (the others show 0).
+            DataType::Orders | DataType::Payments | DataType::Transactions => {
+                let calls = |t: DataType| per_type.get(&t).map_or(0, |c| c.1);
+                let money_alone = calls(DataType::Payments) + calls(DataType::Transactions) > 0;
+                let money_synced =
+                    [DataType::Payments, DataType::Transactions].iter().any(|m| statuses.contains_key(m.key()));
+                match t {
+                    DataType::Orders if money_alone || !money_synced => v3_pages(refunds) + v2_pages(orders),
+                    DataType::Orders => v3_pages(refunds) + v2_pages(orders) + orders as u64,
+                    _ if calls(t) > 0 => v3_pages(refunds) + v2_pages(orders) + orders as u64,
+                    _ => 0,
+                }
             }
             _ => 0,
         }

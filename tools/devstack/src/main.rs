@@ -149,7 +149,7 @@ async fn run_demo(
     let mut cost: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
     while let Ok(report) = reports.try_recv() {
         cost.entry(report.data_type.key().to_string()).or_default();
-        if let Some((partner, _)) = report.partner {
+        for (partner, _) in &report.partners {
             cost.entry(partner.key().to_string()).or_default(); // its calls are the driver's
         }
         let entry = cost.entry(report.data_type.key().to_string()).or_default();

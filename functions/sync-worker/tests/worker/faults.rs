@@ -247,7 +247,9 @@ async fn storage_failures_mid_batch_are_redelivered_and_converge_with_the_checkp
     let w = World::with(Setup {
         sizes: three_pages(),
         records: Some(Box::new(move |inner| {
-            Arc::new(Flaky { inner, fail_every: 2, calls: AtomicU32::new(0), failures: counter, after_write: None })
+            // The orders run also fills the first link's payments and transactions: three writes
+            // per page, so every fourth write fails, each time in a different page.
+            Arc::new(Flaky { inner, fail_every: 4, calls: AtomicU32::new(0), failures: counter, after_write: None })
         })),
         ..Setup::default()
     })

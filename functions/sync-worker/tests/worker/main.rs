@@ -602,6 +602,10 @@ async fn duplicates_poison_messages_401_and_403() {
     let status = w.data_status().await;
     assert_eq!(status["commerce-companyInfo"]["currentStatus"], "PermissionsError");
     assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "the other data types go on");
+    // The orders run was also filling the first link's payments and transactions, which need
+    // the transactions scope: they end PermissionsError while the orders complete.
+    assert_eq!(status["commerce-payments"]["currentStatus"], "PermissionsError", "{status}");
+    assert_eq!(status["commerce-transactions"]["currentStatus"], "PermissionsError", "{status}");
 
     // 401: the token is revoked; the connection becomes Deauthorized, synced data stays.
     w.sandbox().set_revoked(&client_id, true);
@@ -624,26 +628,24 @@ async fn duplicates_poison_messages_401_and_403() {
 }
 
 #[tokio::test]
-async fn a_poison_message_reaches_the_dead_letter_queue_through_the_local_event_source() {
-    // The local runner polls as the event source mapping does: a failed message stays on the
-    // queue until its visibility timeout, and SQS moves it to the DLQ after maxReceiveCount.
-    let options = StackOptions {
-        port: 0,
-        aws_endpoint: Some(endpoint()),
-        name_prefix: format!("dlq{}-", Uuid::new_v4().simple()),
-        ..StackOptions::default()
-    };
-    let stack = DevStack::start(options).await.expect("stack");
-    let sqs = aws_sdk_sqs::Client::new(&devstack::local_sdk_config(&endpoint()));
-    let (queue, dlq) = (&stack.resources.queues["SyncJobsQueue"], &stack.resources.queues["SyncJobsDeadLetterQueue"]);
+async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receives() {
+    // As the event source mapping does: receive, hand the batch to the worker, delete only what
+    // succeeded; a failed message comes back after its visibility timeout, and SQS moves it to
+    // the DLQ after maxReceiveCount receives.
+    let w = World::new().await;
+    let _ = w.take_event().await;
+    let (queue, dlq) =
+        (&w.stack.resources.queues["SyncJobsQueue"], &w.stack.resources.queues["SyncJobsDeadLetterQueue"]);
     // Seconds instead of the template's 90 minutes, so the test sees the receives run out.
-    sqs.set_queue_attributes()
+    w.sqs
+        .set_queue_attributes()
         .queue_url(queue)
         .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
         .send()
         .await
         .expect("visibility");
-    sqs.send_message()
+    w.sqs
+        .send_message()
         .queue_url(queue)
         .message_body("{not a job")
         .message_group_id("poison")
@@ -651,16 +653,28 @@ async fn a_poison_message_reaches_the_dead_letter_queue_through_the_local_event_
         .send()
         .await
         .expect("send");
-    let mut dead = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let (mut receives, mut dead) = (0, Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while dead.is_empty() && std::time::Instant::now() < deadline {
-        let out = sqs.receive_message().queue_url(dlq).wait_time_seconds(1).send().await.expect("receive");
+        let out = w.sqs.receive_message().queue_url(queue).max_number_of_messages(1).send().await.expect("receive");
+        for m in out.messages.unwrap_or_default() {
+            receives += 1;
+            let mut message = SqsMessage::default();
+            message.message_id = m.message_id.clone();
+            message.body = m.body.clone();
+            let mut event = SqsEvent::default();
+            event.records = vec![message];
+            let failed = w.worker.handle(event).await.batch_item_failures;
+            assert_eq!(failed.len(), 1, "the poison message fails");
+        }
+        let out = w.sqs.receive_message().queue_url(dlq).send().await.expect("receive");
         dead.extend(out.messages.unwrap_or_default());
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    stack.stop().await;
+    println!("poison message: {receives} receives, then the DLQ");
     assert_eq!(dead.len(), 1, "the poison message ends in the DLQ");
     assert_eq!(dead[0].body.as_deref(), Some("{not a job"));
+    assert_eq!(receives, 5, "maxReceiveCount receives");
 }
 
 #[tokio::test]
