@@ -68,7 +68,11 @@ async fn many_requests_in_flight_across_window_boundaries_meet_no_429() {
     // As a page of transactions is fetched: up to a whole window's quota in flight at once, each
     // answered 40 ms later, so answers describe a window that may already have moved on.
     let e = env(30, 200).await;
-    e.store().set_faults(Faults { latency_ms: 40, ..Faults::default() }).expect("faults");
+    // Every answer 40 ms late, and some as late as a whole window: an answer can describe a
+    // window that has already ended.
+    e.store()
+        .set_faults(Faults { latency_ms: 40, slow_rate: 0.1, slow_ms: 250, ..Faults::default() })
+        .expect("faults");
     let client = e.client(&e.token);
     let calls = futures::stream::iter(0..300).map(|i| {
         let client = &client;

@@ -164,14 +164,17 @@ impl PacedClient {
     }
 
     /// Learns the budget from a response's rate-limit headers.
-    async fn observe(&self, response: &ApiResponse) {
+    async fn observe(&self, response: &ApiResponse, sent_at: Instant) {
         let mut budget = self.budget.lock().await;
         budget.probing = false;
         if let (Some(left), Some(reset)) = (response.requests_left, response.reset_ms) {
             let reset_at = Instant::now() + Duration::from_millis(reset) + RESET_MARGIN;
-            // Responses arrive out of order under concurrency: trust the lowest count seen for a
-            // window, and a later reset only when the window has moved on.
-            if reset_at > budget.reset_at + Duration::from_millis(50) {
+            // Responses arrive out of order and late under concurrency: trust the lowest count
+            // seen for a window, and take a response for a new window only when even the earliest
+            // end it can mean (counted as the request left) is past the window we know. A slow
+            // answer from the previous window must not look like a fresh budget.
+            let earliest_end = sent_at + Duration::from_millis(reset);
+            if earliest_end > budget.reset_at + Duration::from_millis(50) {
                 // A new window. Requests still in flight (other than this one) may land in it
                 // too, uncounted by this answer: keep room for them.
                 let others = self.in_flight.load(std::sync::atomic::Ordering::SeqCst).saturating_sub(1);
@@ -216,10 +219,11 @@ impl PacedClient {
             self.count(|s| s.requests += 1);
             self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _landed = InFlight(&self.in_flight);
+            let sent_at = Instant::now();
             let outcome = self.client.get(&self.store, &self.token, path).await;
             let failure = match outcome {
                 Ok(response) => {
-                    self.observe(&response).await;
+                    self.observe(&response, sent_at).await;
                     match response.status {
                         200 => match serde_json::from_slice::<Value>(&response.body) {
                             Ok(value) => return Ok(Page::Json(value)),
