@@ -70,9 +70,7 @@ async fn many_requests_in_flight_across_window_boundaries_meet_no_429() {
     let e = env(30, 200).await;
     // Every answer 40 ms late, and some as late as a whole window: an answer can describe a
     // window that has already ended.
-    e.store()
-        .set_faults(Faults { latency_ms: 40, slow_rate: 0.1, slow_ms: 250, ..Faults::default() })
-        .expect("faults");
+    e.store().set_faults(Faults { latency_ms: 40, slow_rate: 0.1, slow_ms: 250, ..Faults::default() }).expect("faults");
     let client = e.client(&e.token);
     let calls = futures::stream::iter(0..300).map(|i| {
         let client = &client;
