@@ -195,8 +195,10 @@ impl<S: PlatformStore> SyncWorker<S> {
         if dataset.status.is_final() {
             return Ok(());
         }
-        let driven_by = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
-        if let Some(driver) = driven_by.as_ref().and_then(|c| c["driven_by"].as_str()) {
+        // The stored checkpoint, read once: a mark that another run fills this dataset, or where
+        // an earlier run got to.
+        let stored_checkpoint = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+        if let Some(driver) = stored_checkpoint.as_ref().and_then(|c| c["driven_by"].as_str()) {
             tracing::info!(dataset_id = %job.dataset_id, %driver, "filled by its sibling's run; nothing to do");
             return Ok(());
         }
@@ -237,8 +239,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         ));
         let started = Instant::now();
         // The stored checkpoint is at least as far as the message's (it moves after every page).
-        let resume =
-            dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok()).or(job.checkpoint.clone());
+        let resume = stored_checkpoint.or(job.checkpoint.clone());
         let partners = self.claim_partners(job, &resume).await?;
         let run = Run {
             job,
@@ -640,12 +641,7 @@ impl<S: PlatformStore> SyncWorker<S> {
 
     /// Stores records that come whole from one answer (no checkpoint needed).
     async fn store_all(&self, run: &Run<'_>, records: &[StoredRecord]) -> Result<(), Stop> {
-        self.records
-            .put_records(run.job.connection_id, run.job.data_type, records)
-            .await
-            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-        run.records.fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        Ok(self.store_kind(run, run.job.data_type, records, 0).await?)
     }
 
     /// Stores one page of mapped records, then records the checkpoint (see [`Self::write_checkpoint`]).
@@ -666,7 +662,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// gave a total) as at most 99%: only the final status says 100. It is what a redelivered job
     /// resumes from; if the write fails the page is simply fetched again.
     async fn write_checkpoint(&self, run: &Run<'_>, done: u64, total: Option<u64>, checkpoint: &Value) {
-        let progress = total.filter(|t| *t > 0).map_or(0, |total| ((done * 100) / total).min(99) as u8);
+        let progress = total.map_or(0, |total| percent(done, total));
         let job = run.job;
         if let Err(e) =
             self.store.checkpoint_dataset(job.company_id, job.dataset_id, progress, &checkpoint.to_string()).await
@@ -755,6 +751,12 @@ impl<S: PlatformStore> SyncWorker<S> {
             path = format!("v3/customers?include=addresses&limit=250&after={cursor}");
         }
     }
+}
+
+/// Progress of `done` out of `total` source records, at most 99% (only the final status says
+/// 100) and 0 while the total is unknown.
+fn percent(done: u64, total: u64) -> u8 {
+    (done * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
 }
 
 /// A mapped record keyed by its Codat `id`.
@@ -877,7 +879,7 @@ impl OrderPages {
 
     /// The progress once the page just read (`orders` orders) is stored, as at most 99%.
     fn progress(&self, orders: usize, total: u64) -> u8 {
-        ((self.done + orders as u64) * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
+        percent(self.done + orders as u64, total)
     }
 
     /// Checkpoints the page just read (`orders` orders) once every data type's records of it are
