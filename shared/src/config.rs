@@ -76,6 +76,26 @@ impl PlatformConfig {
     }
 }
 
+/// Configuration of the Commerce API (fn data): read-only.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    /// The platform table (`TABLE_NAME`): companies, connections, data statuses.
+    pub table_name: String,
+    /// The data table (`DATA_TABLE_NAME`).
+    pub data_table_name: String,
+    /// Accepted API keys (`API_KEY_SHA256`).
+    pub keys: ApiKeys,
+}
+
+impl DataConfig {
+    /// Reads `TABLE_NAME`, `DATA_TABLE_NAME` and `API_KEY_SHA256`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let keys = ApiKeys::from_digests(&required("API_KEY_SHA256")?)
+            .map_err(|e| ConfigError::Invalid { name: "API_KEY_SHA256", reason: e.to_string() })?;
+        Ok(Self { table_name: required("TABLE_NAME")?, data_table_name: required("DATA_TABLE_NAME")?, keys })
+    }
+}
+
 /// Configuration of the Link function (fn link).
 #[derive(Debug, Clone)]
 pub struct LinkConfig {

@@ -6,11 +6,13 @@
 //! - [`ports`]: what the use cases need from storage; [`adapters`]: DynamoDB and in-memory
 //! - [`http`]: auth, request parsing, Codat error responses
 //! - [`platform`]: the Platform API handlers (fn companies)
+//! - [`commerce`]: the Commerce API handlers (fn data)
 //! - [`config`]: typed environment configuration and logging setup
 
 pub mod adapters;
 pub mod bigcommerce;
 pub mod codat;
+pub mod commerce;
 pub mod config;
 pub mod domain;
 pub mod error;

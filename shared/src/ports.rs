@@ -190,6 +190,85 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Option<StoredRecord>, StoreError>;
     /// Every record of a data type, in source id order (tests and reconciliation).
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Rebuilds the list directory of a data type (its count and the position of every
+    /// `STRIDE`-th record) from what is stored now, so lists can jump to any page. Called once a
+    /// sync of the data type ends; returns the count.
+    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError>;
+}
+
+/// A page of records in the default order (source id), and the sealed count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    /// Records of the data type when it was last sealed.
+    pub total: u64,
+    /// The page.
+    pub records: Vec<StoredRecord>,
+}
+
+/// The queryable summary of a record: its properties without the heavy ones
+/// ([`crate::commerce::HEAVY_FIELDS`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSummary {
+    /// Source id.
+    pub id: String,
+    /// The record's light properties.
+    pub summary: serde_json::Value,
+}
+
+/// What reads cost, counted by the adapter since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadStats {
+    /// Read calls sent.
+    pub calls: u64,
+    /// Items returned.
+    pub items: u64,
+    /// Bytes of those items, as DynamoDB sizes them.
+    pub bytes: u64,
+    /// Read capacity units they cost, by DynamoDB's rules (4 KB units, eventually consistent
+    /// reads at half a unit).
+    pub capacity: f64,
+}
+
+impl ReadStats {
+    /// The reads between `earlier` and `self`.
+    pub fn since(&self, earlier: &ReadStats) -> ReadStats {
+        ReadStats {
+            calls: self.calls - earlier.calls,
+            items: self.items - earlier.items,
+            bytes: self.bytes - earlier.bytes,
+            capacity: self.capacity - earlier.capacity,
+        }
+    }
+}
+
+/// Reading synced records for the Commerce API (fn data): never writes.
+#[async_trait]
+pub trait RecordReader: Send + Sync {
+    /// One record.
+    async fn record(&self, connection: Uuid, data_type: DataType, id: &str)
+    -> Result<Option<StoredRecord>, StoreError>;
+    /// Records `offset..offset + limit` in source id order, found through the directory: the cost
+    /// is the page's, whatever the offset. `None` when the data type was never sealed.
+    async fn page(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Option<RecordPage>, StoreError>;
+    /// Every record's summary, in source id order (costs the whole summary index).
+    async fn summaries(&self, connection: Uuid, data_type: DataType) -> Result<Vec<RecordSummary>, StoreError>;
+    /// Records by source id, in the order given; ids not stored are left out.
+    async fn records(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Every record, in source id order (costs the whole data set).
+    async fn every_record(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Reads made so far.
+    fn stats(&self) -> ReadStats;
 }
 
 /// Everything the Platform API needs.

@@ -181,6 +181,19 @@ impl Query {
     pub fn matches(&self, record: &Value) -> bool {
         eval(&self.root, record)
     }
+
+    /// The top-level properties the query reads (first segment of each path).
+    pub fn roots(&self) -> Vec<&str> {
+        fn walk<'q>(node: &'q Node, out: &mut Vec<&'q str>) {
+            match node {
+                Node::And(terms) | Node::Or(terms) => terms.iter().for_each(|t| walk(t, out)),
+                Node::Cond { segments, .. } => out.extend(segments.first().map(String::as_str)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
 }
 
 fn bind(expr: &Expr, schema: &Schema) -> Result<Node, QueryError> {
@@ -354,6 +367,11 @@ impl OrderBy {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { keys })
+    }
+
+    /// The top-level properties the sort reads.
+    pub fn roots(&self) -> Vec<&str> {
+        self.keys.iter().filter_map(|k| k.segments.first().map(String::as_str)).collect()
     }
 
     /// Compares two records; missing values sort last in either direction.

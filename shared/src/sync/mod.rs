@@ -296,7 +296,14 @@ impl<S: PlatformStore> SyncWorker<S> {
     }
 
     /// Finishes the run's dataset, and its partners' with the same status.
+    /// Each data type's list directory is rebuilt first, so a reader that sees the status finds
+    /// the directory of what was stored.
     async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
+        let connection = run.job.connection_id;
+        for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
+            let count = self.records.seal(connection, data_type).await?;
+            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
+        }
         for (partner, data_type, _) in &run.partners {
             let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;

@@ -16,17 +16,18 @@ use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
+use shared::commerce::CommerceApi;
 use shared::http::ApiKeys;
 use shared::link::{LinkApi, LinkService, LinkSettings};
 use shared::platform::{Edge, PlatformApi};
 use shared::sync::SyncWorker;
 
 use crate::event::to_lambda_request;
-use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed};
+use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed, seed_records};
 use crate::template::{Template, create_queues};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker"];
+pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data"];
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,22 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformA
         queues.get("SyncJobsQueue").cloned().unwrap_or_default(),
     ));
     Ok(PlatformApi::new(store, secrets, queue, edge))
+}
+
+/// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
+/// synced company info and orders ([`seed_records`]).
+pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<CommerceApi<DynamoStore>, InvokeError> {
+    let dynamo = Client::new(sdk);
+    let template = Template::load_default().map_err(fail)?;
+    let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
+    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
+    template.table("DataTable").map_err(fail)?.create(&dynamo, &data).await.map_err(fail)?;
+    let store = DynamoStore::new(dynamo.clone(), table);
+    seed(&store).await.map_err(fail)?;
+    let records = Arc::new(DynamoRecords::new(dynamo, data));
+    seed_records(&store, records.as_ref()).await.map_err(fail)?;
+    let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
+    Ok(CommerceApi::new(store, records, keys))
 }
 
 /// The Link handler over fresh resources (table, queues) seeded with the fixtures, verifying
@@ -140,6 +157,9 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
             sandbox.stop().await;
             let body = serde_json::to_string(&answer).map_err(fail)?;
             Ok(Response::new(Body::Text(body)))
+        }
+        "data" => {
+            Ok(data_handler(sdk, &format!("{table}-")).await?.handle(request.ok_or_else(|| fail("no request"))?).await)
         }
         "link" => {
             let sandbox = example_sandbox().await?;

@@ -40,6 +40,15 @@ impl<S: shared::ports::LinkFunctionStore + 'static> HttpHandler for shared::link
     }
 }
 
+#[async_trait]
+impl<S: shared::ports::CompanyStore + shared::ports::DatasetStore + 'static> HttpHandler
+    for shared::commerce::CommerceApi<S>
+{
+    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        self.handle(req).await
+    }
+}
+
 /// Which function serves which paths, as the template's routes say. A route is a path pattern
 /// whose `{name}` segments match any one segment and whose trailing `{proxy+}` matches the
 /// rest (API Gateway's syntax); the first matching route wins.

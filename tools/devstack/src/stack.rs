@@ -15,6 +15,7 @@ use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
+use shared::commerce::CommerceApi;
 use shared::domain::LinkKey;
 use shared::http::ApiKeys;
 use shared::link::{LinkApi, LinkService, LinkSettings};
@@ -160,6 +161,12 @@ impl DevStack {
         let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
         let bigcommerce_base = bigcommerce.clone();
         let store_for_worker = store.clone();
+        let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
+        let data = Arc::new(CommerceApi::new(
+            store.clone(),
+            Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table.clone())),
+            edge.keys.clone(),
+        ));
         let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
         let service = LinkService::new(store, secrets, queue.clone(), client, secret_prefix.clone());
@@ -171,12 +178,12 @@ impl DevStack {
             let handler: Arc<dyn HttpHandler> = match function.as_str() {
                 "CompaniesFunction" => platform.clone(),
                 "LinkFunction" => link.clone(),
+                "DataFunction" => data.clone(),
                 other => return Err(StackError::Config(format!("the local runner does not host {other}"))),
             };
             routes = routes.with(path, handler);
         }
         let runner = Runner::start(listener, routes)?;
-        let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
         let mut worker = SyncWorker::new(
             store_for_worker,
             Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table)),

@@ -238,6 +238,10 @@ impl RecordStore for Flaky {
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
         self.inner.all_records(connection, data_type).await
     }
+
+    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
+        self.inner.seal(connection, data_type).await
+    }
 }
 
 #[tokio::test]

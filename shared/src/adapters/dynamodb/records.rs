@@ -1,26 +1,43 @@
-//! The data table: synced records, `pk = REC#<connection>#<data type>`, `sk = <source id>`.
-//! Numeric source ids are zero-padded so the sort key orders them numerically. A record whose
-//! JSON would exceed what fits in one item is stored gzip-compressed (`docz`) instead of as
-//! text (`doc`); DynamoDB's 400 KB item limit is never hit by a whole record.
+//! The data table: synced records, their summaries and the list directory.
+//!
+//! - `REC#<connection>#<data type>` / `<source id>`: the record. Numeric source ids are
+//!   zero-padded so the sort key orders them numerically. A record whose JSON would exceed what
+//!   fits in one item is stored gzip-compressed (`docz`) instead of as text (`doc`); DynamoDB's
+//!   400 KB item limit is never hit by a whole record.
+//! - `IDX#<connection>#<data type>` / `<source id>`: its summary (`s`, the record without its
+//!   heavy properties), written in the same batch; filters and sorts read these small items.
+//! - `DIR#<connection>#<data type>` / `HEAD`, `CHUNK#<n>`: the directory written by
+//!   [`RecordStore::seal`]: the count, and the sort key of every [`STRIDE`]-th record, so page N
+//!   starts at a known key instead of after reading the records before it.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use uuid::Uuid;
 
 use super::{BatchWriter, Item, classify};
 use crate::domain::DataType;
 use crate::error::StoreError;
-use crate::ports::{RecordStore, StoredRecord};
+use crate::ports::{ReadStats, RecordPage, RecordReader, RecordStore, RecordSummary, StoredRecord};
 
 /// Above this many bytes of JSON a record is compressed.
 pub const COMPRESS_ABOVE: usize = 64 * 1024;
 /// DynamoDB's item limit, minus room for keys and attributes.
 pub const MAX_STORED_BYTES: usize = 390 * 1024;
+
+/// One directory entry every this many records.
+pub const STRIDE: u64 = 100;
+/// Directory entries per chunk item (a chunk covers `STRIDE * CHUNK` records, ~2.5 KB).
+pub const CHUNK: u64 = 100;
+/// Keys per BatchGetItem call (DynamoDB's limit).
+const MAX_BATCH_GET: usize = 100;
+const MAX_ATTEMPTS: u32 = 8;
 
 /// Synced records in DynamoDB.
 #[derive(Clone, Debug)]
@@ -28,18 +45,191 @@ pub struct DynamoRecords {
     client: Client,
     table: String,
     batch: BatchWriter,
+    meter: Arc<Meter>,
+}
+
+/// Read costs, counted as the responses arrive.
+#[derive(Debug, Default)]
+struct Meter {
+    calls: AtomicU64,
+    items: AtomicU64,
+    bytes: AtomicU64,
+    /// Read capacity in thousandths of a unit.
+    milli_units: AtomicU64,
+}
+
+impl Meter {
+    /// Counts one call returning `items`: `per_item` rounds each item up to 4 KB (GetItem,
+    /// BatchGetItem), otherwise the call's total is rounded (Query). Eventually consistent reads
+    /// cost half.
+    fn count(&self, items: &[Item], per_item: bool, consistent: bool) {
+        let sizes: Vec<u64> = items.iter().map(item_size).collect();
+        let units = if per_item {
+            sizes.iter().map(|s| s.div_ceil(4096).max(1)).sum::<u64>()
+        } else {
+            sizes.iter().sum::<u64>().div_ceil(4096).max(1)
+        };
+        let milli = if consistent { units * 1000 } else { units * 500 };
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(items.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(sizes.iter().sum(), Ordering::Relaxed);
+        self.milli_units.fetch_add(milli, Ordering::Relaxed);
+    }
+}
+
+/// An item's size as DynamoDB bills it: attribute names plus values (text and binary by length,
+/// numbers by digits, lists and maps by their members plus 3 bytes each).
+pub fn item_size(item: &Item) -> u64 {
+    item.iter().map(|(name, value)| name.len() as u64 + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> u64 {
+    match value {
+        AttributeValue::S(s) => s.len() as u64,
+        AttributeValue::B(b) => b.as_ref().len() as u64,
+        AttributeValue::N(n) => (n.trim_start_matches('-').len() as u64).div_ceil(2) + 1,
+        AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<u64>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() as u64 + value_size(v)).sum::<u64>(),
+        _ => 1,
+    }
 }
 
 impl DynamoRecords {
     /// Uses `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table }
+        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table, meter: Arc::default() }
+    }
+
+    /// Every item of a partition (`pk = partition`, `sk >= from` when given), up to `limit`
+    /// items, projected to `projection` when given.
+    async fn query(
+        &self,
+        pk: String,
+        from: Option<String>,
+        limit: Option<usize>,
+        projection: Option<&str>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(consistent)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .set_projection_expression(projection.map(str::to_string));
+            request = match &from {
+                Some(from) => request
+                    .key_condition_expression("pk = :pk AND sk >= :from")
+                    .expression_attribute_values(":from", AttributeValue::S(from.clone())),
+                None => request.key_condition_expression("pk = :pk"),
+            };
+            if let Some(limit) = limit {
+                request = request.limit((limit - items.len()).min(i32::MAX as usize) as i32);
+            }
+            let out = request.send().await.map_err(classify)?;
+            let page = out.items.unwrap_or_default();
+            self.meter.count(&page, false, consistent);
+            items.extend(page);
+            if limit.is_some_and(|l| items.len() >= l) {
+                return Ok(items);
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The records of `pk` whose sort keys lie in `first..=last`.
+    async fn query_between(&self, pk: String, first: &str, last: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":first", AttributeValue::S(first.to_string()))
+                .expression_attribute_values(":last", AttributeValue::S(last.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            let page = out.items.unwrap_or_default();
+            self.meter.count(&page, false, false);
+            items.extend(page);
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// BatchGetItem for `keys` (at most 100), retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = keys;
+        for attempt in 0..MAX_ATTEMPTS {
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
+            let items = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+            self.meter.count(&items, true, false);
+            found.extend(items);
+            if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                pending = rest.keys;
+            }
+        }
+        if pending.is_empty() {
+            Ok(found)
+        } else {
+            Err(StoreError::Unavailable(format!("{} keys stayed unprocessed", pending.len())))
+        }
     }
 }
 
 fn partition(connection: Uuid, data_type: DataType) -> String {
     format!("REC#{connection}#{}", data_type.key())
+}
+
+fn index_partition(connection: Uuid, data_type: DataType) -> String {
+    format!("IDX#{connection}#{}", data_type.key())
+}
+
+fn directory_partition(connection: Uuid, data_type: DataType) -> String {
+    format!("DIR#{connection}#{}", data_type.key())
+}
+
+fn chunk_key(chunk: u64) -> String {
+    format!("CHUNK#{chunk:08}")
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_string(), AttributeValue::S(pk)), ("sk".to_string(), AttributeValue::S(sk))])
+}
+
+fn text<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
 /// The sort key of a source id: digits zero-padded to 20 places, anything else as is.
@@ -99,22 +289,23 @@ impl RecordStore for DynamoRecords {
         data_type: DataType,
         records: &[StoredRecord],
     ) -> Result<(), StoreError> {
-        let items = records
-            .iter()
-            .map(|r| {
-                let (field, doc) = encode(r)?;
-                let mut item: Item = HashMap::from([
-                    ("pk".to_string(), AttributeValue::S(partition(connection, data_type))),
-                    ("sk".to_string(), AttributeValue::S(sort_key(&r.id))),
-                    ("id".to_string(), AttributeValue::S(r.id.clone())),
-                    (field.to_string(), doc),
-                ]);
-                if let Some(modified) = r.modified {
-                    item.insert("modified".into(), AttributeValue::S(crate::codat::timestamp(modified)));
-                }
-                Ok(item)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut items = Vec::with_capacity(records.len() * 2);
+        for r in records {
+            let (field, doc) = encode(r)?;
+            let mut item = key(partition(connection, data_type), sort_key(&r.id));
+            item.insert("id".into(), AttributeValue::S(r.id.clone()));
+            item.insert(field.into(), doc);
+            let mut summary = key(index_partition(connection, data_type), sort_key(&r.id));
+            summary.insert("id".into(), AttributeValue::S(r.id.clone()));
+            summary.insert("s".into(), AttributeValue::S(crate::commerce::summarize(&r.record).to_string()));
+            if let Some(modified) = r.modified {
+                let modified = AttributeValue::S(crate::codat::timestamp(modified));
+                item.insert("modified".into(), modified.clone());
+                summary.insert("modified".into(), modified);
+            }
+            items.push(item);
+            items.push(summary);
+        }
         self.batch.put(items).await
     }
 
@@ -137,26 +328,148 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(partition(connection, data_type)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                records.push(decode(&item)?);
+        self.query(partition(connection, data_type), None, None, None, false).await?.iter().map(decode).collect()
+    }
+
+    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
+        let keys = self.query(index_partition(connection, data_type), None, None, Some("sk"), true).await?;
+        let starts: Vec<AttributeValue> = keys
+            .iter()
+            .step_by(STRIDE as usize)
+            .map(|k| AttributeValue::S(text(k, "sk").unwrap_or_default().to_string()))
+            .collect();
+        let dir = directory_partition(connection, data_type);
+        let chunks: Vec<Item> = starts
+            .chunks(CHUNK as usize)
+            .enumerate()
+            .map(|(n, starts)| {
+                let mut item = key(dir.clone(), chunk_key(n as u64));
+                item.insert("starts".into(), AttributeValue::L(starts.to_vec()));
+                item
+            })
+            .collect();
+        let chunk_count = chunks.len();
+        self.batch.put(chunks).await?;
+        // The head goes last: a reader sees the new count only once its chunks are in place.
+        let mut head = key(dir, "HEAD".into());
+        head.insert("count".into(), AttributeValue::N(keys.len().to_string()));
+        head.insert("chunks".into(), AttributeValue::N(chunk_count.to_string()));
+        head.insert("stride".into(), AttributeValue::N(STRIDE.to_string()));
+        head.insert("sealed".into(), AttributeValue::S(crate::codat::timestamp(chrono::Utc::now())));
+        self.client.put_item().table_name(&self.table).set_item(Some(head)).send().await.map_err(classify)?;
+        Ok(keys.len() as u64)
+    }
+}
+
+#[async_trait]
+impl RecordReader for DynamoRecords {
+    async fn record(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(partition(connection, data_type), sort_key(id))))
+            .send()
+            .await
+            .map_err(classify)?;
+        self.meter.count(out.item.as_slice(), true, false);
+        out.item.as_ref().map(decode).transpose()
+    }
+
+    async fn page(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Option<RecordPage>, StoreError> {
+        let dir = directory_partition(connection, data_type);
+        let chunk = offset / (STRIDE * CHUNK);
+        let found = self.batch_get(vec![key(dir.clone(), "HEAD".into()), key(dir, chunk_key(chunk))]).await?;
+        let Some(head) = found.iter().find(|i| text(i, "sk") == Some("HEAD")) else {
+            return Ok(None);
+        };
+        if number(head, "stride") != Some(STRIDE) {
+            return Ok(None);
+        }
+        let total = number(head, "count").unwrap_or_default();
+        let empty = RecordPage { total, records: Vec::new() };
+        if offset >= total || limit == 0 {
+            return Ok(Some(empty));
+        }
+        let start = found
+            .iter()
+            .find(|i| text(i, "sk") != Some("HEAD"))
+            .and_then(|c| c.get("starts"))
+            .and_then(|s| s.as_l().ok())
+            .and_then(|starts| starts.get(((offset / STRIDE) % CHUNK) as usize))
+            .and_then(|s| s.as_s().ok())
+            .cloned();
+        let Some(start) = start else {
+            return Err(StoreError::Backend(format!("the directory of {} lacks offset {offset}", data_type.key())));
+        };
+        // Sort keys of the page, from the summary index: at most STRIDE - 1 small items before it.
+        let skip = (offset % STRIDE) as usize;
+        let wanted = skip + limit as usize;
+        let keys =
+            self.query(index_partition(connection, data_type), Some(start), Some(wanted), Some("sk"), false).await?;
+        let page: Vec<&str> = keys.iter().skip(skip).filter_map(|k| text(k, "sk")).collect();
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            return Ok(Some(empty));
+        };
+        let items = self.query_between(partition(connection, data_type), first, last).await?;
+        let records = items.iter().take(limit as usize).map(decode).collect::<Result<_, _>>()?;
+        Ok(Some(RecordPage { total, records }))
+    }
+
+    async fn summaries(&self, connection: Uuid, data_type: DataType) -> Result<Vec<RecordSummary>, StoreError> {
+        let items = self.query(index_partition(connection, data_type), None, None, Some("id, s"), false).await?;
+        items
+            .iter()
+            .map(|item| {
+                let summary = serde_json::from_str(text(item, "s").unwrap_or("null"))
+                    .map_err(|e| StoreError::Backend(format!("corrupt summary: {e}")))?;
+                Ok(RecordSummary { id: text(item, "id").unwrap_or_default().to_string(), summary })
+            })
+            .collect()
+    }
+
+    async fn records(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let pk = partition(connection, data_type);
+        let calls = ids.chunks(MAX_BATCH_GET).map(|chunk| {
+            let keys = chunk.iter().map(|id| key(pk.clone(), sort_key(id))).collect();
+            self.batch_get(keys)
+        });
+        let mut by_id = HashMap::new();
+        for items in futures::future::try_join_all(calls).await? {
+            for item in &items {
+                let record = decode(item)?;
+                by_id.insert(record.id.clone(), record);
             }
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(records),
-            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    async fn every_record(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
+        self.all_records(connection, data_type).await
+    }
+
+    fn stats(&self) -> ReadStats {
+        ReadStats {
+            calls: self.meter.calls.load(Ordering::Relaxed),
+            items: self.meter.items.load(Ordering::Relaxed),
+            bytes: self.meter.bytes.load(Ordering::Relaxed),
+            capacity: self.meter.milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
 }
