@@ -43,9 +43,10 @@ test: lint browser-deps ## Everything CI runs: lint, then all tests against moto
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)
 
-bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, then full syncs of two store sizes
+bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, full syncs, Commerce API page reads
 	cargo bench -p sandbox --bench serve
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
+	tools/with-moto $(MOTO) cargo bench -p devstack --bench read
 
 fmt: ## Format the code
 	cargo fmt --all

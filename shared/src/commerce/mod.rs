@@ -242,10 +242,8 @@ impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
     ) -> Result<Value, ApiError> {
         let data_type = resource.data_type;
         let offset = u64::from(params.page - 1) * u64::from(params.page_size);
-        if params.query.is_none()
-            && params.order_by.is_none()
-            && let Some(page) = self.records.page(connection, data_type, offset, params.page_size).await?
-        {
+        let plain = params.query.is_none() && params.order_by.is_none();
+        if plain && let Some(page) = self.records.page(connection, data_type, offset, params.page_size).await? {
             let results = page.records.into_iter().map(|r| r.record).collect();
             return Ok(params.envelope(results, page.total as usize, path));
         }
@@ -256,7 +254,9 @@ impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
             .flat_map(|q| q.roots())
             .chain(params.order_by.iter().flat_map(|o| o.roots()))
             .any(|root| HEAVY_FIELDS.contains(&root));
-        if heavy {
+        // A plain list without a directory (records stored before summaries and directories
+        // existed) reads the records themselves: correct, at the cost of the whole data set.
+        if heavy || plain {
             // Costs every record of the data type (docs/storage.md).
             let mut records: Vec<StoredRecord> = self.records.every_record(connection, data_type).await?;
             if let Some(query) = &params.query {

@@ -196,6 +196,55 @@ async fn run_demo(
     println!(
         "   every data type matches the ground truth (locations, tax components and disputes: BigCommerce has none)"
     );
+    print_first_orders(&client, company_id, connection_id).await
+}
+
+/// Step 8: the first orders, read back through the Commerce API as a platform would.
+async fn print_first_orders(client: &ApiClient, company_id: &str, connection_id: &str) -> Result<()> {
+    let data = format!("/companies/{company_id}/connections/{connection_id}/data");
+    let page = client.expect("GET", &format!("{data}/commerce-orders?page=1&pageSize=5"), None, 200).await?;
+    println!("\n8. the first orders through the Commerce API (GET {data}/commerce-orders?page=1&pageSize=5):");
+    println!(
+        "     totalResults={} pageSize={} next={}",
+        page["totalResults"],
+        page["pageSize"],
+        page["_links"]["next"]["href"].as_str().unwrap_or("-")
+    );
+    println!("     {:<8} {:<25} {:>12} {:<4} {:>6}  customer", "id", "created", "total", "", "lines");
+    for order in page["results"].as_array().into_iter().flatten() {
+        println!(
+            "     {:<8} {:<25} {:>12.2} {:<4} {:>6}  {}",
+            order["id"].as_str().unwrap_or_default(),
+            order["createdDate"].as_str().unwrap_or_default(),
+            order["totalAmount"].as_f64().unwrap_or_default(),
+            order["currency"].as_str().unwrap_or_default(),
+            order["orderLineItems"].as_array().map_or(0, Vec::len),
+            order["customerRef"]["name"].as_str().unwrap_or("(guest)")
+        );
+    }
+    let big = client
+        .expect(
+            "GET",
+            &format!("{data}/commerce-orders?pageSize=1&query=totalAmount%3E500&orderBy=-totalAmount"),
+            None,
+            200,
+        )
+        .await?;
+    if let Some(top) = big["results"].get(0) {
+        println!(
+            "     query=totalAmount>500: {} orders; the largest is {} ({} {})",
+            big["totalResults"],
+            top["id"].as_str().unwrap_or_default(),
+            top["totalAmount"],
+            top["currency"].as_str().unwrap_or_default()
+        );
+    }
+    let info = client.expect("GET", &format!("{data}/commerce-info"), None, 200).await?;
+    println!(
+        "     commerce-info: {} ({})",
+        info["companyName"].as_str().unwrap_or_default(),
+        info["baseCurrency"].as_str().unwrap_or_default()
+    );
     Ok(())
 }
 

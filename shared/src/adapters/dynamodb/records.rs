@@ -486,6 +486,28 @@ mod tests {
     }
 
     #[test]
+    fn read_capacity_follows_dynamodb_rounding() {
+        let item = |bytes: usize| -> Item {
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S("p".repeat(bytes - 5))),
+                ("n".to_string(), AttributeValue::N("1".into())),
+            ])
+        };
+        assert_eq!(item_size(&item(1000)), 1000);
+        let meter = Meter::default();
+        // A Query rounds the sum of its items: 3 x 1,000 bytes is one 4 KB unit, half when eventual.
+        meter.count(&[item(1000), item(1000), item(1000)], false, false);
+        assert_eq!(meter.milli_units.load(Ordering::Relaxed), 500);
+        // BatchGetItem rounds each item: three units.
+        meter.count(&[item(1000), item(1000), item(1000)], true, false);
+        assert_eq!(meter.milli_units.load(Ordering::Relaxed), 2000);
+        // A consistent read of 5,000 bytes: two full units.
+        meter.count(&[item(5000)], true, true);
+        assert_eq!(meter.milli_units.load(Ordering::Relaxed), 4000);
+        assert_eq!((meter.calls.load(Ordering::Relaxed), meter.items.load(Ordering::Relaxed)), (3, 7));
+    }
+
+    #[test]
     fn large_records_are_compressed_and_round_trip() {
         let big = serde_json::json!({"id": "1", "description": "lorem ipsum ".repeat(60_000)});
         let record = StoredRecord { id: "1".into(), modified: None, record: big.clone() };
