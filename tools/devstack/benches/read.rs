@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use base64::Engine;
 
-use devstack::fixtures::{COMPANY_ID, CONNECTION_ID, EXAMPLE_API_KEY, ORDERS_DATASET_ID, seed};
-use devstack::template::Template;
+use devstack::fixtures::{COMPANY_ID, CONNECTION_ID, EXAMPLE_API_KEY, ORDERS_DATASET_ID};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::dynamodb::records::DynamoRecords;
@@ -31,14 +30,8 @@ const WRITE_PAGE: usize = 250;
 async fn main() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make bench`)");
     let sdk = devstack::local_sdk_config(&endpoint);
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let template = Template::load_default().expect("template.yaml");
     let prefix = format!("read-{}-", uuid::Uuid::new_v4().simple());
-    let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
-    template.table("PlatformTable").expect("table").create(&dynamo, &table).await.expect("create");
-    template.table("DataTable").expect("table").create(&dynamo, &data).await.expect("create");
-    let store = DynamoStore::new(dynamo.clone(), table);
-    seed(&store).await.expect("fixtures");
+    let (store, dynamo, data) = devstack::invoke::seeded_tables(&sdk, &prefix).await.expect("tables");
     let records = Arc::new(DynamoRecords::new(dynamo, data));
 
     let started = Instant::now();

@@ -62,9 +62,9 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformA
     Ok(PlatformApi::new(store, secrets, queue, edge))
 }
 
-/// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
-/// synced company info and orders ([`seed_records`]).
-pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<CommerceApi<DynamoStore>, InvokeError> {
+/// Fresh `<prefix>PlatformTable` (seeded with the fixtures) and `<prefix>DataTable`: the
+/// store, the client and the data table's name.
+pub async fn seeded_tables(sdk: &SdkConfig, prefix: &str) -> Result<(DynamoStore, Client, String), InvokeError> {
     let dynamo = Client::new(sdk);
     let template = Template::load_default().map_err(fail)?;
     let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
@@ -72,6 +72,13 @@ pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<CommerceApi<D
     template.table("DataTable").map_err(fail)?.create(&dynamo, &data).await.map_err(fail)?;
     let store = DynamoStore::new(dynamo.clone(), table);
     seed(&store).await.map_err(fail)?;
+    Ok((store, dynamo, data))
+}
+
+/// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
+/// synced company info and orders ([`seed_records`]).
+pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<CommerceApi<DynamoStore>, InvokeError> {
+    let (store, dynamo, data) = seeded_tables(sdk, prefix).await?;
     let records = Arc::new(DynamoRecords::new(dynamo, data));
     seed_records(&store, records.as_ref()).await.map_err(fail)?;
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
@@ -111,13 +118,7 @@ pub async fn worker(
     prefix: &str,
     sandbox: &sandbox::Sandbox,
 ) -> Result<SyncWorker<DynamoStore>, InvokeError> {
-    let dynamo = Client::new(sdk);
-    let template = Template::load_default().map_err(fail)?;
-    let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
-    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
-    template.table("DataTable").map_err(fail)?.create(&dynamo, &data).await.map_err(fail)?;
-    let store = DynamoStore::new(dynamo.clone(), table);
-    seed(&store).await.map_err(fail)?;
+    let (store, dynamo, data) = seeded_tables(sdk, prefix).await?;
     let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
     Ok(SyncWorker::new(
         store,

@@ -315,16 +315,7 @@ impl RecordStore for DynamoRecords {
         data_type: DataType,
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(partition(connection, data_type)))
-            .key("sk", AttributeValue::S(sort_key(id)))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(decode).transpose()
+        self.record(connection, data_type, id).await
     }
 
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
