@@ -206,7 +206,7 @@ pub struct RecordPage {
 }
 
 /// The queryable summary of a record: its properties without the heavy ones
-/// ([`crate::commerce::HEAVY_FIELDS`]).
+/// ([`crate::commerce::HEAVY_FIELDS`]), or the whole record when a scan asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSummary {
     /// Source id.
@@ -256,8 +256,16 @@ pub trait RecordReader: Send + Sync {
         offset: u64,
         limit: u32,
     ) -> Result<Option<RecordPage>, StoreError>;
-    /// Every record's summary, in source id order (costs the whole summary index).
-    async fn summaries(&self, connection: Uuid, data_type: DataType) -> Result<Vec<RecordSummary>, StoreError>;
+    /// Hands every record's summary (or, with `whole`, every record) to `visit`, in source id
+    /// order, one DynamoDB page at a time: the caller keeps what it needs, so memory does not grow
+    /// with the data set. Costs the whole summary index (or the whole data set).
+    async fn scan(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        whole: bool,
+        visit: &mut (dyn FnMut(RecordSummary) + Send),
+    ) -> Result<(), StoreError>;
     /// Records by source id, in the order given; ids not stored are left out.
     async fn records(
         &self,

@@ -20,7 +20,7 @@ use crate::domain::{DataType, DataTypeStatus, PullStatus};
 use crate::error::ApiError;
 use crate::http::{ApiKeys, RequestInfo, json, respond};
 use crate::paging::ListParams;
-use crate::ports::{CompanyStore, DatasetStore, RecordReader, StoredRecord};
+use crate::ports::{CompanyStore, DatasetStore, RecordReader, RecordSummary};
 use crate::query::Schema;
 
 /// Top-level properties left out of record summaries: arrays of lines, variants, addresses and
@@ -248,38 +248,35 @@ impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
             return Ok(params.envelope(results, page.total as usize, path));
         }
         let (skip, take) = (offset.min(usize::MAX as u64) as usize, params.page_size as usize);
+        let order_roots: Vec<&str> = params.order_by.iter().flat_map(|o| o.roots()).collect();
         let heavy = params
             .query
             .iter()
             .flat_map(|q| q.roots())
-            .chain(params.order_by.iter().flat_map(|o| o.roots()))
+            .chain(order_roots.iter().copied())
             .any(|root| HEAVY_FIELDS.contains(&root));
-        // A plain list without a directory (records stored before summaries and directories
-        // existed) reads the records themselves: correct, at the cost of the whole data set.
-        if heavy || plain {
-            // Costs every record of the data type (docs/storage.md).
-            let mut records: Vec<StoredRecord> = self.records.every_record(connection, data_type).await?;
-            if let Some(query) = &params.query {
-                records.retain(|r| query.matches(&r.record));
+        // Every summary (small items) is read, or every record when the query or sort reads a
+        // heavy property, or for a plain list without a directory (records stored before
+        // directories existed). Only the matches' ids and sort properties are kept.
+        let mut matches: Vec<RecordSummary> = Vec::new();
+        let mut keep = |candidate: RecordSummary| {
+            if params.query.as_ref().is_none_or(|q| q.matches(&candidate.summary)) {
+                let summary = match &candidate.summary {
+                    Value::Object(map) => Value::Object(
+                        order_roots.iter().filter_map(|r| map.get(*r).map(|v| (r.to_string(), v.clone()))).collect(),
+                    ),
+                    _ => Value::Null,
+                };
+                matches.push(RecordSummary { id: candidate.id, summary });
             }
-            if let Some(order) = &params.order_by {
-                records.sort_by(|a, b| order.compare(&a.record, &b.record));
-            }
-            let total = records.len();
-            let results = records.into_iter().skip(skip).take(take).map(|r| r.record).collect();
-            return Ok(params.envelope(results, total, path));
-        }
-        // Costs every summary (small items), then the page's records.
-        let mut summaries = self.records.summaries(connection, data_type).await?;
-        if let Some(query) = &params.query {
-            summaries.retain(|s| query.matches(&s.summary));
-        }
+        };
+        self.records.scan(connection, data_type, heavy || plain, &mut keep).await?;
         if let Some(order) = &params.order_by {
             // Stable: ties keep the source id order.
-            summaries.sort_by(|a, b| order.compare(&a.summary, &b.summary));
+            matches.sort_by(|a, b| order.compare(&a.summary, &b.summary));
         }
-        let total = summaries.len();
-        let ids: Vec<String> = summaries.into_iter().skip(skip).take(take).map(|s| s.id).collect();
+        let total = matches.len();
+        let ids: Vec<String> = matches.into_iter().skip(skip).take(take).map(|s| s.id).collect();
         let records = self.records.records(connection, data_type, &ids).await?;
         Ok(params.envelope(records.into_iter().map(|r| r.record).collect(), total, path))
     }

@@ -418,16 +418,48 @@ impl RecordReader for DynamoRecords {
         Ok(Some(RecordPage { total, records }))
     }
 
-    async fn summaries(&self, connection: Uuid, data_type: DataType) -> Result<Vec<RecordSummary>, StoreError> {
-        let items = self.query(index_partition(connection, data_type), None, None, Some("id, s"), false).await?;
-        items
-            .iter()
-            .map(|item| {
-                let summary = serde_json::from_str(text(item, "s").unwrap_or("null"))
-                    .map_err(|e| StoreError::Backend(format!("corrupt summary: {e}")))?;
-                Ok(RecordSummary { id: text(item, "id").unwrap_or_default().to_string(), summary })
-            })
-            .collect()
+    async fn scan(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        whole: bool,
+        visit: &mut (dyn FnMut(RecordSummary) + Send),
+    ) -> Result<(), StoreError> {
+        let (pk, projection) = match whole {
+            true => (partition(connection, data_type), None),
+            false => (index_partition(connection, data_type), Some("id, s")),
+        };
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .set_projection_expression(projection.map(str::to_string))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            let page = out.items.unwrap_or_default();
+            self.meter.count(&page, false, false);
+            for item in &page {
+                let summary = if whole {
+                    let record = decode(item)?;
+                    RecordSummary { id: record.id, summary: record.record }
+                } else {
+                    let summary = serde_json::from_str(text(item, "s").unwrap_or("null"))
+                        .map_err(|e| StoreError::Backend(format!("corrupt summary: {e}")))?;
+                    RecordSummary { id: text(item, "id").unwrap_or_default().to_string(), summary }
+                };
+                visit(summary);
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(()),
+            }
+        }
     }
 
     async fn records(
