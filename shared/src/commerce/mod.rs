@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{DataType, DataTypeStatus, PullStatus};
 use crate::error::ApiError;
-use crate::http::{ApiKeys, RequestInfo, json, respond};
+use crate::http::{ApiKeys, RequestInfo, json_text, respond};
 use crate::paging::ListParams;
 use crate::ports::{CompanyStore, DatasetStore, RecordReader, RecordSummary};
 use crate::query::Schema;
@@ -124,17 +124,28 @@ fn shorten(raw: &str) -> String {
     raw.chars().take(64).collect()
 }
 
+/// The largest response body Lambda can return through API Gateway is 6 MB; this leaves room
+/// for headers and encoding.
+pub const MAX_RESPONSE_BYTES: usize = 5_500_000;
+
 /// The Commerce API over the platform store (companies, statuses) and the records.
 pub struct CommerceApi<S> {
     store: S,
     records: Arc<dyn RecordReader>,
     keys: ApiKeys,
+    max_response: usize,
 }
 
 impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
     /// The API reading `store` and `records`, for callers holding one of `keys`.
     pub fn new(store: S, records: Arc<dyn RecordReader>, keys: ApiKeys) -> Self {
-        Self { store, records, keys }
+        Self { store, records, keys, max_response: MAX_RESPONSE_BYTES }
+    }
+
+    /// Refuses responses above `bytes` instead of [`MAX_RESPONSE_BYTES`] (tests).
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.max_response = bytes;
+        self
     }
 
     /// Answers one request. Never fails: every error becomes Codat's error JSON.
@@ -185,7 +196,11 @@ impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
             read_capacity = cost.capacity,
             "data read"
         );
-        Ok(json(StatusCode::OK, &body, &info.correlation_id))
+        let text = body.to_string();
+        if text.len() > self.max_response {
+            return Err(too_large(&body, text.len(), self.max_response));
+        }
+        Ok(json_text(StatusCode::OK, text, &info.correlation_id))
     }
 
     /// 404 for an unknown company or connection, 409 unless the data type has synced
@@ -279,6 +294,26 @@ impl<S: CompanyStore + DatasetStore> CommerceApi<S> {
         let ids: Vec<String> = matches.into_iter().skip(skip).take(take).map(|s| s.id).collect();
         let records = self.records.records(connection, data_type, &ids).await?;
         Ok(params.envelope(records.into_iter().map(|r| r.record).collect(), total, path))
+    }
+}
+
+/// 400 for a page too large for one response, with the page size that would fit.
+fn too_large(body: &Value, size: usize, limit: usize) -> ApiError {
+    let mb = |bytes: usize| bytes as f64 / 1_000_000.0;
+    match body["pageSize"].as_u64() {
+        Some(page_size) => {
+            let fits = ((page_size as usize * limit) / size).max(1);
+            ApiError::bad_request(format!(
+                "This page is {:.1} MB, more than the {:.1} MB one response may carry; ask for pageSize={fits} or less",
+                mb(size),
+                mb(limit)
+            ))
+        }
+        None => ApiError::bad_request(format!(
+            "This record is {:.1} MB, more than the {:.1} MB one response may carry",
+            mb(size),
+            mb(limit)
+        )),
     }
 }
 

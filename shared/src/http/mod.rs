@@ -7,7 +7,7 @@ pub mod response;
 
 pub use auth::ApiKeys;
 pub use request::{RequestInfo, json_body};
-pub use response::{empty, error_response, json};
+pub use response::{empty, error_response, json, json_text};
 
 /// Answers a request with `dispatch` inside `span`: errors become Codat's error JSON, and the
 /// status and latency are logged. Shared by every HTTP function.

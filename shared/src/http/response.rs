@@ -36,6 +36,11 @@ pub fn json(status: StatusCode, value: &Value, correlation_id: &str) -> Response
     with_headers(status, Body::Text(value.to_string()), Some("application/json"), correlation_id)
 }
 
+/// A JSON response from text already serialised.
+pub fn json_text(status: StatusCode, text: String, correlation_id: &str) -> Response<Body> {
+    with_headers(status, Body::Text(text), Some("application/json"), correlation_id)
+}
+
 /// A response without a body (204, or 200 where Codat sends none).
 pub fn empty(status: StatusCode, correlation_id: &str) -> Response<Body> {
     with_headers(status, Body::Empty, None, correlation_id)

@@ -464,3 +464,49 @@ fn the_query_schemas_are_what_the_generator_makes_of_codat_s_spec() {
         "shared/src/commerce/fields.rs is stale: run tools/gen-commerce-fields.py (see its docstring)"
     );
 }
+
+#[tokio::test]
+async fn a_page_too_large_for_one_lambda_response_is_refused_with_the_page_size_that_fits() {
+    let sdk = devstack::local_sdk_config(&endpoint());
+    let prefix = format!("limit-{}-", Uuid::new_v4().simple());
+    let full = devstack::invoke::data_handler(&sdk, &prefix).await.expect("handler");
+    let get = |query: &str| {
+        let path = format!(
+            "/companies/{}/connections/{}/data/commerce-orders",
+            devstack::fixtures::COMPANY_ID,
+            devstack::fixtures::CONNECTION_ID
+        );
+        let auth = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, devstack::fixtures::EXAMPLE_API_KEY)
+        );
+        let event = devstack::event::api_gateway_event(&devstack::event::HttpRequest {
+            method: "GET",
+            path: &path,
+            query,
+            headers: vec![("authorization".into(), auth)],
+            body: b"",
+            source_ip: "203.0.113.10",
+        });
+        devstack::event::to_lambda_request(&event).expect("request")
+    };
+    let text = |response: lambda_http::Response<lambda_http::Body>| match response.body() {
+        lambda_http::Body::Text(text) => (response.status().as_u16(), text.clone()),
+        other => panic!("unexpected body {other:?}"),
+    };
+    let (status, whole) = text(full.handle(get("pageSize=3")).await);
+    assert_eq!(status, 200);
+    // A limit below the three orders' page, above one order's.
+    let limited = devstack::invoke::data_handler(&sdk, &format!("{prefix}b-"))
+        .await
+        .expect("handler")
+        .with_response_limit(whole.len() * 2 / 3);
+    let (status, refused) = text(limited.handle(get("pageSize=3")).await);
+    let refused: Value = serde_json::from_str(&refused).expect("JSON");
+    error(status, &refused, 400, "ask for pageSize=");
+    let message = refused["error"].as_str().expect("message");
+    let fits: u32 = message.rsplit("pageSize=").next().and_then(|s| s.split(' ').next()?.parse().ok()).expect("n");
+    assert!((1..3).contains(&fits), "{message}");
+    let (status, page) = text(limited.handle(get(&format!("pageSize={fits}"))).await);
+    assert_eq!(status, 200, "{page}");
+}
