@@ -96,6 +96,22 @@ impl DataConfig {
     }
 }
 
+/// Configuration of the scheduler (fn scheduler).
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// The platform table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The sync queue (`SYNC_QUEUE_URL`).
+    pub queue_url: String,
+}
+
+impl SchedulerConfig {
+    /// Reads `TABLE_NAME` and `SYNC_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { table_name: required("TABLE_NAME")?, queue_url: required("SYNC_QUEUE_URL")? })
+    }
+}
+
 /// Configuration of the Link function (fn link).
 #[derive(Debug, Clone)]
 pub struct LinkConfig {

@@ -23,5 +23,6 @@ pub mod paging;
 pub mod platform;
 pub mod ports;
 pub mod query;
+pub mod scheduler;
 pub mod sync;
 pub mod sync_requests;

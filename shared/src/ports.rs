@@ -159,6 +159,40 @@ pub trait DatasetStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// A (connection, data type) whose scheduled sync is due, as the due index lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueSync {
+    /// Company.
+    pub company: Uuid,
+    /// Connection.
+    pub connection: Uuid,
+    /// Data type.
+    pub data_type: DataType,
+    /// When it fell due.
+    pub due: DateTime<Utc>,
+}
+
+/// When each (connection, data type) is next due to sync: an index on the due time, so the
+/// scheduler reads only what is due.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Sets the next due time of a data type that has a status (a sync was requested once).
+    async fn schedule_sync(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` syncs due at `now` or earlier, oldest first.
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueSync>, StoreError>;
+    /// Moves a due sync to `until` if it is still due as `seen` says: of concurrent schedulers,
+    /// exactly one gets true.
+    async fn claim_due(&self, seen: &DueSync, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Takes a sync off the schedule (its connection is no longer Linked), if still as `seen`.
+    async fn unschedule(&self, seen: &DueSync) -> Result<(), StoreError>;
+}
+
 /// One synced record: its source id and its Codat JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
@@ -280,9 +314,15 @@ pub trait RecordReader: Send + Sync {
 }
 
 /// Everything the Platform API needs.
-pub trait PlatformStore: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore {}
+pub trait PlatformStore:
+    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore
+{
+}
 
-impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore> PlatformStore for T {}
+impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore>
+    PlatformStore for T
+{
+}
 
 /// Secrets (store credentials). Only fn link writes them; fn companies may delete them.
 #[async_trait]

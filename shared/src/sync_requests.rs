@@ -7,12 +7,14 @@ use uuid::Uuid;
 use crate::domain::{DataType, Dataset};
 use crate::error::StoreError;
 use crate::jobs::{JobReason, SyncJob, SyncMode};
-use crate::ports::{DatasetStore, JobQueue};
+use crate::ports::{DatasetStore, JobQueue, ScheduleStore, SyncSettingsStore};
 
 /// Records a Queued dataset per data type and enqueues its job. The datasets are stored first,
-/// so a queue failure leaves them visible as Queued (and re-queueable) rather than lost.
+/// so a queue failure leaves them visible as Queued (and re-queueable) rather than lost. Then
+/// each data type BigCommerce provides is scheduled again `syncSchedule` hours from `now`, under
+/// the company's sync settings.
 pub async fn request_syncs(
-    store: &impl DatasetStore,
+    store: &(impl DatasetStore + SyncSettingsStore + ScheduleStore),
     queue: &dyn JobQueue,
     company: Uuid,
     connection: Uuid,
@@ -26,6 +28,11 @@ pub async fn request_syncs(
         jobs.iter().map(|j| Dataset::queued(j.dataset_id, company, connection, j.data_type, now)).collect();
     store.queue_datasets(&datasets).await?;
     queue.enqueue(&jobs).await?;
+    let settings = store.sync_settings(company).await?.unwrap_or_default().effective();
+    for data_type in data_types.iter().filter(|d| d.supported()) {
+        let hours = settings.iter().find(|s| s.data_type == *data_type).map_or(24, |s| s.sync_schedule);
+        store.schedule_sync(company, connection, *data_type, now + chrono::Duration::hours(i64::from(hours))).await?;
+    }
     Ok(datasets)
 }
 

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::jobs::SyncJob;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, IntegrationStore, JobQueue, LinkStore, LinkedStore,
-    SecretStore, SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, JobQueue, LinkStore,
+    LinkedStore, ScheduleStore, SecretStore, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -31,6 +31,8 @@ struct State {
     attempts: BTreeMap<(String, i64), u32>,
     datasets: BTreeMap<(Uuid, Uuid), Dataset>,
     statuses: BTreeMap<(Uuid, Uuid, DataType), DataTypeStatus>,
+    /// Next due time of each scheduled (company, connection, data type).
+    due: BTreeMap<(Uuid, Uuid, DataType), DateTime<Utc>>,
 }
 
 impl State {
@@ -135,6 +137,7 @@ impl CompanyStore for MemoryStore {
         state.deleting.remove(&id);
         state.datasets.retain(|(company, _), _| *company != id);
         state.statuses.retain(|(company, _, _), _| *company != id);
+        state.due.retain(|(company, _, _), _| *company != id);
         Ok(())
     }
 }
@@ -310,6 +313,61 @@ impl SyncSettingsStore for MemoryStore {
             return Err(condition("no company"));
         }
         state.settings.insert(company, settings.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for MemoryStore {
+    async fn schedule_sync(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.statuses.contains_key(&(company, connection, data_type)) {
+            state.due.insert((company, connection, data_type), due);
+        }
+        Ok(())
+    }
+
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueSync>, StoreError> {
+        let mut due: Vec<DueSync> = self
+            .lock()
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|((company, connection, data_type), at)| DueSync {
+                company: *company,
+                connection: *connection,
+                data_type: *data_type,
+                due: *at,
+            })
+            .collect();
+        due.sort_by_key(|d| (d.due, d.company, d.connection, d.data_type.key()));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn claim_due(&self, seen: &DueSync, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.due.get_mut(&(seen.company, seen.connection, seen.data_type)) {
+            Some(at) if *at == seen.due => {
+                *at = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn unschedule(&self, seen: &DueSync) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (seen.company, seen.connection, seen.data_type);
+        if state.due.get(&key) == Some(&seen.due) {
+            state.due.remove(&key);
+        }
         Ok(())
     }
 }

@@ -23,11 +23,11 @@ use shared::platform::{Edge, PlatformApi};
 use shared::sync::SyncWorker;
 
 use crate::event::to_lambda_request;
-use crate::fixtures::{EXAMPLE_API_KEY, example_link_key, seed, seed_records};
+use crate::fixtures::{COMPANY_ID, CONNECTION_ID, DATASET_ID, EXAMPLE_API_KEY, example_link_key, seed, seed_records};
 use crate::template::{Template, create_queues};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data"];
+pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler"];
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,26 @@ pub async fn seeded_tables(sdk: &SdkConfig, prefix: &str) -> Result<(DynamoStore
     let store = DynamoStore::new(dynamo.clone(), table);
     seed(&store).await.map_err(fail)?;
     Ok((store, dynamo, data))
+}
+
+/// The scheduler's resources: fresh tables seeded with the fixtures, whose Linked connection's
+/// company-info sync completed and came due on 2026-01-16, and a fresh queue (its URL returned).
+pub async fn scheduler_setup(
+    sdk: &SdkConfig,
+    prefix: &str,
+) -> Result<(DynamoStore, Arc<SqsJobQueue>, String), InvokeError> {
+    use shared::ports::{DatasetStore, ScheduleStore};
+    let (store, _, _) = seeded_tables(sdk, prefix).await?;
+    let due = chrono::DateTime::parse_from_rfc3339("2026-01-16T09:30:00Z").map_err(fail)?.with_timezone(&chrono::Utc);
+    store
+        .advance_dataset(COMPANY_ID, DATASET_ID, shared::domain::PullStatus::Complete, 100, None, due)
+        .await
+        .map_err(fail)?;
+    store.schedule_sync(COMPANY_ID, CONNECTION_ID, shared::domain::DataType::CompanyInfo, due).await.map_err(fail)?;
+    let template = Template::load_default().map_err(fail)?;
+    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
+    let url = queues.get("SyncJobsQueue").cloned().unwrap_or_default();
+    Ok((store, Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone())), url))
 }
 
 /// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
@@ -144,7 +164,10 @@ pub fn load_event(path: &Path) -> Result<Value, InvokeError> {
 /// Runs `function` on the event at `path` against fresh resources of `sdk`'s endpoint.
 pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Response<Body>, InvokeError> {
     let event = load_event(path)?;
-    let request = if function == "sync-worker" { None } else { Some(to_lambda_request(&event).map_err(fail)?) };
+    let request = match function {
+        "sync-worker" | "scheduler" => None,
+        _ => Some(to_lambda_request(&event).map_err(fail)?),
+    };
     let table = format!("invoke-{}", uuid::Uuid::new_v4().simple());
     match function {
         "companies" => {
@@ -158,6 +181,14 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
             sandbox.stop().await;
             let body = serde_json::to_string(&answer).map_err(fail)?;
             Ok(Response::new(Body::Text(body)))
+        }
+        "scheduler" => {
+            let (store, queue, _) = scheduler_setup(sdk, &format!("{table}-")).await?;
+            let now = shared::scheduler::event_time(&event).ok_or_else(|| fail("the event has no time"))?;
+            let report = shared::scheduler::tick(&store, queue.as_ref(), now, shared::scheduler::TICK_BUDGET)
+                .await
+                .map_err(fail)?;
+            Ok(Response::new(Body::Text(serde_json::to_string(&report).map_err(fail)?)))
         }
         "data" => {
             Ok(data_handler(sdk, &format!("{table}-")).await?.handle(request.ok_or_else(|| fail("no request"))?).await)

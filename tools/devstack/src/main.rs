@@ -248,8 +248,11 @@ async fn print_first_orders(client: &ApiClient, company_id: &str, connection_id:
     Ok(())
 }
 
+/// How often `make dev` runs the scheduler (EventBridge's `rate(15 minutes)` in the template).
+const DEV_SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn dev() -> Result<()> {
-    let stack = DevStack::start(options(3000)?).await?;
+    let stack = DevStack::start(StackOptions { schedule_every: Some(DEV_SCHEDULE_EVERY), ..options(3000)? }).await?;
     let client = ApiClient::new(&stack.api_url, &stack.api_key);
     let (company, _) = match create_demo_company(&client).await {
         Ok(created) => created,

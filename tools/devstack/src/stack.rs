@@ -63,6 +63,8 @@ pub struct StackOptions {
     pub job_budget: Duration,
     /// Where the worker reports each job run (the demo's and the benchmark's figures).
     pub worker_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::sync::JobReport>>,
+    /// Run the scheduler this often, as the template's EventBridge schedule would (`None`: never).
+    pub schedule_every: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -76,6 +78,7 @@ impl Default for StackOptions {
             run_worker: true,
             job_budget: Duration::from_secs(600),
             worker_reports: None,
+            schedule_every: None,
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct DevStack {
     moto: Option<MotoServer>,
     runner: Runner,
     poller: Option<SqsPoller>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
     /// The BigCommerce sandbox store server.
     pub sandbox: sandbox::Sandbox,
     /// AWS endpoint (moto).
@@ -154,7 +158,7 @@ impl DevStack {
             ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key)).map_err(|e| StackError::Config(e.to_string()))?;
         let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
         let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
-        let store = DynamoStore::new(dynamo, platform_table);
+        let store = DynamoStore::new(dynamo, platform_table.clone());
         let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
         let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
         let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), queue.clone(), edge.clone()));
@@ -200,8 +204,24 @@ impl DevStack {
         let poller = options
             .run_worker
             .then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker, batch_size));
+        let scheduler = options.schedule_every.map(|every| {
+            let store = DynamoStore::new(DynamoClient::new(&sdk), platform_table.clone());
+            let queue = SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone());
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    if let Err(e) =
+                        shared::scheduler::tick(&store, &queue, chrono::Utc::now(), shared::scheduler::TICK_BUDGET)
+                            .await
+                    {
+                        tracing::warn!(error = %e, "scheduler tick failed");
+                    }
+                }
+            })
+        });
         let resources = Resources { tables: tables.clone(), queues, secret_prefix };
-        Ok(Self { moto, runner, poller, sandbox, aws_endpoint, api_url, api_key, tables, resources })
+        Ok(Self { moto, runner, poller, scheduler, sandbox, aws_endpoint, api_url, api_key, tables, resources })
     }
 
     /// The sandbox store merchants link in the demo: its API base and the credentials of its
@@ -275,6 +295,9 @@ impl DevStack {
 
     /// Stops the runner, the queue poller, the sandbox and moto.
     pub async fn stop(self) {
+        if let Some(scheduler) = self.scheduler {
+            scheduler.abort();
+        }
         self.runner.stop().await;
         if let Some(poller) = self.poller {
             poller.stop().await;

@@ -28,12 +28,13 @@ pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
 
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
+    SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, IntegrationStore, LinkStore, LinkedStore,
-    SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore, LinkedStore,
+    ScheduleStore, SyncSettingsStore,
 };
 
 /// Name of the index listing every company and connection.
@@ -565,6 +566,126 @@ impl DynamoStore {
             request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
         }
         request
+    }
+}
+
+/// Partition key of the due index (`gsi2`): every scheduled sync of the deployment.
+const DUE_PK: &str = "DUE";
+
+/// Sort key of a scheduled sync in the due index: due time first (fixed width), then ids.
+fn due_key(due: DateTime<Utc>, company: Uuid, connection: Uuid, data_type: DataType) -> String {
+    format!("{}#{company}#{connection}#{}", crate::codat::timestamp(due), data_type.key())
+}
+
+fn parse_due_key(raw: &str) -> Option<DueSync> {
+    let mut parts = raw.splitn(4, '#');
+    let due = chrono::DateTime::parse_from_rfc3339(parts.next()?).ok()?.with_timezone(&Utc);
+    let company = Uuid::parse_str(parts.next()?).ok()?;
+    let connection = Uuid::parse_str(parts.next()?).ok()?;
+    let data_type = DataType::parse(parts.next()?)?;
+    Some(DueSync { company, connection, data_type, due })
+}
+
+fn status_key(company: Uuid, connection: Uuid, data_type: DataType) -> Item {
+    key(datasets_pk(company), &format!("STATUS#{connection}#{}", data_type.key()))
+}
+
+#[async_trait]
+impl ScheduleStore for DynamoStore {
+    async fn schedule_sync(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key(company, connection, data_type)))
+            .update_expression("SET gsi2pk = :due_pk, gsi2sk = :due_key")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":due_pk", s(DUE_PK))
+            .expression_attribute_values(":due_key", s(due_key(due, company, connection, data_type)))
+            .send()
+            .await
+            .map_err(classify);
+        match updated {
+            // No status (the company was deleted meanwhile): nothing to schedule.
+            Ok(_) | Err(StoreError::ConditionFailed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn due_syncs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueSync>, StoreError> {
+        // '$' sorts right after '#': every key due at `now` or earlier.
+        let bound = format!("{}$", crate::codat::timestamp(now));
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi2")
+                .key_condition_expression("gsi2pk = :due_pk AND gsi2sk < :bound")
+                .expression_attribute_values(":due_pk", s(DUE_PK))
+                .expression_attribute_values(":bound", s(bound.clone()))
+                .projection_expression("gsi2sk")
+                .limit((limit - due.len()).min(1000) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(entry) = item.get("gsi2sk").and_then(|v| v.as_s().ok()).and_then(|k| parse_due_key(k)) {
+                    due.push(entry);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() && due.len() < limit => start = Some(next),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    async fn claim_due(&self, seen: &DueSync, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key(seen.company, seen.connection, seen.data_type)))
+            .update_expression("SET gsi2sk = :next")
+            .condition_expression("gsi2sk = :seen")
+            .expression_attribute_values(":seen", s(due_key(seen.due, seen.company, seen.connection, seen.data_type)))
+            .expression_attribute_values(":next", s(due_key(until, seen.company, seen.connection, seen.data_type)))
+            .send()
+            .await
+            .map_err(classify);
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn unschedule(&self, seen: &DueSync) -> Result<(), StoreError> {
+        let removed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key(seen.company, seen.connection, seen.data_type)))
+            .update_expression("REMOVE gsi2pk, gsi2sk")
+            .condition_expression("gsi2sk = :seen")
+            .expression_attribute_values(":seen", s(due_key(seen.due, seen.company, seen.connection, seen.data_type)))
+            .send()
+            .await
+            .map_err(classify);
+        match removed {
+            Ok(_) | Err(StoreError::ConditionFailed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -1,0 +1,185 @@
+//! The scheduler against moto: the due index, claims under concurrent ticks, the real queue, and
+//! the `events/scheduler` replay.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use devstack::invoke::{load_event, scheduler_setup};
+use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, DataType, PullStatus, Tags};
+use shared::jobs::JobReason;
+use shared::ports::{CompanyStore, ConnectionStore, DatasetStore, ScheduleStore};
+use shared::scheduler::{event_time, tick};
+use shared::sync_requests::request_syncs;
+use uuid::Uuid;
+
+fn sdk() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make test`)");
+    devstack::local_sdk_config(&endpoint)
+}
+
+fn events_dir() -> std::path::PathBuf {
+    devstack::repo_root().join("events/scheduler")
+}
+
+/// Takes every message waiting on the queue (a FIFO queue holds back a group's later messages
+/// while one is in flight, so each is deleted); returns how many there were.
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let mut count = 0;
+    loop {
+        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return count;
+        }
+        count += messages.len();
+        for message in messages {
+            let handle = message.receipt_handle.unwrap_or_default();
+            sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("delete");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_scheduled_event_queues_what_is_due_once_even_when_fired_twice_at_once() {
+    let sdk = sdk();
+    let prefix = format!("sched-{}-", Uuid::new_v4().simple());
+    let (store, queue, url) = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    let event = load_event(&events_dir().join("scheduled.json")).expect("event");
+    let now = event_time(&event).expect("time");
+    // EventBridge delivers at least once: the same tick twice, at the same moment.
+    let budget = shared::scheduler::TICK_BUDGET;
+    let (a, b) = tokio::join!(tick(&store, queue.as_ref(), now, budget), tick(&store, queue.as_ref(), now, budget));
+    let (a, b) = (a.expect("tick"), b.expect("tick"));
+    assert_eq!(a.queued + b.queued, 1, "{a:?} {b:?}");
+    assert_eq!(a.due + b.due, 2, "both saw it due");
+    // And once more, later (a redelivery): nothing is due any more.
+    let again =
+        tick(&store, queue.as_ref(), now + Duration::minutes(1), shared::scheduler::TICK_BUDGET).await.expect("tick");
+    assert_eq!((again.due, again.queued), (0, 0));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    assert_eq!(drain(&sqs, &url).await, 1, "one job on the queue");
+    let statuses = store.data_statuses(devstack::fixtures::COMPANY_ID).await.expect("statuses");
+    let info = statuses.iter().find(|s| s.data_type == DataType::CompanyInfo).expect("status");
+    assert_eq!(info.current_status, PullStatus::Queued);
+    let history = store.datasets(devstack::fixtures::COMPANY_ID).await.expect("history");
+    assert_eq!(history.iter().filter(|d| d.data_type == DataType::CompanyInfo).count(), 2);
+}
+
+#[tokio::test]
+async fn every_scheduler_event_file_is_covered_and_replays() {
+    let mut files: Vec<String> = std::fs::read_dir(events_dir())
+        .expect("events/scheduler")
+        .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["scheduled.json"]);
+    let response =
+        devstack::invoke::invoke(&sdk(), "scheduler", &events_dir().join("scheduled.json")).await.expect("invoke");
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str::<serde_json::Value>(text).expect("JSON"),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(body["due"], 1, "{body}");
+    assert_eq!(body["queued"], 1, "{body}");
+}
+
+async fn company(store: &impl CompanyStore, now: DateTime<Utc>) -> Uuid {
+    let company = Company {
+        id: Uuid::new_v4(),
+        name: CompanyName::parse("Scheduled Store").expect("name"),
+        description: None,
+        tags: Tags::default(),
+        link_token_hash: Uuid::new_v4().to_string(),
+        created: now,
+        last_sync: None,
+    };
+    store.create_company(&company).await.expect("company");
+    company.id
+}
+
+#[tokio::test]
+async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_schedule() {
+    const LINKED: usize = 60;
+    const UNLINKED: usize = 6;
+    let sdk = sdk();
+    let prefix = format!("sched-many-{}-", Uuid::new_v4().simple());
+    let (store, queue, url) = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("t0").with_timezone(&Utc);
+    let types = [DataType::Orders, DataType::Customers];
+    let setup = (0..LINKED + UNLINKED).map(|i| {
+        let (store, queue) = (&store, queue.clone());
+        async move {
+            let id = company(store, t0).await;
+            let connection = Connection::create(id, t0);
+            store.create_connection(&connection).await.expect("connection");
+            store
+                .set_connection_status(id, connection.id, &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked)
+                .await
+                .expect("linked");
+            let datasets = request_syncs(store, queue.as_ref(), id, connection.id, &types, JobReason::FirstLink, t0)
+                .await
+                .expect("first syncs");
+            for d in datasets {
+                store.advance_dataset(id, d.id, PullStatus::Complete, 100, None, t0).await.expect("complete");
+            }
+            if i >= LINKED {
+                store
+                    .set_connection_status(id, connection.id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+                    .await
+                    .expect("unlinked");
+            }
+        }
+    });
+    // moto serialises transactions badly under many concurrent callers: a few at a time.
+    futures::StreamExt::collect::<Vec<()>>(futures::StreamExt::buffer_unordered(futures::stream::iter(setup), 4)).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let first_syncs = drain(&sqs, &url).await;
+    assert_eq!(first_syncs, (LINKED + UNLINKED) * types.len());
+
+    // A day later (the default schedule), one tick: every linked connection's types, once.
+    let at = t0 + Duration::hours(24);
+    let early =
+        tick(&store, queue.as_ref(), at - Duration::minutes(1), shared::scheduler::TICK_BUDGET).await.expect("tick");
+    // Only the fixture company's company-info sync, due since January; nothing before its time.
+    assert_eq!((early.due, early.queued), (1, 1), "{early:?}");
+    drain(&sqs, &url).await;
+    let started = Instant::now();
+    let report = tick(&store, queue.as_ref(), at, shared::scheduler::TICK_BUDGET).await.expect("tick");
+    let elapsed = started.elapsed();
+    assert_eq!(report.queued, LINKED * types.len(), "{report:?}");
+    assert_eq!(report.unscheduled, UNLINKED * types.len(), "{report:?}");
+    assert_eq!(report.connections, LINKED);
+    assert_eq!(drain(&sqs, &url).await, LINKED * types.len());
+    println!(
+        "scheduler: {} connections ({} due entries) in {:.2} s: {:.1} ms per connection against moto",
+        LINKED + UNLINKED + 1,
+        report.due,
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / (LINKED + UNLINKED + 1) as f64
+    );
+    // The unlinked ones are off the schedule: a much later tick finds only the linked ones.
+    let later =
+        tick(&store, queue.as_ref(), at + Duration::hours(48), shared::scheduler::TICK_BUDGET).await.expect("tick");
+    assert_eq!(later.due, LINKED * types.len() + 1);
+    assert_eq!(later.unscheduled, 0);
+    // Each due entry was read from the index, not found by scanning the table.
+    let remaining = store.due_syncs(at + Duration::hours(48), 10_000).await.expect("due");
+    assert!(remaining.is_empty(), "{} still due", remaining.len());
+}
+
+#[test]
+fn the_template_schedules_the_scheduler_with_least_privilege() {
+    let text = std::fs::read_to_string(devstack::repo_root().join("template.yaml")).expect("template.yaml");
+    let template: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+    let function = &template["Resources"]["SchedulerFunction"]["Properties"];
+    assert_eq!(function["Events"]["Tick"]["Type"], "Schedule");
+    assert_eq!(template["Parameters"]["SyncScheduleExpression"]["Default"], "rate(15 minutes)");
+    let actions: Vec<&str> = function["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_sequence().expect("actions").iter().filter_map(|a| a.as_str()))
+        .collect();
+    assert!(actions.iter().all(|a| a.starts_with("dynamodb:") || *a == "sqs:SendMessage"), "{actions:?}");
+    assert!(!actions.iter().any(|a| a.contains("Scan") || a.contains("Delete")), "{actions:?}");
+}
