@@ -96,6 +96,10 @@ struct Run<'a> {
     /// The datasets this run fills in the same pass (orders with payments and transactions):
     /// id, data type and the records stored for each.
     partners: Vec<(uuid::Uuid, DataType, std::sync::atomic::AtomicU64)>,
+    /// Incremental: only what the store changed since then (`None`: everything).
+    since: Option<chrono::DateTime<Utc>>,
+    /// When the dataset was requested (what "during the sync" starts from).
+    requested: chrono::DateTime<Utc>,
 }
 
 impl Run<'_> {
@@ -241,6 +245,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume = stored_checkpoint.or(job.checkpoint.clone());
         let partners = self.claim_partners(job, &resume).await?;
+        let since = self.changed_since(job, &partners).await?;
         let run = Run {
             job,
             client: client.clone(),
@@ -250,7 +255,12 @@ impl<S: PlatformStore> SyncWorker<S> {
             resume,
             records: Default::default(),
             partners: partners.into_iter().map(|(id, t)| (id, t, Default::default())).collect(),
+            since,
+            requested: dataset.requested,
         };
+        if let Some(since) = since {
+            tracing::info!(dataset_id = %job.dataset_id, since = %crate::codat::timestamp(since), "incremental: changes only");
+        }
         let outcome = self.fetch_and_store(&run).await;
         let mut continued = false;
         let result = match outcome {
@@ -309,6 +319,40 @@ impl<S: PlatformStore> SyncWorker<S> {
             self.finish(&partner_job, status, message.clone()).await?;
         }
         self.finish(run.job, status, message).await
+    }
+
+    /// Where an incremental run starts: the last successful sync of the run's data type (and of
+    /// each partner it fills) was requested at some time; the store's changes since then, less
+    /// [`INCREMENTAL_OVERLAP`], are fetched. `None` (a full sync) when any of them never synced
+    /// successfully, or for data fetched whole every time.
+    async fn changed_since(
+        &self,
+        job: &SyncJob,
+        partners: &[(uuid::Uuid, DataType)],
+    ) -> Result<Option<chrono::DateTime<Utc>>, Retry> {
+        if !matches!(
+            job.data_type,
+            DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Products | DataType::Customers
+        ) {
+            return Ok(None);
+        }
+        let statuses = self.store.data_statuses(job.company_id).await?;
+        let mut since: Option<chrono::DateTime<Utc>> = None;
+        for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
+            let last = statuses
+                .iter()
+                .find(|s| s.connection_id == job.connection_id && s.data_type == data_type)
+                .and_then(|s| s.latest_successful_sync_id);
+            let Some(last) = last else { return Ok(None) };
+            let Some(dataset) = self.store.dataset(job.company_id, last).await? else { return Ok(None) };
+            let marked = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+            if marked.is_some_and(|c| c["full_next"] == true) {
+                return Ok(None);
+            }
+            let from = dataset.requested - INCREMENTAL_OVERLAP;
+            since = Some(since.map_or(from, |s| s.min(from)));
+        }
+        Ok(since)
     }
 
     /// Orders, payments and transactions come from the same order pages, and payments and
@@ -459,7 +503,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         let mut previous_first = None;
         let mut stored = run.resume_u64("done").unwrap_or(0);
         let mut page = run.resume_u64("page").unwrap_or(0) + 1;
-        let path = |page: u64| format!("v3/catalog/products?include=variants&limit=250&page={page}");
+        let changed = v3_changed_since(run.since);
+        let path = |page: u64| format!("v3/catalog/products?include=variants&limit=250&page={page}{changed}");
         let mut fetched = client.get(&path(page), deadline).await?;
         loop {
             let Page::Json(body) = fetched else { return Ok(()) };
@@ -514,9 +559,10 @@ impl<S: PlatformStore> SyncWorker<S> {
         let orders_wanted = fills(DataType::Orders);
         let mut money_wanted = fills(DataType::Payments) || fills(DataType::Transactions);
         let refunds = self.refunds_by_order(client, deadline).await?;
-        let total = order_count(client, deadline).await?;
-        let include = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
-        let mut pages = OrderPages::new(include, run, total).await;
+        let changed = v2_changed_since(run.since);
+        let total = order_count(client, &changed, deadline).await?;
+        let lines = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
+        let mut pages = OrderPages::new(format!("{changed}{lines}"), run, total).await;
         while let Some(orders) = pages.next().await? {
             let ids = orders
                 .iter()
@@ -587,6 +633,28 @@ impl<S: PlatformStore> SyncWorker<S> {
                 }
             }
             pages.checkpoint(self, run, orders.len(), total).await?;
+        }
+        self.check_archives_during(run).await
+    }
+
+    /// Pages are by position (id order), so an order archived while the pass ran shifts the
+    /// later ones back and one of them may never be listed. Inserts (at the end) and updates (in
+    /// place) shift nothing, and the next incremental sync fetches them. If the store archived
+    /// any order since this dataset was requested (one count call), the dataset is marked so the
+    /// next sync of these data types is full rather than incremental.
+    async fn check_archives_during(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let since = run.requested - chrono::Duration::minutes(1);
+        let filter = format!("&is_deleted=true{}", v2_changed_since(Some(since)));
+        let archived = order_count(&run.client, &filter, run.deadline).await?;
+        if archived > 0 {
+            tracing::info!(dataset_id = %run.job.dataset_id, archived, "orders archived during the pass: the next sync is full");
+            let mark = json!({"full_next": true, "archived_during": archived}).to_string();
+            for id in run.partners.iter().map(|(id, _, _)| *id).chain([run.job.dataset_id]) {
+                self.store
+                    .checkpoint_dataset(run.job.company_id, id, 99, &mark)
+                    .await
+                    .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+            }
         }
         Ok(())
     }
@@ -722,9 +790,10 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// stored before the next is asked for. A cursor that does not advance fails loudly.
     /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
     async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let changed = v3_changed_since(run.since);
         let mut path = match run.resume.as_ref().and_then(|c| c["after"].as_str()) {
-            Some(after) => format!("v3/customers?include=addresses&limit=250&after={after}"),
-            None => "v3/customers?include=addresses&limit=250&page=1".to_string(),
+            Some(after) => format!("v3/customers?include=addresses&limit=250&after={after}{changed}"),
+            None => format!("v3/customers?include=addresses&limit=250&page=1{changed}"),
         };
         let mut seen_cursors = std::collections::HashSet::new();
         let mut stored = run.resume_u64("done").unwrap_or(0);
@@ -755,7 +824,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                 return Ok(());
             }
             run.pause_if_spent(true, || checkpoint)?;
-            path = format!("v3/customers?include=addresses&limit=250&after={cursor}");
+            path = format!("v3/customers?include=addresses&limit=250&after={cursor}{changed}");
         }
     }
 }
@@ -776,9 +845,34 @@ fn rfc2822(value: &Value) -> Option<chrono::DateTime<Utc>> {
     value.as_str().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()).map(|d| d.with_timezone(&Utc))
 }
 
-/// `GET v2/orders/count`: the number of orders (for progress).
-async fn order_count(client: &PacedClient, deadline: Instant) -> Result<u64, FetchError> {
-    Ok(match client.get("v2/orders/count", deadline).await? {
+/// How far back an incremental sync looks before the last successful sync started: changes the
+/// store recorded with a slightly earlier time, or while that sync ran, are fetched again.
+pub const INCREMENTAL_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The v2 orders filter for changes since `since` (`&min_date_modified=<RFC 2822, UTC>`).
+fn v2_changed_since(since: Option<chrono::DateTime<Utc>>) -> String {
+    since.map_or_else(String::new, |at| {
+        let stamp = at.format("%a, %d %b %Y %H:%M:%S +0000").to_string();
+        format!("&min_date_modified={}", url::form_urlencoded::byte_serialize(stamp.as_bytes()).collect::<String>())
+    })
+}
+
+/// The v3 filter for changes since `since` (`&date_modified:min=<ISO 8601, UTC>`, always with
+/// the time: a bare date would get the current time of day appended).
+fn v3_changed_since(since: Option<chrono::DateTime<Utc>>) -> String {
+    since.map_or_else(String::new, |at| {
+        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        format!("&date_modified:min={}", url::form_urlencoded::byte_serialize(stamp.as_bytes()).collect::<String>())
+    })
+}
+
+/// `GET v2/orders/count` (with `filter`): the number of orders (for progress).
+async fn order_count(client: &PacedClient, filter: &str, deadline: Instant) -> Result<u64, FetchError> {
+    let path = match filter.strip_prefix('&') {
+        Some(query) => format!("v2/orders/count?{query}"),
+        None => "v2/orders/count".to_string(),
+    };
+    Ok(match client.get(&path, deadline).await? {
         Page::Json(count) => count["count"].as_u64().unwrap_or(0),
         Page::Empty => 0,
     })
@@ -819,7 +913,7 @@ async fn order_page(
 /// loudly. It starts after the checkpoint's page when the run resumes; pages fetched ahead are
 /// abandoned when the run stops.
 struct OrderPages {
-    include: &'static str,
+    include: String,
     client: Arc<PacedClient>,
     deadline: Instant,
     page: u64,
@@ -833,7 +927,7 @@ struct OrderPages {
 }
 
 impl OrderPages {
-    async fn new(include: &'static str, run: &Run<'_>, count: u64) -> Self {
+    async fn new(include: String, run: &Run<'_>, count: u64) -> Self {
         let (page, done) = (run.resume_u64("page").unwrap_or(0), run.resume_u64("done").unwrap_or(0));
         let width = run.client.quota().await.unwrap_or(1).clamp(1, MAX_PAGES_AHEAD) as usize;
         let mut pages = Self {
@@ -856,8 +950,9 @@ impl OrderPages {
     /// Starts fetching announced pages until `width` are under way.
     fn fetch_ahead(&mut self) {
         while self.ahead.len() < self.width && self.next_ahead <= self.announced {
-            let (client, page, include, deadline) = (self.client.clone(), self.next_ahead, self.include, self.deadline);
-            self.ahead.push_back(tokio::spawn(async move { order_page(&client, page, include, deadline).await }));
+            let (client, page, include, deadline) =
+                (self.client.clone(), self.next_ahead, self.include.clone(), self.deadline);
+            self.ahead.push_back(tokio::spawn(async move { order_page(&client, page, &include, deadline).await }));
             self.next_ahead += 1;
         }
     }
@@ -869,7 +964,7 @@ impl OrderPages {
         let page = self.page + 1;
         let orders = match self.ahead.pop_front() {
             Some(task) => task.await.map_err(|e| FetchError::Unavailable(format!("orders page {page}: {e}")))??,
-            None => order_page(&self.client, page, self.include, self.deadline).await?,
+            None => order_page(&self.client, page, &self.include, self.deadline).await?,
         };
         self.fetch_ahead();
         self.last = orders.len() < 250;

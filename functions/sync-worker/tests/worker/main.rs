@@ -702,3 +702,52 @@ async fn the_worker_event_file_replays_with_only_the_poison_message_failing() {
     assert_eq!(files.len(), 1, "each events/sync-worker file needs a case here");
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
+    let w = World::with(Setup {
+        sizes: Sizes { orders: 5_000, products: 40, customers: 60, categories: 3 },
+        ..Setup::default()
+    })
+    .await;
+    w.drain(5).await;
+    let first = w.sandbox().metrics().total_requests;
+    let status = w.data_status().await;
+    assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "{status}");
+    let before = w.stored(DataType::Orders).await.len();
+
+    // Ten orders change in the store: four new, six updated.
+    let touched = w.sandbox().mutate(sandbox::Mutations { inserts: 4, updates: 6, archives: 0 });
+    assert_eq!(touched.len(), 10);
+    w.sandbox().reset_metrics();
+    for data_type in [DataType::Orders, DataType::Payments, DataType::Transactions] {
+        w.queue(data_type).await;
+    }
+    w.drain(5).await;
+    let metrics = w.sandbox().metrics();
+    let status = w.data_status().await;
+    for key in ["commerce-orders", "commerce-payments", "commerce-transactions"] {
+        assert_eq!(status[key]["currentStatus"], "Complete", "{key}: {status}");
+    }
+    // Every changed order is stored as the store has it now.
+    let stored: std::collections::HashMap<String, shared::ports::StoredRecord> =
+        w.stored(DataType::Orders).await.into_iter().map(|r| (r.id.clone(), r)).collect();
+    assert_eq!(stored.len(), before + 4);
+    let live = w.sandbox().data().orders.clone();
+    for id in &touched {
+        let head = live.iter().find(|o| o.id == *id).expect("touched order");
+        let modified = stored.get(&id.to_string()).and_then(|r| r.modified).map(|m| m.timestamp());
+        assert_eq!(modified, Some(head.modified), "order {id}");
+    }
+    let transactions = metrics.requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum::<u64>();
+    let refunds = metrics.requests.iter().filter(|(k, _)| k.contains("refunds")).map(|(_, n)| n).sum::<u64>();
+    println!(
+        "incremental: 10 orders changed in a 5,000-order store: {} calls ({transactions} transactions, {refunds} refunds pages, the rest orders, count and archive check); the first sync made {first}",
+        metrics.total_requests
+    );
+    // One transactions call per changed order; one orders page, the count and the archive check;
+    // the store's refunds list (read whole: it is what refunded amounts come from).
+    assert_eq!(transactions, 10, "{:?}", metrics.requests);
+    assert!(metrics.total_requests <= transactions + refunds + 3, "{:?}", metrics.requests);
+    assert!(metrics.total_requests * 100 < first, "proportional to the change, not to the store");
+}
