@@ -100,6 +100,8 @@ struct Run<'a> {
     since: Option<chrono::DateTime<Utc>>,
     /// When the dataset was requested (what "during the sync" starts from).
     requested: chrono::DateTime<Utc>,
+    /// A full sync fetches only records created from then (`syncFromUtc`; orders and customers).
+    created_from: Option<chrono::DateTime<Utc>>,
 }
 
 impl Run<'_> {
@@ -246,6 +248,10 @@ impl<S: PlatformStore> SyncWorker<S> {
         let resume = stored_checkpoint.or(job.checkpoint.clone());
         let partners = self.claim_partners(job, &resume).await?;
         let since = self.changed_since(job, &partners).await?;
+        let created_from = match since {
+            Some(_) => None,
+            None => self.sync_from(job, &partners).await?,
+        };
         let run = Run {
             job,
             client: client.clone(),
@@ -257,6 +263,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             partners: partners.into_iter().map(|(id, t)| (id, t, Default::default())).collect(),
             since,
             requested: dataset.requested,
+            created_from,
         };
         if let Some(since) = since {
             tracing::info!(dataset_id = %job.dataset_id, since = %crate::codat::timestamp(since), "incremental: changes only");
@@ -353,6 +360,31 @@ impl<S: PlatformStore> SyncWorker<S> {
             since = Some(since.map_or(from, |s| s.min(from)));
         }
         Ok(since)
+    }
+
+    /// The company's `syncFromUtc` for a full sync of orders (with the partners it fills: the
+    /// earliest of theirs, none if one has none) or customers. Products and the rest are fetched
+    /// whole: orders refer to them whatever their age.
+    async fn sync_from(
+        &self,
+        job: &SyncJob,
+        partners: &[(uuid::Uuid, DataType)],
+    ) -> Result<Option<chrono::DateTime<Utc>>, Retry> {
+        if !matches!(
+            job.data_type,
+            DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Customers
+        ) {
+            return Ok(None);
+        }
+        let settings = self.store.sync_settings(job.company_id).await?.unwrap_or_default().effective();
+        let mut from: Option<chrono::DateTime<Utc>> = None;
+        for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
+            let Some(at) = settings.iter().find(|s| s.data_type == data_type).and_then(|s| s.sync_from_utc) else {
+                return Ok(None);
+            };
+            from = Some(from.map_or(at, |f| f.min(at)));
+        }
+        Ok(from)
     }
 
     /// Orders, payments and transactions come from the same order pages, and payments and
@@ -559,7 +591,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         let orders_wanted = fills(DataType::Orders);
         let mut money_wanted = fills(DataType::Payments) || fills(DataType::Transactions);
         let refunds = self.refunds_by_order(client, deadline).await?;
-        let changed = v2_changed_since(run.since);
+        let changed = format!("{}{}", v2_changed_since(run.since), v2_created_from(run.created_from));
         let total = order_count(client, &changed, deadline).await?;
         let lines = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
         let mut pages = OrderPages::new(format!("{changed}{lines}"), run, total).await;
@@ -790,7 +822,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// stored before the next is asked for. A cursor that does not advance fails loudly.
     /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
     async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
-        let changed = v3_changed_since(run.since);
+        let changed = format!("{}{}", v3_changed_since(run.since), v3_created_from(run.created_from));
         let mut path = match run.resume.as_ref().and_then(|c| c["after"].as_str()) {
             Some(after) => format!("v3/customers?include=addresses&limit=250&after={after}{changed}"),
             None => format!("v3/customers?include=addresses&limit=250&page=1{changed}"),
@@ -864,6 +896,16 @@ fn v3_changed_since(since: Option<chrono::DateTime<Utc>>) -> String {
         let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         format!("&date_modified:min={}", url::form_urlencoded::byte_serialize(stamp.as_bytes()).collect::<String>())
     })
+}
+
+/// The v2 orders filter for a first sync bounded by `syncFromUtc` (`&min_date_created=`).
+fn v2_created_from(from: Option<chrono::DateTime<Utc>>) -> String {
+    v2_changed_since(from).replace("min_date_modified", "min_date_created")
+}
+
+/// The v3 customers filter for a first sync bounded by `syncFromUtc` (`&date_created:min=`).
+fn v3_created_from(from: Option<chrono::DateTime<Utc>>) -> String {
+    v3_changed_since(from).replace("date_modified:min", "date_created:min")
 }
 
 /// `GET v2/orders/count` (with `filter`): the number of orders (for progress).

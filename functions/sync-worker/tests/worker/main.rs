@@ -751,3 +751,52 @@ async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
     assert!(metrics.total_requests <= transactions + refunds + 3, "{:?}", metrics.requests);
     assert!(metrics.total_requests * 100 < first, "proportional to the change, not to the store");
 }
+
+/// A source record's id and creation time (Unix seconds).
+type Created = (u32, i64);
+
+#[tokio::test]
+async fn sync_from_utc_bounds_the_first_sync_of_orders_and_customers() {
+    let w = World::new().await;
+    let _ = w.take_event().await;
+    let (live_orders, all_orders, customers): (Vec<Created>, usize, Vec<Created>) = {
+        let sandbox = w.sandbox();
+        let data = sandbox.data();
+        (
+            data.orders.iter().filter(|o| !o.is_deleted).map(|o| (o.id, o.created)).collect(),
+            data.orders.len(),
+            data.customers.iter().map(|c| (c.id, c.created)).collect(),
+        )
+    };
+    let median = |records: &[Created]| {
+        let mut created: Vec<i64> = records.iter().map(|(_, c)| *c).collect();
+        created.sort_unstable();
+        created[created.len() / 2]
+    };
+    let cut = median(&live_orders).min(median(&customers));
+    let cut_at = chrono::DateTime::from_timestamp(cut, 0).expect("instant");
+    let path = format!("/companies/{}/syncSettings", w.company);
+    let mut settings = w.api.expect("GET", &path, None, 200).await.expect("settings");
+    for setting in settings["settings"].as_array_mut().expect("settings") {
+        // Orders, payments and transactions come from one pass: all three are bounded.
+        let bounded = ["commerce-orders", "commerce-payments", "commerce-transactions", "commerce-customers"];
+        if bounded.iter().any(|t| setting["dataType"] == *t) {
+            setting["syncFromUtc"] = json!(shared::codat::timestamp(cut_at));
+        }
+    }
+    settings["overridesDefaults"] = json!(true);
+    w.api.expect("POST", &path, Some(&settings), 204).await.expect("saved");
+    w.queue(DataType::Orders).await;
+    w.queue(DataType::Customers).await;
+    w.drain(5).await;
+    let ids = |records: Vec<shared::ports::StoredRecord>| {
+        records.into_iter().map(|r| r.id).collect::<std::collections::BTreeSet<String>>()
+    };
+    let recent = |records: &[Created]| -> std::collections::BTreeSet<String> {
+        records.iter().filter(|(_, created)| *created >= cut).map(|(id, _)| id.to_string()).collect()
+    };
+    let (orders, customers) = (recent(&live_orders), recent(&customers));
+    assert!(!orders.is_empty() && orders.len() < all_orders);
+    assert_eq!(ids(w.stored(DataType::Orders).await), orders);
+    assert_eq!(ids(w.stored(DataType::Customers).await), customers);
+}
