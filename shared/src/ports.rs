@@ -224,6 +224,15 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Option<StoredRecord>, StoreError>;
     /// Every record of a data type, in source id order (tests and reconciliation).
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Removes records (the source deleted or archived them). Removing a missing one succeeds.
+    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError>;
+    /// The ids of the records whose id starts with `prefix` (e.g. an order's payments, `"42_"`).
+    async fn ids_with_prefix(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError>;
     /// Rebuilds the list directory of a data type (its count and the position of every
     /// `STRIDE`-th record) from what is stored now, so lists can jump to any page. Called once a
     /// sync of the data type ends; returns the count.

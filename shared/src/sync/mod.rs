@@ -666,7 +666,55 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
             pages.checkpoint(self, run, orders.len(), total).await?;
         }
+        if run.since.is_some() {
+            self.remove_archived(run).await?;
+        }
         self.check_archives_during(run).await
+    }
+
+    /// An incremental pass also lists the orders the store archived since (`is_deleted=true`)
+    /// and removes them, with their payments and transactions (ids `<order id>_…`), from every
+    /// data type the pass fills: archived orders do not stay as if alive (docs/mapping.md §3).
+    async fn remove_archived(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let filter = format!("&is_deleted=true{}", v2_changed_since(run.since));
+        let mut archived = Vec::new();
+        for page in 1.. {
+            let Page::Json(body) =
+                run.client.get(&format!("v2/orders?limit=250&page={page}{filter}"), run.deadline).await?
+            else {
+                break;
+            };
+            let orders = body.as_array().cloned().unwrap_or_default();
+            archived.extend(orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| id.to_string()));
+            if orders.len() < 250 {
+                break;
+            }
+        }
+        if archived.is_empty() {
+            return Ok(());
+        }
+        let storage = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
+        let connection = run.job.connection_id;
+        for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
+            let ids = match data_type {
+                DataType::Orders => archived.clone(),
+                _ => {
+                    let mut ids = Vec::new();
+                    for order in &archived {
+                        ids.extend(
+                            self.records
+                                .ids_with_prefix(connection, data_type, &format!("{order}_"))
+                                .await
+                                .map_err(storage)?,
+                        );
+                    }
+                    ids
+                }
+            };
+            self.records.delete_records(connection, data_type, &ids).await.map_err(storage)?;
+            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = ids.len(), "archived orders removed");
+        }
+        Ok(())
     }
 
     /// Pages are by position (id order), so an order archived while the pass ran shifts the

@@ -242,6 +242,19 @@ impl RecordStore for Flaky {
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
         self.inner.seal(connection, data_type).await
     }
+
+    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
+        self.inner.delete_records(connection, data_type, ids).await
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.ids_with_prefix(connection, data_type, prefix).await
+    }
 }
 
 #[tokio::test]

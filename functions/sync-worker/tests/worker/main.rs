@@ -742,13 +742,14 @@ async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
     let transactions = metrics.requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum::<u64>();
     let refunds = metrics.requests.iter().filter(|(k, _)| k.contains("refunds")).map(|(_, n)| n).sum::<u64>();
     println!(
-        "incremental: 10 orders changed in a 5,000-order store: {} calls ({transactions} transactions, {refunds} refunds pages, the rest orders, count and archive check); the first sync made {first}",
+        "incremental: 10 orders changed in a 5,000-order store: {} calls ({transactions} transactions, {refunds} refunds pages, the rest orders, count, archived listing and archive check); the first sync made {first}",
         metrics.total_requests
     );
-    // One transactions call per changed order; one orders page, the count and the archive check;
-    // the store's refunds list (read whole: it is what refunded amounts come from).
+    // One transactions call per changed order; one orders page, the count, the archived orders
+    // listing and the archive check; the store's refunds list (read whole: it is what refunded
+    // amounts come from).
     assert_eq!(transactions, 10, "{:?}", metrics.requests);
-    assert!(metrics.total_requests <= transactions + refunds + 3, "{:?}", metrics.requests);
+    assert!(metrics.total_requests <= transactions + refunds + 4, "{:?}", metrics.requests);
     assert!(metrics.total_requests * 100 < first, "proportional to the change, not to the store");
 }
 
@@ -799,4 +800,43 @@ async fn sync_from_utc_bounds_the_first_sync_of_orders_and_customers() {
     assert!(!orders.is_empty() && orders.len() < all_orders);
     assert_eq!(ids(w.stored(DataType::Orders).await), orders);
     assert_eq!(ids(w.stored(DataType::Customers).await), customers);
+}
+
+#[tokio::test]
+async fn orders_archived_in_the_store_are_removed_with_their_payments_and_transactions() {
+    let w = World::new().await;
+    w.drain(5).await;
+    let archived: Vec<String> = w
+        .sandbox()
+        .mutate(sandbox::Mutations { inserts: 0, updates: 0, archives: 3 })
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(archived.len(), 3);
+    let has = |records: &[shared::ports::StoredRecord], order: &str| {
+        records.iter().any(|r| r.id == order || r.id.starts_with(&format!("{order}_")))
+    };
+    let payments_before = w.stored(DataType::Payments).await;
+    assert!(archived.iter().any(|o| has(&payments_before, o)), "the archived orders had payments");
+    for data_type in [DataType::Orders, DataType::Payments, DataType::Transactions] {
+        w.queue(data_type).await;
+    }
+    w.drain(5).await;
+    let live: std::collections::BTreeSet<String> = {
+        let sandbox = w.sandbox();
+        let data = sandbox.data();
+        data.orders.iter().filter(|o| !o.is_deleted).map(|o| o.id.to_string()).collect()
+    };
+    let orders = w.stored(DataType::Orders).await;
+    assert_eq!(orders.iter().map(|r| r.id.clone()).collect::<std::collections::BTreeSet<_>>(), live);
+    for data_type in [DataType::Payments, DataType::Transactions] {
+        let records = w.stored(data_type).await;
+        for order in &archived {
+            assert!(!has(&records, order), "{} of archived order {order} remain", data_type.key());
+        }
+    }
+    // The read API counts what is left (the directory was sealed after the removal).
+    let path = format!("/companies/{}/connections/{}/data/commerce-orders?pageSize=1", w.company, w.connection);
+    let page = w.api.expect("GET", &path, None, 200).await.expect("list");
+    assert_eq!(page["totalResults"], live.len());
 }

@@ -322,6 +322,50 @@ impl RecordStore for DynamoRecords {
         self.query(partition(connection, data_type), None, None, None, false).await?.iter().map(decode).collect()
     }
 
+    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
+        let keys = ids
+            .iter()
+            .flat_map(|id| {
+                [
+                    key(partition(connection, data_type), sort_key(id)),
+                    key(index_partition(connection, data_type), sort_key(id)),
+                ]
+            })
+            .collect();
+        self.batch.delete(keys).await
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        connection: Uuid,
+        data_type: DataType,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(index_partition(connection, data_type)))
+                .expression_attribute_values(":prefix", AttributeValue::S(sort_key(prefix)))
+                .projection_expression("id")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            let page = out.items.unwrap_or_default();
+            self.meter.count(&page, false, false);
+            ids.extend(page.iter().filter_map(|i| text(i, "id").map(str::to_string)));
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
         let keys = self.query(index_partition(connection, data_type), None, None, Some("sk"), true).await?;
         let starts: Vec<AttributeValue> = keys
