@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::bigcommerce::paced::{FetchError, PacedClient, Page};
 use crate::bigcommerce::{BigCommerceClient, Credentials};
-use crate::domain::{ConnectionStatus, DataType, PullStatus};
+use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus};
 use crate::error::StoreError;
 use crate::jobs::SyncJob;
 use crate::ports::{JobQueue, PlatformStore, RecordStore, SecretReader, StoredRecord};
@@ -246,8 +246,10 @@ impl<S: PlatformStore> SyncWorker<S> {
         let started = Instant::now();
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume = stored_checkpoint.or(job.checkpoint.clone());
-        let partners = self.claim_partners(job, &resume).await?;
-        let since = self.changed_since(job, &partners).await?;
+        // Read once: which siblings are still Queued, and when each type last synced successfully.
+        let statuses = self.store.data_statuses(job.company_id).await?;
+        let partners = self.claim_partners(job, &resume, &statuses).await?;
+        let since = self.changed_since(job, &partners, &statuses).await?;
         let created_from = match since {
             Some(_) => None,
             None => self.sync_from(job, &partners).await?,
@@ -336,6 +338,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         &self,
         job: &SyncJob,
         partners: &[(uuid::Uuid, DataType)],
+        statuses: &[DataTypeStatus],
     ) -> Result<Option<chrono::DateTime<Utc>>, Retry> {
         if !matches!(
             job.data_type,
@@ -343,7 +346,6 @@ impl<S: PlatformStore> SyncWorker<S> {
         ) {
             return Ok(None);
         }
-        let statuses = self.store.data_statuses(job.company_id).await?;
         let mut since: Option<chrono::DateTime<Utc>> = None;
         for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
             let last = statuses
@@ -396,6 +398,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         &self,
         job: &SyncJob,
         resume: &Option<Value>,
+        statuses: &[DataTypeStatus],
     ) -> Result<Vec<(uuid::Uuid, DataType)>, Retry> {
         let siblings: &[DataType] = match job.data_type {
             DataType::Orders => &[DataType::Payments, DataType::Transactions],
@@ -422,7 +425,6 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
             return Ok(partners);
         }
-        let statuses = self.store.data_statuses(job.company_id).await?;
         let mut partners = Vec::new();
         for sibling in siblings {
             let Some(status) = statuses.iter().find(|s| {

@@ -22,6 +22,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use uuid::Uuid;
 
 use super::{BatchWriter, Item, classify};
+
+type QueryRequest = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use crate::domain::DataType;
 use crate::error::StoreError;
 use crate::ports::{ReadStats, RecordPage, RecordReader, RecordStore, RecordSummary, StoredRecord};
@@ -101,75 +103,73 @@ impl DynamoRecords {
         Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table, meter: Arc::default() }
     }
 
-    /// Every item of a partition (`pk = partition`, `sk >= from` when given), up to `limit`
-    /// items, projected to `projection` when given.
-    async fn query(
+    /// A Query of partition `pk`, with `range` on the sort key (e.g. `sk >= :from`) and its
+    /// values bound, projected to `projection` when given.
+    fn request(
         &self,
         pk: String,
-        from: Option<String>,
-        limit: Option<usize>,
+        range: Option<(&str, &[(&str, String)])>,
         projection: Option<&str>,
         consistent: bool,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(consistent)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .set_exclusive_start_key(start.take())
-                .set_projection_expression(projection.map(str::to_string));
-            request = match &from {
-                Some(from) => request
-                    .key_condition_expression("pk = :pk AND sk >= :from")
-                    .expression_attribute_values(":from", AttributeValue::S(from.clone())),
-                None => request.key_condition_expression("pk = :pk"),
-            };
-            if let Some(limit) = limit {
-                request = request.limit((limit - items.len()).min(i32::MAX as usize) as i32);
+    ) -> QueryRequest {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(consistent)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .set_projection_expression(projection.map(str::to_string));
+        request = match range {
+            Some((condition, values)) => {
+                for (name, value) in values {
+                    request = request.expression_attribute_values(*name, AttributeValue::S(value.clone()));
+                }
+                request.key_condition_expression(format!("pk = :pk AND {condition}"))
             }
-            let out = request.send().await.map_err(classify)?;
+            None => request.key_condition_expression("pk = :pk"),
+        };
+        request
+    }
+
+    /// Runs `request` page by page (following `LastEvaluatedKey`), metering each page and
+    /// handing it to `visit`, until the range ends or `limit` items were read.
+    async fn each_page(
+        &self,
+        request: QueryRequest,
+        limit: Option<usize>,
+        visit: &mut (dyn FnMut(Vec<Item>) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError> {
+        let consistent = request.get_consistent_read().unwrap_or(false);
+        let (mut read, mut start) = (0, None);
+        loop {
+            let mut page_request = request.clone().set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                page_request = page_request.limit((limit - read).min(i32::MAX as usize) as i32);
+            }
+            let out = page_request.send().await.map_err(classify)?;
             let page = out.items.unwrap_or_default();
             self.meter.count(&page, false, consistent);
-            items.extend(page);
-            if limit.is_some_and(|l| items.len() >= l) {
-                return Ok(items);
+            read += page.len();
+            visit(page)?;
+            if limit.is_some_and(|l| read >= l) {
+                return Ok(());
             }
             match out.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }
 
-    /// The records of `pk` whose sort keys lie in `first..=last`.
-    async fn query_between(&self, pk: String, first: &str, last: &str) -> Result<Vec<Item>, StoreError> {
+    /// Every item `request` reads (up to `limit`).
+    async fn collect(&self, request: QueryRequest, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":first", AttributeValue::S(first.to_string()))
-                .expression_attribute_values(":last", AttributeValue::S(last.to_string()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            let page = out.items.unwrap_or_default();
-            self.meter.count(&page, false, false);
+        self.each_page(request, limit, &mut |page| {
             items.extend(page);
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(items),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(items)
     }
 
     /// BatchGetItem for `keys` (at most 100), retrying unprocessed keys.
@@ -319,7 +319,8 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        self.query(partition(connection, data_type), None, None, None, false).await?.iter().map(decode).collect()
+        let request = self.request(partition(connection, data_type), None, None, false);
+        self.collect(request, None).await?.iter().map(decode).collect()
     }
 
     async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
@@ -341,33 +342,16 @@ impl RecordStore for DynamoRecords {
         data_type: DataType,
         prefix: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(index_partition(connection, data_type)))
-                .expression_attribute_values(":prefix", AttributeValue::S(sort_key(prefix)))
-                .projection_expression("id")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            let page = out.items.unwrap_or_default();
-            self.meter.count(&page, false, false);
-            ids.extend(page.iter().filter_map(|i| text(i, "id").map(str::to_string)));
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(ids),
-            }
-        }
+        let prefix = [(":prefix", sort_key(prefix))];
+        let range = Some(("begins_with(sk, :prefix)", &prefix[..]));
+        let request = self.request(index_partition(connection, data_type), range, Some("id"), false);
+        let items = self.collect(request, None).await?;
+        Ok(items.iter().filter_map(|i| text(i, "id").map(str::to_string)).collect())
     }
 
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
-        let keys = self.query(index_partition(connection, data_type), None, None, Some("sk"), true).await?;
+        let keys =
+            self.collect(self.request(index_partition(connection, data_type), None, Some("sk"), true), None).await?;
         let starts: Vec<AttributeValue> = keys
             .iter()
             .step_by(STRIDE as usize)
@@ -451,13 +435,17 @@ impl RecordReader for DynamoRecords {
         // Sort keys of the page, from the summary index: at most STRIDE - 1 small items before it.
         let skip = (offset % STRIDE) as usize;
         let wanted = skip + limit as usize;
-        let keys =
-            self.query(index_partition(connection, data_type), Some(start), Some(wanted), Some("sk"), false).await?;
+        let from = [(":from", start)];
+        let request =
+            self.request(index_partition(connection, data_type), Some(("sk >= :from", &from)), Some("sk"), false);
+        let keys = self.collect(request, Some(wanted)).await?;
         let page: Vec<&str> = keys.iter().skip(skip).filter_map(|k| text(k, "sk")).collect();
         let (Some(first), Some(last)) = (page.first(), page.last()) else {
             return Ok(Some(empty));
         };
-        let items = self.query_between(partition(connection, data_type), first, last).await?;
+        let bounds = [(":first", first.to_string()), (":last", last.to_string())];
+        let between = Some(("sk BETWEEN :first AND :last", &bounds[..]));
+        let items = self.collect(self.request(partition(connection, data_type), between, None, false), None).await?;
         let records = items.iter().take(limit as usize).map(decode).collect::<Result<_, _>>()?;
         Ok(Some(RecordPage { total, records }))
     }
@@ -473,21 +461,8 @@ impl RecordReader for DynamoRecords {
             true => (partition(connection, data_type), None),
             false => (index_partition(connection, data_type), Some("id, s")),
         };
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .set_projection_expression(projection.map(str::to_string))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            let page = out.items.unwrap_or_default();
-            self.meter.count(&page, false, false);
+        let request = self.request(pk, None, projection, false);
+        self.each_page(request, None, &mut |page| {
             for item in &page {
                 let summary = if whole {
                     let record = decode(item)?;
@@ -499,11 +474,9 @@ impl RecordReader for DynamoRecords {
                 };
                 visit(summary);
             }
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(()),
-            }
-        }
+            Ok(())
+        })
+        .await
     }
 
     async fn records(
