@@ -589,6 +589,7 @@ fn products(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Resu
     let mut heads: Vec<_> = ds
         .products
         .iter()
+        .filter(|p| !p.deleted)
         .filter(|p| id_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(p.id))))
         .filter(|p| id_min.is_none_or(|m| i64::from(p.id) >= m) && id_max.is_none_or(|m| i64::from(p.id) <= m))
         .filter(|p| modified.0.is_none_or(|m| p.modified >= m) && modified.1.is_none_or(|m| p.modified <= m))
@@ -678,6 +679,7 @@ fn customers(ds: &Dataset, params: &Params, page_override: Option<usize>) -> Res
     let mut heads: Vec<_> = ds
         .customers
         .iter()
+        .filter(|c| !c.deleted)
         .filter(|c| id_in.as_ref().is_none_or(|ids| ids.contains(&i64::from(c.id))))
         .filter(|c| modified.0.is_none_or(|m| c.modified >= m) && modified.1.is_none_or(|m| c.modified <= m))
         .filter(|c| created.0.is_none_or(|m| c.created >= m) && created.1.is_none_or(|m| c.created <= m))
@@ -759,13 +761,13 @@ pub fn export(ds: &Dataset, base: &str, out: &mut impl std::io::Write) -> std::i
             line(out, "refund", refund)?;
         }
     }
-    for head in &ds.products {
+    for head in ds.products.iter().filter(|p| !p.deleted) {
         line(out, "product", catalog::render(ds, head, true, true))?;
     }
     for (id, parent, name) in catalog::categories(ds) {
         line(out, "category", catalog::tree_category(id, parent, &name))?;
     }
-    for head in &ds.customers {
+    for head in ds.customers.iter().filter(|c| !c.deleted) {
         line(out, "customer", customers::render(ds.config.seed, head, true))?;
     }
     let _ = at;

@@ -12,12 +12,31 @@ pub struct Mutations {
     pub updates: u32,
     /// Existing orders archived (`is_deleted`).
     pub archives: u32,
+    /// Products deleted from the catalog (gone from every listing).
+    pub product_deletes: u32,
+    /// Customers deleted (gone from every listing; their orders keep their names).
+    pub customer_deletes: u32,
+}
+
+/// What a mutation changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Touched {
+    /// Orders inserted, updated or archived.
+    pub orders: Vec<u32>,
+    /// Products deleted.
+    pub products: Vec<u32>,
+    /// Customers deleted.
+    pub customers: Vec<u32>,
 }
 
 impl Mutations {
     /// Whether nothing would change.
     pub fn is_empty(&self) -> bool {
-        self.inserts == 0 && self.updates == 0 && self.archives == 0
+        self.inserts == 0
+            && self.updates == 0
+            && self.archives == 0
+            && self.product_deletes == 0
+            && self.customer_deletes == 0
     }
 }
 
@@ -52,6 +71,9 @@ pub struct Faults {
     pub jitter_ms: u64,
     /// Applied to the data just before each list page is served.
     pub mutate_per_page: Mutations,
+    /// Listings end early: every list page after the first (and every cursor page) comes back
+    /// empty (v2: 204), while totals and counts still count every record.
+    pub short_listing: bool,
 }
 
 impl Faults {

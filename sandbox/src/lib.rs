@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::{Account, Scope, Sizes, StoreConfig};
-pub use faults::{Faults, Mutations};
+pub use faults::{Faults, Mutations, Touched};
 pub use metrics::Metrics;
 pub use store::Store;
 

@@ -285,7 +285,20 @@ fn respond(
         }
     }
     let base = format!("{}/stores/{}", state.root, store.hash());
-    let answer = serve(&store.data(), endpoint, &params, &base, page_override);
+    let mut answer = serve(&store.data(), endpoint, &params, &base, page_override);
+    let later_page = params.get("page").and_then(|p| p.parse::<usize>().ok()).is_some_and(|p| p > 1)
+        || params.get("after").is_some()
+        || params.get("before").is_some();
+    if applies && faults.short_listing && endpoint.is_list() && later_page && answer.status == 200 {
+        injected();
+        answer = match (version, answer.body) {
+            (Version::V3, Some(mut body)) if body["data"].is_array() => {
+                body["data"] = json!([]);
+                Reply { status: 200, body: Some(body) }
+            }
+            _ => Reply::no_content(),
+        };
+    }
     let bytes = answer.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
     match bytes {
         Some(bytes) if applies && answer.status == 200 && fault(faults.malformed_rate) => {
@@ -358,7 +371,12 @@ async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Respon
             response(204, None)
         }
         (Method::POST, ["mutate"]) => match read_json(req).await.map(serde_json::from_value::<Mutations>) {
-            Ok(Ok(changes)) => response(200, Some(&json!({"touched": store.mutate(changes)}))),
+            Ok(Ok(changes)) => {
+                let touched = store.mutate(changes);
+                let body = json!({"touched": touched.orders, "deleted_products": touched.products,
+                                  "deleted_customers": touched.customers});
+                response(200, Some(&body))
+            }
             Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
             Err(r) => r,
         },

@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::config::{Account, Scope, StoreConfig};
 use crate::data::Dataset;
-use crate::faults::{Faults, Mutations};
+use crate::faults::{Faults, Mutations, Touched};
 use crate::metrics::{Counters, Metrics};
 use crate::ratelimit::Limiter;
 
@@ -130,10 +130,10 @@ impl Store {
         lock(&self.limiter).exhaust(std::time::Instant::now());
     }
 
-    /// Applies data changes now; returns the order ids touched.
-    pub fn mutate(&self, changes: Mutations) -> Vec<u32> {
+    /// Applies data changes now; returns what they touched.
+    pub fn mutate(&self, changes: Mutations) -> Touched {
         if changes.is_empty() {
-            return Vec::new();
+            return Touched::default();
         }
         write(&self.data).mutate(changes, Utc::now())
     }

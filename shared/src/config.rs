@@ -182,6 +182,9 @@ pub struct WorkerConfig {
     pub job_budget: std::time::Duration,
     /// The sync queue, for continuations (`SYNC_QUEUE_URL`).
     pub queue_url: String,
+    /// How old a data type's last full sync may get before its next sync is full (and infers
+    /// deletes) instead of incremental (`FULL_SYNC_EVERY_HOURS`, default 168).
+    pub full_sync_every: std::time::Duration,
 }
 
 impl WorkerConfig {
@@ -190,15 +193,8 @@ impl WorkerConfig {
         let base =
             var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
         let base = parse_base_url("BIGCOMMERCE_API_BASE", &base)?;
-        let budget = var("JOB_BUDGET_SECS")
-            .map(|raw| {
-                raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
-                    name: "JOB_BUDGET_SECS",
-                    reason: "must be a positive whole number of seconds".into(),
-                })
-            })
-            .transpose()?
-            .unwrap_or(600);
+        let budget = positive("JOB_BUDGET_SECS", "seconds")?.unwrap_or(600);
+        let full_sync_hours = positive("FULL_SYNC_EVERY_HOURS", "hours")?.unwrap_or(168);
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             data_table_name: required("DATA_TABLE_NAME")?,
@@ -209,8 +205,22 @@ impl WorkerConfig {
             ),
             job_budget: std::time::Duration::from_secs(budget),
             queue_url: required("SYNC_QUEUE_URL")?,
+            full_sync_every: std::time::Duration::from_secs(full_sync_hours.saturating_mul(3600)),
         })
     }
+}
+
+/// An optional variable holding a positive whole number of `unit`.
+fn positive(name: &'static str, unit: &str) -> Result<Option<u64>, ConfigError> {
+    var(name)
+        .map(|raw| {
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid { name, reason: format!("must be a positive whole number of {unit}") })
+        })
+        .transpose()
 }
 
 /// Initialises logging: JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), text

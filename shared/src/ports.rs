@@ -208,12 +208,14 @@ pub struct StoredRecord {
 /// record again replaces it, never duplicates it.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
-    /// Writes records durably (returns only once all are stored).
+    /// Writes records durably (returns only once all are stored), each tagged with the sync
+    /// `pass` that wrote it (a dataset id; see [`RecordStore::tally_pass`]).
     async fn put_records(
         &self,
         connection: Uuid,
         data_type: DataType,
         records: &[StoredRecord],
+        pass: Option<Uuid>,
     ) -> Result<(), StoreError>;
     /// One record.
     async fn get_record(
@@ -233,10 +235,22 @@ pub trait RecordStore: Send + Sync {
         data_type: DataType,
         prefix: &str,
     ) -> Result<Vec<String>, StoreError>;
+    /// How many records of a data type `pass` wrote last, and the ids of all the others (records
+    /// a full listing did not return: candidates for removal, never removed on this alone).
+    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError>;
     /// Rebuilds the list directory of a data type (its count and the position of every
     /// `STRIDE`-th record) from what is stored now, so lists can jump to any page. Called once a
     /// sync of the data type ends; returns the count.
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError>;
+}
+
+/// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassTally {
+    /// Records last written by the pass.
+    pub written: u64,
+    /// Source ids of the records it did not write, in sort-key order.
+    pub others: Vec<String>,
 }
 
 /// A page of records in the default order (source id), and the sealed count.

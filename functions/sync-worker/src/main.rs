@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let records = Arc::new(DynamoRecords::new(dynamo, config.data_table_name));
     let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
     let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url));
-    let worker = SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget);
+    let worker = SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget)
+        .with_full_sync_every(config.full_sync_every);
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, std::convert::Infallible>(worker.handle(event.payload).await)

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
 use crate::config::StoreConfig;
-use crate::faults::Mutations;
+use crate::faults::{Mutations, Touched};
 
 /// Start of generated history.
 pub fn epoch() -> DateTime<Utc> {
@@ -122,6 +122,8 @@ pub struct ProductHead {
     pub price_cents: i64,
     /// Number of variants (at least 1: the base variant).
     pub variants: u16,
+    /// Deleted from the catalog: listed nowhere (orders still refer to it).
+    pub deleted: bool,
 }
 
 /// A customer's head.
@@ -133,6 +135,8 @@ pub struct CustomerHead {
     pub created: i64,
     /// Last modification.
     pub modified: i64,
+    /// Deleted: listed nowhere (orders keep the name they were placed under).
+    pub deleted: bool,
 }
 
 /// Everything a store serves.
@@ -167,7 +171,7 @@ impl Dataset {
                 let mut r = rng(seed, Kind::Customer, u64::from(id));
                 let created = slot_time(&mut r, id - 1, sizes.customers);
                 let modified = (created + r.random_range(0..90 * 86_400)).min(horizon);
-                CustomerHead { id, created, modified }
+                CustomerHead { id, created, modified, deleted: false }
             })
             .collect();
         let products = (1..=sizes.products)
@@ -176,7 +180,8 @@ impl Dataset {
                 let created = slot_time(&mut r, id - 1, sizes.products);
                 let modified = (created + r.random_range(0..180 * 86_400)).min(horizon);
                 let variants = catalog::variant_count(seed, id);
-                ProductHead { id, created, modified, price_cents: r.random_range(499..=49_999), variants }
+                let price_cents = r.random_range(499..=49_999);
+                ProductHead { id, created, modified, price_cents, variants, deleted: false }
             })
             .collect();
         let orders = (0..sizes.orders)
@@ -216,9 +221,10 @@ impl Dataset {
         id.checked_sub(1).and_then(|i| self.customers.get(i as usize))
     }
 
-    /// Applies runtime changes at `now`: new orders, status updates, archives. Every changed
-    /// order gets `date_modified = now`. Returns the ids touched.
-    pub fn mutate(&mut self, changes: Mutations, now: DateTime<Utc>) -> Vec<u32> {
+    /// Applies runtime changes at `now`: new orders, status updates, archives (every changed
+    /// order gets `date_modified = now`), and deleted products and customers. Returns the ids
+    /// touched.
+    pub fn mutate(&mut self, changes: Mutations, now: DateTime<Utc>) -> Touched {
         self.mutations += 1;
         let mut r = rng(self.config.seed, Kind::Mutation, self.mutations);
         let now = now.timestamp();
@@ -257,8 +263,38 @@ impl Dataset {
             order.modified = now.max(order.modified + 1);
             touched.push(order.id);
         }
-        touched
+        let products = delete_some(&mut r, &mut self.products, changes.product_deletes, |p| &mut p.deleted, |p| p.id);
+        let customers =
+            delete_some(&mut r, &mut self.customers, changes.customer_deletes, |c| &mut c.deleted, |c| c.id);
+        Touched { orders: touched, products, customers }
     }
+}
+
+/// Marks `count` random records that are not deleted yet as deleted; returns their ids.
+fn delete_some<T>(
+    r: &mut impl Rng,
+    heads: &mut [T],
+    count: u32,
+    deleted: impl Fn(&mut T) -> &mut bool,
+    id: impl Fn(&T) -> u32,
+) -> Vec<u32> {
+    let mut live: Vec<usize> = Vec::new();
+    for (i, head) in heads.iter_mut().enumerate() {
+        if !*deleted(head) {
+            live.push(i);
+        }
+    }
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        if live.is_empty() {
+            break;
+        }
+        let index = live.swap_remove(r.random_range(0..live.len()));
+        *deleted(&mut heads[index]) = true;
+        ids.push(id(&heads[index]));
+    }
+    ids.sort_unstable();
+    ids
 }
 
 #[cfg(test)]
@@ -291,10 +327,23 @@ mod tests {
     fn mutations_insert_update_and_archive() {
         let mut d = dataset(50);
         let now = Utc::now();
-        let touched = d.mutate(Mutations { inserts: 2, updates: 3, archives: 1 }, now);
+        let touched = d.mutate(Mutations { inserts: 2, updates: 3, archives: 1, ..Default::default() }, now).orders;
         assert_eq!(touched.len(), 6);
         assert_eq!(d.orders.len(), 52);
         assert_eq!(d.orders.last().map(|o| o.id), Some(FIRST_ORDER_ID + 51));
         assert!(touched.iter().all(|id| { d.order_head(*id).is_some_and(|o| o.modified >= now.timestamp()) }));
+    }
+
+    #[test]
+    fn mutations_delete_products_and_customers_once_each() {
+        let mut d = dataset(10);
+        let touched =
+            d.mutate(Mutations { product_deletes: 3, customer_deletes: 30, ..Default::default() }, Utc::now());
+        assert_eq!(touched.products.len(), 3);
+        assert_eq!(touched.customers.len(), 30, "every customer, each once");
+        assert!(touched.products.iter().all(|id| d.product_head(*id).is_some_and(|p| p.deleted)));
+        assert_eq!(d.products.iter().filter(|p| p.deleted).count(), 3);
+        let again = d.mutate(Mutations { customer_deletes: 1, ..Default::default() }, Utc::now());
+        assert!(again.customers.is_empty(), "nothing left to delete");
     }
 }

@@ -76,7 +76,10 @@ async fn data_changes_between_pages_and_repeated_pages() {
     let env = Env::small().await;
     let before = env.items("v2/orders?limit=250").await.len();
     env.store
-        .set_faults(Faults { mutate_per_page: Mutations { inserts: 2, updates: 1, archives: 1 }, ..Default::default() })
+        .set_faults(Faults {
+            mutate_per_page: Mutations { inserts: 2, updates: 1, archives: 1, ..Default::default() },
+            ..Default::default()
+        })
         .expect("faults");
     let _ = env.items("v2/orders?limit=10&page=1").await;
     let _ = env.items("v2/orders?limit=10&page=2").await;

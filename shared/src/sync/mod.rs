@@ -66,6 +66,9 @@ pub struct JobReport {
     pub continued: bool,
     /// Records stored by this run.
     pub records: u64,
+    /// Records removed by this run (archived orders, and what a full sync's reconciliation
+    /// found gone from the store), across its data types.
+    pub removed: u64,
     /// The data types filled in the same pass, and the records stored for each (their requests
     /// are this run's).
     pub partners: Vec<(DataType, u64)>,
@@ -102,11 +105,49 @@ struct Run<'a> {
     requested: chrono::DateTime<Utc>,
     /// A full sync fetches only records created from then (`syncFromUtc`; orders and customers).
     created_from: Option<chrono::DateTime<Utc>>,
+    /// When the last full sync of an incremental run's data types was requested (`None` when
+    /// this run is the full one).
+    last_full: Option<chrono::DateTime<Utc>>,
+    /// The listing so far: source records listed, and the total the store announced for it.
+    listing: std::sync::Mutex<Listing>,
+    /// Records removed by this run.
+    removed: std::sync::atomic::AtomicU64,
+    /// Marks the run's datasets carry once Complete (read by the next run's `changed_since`).
+    marks: std::sync::Mutex<serde_json::Map<String, Value>>,
+}
+
+/// How much of a full listing a run saw: what reconciliation checks before it infers deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Listing {
+    /// Source records listed (across the dataset's runs).
+    listed: u64,
+    /// The store's own count of what the listing should return, when it gave one.
+    announced: Option<u64>,
+}
+
+impl Listing {
+    /// Whether the listing returned at least what the store announced: the only listing from
+    /// whose absences deletes may be inferred. A listing that ended early, or for which the store
+    /// gave no total, is partial.
+    fn complete(&self) -> bool {
+        self.announced.is_some_and(|announced| self.listed >= announced)
+    }
 }
 
 impl Run<'_> {
     fn resume_u64(&self, key: &str) -> Option<u64> {
         self.resume.as_ref().and_then(|c| c[key].as_u64())
+    }
+
+    /// Records how far the listing got (after each page, and where it ends).
+    fn listed(&self, listed: u64, announced: Option<u64>) {
+        let mut listing = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        *listing = Listing { listed, announced: announced.or(listing.announced) };
+    }
+
+    /// Adds a mark to the run's datasets' final checkpoint.
+    fn mark(&self, key: &str, value: Value) {
+        self.marks.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), value);
     }
 
     /// Yields with `checkpoint` once the budget is spent and `more` work remains.
@@ -126,6 +167,7 @@ pub struct SyncWorker<S> {
     queue: Arc<dyn JobQueue>,
     client: BigCommerceClient,
     budget: Duration,
+    full_sync_every: chrono::Duration,
     reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
 }
 
@@ -141,7 +183,15 @@ impl<S: PlatformStore> SyncWorker<S> {
         client: BigCommerceClient,
         budget: Duration,
     ) -> Self {
-        Self { store, records, secrets, queue, client, budget, reports: None }
+        Self { store, records, secrets, queue, client, budget, full_sync_every: FULL_SYNC_EVERY, reports: None }
+    }
+
+    /// Makes a sync of orders, payments, transactions, products or customers full (and so
+    /// reconciling, see docs/mapping.md §11) once its last full sync is `every` old (default
+    /// [`FULL_SYNC_EVERY`]); the syncs between are incremental.
+    pub fn with_full_sync_every(mut self, every: Duration) -> Self {
+        self.full_sync_every = chrono::Duration::from_std(every).unwrap_or(FULL_SYNC_EVERY);
+        self
     }
 
     /// Also sends a report of every run to `reports` (the demo and the benchmark use it).
@@ -249,7 +299,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         // Read once: which siblings are still Queued, and when each type last synced successfully.
         let statuses = self.store.data_statuses(job.company_id).await?;
         let partners = self.claim_partners(job, &resume, &statuses).await?;
-        let since = self.changed_since(job, &partners, &statuses).await?;
+        let incremental = self.changed_since(job, &partners, &statuses).await?;
+        let (since, last_full) = (incremental.map(|(since, _)| since), incremental.map(|(_, full)| full));
         let created_from = match since {
             Some(_) => None,
             None => self.sync_from(job, &partners).await?,
@@ -266,11 +317,18 @@ impl<S: PlatformStore> SyncWorker<S> {
             since,
             requested: dataset.requested,
             created_from,
+            last_full,
+            listing: Default::default(),
+            removed: Default::default(),
+            marks: Default::default(),
         };
         if let Some(since) = since {
             tracing::info!(dataset_id = %job.dataset_id, since = %crate::codat::timestamp(since), "incremental: changes only");
         }
-        let outcome = self.fetch_and_store(&run).await;
+        let outcome = match self.fetch_and_store(&run).await {
+            Ok(()) => self.reconcile(&run).await,
+            stopped => stopped,
+        };
         let mut continued = false;
         let result = match outcome {
             Ok(()) => self.finish_run(&run, PullStatus::Complete, None).await,
@@ -319,6 +377,15 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// the directory of what was stored.
     async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
         let connection = run.job.connection_id;
+        if status == PullStatus::Complete {
+            // What the next run of these data types reads: when their last full sync was asked
+            // for (this one's, or carried on), and whether the next must be full anyway.
+            run.mark("full_at", json!(crate::codat::timestamp(run.last_full.unwrap_or(run.requested))));
+            let marks = Value::Object(run.marks.lock().unwrap_or_else(|e| e.into_inner()).clone()).to_string();
+            for id in run.partners.iter().map(|(id, _, _)| *id).chain([run.job.dataset_id]) {
+                self.store.checkpoint_dataset(run.job.company_id, id, 99, &marks).await?;
+            }
+        }
         for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
             let count = self.records.seal(connection, data_type).await?;
             tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
@@ -332,21 +399,23 @@ impl<S: PlatformStore> SyncWorker<S> {
 
     /// Where an incremental run starts: the last successful sync of the run's data type (and of
     /// each partner it fills) was requested at some time; the store's changes since then, less
-    /// [`INCREMENTAL_OVERLAP`], are fetched. `None` (a full sync) when any of them never synced
-    /// successfully, or for data fetched whole every time.
+    /// [`INCREMENTAL_OVERLAP`], are fetched. Returns that time and when the last full sync of
+    /// them was requested. `None` (a full sync) when any of them never synced successfully, was
+    /// marked `full_next`, or had its last full sync [`FULL_SYNC_EVERY`] ago or more; and for data
+    /// fetched whole every time.
     async fn changed_since(
         &self,
         job: &SyncJob,
         partners: &[(uuid::Uuid, DataType)],
         statuses: &[DataTypeStatus],
-    ) -> Result<Option<chrono::DateTime<Utc>>, Retry> {
+    ) -> Result<Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>, Retry> {
         if !matches!(
             job.data_type,
             DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Products | DataType::Customers
         ) {
             return Ok(None);
         }
-        let mut since: Option<chrono::DateTime<Utc>> = None;
+        let mut since: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = None;
         for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
             let last = statuses
                 .iter()
@@ -355,11 +424,16 @@ impl<S: PlatformStore> SyncWorker<S> {
             let Some(last) = last else { return Ok(None) };
             let Some(dataset) = self.store.dataset(job.company_id, last).await? else { return Ok(None) };
             let marked = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
-            if marked.is_some_and(|c| c["full_next"] == true) {
+            if marked.as_ref().is_some_and(|c| c["full_next"] == true) {
+                return Ok(None);
+            }
+            let last_full = marked.as_ref().and_then(|c| rfc3339(&c["full_at"])).unwrap_or(dataset.requested);
+            if Utc::now() - last_full >= self.full_sync_every {
+                tracing::info!(dataset_id = %job.dataset_id, data_type = data_type.key(), "last full sync is due for renewal: full sync");
                 return Ok(None);
             }
             let from = dataset.requested - INCREMENTAL_OVERLAP;
-            since = Some(since.map_or(from, |s| s.min(from)));
+            since = Some(since.map_or((from, last_full), |(s, f)| (s.min(from), f.min(last_full))));
         }
         Ok(since)
     }
@@ -465,6 +539,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             status,
             continued,
             records: run.records.load(std::sync::atomic::Ordering::Relaxed),
+            removed: run.removed.load(std::sync::atomic::Ordering::Relaxed),
             partners: run.partners.iter().map(|(_, t, n)| (*t, n.load(std::sync::atomic::Ordering::Relaxed))).collect(),
             requests: stats.requests,
             rate_limited: stats.rate_limited,
@@ -477,6 +552,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             status = report.status.map(|s| s.as_str()),
             continued,
             records = report.records,
+            removed = report.removed,
             requests = report.requests,
             rate_limited = report.rate_limited,
             retries = report.retries,
@@ -543,7 +619,9 @@ impl<S: PlatformStore> SyncWorker<S> {
         loop {
             let Page::Json(body) = fetched else { return Ok(()) };
             let data = body["data"].as_array().cloned().unwrap_or_default();
+            let total = body["meta"]["pagination"]["total"].as_u64();
             if data.is_empty() {
+                run.listed(stored, total);
                 return Ok(());
             }
             let first = data.first().map(|p| p["id"].clone());
@@ -558,8 +636,8 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .iter()
                 .map(|p| keyed(mapping::product(p, &categories, &currency, now), rfc3339(&p["date_modified"])))
                 .collect();
-            let total = body["meta"]["pagination"]["total"].as_u64();
             stored += records.len() as u64;
+            run.listed(stored, total);
             let checkpoint = json!({"page": page, "done": stored});
             let more = page < body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
             // The next page is fetched while this one is stored, unless the budget is spent
@@ -668,6 +746,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
             pages.checkpoint(self, run, orders.len(), total).await?;
         }
+        run.listed(pages.done, Some(total));
         if run.since.is_some() {
             self.remove_archived(run).await?;
         }
@@ -714,9 +793,110 @@ impl<S: PlatformStore> SyncWorker<S> {
                 }
             };
             self.records.delete_records(connection, data_type, &ids).await.map_err(storage)?;
+            run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = ids.len(), "archived orders removed");
         }
         Ok(())
+    }
+
+    /// Infers deletes after a full listing (docs/mapping.md §11). The stored records of the run's
+    /// data types that this pass did not write are candidates. None is removed unless the listing
+    /// was complete (it returned at least what the store announced: a listing cut short never
+    /// looks like a mass delete), and then only those the store confirms gone when asked for by
+    /// id (an archived order counts as gone; a payment or transaction goes with its order). A
+    /// record the listing skipped (pages shifted under it) is found alive and stays. Syncs that
+    /// are incremental or bounded by `syncFromUtc` list only part of the store and infer nothing.
+    async fn reconcile(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let reconciled = matches!(
+            run.job.data_type,
+            DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Products | DataType::Customers
+        );
+        if run.since.is_some() || run.created_from.is_some() || !reconciled {
+            return Ok(());
+        }
+        let storage = |e: StoreError| Stop::Fetch(FetchError::Unavailable(format!("storage: {e}")));
+        let (connection, dataset_id) = (run.job.connection_id, run.job.dataset_id);
+        let mut candidates = Vec::new();
+        for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
+            let tally = self.records.tally_pass(connection, data_type, dataset_id).await.map_err(storage)?;
+            if !tally.others.is_empty() {
+                candidates.push((data_type, tally.others));
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let listing = *run.listing.lock().unwrap_or_else(|e| e.into_inner());
+        let unlisted: usize = candidates.iter().map(|(_, ids)| ids.len()).sum();
+        if !listing.complete() {
+            tracing::warn!(
+                %dataset_id, listed = listing.listed, announced = listing.announced, unlisted,
+                "the listing returned less than the store announced: no deletes inferred"
+            );
+            return Ok(());
+        }
+        // The source records to ask for: products, customers, or the orders the records belong to.
+        let mut sources: Vec<String> =
+            candidates.iter().flat_map(|(t, ids)| ids.iter().map(|id| source_of(*t, id))).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let gone = match run.job.data_type {
+            DataType::Products => self.gone_from_list(run, "v3/catalog/products?limit=250", &sources).await?,
+            DataType::Customers => self.gone_from_list(run, "v3/customers?limit=250", &sources).await?,
+            _ => self.gone_orders(run, &sources).await?,
+        };
+        for (data_type, ids) in candidates {
+            let ids: Vec<String> = ids.into_iter().filter(|id| gone.contains(&source_of(data_type, id))).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            self.records.delete_records(connection, data_type, &ids).await.map_err(storage)?;
+            run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(%dataset_id, data_type = data_type.key(), removed = ids.len(), "records gone from the store removed");
+        }
+        tracing::info!(%dataset_id, unlisted, confirmed_gone = gone.len(), "reconciled with the store");
+        Ok(())
+    }
+
+    /// Of `ids` (numeric source ids), those a v3 list (`base`, filtered by `id:in`, 50 ids per
+    /// call) no longer returns.
+    async fn gone_from_list(
+        &self,
+        run: &Run<'_>,
+        base: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, FetchError> {
+        let mut gone = std::collections::HashSet::new();
+        for chunk in ids.chunks(ID_LOOKUPS_PER_CALL) {
+            let path = format!("{base}&id:in={}", chunk.join(","));
+            let found: std::collections::HashSet<String> = match run.client.get(&path, run.deadline).await? {
+                Page::Json(body) => body["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["id"].as_u64())
+                    .map(|id| id.to_string())
+                    .collect(),
+                // No body is no answer: nothing is inferred from it.
+                Page::Empty => chunk.iter().cloned().collect(),
+            };
+            gone.extend(chunk.iter().filter(|id| !found.contains(*id)).cloned());
+        }
+        Ok(gone)
+    }
+
+    /// Of `ids` (order ids), those the store no longer has or has archived: one `v2/orders/{id}`
+    /// each, as many in flight as the quota allows.
+    async fn gone_orders(
+        &self,
+        run: &Run<'_>,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, FetchError> {
+        let (client, deadline) = (&*run.client, run.deadline);
+        let width = client.quota().await.unwrap_or(1).max(1) as usize;
+        let lookups = ids.iter().cloned().map(|id| order_gone(client, id, deadline));
+        let found: Vec<Option<String>> = futures::stream::iter(lookups).buffered(width).try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Pages are by position (id order), so an order archived while the pass ran shifts the
@@ -730,13 +910,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         let archived = order_count(&run.client, &filter, run.deadline).await?;
         if archived > 0 {
             tracing::info!(dataset_id = %run.job.dataset_id, archived, "orders archived during the pass: the next sync is full");
-            let mark = json!({"full_next": true, "archived_during": archived}).to_string();
-            for id in run.partners.iter().map(|(id, _, _)| *id).chain([run.job.dataset_id]) {
-                self.store
-                    .checkpoint_dataset(run.job.company_id, id, 99, &mark)
-                    .await
-                    .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
-            }
+            run.mark("full_next", json!(true));
+            run.mark("archived_during", json!(archived));
         }
         Ok(())
     }
@@ -764,7 +939,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         progress: u8,
     ) -> Result<(), FetchError> {
         self.records
-            .put_records(run.job.connection_id, data_type, records)
+            .put_records(run.job.connection_id, data_type, records, Some(run.job.dataset_id))
             .await
             .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
         let counter = if data_type == run.job.data_type {
@@ -884,17 +1059,19 @@ impl<S: PlatformStore> SyncWorker<S> {
         loop {
             let Page::Json(page) = run.client.get(&path, run.deadline).await? else { return Ok(()) };
             let data = page["data"].as_array().cloned().unwrap_or_default();
+            total = page["meta"]["pagination"]["total"].as_u64().or(total);
             if data.is_empty() {
+                run.listed(stored, total);
                 return Ok(());
             }
             let now = Utc::now();
             let records: Vec<StoredRecord> =
                 data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
             stored += records.len() as u64;
+            run.listed(stored, total);
             let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
                 return self.store_all(run, &records).await;
             };
-            total = page["meta"]["pagination"]["total"].as_u64().or(total);
             let checkpoint = json!({"after": cursor, "done": stored, "total": total});
             self.store_page(run, &records, stored, total, &checkpoint).await?;
             if !seen_cursors.insert(cursor.clone()) {
@@ -917,6 +1094,18 @@ fn percent(done: u64, total: u64) -> u8 {
     (done * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
 }
 
+/// Source ids asked for per `id:in` lookup when reconciling.
+const ID_LOOKUPS_PER_CALL: usize = 50;
+
+/// The source record a stored record of `data_type` comes from: a payment or transaction
+/// (`<order id>_…`) comes from its order; anything else is its own.
+fn source_of(data_type: DataType, id: &str) -> String {
+    match data_type {
+        DataType::Payments | DataType::Transactions => id.split('_').next().unwrap_or(id).to_string(),
+        _ => id.to_string(),
+    }
+}
+
 /// A mapped record keyed by its Codat `id`.
 fn keyed(record: Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord {
     StoredRecord { id: record["id"].as_str().unwrap_or_default().to_string(), modified, record }
@@ -926,6 +1115,10 @@ fn keyed(record: Value, modified: Option<chrono::DateTime<Utc>>) -> StoredRecord
 fn rfc2822(value: &Value) -> Option<chrono::DateTime<Utc>> {
     value.as_str().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()).map(|d| d.with_timezone(&Utc))
 }
+
+/// How often a data type synced incrementally gets a full sync instead: the one that infers
+/// what the store deleted (docs/mapping.md §11).
+pub const FULL_SYNC_EVERY: chrono::Duration = chrono::Duration::days(7);
 
 /// How far back an incremental sync looks before the last successful sync started: changes the
 /// store recorded with a slightly earlier time, or while that sync ran, are fetched again.
@@ -976,6 +1169,20 @@ async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) ->
     match client.get(&format!("v3/orders/{id}/transactions"), deadline).await {
         Ok(Page::Json(body)) => Ok(body["data"].as_array().cloned().unwrap_or_default()),
         Ok(Page::Empty) | Err(FetchError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Some(id)` when the store no longer has order `id` or has archived it (`v2/orders/{id}`);
+/// `None` when it is alive, or `id` is not an order id.
+async fn order_gone(client: &PacedClient, id: String, deadline: Instant) -> Result<Option<String>, FetchError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match client.get(&format!("v2/orders/{id}"), deadline).await {
+        Ok(Page::Json(order)) if order["is_deleted"] == true => Ok(Some(id)),
+        Err(FetchError::NotFound(_)) => Ok(Some(id)),
+        Ok(_) => Ok(None),
         Err(e) => Err(e),
     }
 }

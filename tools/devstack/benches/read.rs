@@ -60,7 +60,7 @@ async fn main() {
         })
         .collect();
     for batch in pages.chunks(4) {
-        let writes = batch.iter().map(|page| records.put_records(CONNECTION_ID, DataType::Orders, page));
+        let writes = batch.iter().map(|page| records.put_records(CONNECTION_ID, DataType::Orders, page, None));
         futures::future::try_join_all(writes).await.expect("write");
     }
     let count = records.seal(CONNECTION_ID, DataType::Orders).await.expect("seal");

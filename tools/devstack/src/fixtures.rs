@@ -101,6 +101,7 @@ pub async fn seed_records(store: &impl PlatformStore, records: &dyn RecordStore)
             CONNECTION_ID,
             DataType::CompanyInfo,
             &[StoredRecord { id: "ex4mple".into(), modified: Some(synced), record: info }],
+            None,
         )
         .await?;
     let orders: Vec<StoredRecord> = example_orders()
@@ -111,7 +112,7 @@ pub async fn seed_records(store: &impl PlatformStore, records: &dyn RecordStore)
             record,
         })
         .collect();
-    records.put_records(CONNECTION_ID, DataType::Orders, &orders).await?;
+    records.put_records(CONNECTION_ID, DataType::Orders, &orders, None).await?;
     store
         .queue_datasets(&[Dataset::queued(ORDERS_DATASET_ID, COMPANY_ID, CONNECTION_ID, DataType::Orders, synced)])
         .await?;

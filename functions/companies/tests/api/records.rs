@@ -29,11 +29,11 @@ async fn replays_overwrite_and_large_records_are_stored_whole() {
     let store = table().await;
     let connection = Uuid::new_v4();
     let batch: Vec<StoredRecord> = (1..=120).map(|i| record(i, "first")).collect();
-    store.put_records(connection, DataType::Orders, &batch).await.expect("first write");
+    store.put_records(connection, DataType::Orders, &batch, None).await.expect("first write");
     // A redelivered page, with duplicates inside one batch, and one record changed.
     let mut replay: Vec<StoredRecord> = (100..=120).map(|i| record(i, "again")).collect();
     replay.push(record(110, "latest"));
-    store.put_records(connection, DataType::Orders, &replay).await.expect("replay");
+    store.put_records(connection, DataType::Orders, &replay, None).await.expect("replay");
     let all = store.all_records(connection, DataType::Orders).await.expect("read");
     assert_eq!(all.len(), 120, "no duplicates");
     let ids: Vec<u32> = all.iter().map(|r| r.id.parse().expect("numeric")).collect();
@@ -48,7 +48,7 @@ async fn replays_overwrite_and_large_records_are_stored_whole() {
         record: json!({"id": "9", "description": "<p>Built for long days on the trail.</p>".repeat(15_000)}),
     };
     assert!(huge.record.to_string().len() > 400 * 1024);
-    store.put_records(connection, DataType::Products, std::slice::from_ref(&huge)).await.expect("large record");
+    store.put_records(connection, DataType::Products, std::slice::from_ref(&huge), None).await.expect("large record");
     let back = store.get_record(connection, DataType::Products, "9").await.expect("read").expect("stored");
     assert_eq!(back.record, huge.record);
     assert!(back.modified.is_some());

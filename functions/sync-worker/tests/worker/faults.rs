@@ -12,7 +12,7 @@ use sandbox::{Faults, Mutations, Sizes};
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
 use shared::error::StoreError;
-use shared::ports::{RecordStore, StoredRecord};
+use shared::ports::{PassTally, RecordStore, StoredRecord};
 use uuid::Uuid;
 
 use super::{Setup, World};
@@ -167,7 +167,7 @@ async fn a_page_that_repeats_fails_the_job_loudly_without_duplicates() {
 async fn data_changing_between_pages_converges_on_the_next_sync() {
     let w = World::with(Setup { sizes: three_pages(), ..Setup::default() }).await;
     let _ = w.take_event().await;
-    let changes = Mutations { inserts: 3, updates: 5, archives: 2 };
+    let changes = Mutations { inserts: 3, updates: 5, archives: 2, ..Default::default() };
     w.sandbox().set_faults(Faults { mutate_per_page: changes, ..Faults::default() }).expect("faults");
     w.queue(DataType::Orders).await;
     w.drain(5).await;
@@ -176,7 +176,7 @@ async fn data_changing_between_pages_converges_on_the_next_sync() {
     let dataset = w.queue(DataType::Orders).await;
     w.drain(5).await;
     assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
-    let (lost, _) = lost_and_extra(&w, DataType::Orders).await;
+    let (lost, extra) = lost_and_extra(&w, DataType::Orders).await;
     // Every live order carries the store's latest modification time.
     let live = w.sandbox().data().orders.clone();
     let stored: std::collections::HashMap<String, StoredRecord> =
@@ -189,10 +189,10 @@ async fn data_changing_between_pages_converges_on_the_next_sync() {
         }
     }
     println!(
-        "changes between pages: {} inserted, {} updated, {} archived per page; {during} rows after the first sync; after the next: {lost} lost, {stale} stale",
+        "changes between pages: {} inserted, {} updated, {} archived per page; {during} rows after the first sync; after the next: {lost} lost, {stale} stale, {extra} archived still stored",
         changes.inserts, changes.updates, changes.archives
     );
-    assert_eq!((lost, stale), (0, 0));
+    assert_eq!((lost, stale, extra), (0, 0, 0));
 }
 
 /// A record store that fails every `fail_every`-th write after writing half of it: DynamoDB
@@ -212,14 +212,15 @@ impl RecordStore for Flaky {
         connection: Uuid,
         data_type: DataType,
         records: &[StoredRecord],
+        pass: Option<Uuid>,
     ) -> Result<(), StoreError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
-            self.inner.put_records(connection, data_type, &records[..records.len() / 2]).await?;
+            self.inner.put_records(connection, data_type, &records[..records.len() / 2], pass).await?;
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::Unavailable("injected: throttled after a partial write".into()));
         }
-        self.inner.put_records(connection, data_type, records).await?;
+        self.inner.put_records(connection, data_type, records, pass).await?;
         if let Some(hook) = &self.after_write {
             hook(n);
         }
@@ -237,6 +238,10 @@ impl RecordStore for Flaky {
 
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
         self.inner.all_records(connection, data_type).await
+    }
+
+    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError> {
+        self.inner.tally_pass(connection, data_type, pass).await
     }
 
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {

@@ -3,6 +3,7 @@
 //! RELIABILITY.md against the sandbox's fault switches.
 
 mod faults;
+mod reconcile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ struct Setup {
     read_timeout: Duration,
     /// Wraps the record store (fault injection through the storage port).
     records: Option<WrapRecords>,
+    /// How old a data type's last full sync may get before the next sync is full again.
+    full_sync_every: Option<Duration>,
 }
 
 /// Puts a fault-injecting record store in front of the real one.
@@ -63,6 +66,7 @@ impl Default for Setup {
             budget: Duration::from_secs(30),
             read_timeout: Duration::from_secs(5),
             records: None,
+            full_sync_every: None,
         }
     }
 }
@@ -103,7 +107,7 @@ impl World {
             Some(wrap) => wrap(records.clone()),
             None => records.clone(),
         };
-        let worker = SyncWorker::new(
+        let mut worker = SyncWorker::new(
             DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone()),
             worker_records,
             Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
@@ -111,6 +115,9 @@ impl World {
             BigCommerceClient::new(base, Duration::from_secs(2), setup.read_timeout),
             setup.budget,
         );
+        if let Some(every) = setup.full_sync_every {
+            worker = worker.with_full_sync_every(every);
+        }
         let company =
             api.expect("POST", "/companies", Some(&json!({"name": "Worker Co"})), 200).await.expect("company");
         let company = company["id"].as_str().expect("id").to_string();
@@ -717,7 +724,8 @@ async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
     let before = w.stored(DataType::Orders).await.len();
 
     // Ten orders change in the store: four new, six updated.
-    let touched = w.sandbox().mutate(sandbox::Mutations { inserts: 4, updates: 6, archives: 0 });
+    let touched =
+        w.sandbox().mutate(sandbox::Mutations { inserts: 4, updates: 6, archives: 0, ..Default::default() }).orders;
     assert_eq!(touched.len(), 10);
     w.sandbox().reset_metrics();
     for data_type in [DataType::Orders, DataType::Payments, DataType::Transactions] {
@@ -808,7 +816,8 @@ async fn orders_archived_in_the_store_are_removed_with_their_payments_and_transa
     w.drain(5).await;
     let archived: Vec<String> = w
         .sandbox()
-        .mutate(sandbox::Mutations { inserts: 0, updates: 0, archives: 3 })
+        .mutate(sandbox::Mutations { inserts: 0, updates: 0, archives: 3, ..Default::default() })
+        .orders
         .into_iter()
         .map(|id| id.to_string())
         .collect();

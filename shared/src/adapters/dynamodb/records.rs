@@ -26,12 +26,15 @@ use super::{BatchWriter, Item, classify};
 type QueryRequest = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use crate::domain::DataType;
 use crate::error::StoreError;
-use crate::ports::{ReadStats, RecordPage, RecordReader, RecordStore, RecordSummary, StoredRecord};
+use crate::ports::{PassTally, ReadStats, RecordPage, RecordReader, RecordStore, RecordSummary, StoredRecord};
 
 /// Above this many bytes of JSON a record is compressed.
 pub const COMPRESS_ABOVE: usize = 64 * 1024;
 /// DynamoDB's item limit, minus room for keys and attributes.
 pub const MAX_STORED_BYTES: usize = 390 * 1024;
+
+/// The attribute naming the sync pass (dataset id) that last wrote a record and its summary.
+const PASS: &str = "pass";
 
 /// One directory entry every this many records.
 pub const STRIDE: u64 = 100;
@@ -288,6 +291,7 @@ impl RecordStore for DynamoRecords {
         connection: Uuid,
         data_type: DataType,
         records: &[StoredRecord],
+        pass: Option<Uuid>,
     ) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(records.len() * 2);
         for r in records {
@@ -302,6 +306,11 @@ impl RecordStore for DynamoRecords {
                 let modified = AttributeValue::S(crate::codat::timestamp(modified));
                 item.insert("modified".into(), modified.clone());
                 summary.insert("modified".into(), modified);
+            }
+            if let Some(pass) = pass {
+                let pass = AttributeValue::S(pass.to_string());
+                item.insert(PASS.into(), pass.clone());
+                summary.insert(PASS.into(), pass);
             }
             items.push(item);
             items.push(summary);
@@ -347,6 +356,27 @@ impl RecordStore for DynamoRecords {
         let request = self.request(index_partition(connection, data_type), range, Some("id"), false);
         let items = self.collect(request, None).await?;
         Ok(items.iter().filter_map(|i| text(i, "id").map(str::to_string)).collect())
+    }
+
+    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError> {
+        // Summaries, not records: the same keys at a fraction of the read capacity.
+        let request = self
+            .request(index_partition(connection, data_type), None, Some("id, #pass"), true)
+            .expression_attribute_names("#pass", PASS);
+        let pass = pass.to_string();
+        let mut tally = PassTally::default();
+        self.each_page(request, None, &mut |page| {
+            for item in page {
+                match (text(&item, PASS), text(&item, "id")) {
+                    (Some(p), _) if p == pass => tally.written += 1,
+                    (_, Some(id)) => tally.others.push(id.to_string()),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(tally)
     }
 
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
