@@ -10,7 +10,7 @@ SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv demo dev test lint fmt build invoke deploy clean sandbox bench browser-deps
+.PHONY: help venv demo dev dev-change test lint fmt build invoke deploy clean sandbox bench browser-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo: venv ## Run the demo on a local stack, then stop everything
 
 dev: venv ## Run the local stack on http://127.0.0.1:$(PORT) until Ctrl-C
 	DEV_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- dev
+
+dev-change: ## With `make dev` running and linked: change the sandbox, wait until the API shows it
+	cargo run --quiet -p devstack -- change
 
 lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 	cargo fmt --all -- --check

@@ -235,7 +235,7 @@ pub trait RecordStore: Send + Sync {
         data_type: DataType,
         prefix: &str,
     ) -> Result<Vec<String>, StoreError>;
-    /// How many records of a data type `pass` wrote last, and the ids of all the others (records
+    /// The ids of the records of a data type `pass` wrote last, and of all the others (records
     /// a full listing did not return: candidates for removal, never removed on this alone).
     async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError>;
     /// Rebuilds the list directory of a data type (its count and the position of every
@@ -247,8 +247,8 @@ pub trait RecordStore: Send + Sync {
 /// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassTally {
-    /// Records last written by the pass.
-    pub written: u64,
+    /// Source ids of the records the pass wrote last.
+    pub written: Vec<String>,
     /// Source ids of the records it did not write, in sort-key order.
     pub others: Vec<String>,
 }

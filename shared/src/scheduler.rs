@@ -61,8 +61,21 @@ pub async fn tick<S: PlatformStore>(
     now: DateTime<Utc>,
     budget: Duration,
 ) -> Result<TickReport, StoreError> {
+    tick_ahead(store, queue, now, chrono::Duration::zero(), budget).await
+}
+
+/// [`tick`], counting as due at `now` what is due within `ahead` of it. For local development
+/// only (`make dev`): with `ahead` at least a day, every data type not running is synced again
+/// at each tick instead of `syncSchedule` hours after its last sync.
+pub async fn tick_ahead<S: PlatformStore>(
+    store: &S,
+    queue: &dyn JobQueue,
+    now: DateTime<Utc>,
+    ahead: chrono::Duration,
+    budget: Duration,
+) -> Result<TickReport, StoreError> {
     let started = Instant::now();
-    let due = store.due_syncs(now, MAX_DUE_PER_TICK).await?;
+    let due = store.due_syncs(now + ahead, MAX_DUE_PER_TICK).await?;
     let mut by_connection: BTreeMap<(Uuid, Uuid), Vec<DueSync>> = BTreeMap::new();
     for entry in &due {
         by_connection.entry((entry.company, entry.connection)).or_default().push(entry.clone());
@@ -224,6 +237,25 @@ mod tests {
         let spent = tick(&store, &queue, at, Duration::ZERO).await.expect("tick");
         assert_eq!((spent.due, spent.queued, spent.deferred), (1, 0, 1));
         assert_eq!(tick(&store, &queue, at, FOREVER).await.expect("tick").queued, 1);
+    }
+
+    #[tokio::test]
+    async fn a_tick_ahead_counts_as_due_what_comes_due_within_its_reach() {
+        let (store, queue) = (MemoryStore::new(), MemoryQueue::default());
+        let (company, connection) = linked(&store, t0()).await;
+        request_syncs(&store, &queue, company, connection, &[DataType::Orders], JobReason::FirstLink, t0())
+            .await
+            .expect("first");
+        complete_all(&store, company, t0()).await;
+        let soon = t0() + chrono::Duration::minutes(1);
+        assert_eq!(tick(&store, &queue, soon, FOREVER).await.expect("tick").queued, 0, "due in 24 h, not now");
+        let short = tick_ahead(&store, &queue, soon, chrono::Duration::hours(23), FOREVER).await.expect("tick");
+        assert_eq!(short.queued, 0, "23 h ahead does not reach it");
+        let day = tick_ahead(&store, &queue, soon, chrono::Duration::hours(24), FOREVER).await.expect("tick");
+        assert_eq!((day.due, day.queued), (1, 1));
+        // Queued now and still running: the next reaching tick leaves it alone.
+        let again = tick_ahead(&store, &queue, soon, chrono::Duration::days(2), FOREVER).await.expect("tick");
+        assert_eq!((again.queued, again.still_running), (0, 1));
     }
 
     fn t0() -> DateTime<Utc> {

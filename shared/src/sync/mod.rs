@@ -62,6 +62,8 @@ pub struct JobReport {
     /// The dataset's status after the run, or `None` when the run handed over to a continuation
     /// or went back to the queue.
     pub status: Option<PullStatus>,
+    /// Whether the run fetched only what changed since the last successful sync.
+    pub incremental: bool,
     /// True when the run queued a continuation.
     pub continued: bool,
     /// Records stored by this run.
@@ -537,6 +539,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             dataset_id: run.job.dataset_id,
             data_type: run.job.data_type,
             status,
+            incremental: run.since.is_some(),
             continued,
             records: run.records.load(std::sync::atomic::Ordering::Relaxed),
             removed: run.removed.load(std::sync::atomic::Ordering::Relaxed),
@@ -670,7 +673,12 @@ impl<S: PlatformStore> SyncWorker<S> {
         let fills = |t: DataType| run.job.data_type == t || run.partners.iter().any(|(_, p, _)| *p == t);
         let orders_wanted = fills(DataType::Orders);
         let mut money_wanted = fills(DataType::Payments) || fills(DataType::Transactions);
-        let refunds = self.refunds_by_order(client, deadline).await?;
+        // A full pass reads the store's refunds list once (fewer calls than one per page of
+        // orders); an incremental one asks for the refunds of each page's orders only.
+        let all_refunds = match run.since {
+            None => Some(self.refunds_by_order(client, "", deadline).await?),
+            Some(_) => None,
+        };
         let changed = format!("{}{}", v2_changed_since(run.since), v2_created_from(run.created_from));
         let total = order_count(client, &changed, deadline).await?;
         let lines = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
@@ -681,6 +689,15 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .map(|o| o["id"].as_u64())
                 .collect::<Option<Vec<u64>>>()
                 .ok_or_else(|| FetchError::Unexpected(502, "an order without a numeric id".into()))?;
+            let page_refunds;
+            let refunds = match &all_refunds {
+                Some(all) => all,
+                None => {
+                    let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+                    page_refunds = self.refunds_by_order(client, &format!("&order_id:in={listed}"), deadline).await?;
+                    &page_refunds
+                }
+            };
             let progress = pages.progress(orders.len(), total);
             let transactions = async {
                 if !money_wanted {
@@ -737,11 +754,15 @@ impl<S: PlatformStore> SyncWorker<S> {
                         transaction_records.extend(mapped.into_iter().map(|r| keyed(r, modified)));
                     }
                 }
-                if fills(DataType::Payments) {
-                    self.store_kind(run, DataType::Payments, &payment_records, progress).await?;
-                }
-                if fills(DataType::Transactions) {
-                    self.store_kind(run, DataType::Transactions, &transaction_records, progress).await?;
+                for (data_type, records) in
+                    [(DataType::Payments, &payment_records), (DataType::Transactions, &transaction_records)]
+                {
+                    if fills(data_type) {
+                        self.store_kind(run, data_type, records, progress).await?;
+                        if run.since.is_some() {
+                            self.remove_orphans(run, data_type, &orders, records).await?;
+                        }
+                    }
                 }
             }
             pages.checkpoint(self, run, orders.len(), total).await?;
@@ -799,13 +820,45 @@ impl<S: PlatformStore> SyncWorker<S> {
         Ok(())
     }
 
+    /// After an incremental pass maps changed `orders` again: removes their stored payments or
+    /// transactions (`data_type`) that the new mapping (`records`) no longer gives, e.g. a charge
+    /// of an order since cancelled. One prefix Query per changed order. (A full sync's
+    /// reconciliation does the same from the tags.)
+    async fn remove_orphans(
+        &self,
+        run: &Run<'_>,
+        data_type: DataType,
+        orders: &[Value],
+        records: &[StoredRecord],
+    ) -> Result<(), FetchError> {
+        let storage = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
+        let connection = run.job.connection_id;
+        let produced: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let prefixes: Vec<String> = orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| format!("{id}_")).collect();
+        let lookups = prefixes.into_iter().map(|prefix| {
+            let records = self.records.clone();
+            async move { records.ids_with_prefix(connection, data_type, &prefix).await }
+        });
+        let found: Vec<Vec<String>> =
+            futures::stream::iter(lookups).buffered(8).try_collect().await.map_err(storage)?;
+        let orphans: Vec<String> = found.into_iter().flatten().filter(|id| !produced.contains(id.as_str())).collect();
+        if !orphans.is_empty() {
+            self.records.delete_records(connection, data_type, &orphans).await.map_err(storage)?;
+            run.removed.fetch_add(orphans.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = orphans.len(), "records the changed orders no longer give removed");
+        }
+        Ok(())
+    }
+
     /// Infers deletes after a full listing (docs/mapping.md §11). The stored records of the run's
     /// data types that this pass did not write are candidates. None is removed unless the listing
     /// was complete (it returned at least what the store announced: a listing cut short never
     /// looks like a mass delete), and then only those the store confirms gone when asked for by
     /// id (an archived order counts as gone; a payment or transaction goes with its order). A
-    /// record the listing skipped (pages shifted under it) is found alive and stays. Syncs that
-    /// are incremental or bounded by `syncFromUtc` list only part of the store and infer nothing.
+    /// record the listing skipped (pages shifted under it) is found alive and stays. A payment or
+    /// transaction of an order this pass mapped again, which the mapping no longer gives, goes
+    /// too. Syncs that are incremental or bounded by `syncFromUtc` list only part of the store and
+    /// infer nothing.
     async fn reconcile(&self, run: &Run<'_>) -> Result<(), Stop> {
         let reconciled = matches!(
             run.job.data_type,
@@ -817,36 +870,51 @@ impl<S: PlatformStore> SyncWorker<S> {
         let storage = |e: StoreError| Stop::Fetch(FetchError::Unavailable(format!("storage: {e}")));
         let (connection, dataset_id) = (run.job.connection_id, run.job.dataset_id);
         let mut candidates = Vec::new();
+        // Sources this pass wrote records of: a payment or transaction of one of these orders that
+        // the pass did not write is one the order's mapping no longer gives (it was just mapped).
+        let mut listed = std::collections::HashSet::new();
         for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
             let tally = self.records.tally_pass(connection, data_type, dataset_id).await.map_err(storage)?;
+            listed.extend(tally.written.iter().map(|id| source_of(data_type, id)));
             if !tally.others.is_empty() {
                 candidates.push((data_type, tally.others));
             }
         }
-        if candidates.is_empty() {
-            return Ok(());
-        }
+        let mut gone: std::collections::HashSet<String> = Default::default();
+        let unlisted: Vec<String> = {
+            let mut sources: Vec<String> = candidates
+                .iter()
+                .flat_map(|(t, ids)| ids.iter().map(|id| source_of(*t, id)))
+                .filter(|source| !listed.contains(source))
+                .collect();
+            sources.sort_unstable();
+            sources.dedup();
+            sources
+        };
         let listing = *run.listing.lock().unwrap_or_else(|e| e.into_inner());
-        let unlisted: usize = candidates.iter().map(|(_, ids)| ids.len()).sum();
-        if !listing.complete() {
+        if !unlisted.is_empty() && !listing.complete() {
             tracing::warn!(
-                %dataset_id, listed = listing.listed, announced = listing.announced, unlisted,
+                %dataset_id, listed = listing.listed, announced = listing.announced, unlisted = unlisted.len(),
                 "the listing returned less than the store announced: no deletes inferred"
             );
-            return Ok(());
+        } else if !unlisted.is_empty() {
+            // Ask the store about each unlisted source: products, customers, or orders.
+            gone = match run.job.data_type {
+                DataType::Products => self.gone_from_list(run, "v3/catalog/products?limit=250", &unlisted).await?,
+                DataType::Customers => self.gone_from_list(run, "v3/customers?limit=250", &unlisted).await?,
+                _ => self.gone_orders(run, &unlisted).await?,
+            };
+            tracing::info!(%dataset_id, unlisted = unlisted.len(), confirmed_gone = gone.len(), "reconciled with the store");
         }
-        // The source records to ask for: products, customers, or the orders the records belong to.
-        let mut sources: Vec<String> =
-            candidates.iter().flat_map(|(t, ids)| ids.iter().map(|id| source_of(*t, id))).collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let gone = match run.job.data_type {
-            DataType::Products => self.gone_from_list(run, "v3/catalog/products?limit=250", &sources).await?,
-            DataType::Customers => self.gone_from_list(run, "v3/customers?limit=250", &sources).await?,
-            _ => self.gone_orders(run, &sources).await?,
-        };
         for (data_type, ids) in candidates {
-            let ids: Vec<String> = ids.into_iter().filter(|id| gone.contains(&source_of(data_type, id))).collect();
+            let money = matches!(data_type, DataType::Payments | DataType::Transactions);
+            let ids: Vec<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    let source = source_of(data_type, id);
+                    gone.contains(&source) || (money && listed.contains(&source))
+                })
+                .collect();
             if ids.is_empty() {
                 continue;
             }
@@ -854,7 +922,6 @@ impl<S: PlatformStore> SyncWorker<S> {
             run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(%dataset_id, data_type = data_type.key(), removed = ids.len(), "records gone from the store removed");
         }
-        tracing::info!(%dataset_id, unlisted, confirmed_gone = gone.len(), "reconciled with the store");
         Ok(())
     }
 
@@ -958,14 +1025,16 @@ impl<S: PlatformStore> SyncWorker<S> {
         Ok(())
     }
 
-    /// The store's refunds, by order id.
+    /// The store's refunds (those `filter` selects, e.g. `&order_id:in=1,2`), by order id.
     async fn refunds_by_order(
         &self,
         client: &PacedClient,
+        filter: &str,
         deadline: Instant,
     ) -> Result<HashMap<u64, Vec<Value>>, FetchError> {
         let mut by_order: HashMap<u64, Vec<Value>> = HashMap::new();
-        for refund in self.fetch_pages(client, "v3/orders/payment_actions/refunds?limit=250", "id", deadline).await? {
+        let base = format!("v3/orders/payment_actions/refunds?limit=250{filter}");
+        for refund in self.fetch_pages(client, &base, "id", deadline).await? {
             by_order.entry(refund["order_id"].as_u64().unwrap_or_default()).or_default().push(refund);
         }
         Ok(by_order)

@@ -1,6 +1,7 @@
 //! The local stack: what `make demo`, `make dev` and the integration tests run on, with no AWS
 //! account and no Docker.
 //!
+//! - [`change`]: a sandbox change followed until the read API shows it (`make dev-change`)
 //! - [`client`]: a client of the local API for the demo and tests
 //! - [`fixtures`]: the records the `events/` files refer to
 //! - [`invoke`]: replays an `events/` file against a function, like `sam local invoke`
@@ -11,6 +12,7 @@
 //! - [`stack`]: all of it together, writing `target/devstack.json`
 //! - [`truth`]: what a full sync of a sandbox store must store (demo, benchmark and tests)
 
+pub mod change;
 pub mod client;
 pub mod event;
 pub mod fixtures;

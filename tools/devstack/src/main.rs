@@ -1,4 +1,6 @@
-//! `devstack demo` runs the demo end to end and stops; `devstack dev` keeps the stack running.
+//! `devstack demo` runs the demo end to end and stops; `devstack dev` keeps the stack running;
+//! `devstack change` makes a change in the running dev stack's sandbox store and follows it until
+//! the read API shows it.
 //!
 //! Environment: `DEV_PORT` (default 3000 for dev, any free port for demo), `SANDBOX_PORT`
 //! (the BigCommerce sandbox, default 4000 for dev), `MOTO_SERVER` (moto executable, default
@@ -18,8 +20,9 @@ async fn main() -> ExitCode {
     let result = match command.as_str() {
         "demo" => demo().await,
         "dev" => dev().await,
+        "change" => change().await,
         "invoke" => invoke(std::env::args().nth(2), std::env::args().nth(3)).await,
-        _ => Err("usage: devstack demo | dev | invoke FUNCTION EVENT_FILE".into()),
+        _ => Err("usage: devstack demo | dev | change | invoke FUNCTION EVENT_FILE".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -251,8 +254,58 @@ async fn print_first_orders(client: &ApiClient, company_id: &str, connection_id:
 /// How often `make dev` runs the scheduler (EventBridge's `rate(15 minutes)` in the template).
 const DEV_SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// `make dev`'s scheduler counts as due what comes due within a day: every data type (default
+/// `syncSchedule` 24 hours) is synced again at each tick, so changes show within a minute or so.
+fn dev_schedule_ahead() -> chrono::Duration {
+    chrono::Duration::days(1)
+}
+
+/// Prints each scheduler tick that queued something and each sync run, as they happen.
+fn print_activity(
+    mut ticks: tokio::sync::mpsc::UnboundedReceiver<shared::scheduler::TickReport>,
+    mut runs: tokio::sync::mpsc::UnboundedReceiver<shared::sync::JobReport>,
+) {
+    tokio::spawn(async move {
+        let clock = || chrono::Local::now().format("%H:%M:%S");
+        loop {
+            tokio::select! {
+                Some(tick) = ticks.recv() => if tick.queued > 0 {
+                    println!("{}  scheduler: {} syncs queued", clock(), tick.queued);
+                },
+                Some(run) = runs.recv() => {
+                    let status = match (run.status, run.continued) {
+                        (Some(status), _) => status.as_str().to_string(),
+                        (None, true) => "continues".to_string(),
+                        (None, false) => "will retry".to_string(),
+                    };
+                    let kind = if run.incremental { "changes only" } else { "full" };
+                    println!(
+                        "{}  sync {:<28} {status:<10} {kind:<12} {} stored, {} removed, {} calls, {:.1} s",
+                        clock(),
+                        run.data_type.key(),
+                        run.records + run.partners.iter().map(|(_, n)| n).sum::<u64>(),
+                        run.removed,
+                        run.requests,
+                        run.elapsed.as_secs_f64()
+                    );
+                },
+                else => return,
+            }
+        }
+    });
+}
+
 async fn dev() -> Result<()> {
-    let stack = DevStack::start(StackOptions { schedule_every: Some(DEV_SCHEDULE_EVERY), ..options(3000)? }).await?;
+    let (tick_tx, tick_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (run_tx, run_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stack = DevStack::start(StackOptions {
+        schedule_every: Some(DEV_SCHEDULE_EVERY),
+        schedule_ahead: dev_schedule_ahead(),
+        tick_reports: Some(tick_tx),
+        worker_reports: Some(run_tx),
+        ..options(3000)?
+    })
+    .await?;
     let client = ApiClient::new(&stack.api_url, &stack.api_key);
     let (company, _) = match create_demo_company(&client).await {
         Ok(created) => created,
@@ -262,7 +315,7 @@ async fn dev() -> Result<()> {
         }
     };
     let link_url = company["redirect"].as_str().unwrap_or_default().to_string();
-    let path = stack.write_description(Some(&link_url))?;
+    let path = stack.write_description(company["id"].as_str(), Some(&link_url))?;
     println!("commerce-link dev stack is running (Ctrl-C to stop)");
     println!("  API URL:   {}", stack.api_url);
     println!("  API key:   {}", stack.api_key);
@@ -289,9 +342,63 @@ async fn dev() -> Result<()> {
         "\n  curl -s -H \"Authorization: Basic $(printf %s '{}' | base64)\" {}/companies",
         stack.api_key, stack.api_url
     );
+    println!(
+        "\n  Scheduled syncs: the scheduler ticks every {} s and, in this dev stack, counts as due",
+        DEV_SCHEDULE_EVERY.as_secs()
+    );
+    println!("  what is due within a day: once linked, every data type syncs again (changes only) each tick.");
+    println!(
+        "  `make dev-change` adds an order and updates one in the sandbox, then waits until the API shows them.\n"
+    );
+    print_activity(tick_rx, run_rx);
     wait_for_shutdown().await;
     println!("\nstopping");
     stack.stop().await;
+    Ok(())
+}
+
+/// How long `make dev-change` waits for the change to reach the read API.
+const CHANGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+async fn change() -> Result<()> {
+    let path = devstack::repo_root().join("target/devstack.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{} could not be read ({e}): start `make dev` first", path.display()))?;
+    let dev: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let field = |pointer: &str| {
+        dev.pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("{} has no {pointer}: restart `make dev`", path.display()))
+    };
+    let (api_url, api_key, company) = (field("/api_url")?, field("/api_key")?, field("/company_id")?);
+    let admin = format!("{}/admin/stores/{}", field("/sandbox/api_base")?, field("/sandbox/store_hash")?);
+    let client = ApiClient::new(&api_url, &api_key);
+    let connection = devstack::change::linked_connection(&client, &company)
+        .await
+        .map_err(|e| format!("{e} (is `make dev` still running?)"))?
+        .ok_or("the dev company has no Linked connection yet: open the Link URL `make dev` printed and connect the sandbox store")?;
+    let change = devstack::change::make_change(&admin).await?;
+    println!(
+        "{}  sandbox: order {} added, order {} updated",
+        change.at.with_timezone(&chrono::Local).format("%H:%M:%S"),
+        change.added,
+        change.updated
+    );
+    let took = devstack::change::until_seen(&client, &company, &connection, &change, CHANGE_LIMIT, |seen, after| {
+        let what = match seen {
+            devstack::change::Seen::Nothing => "not yet: waiting for the next scheduled sync",
+            devstack::change::Seen::Partly => "one of the two orders shows the change",
+            devstack::change::Seen::Fully => "both orders show the change",
+        };
+        println!("  +{:>3} s  read API: {what}", after.as_secs());
+    })
+    .await?;
+    println!(
+        "\n  GET {api_url}/companies/{company}/connections/{connection}/data/commerce-orders/{} (after {} s)",
+        change.added,
+        took.as_secs()
+    );
     Ok(())
 }
 

@@ -65,6 +65,11 @@ pub struct StackOptions {
     pub worker_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::sync::JobReport>>,
     /// Run the scheduler this often, as the template's EventBridge schedule would (`None`: never).
     pub schedule_every: Option<Duration>,
+    /// Each tick counts as due what comes due within this much time (`make dev`: a day, so every
+    /// data type syncs again at each tick; deployed: zero).
+    pub schedule_ahead: chrono::Duration,
+    /// Where the scheduler reports each tick.
+    pub tick_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::scheduler::TickReport>>,
 }
 
 impl Default for StackOptions {
@@ -79,6 +84,8 @@ impl Default for StackOptions {
             job_budget: Duration::from_secs(600),
             worker_reports: None,
             schedule_every: None,
+            schedule_ahead: chrono::Duration::zero(),
+            tick_reports: None,
         }
     }
 }
@@ -207,15 +214,21 @@ impl DevStack {
         let scheduler = options.schedule_every.map(|every| {
             let store = DynamoStore::new(DynamoClient::new(&sdk), platform_table.clone());
             let queue = SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone());
+            let (ahead, reports) = (options.schedule_ahead, options.tick_reports.clone());
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 loop {
                     ticks.tick().await;
-                    if let Err(e) =
-                        shared::scheduler::tick(&store, &queue, chrono::Utc::now(), shared::scheduler::TICK_BUDGET)
-                            .await
+                    let now = chrono::Utc::now();
+                    match shared::scheduler::tick_ahead(&store, &queue, now, ahead, shared::scheduler::TICK_BUDGET)
+                        .await
                     {
-                        tracing::warn!(error = %e, "scheduler tick failed");
+                        Ok(report) => {
+                            if let Some(reports) = &reports {
+                                let _ = reports.send(report);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
                     }
                 }
             })
@@ -254,12 +267,13 @@ impl DevStack {
     }
 
     /// Writes `target/devstack.json` (readable by the owner only: it holds the API key).
-    pub fn write_description(&self, link_url: Option<&str>) -> std::io::Result<PathBuf> {
+    pub fn write_description(&self, company_id: Option<&str>, link_url: Option<&str>) -> std::io::Result<PathBuf> {
         let path = crate::repo_root().join("target/devstack.json");
         std::fs::create_dir_all(path.parent().unwrap_or(&crate::repo_root()))?;
         let body = json!({
             "api_url": self.api_url,
             "api_key": self.api_key,
+            "company_id": company_id,
             "link_url": link_url,
             "aws_endpoint": self.aws_endpoint,
             "sandbox": self.sandbox_description(),

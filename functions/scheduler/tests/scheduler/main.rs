@@ -185,3 +185,92 @@ fn the_template_schedules_the_scheduler_with_least_privilege() {
     assert!(actions.iter().all(|a| a.starts_with("dynamodb:") || *a == "sqs:SendMessage"), "{actions:?}");
     assert!(!actions.iter().any(|a| a.contains("Scan") || a.contains("Delete")), "{actions:?}");
 }
+
+/// The `make dev` loop: the local stack's scheduler ticking as EventBridge would (every second
+/// here, every minute in `make dev`, both counting as due what comes due within a day), the worker
+/// polling the queue, and a change made in the sandbox store reaching the read API on its own.
+#[tokio::test]
+async fn a_change_in_the_sandbox_reaches_the_read_api_after_the_next_scheduled_sync() {
+    use devstack::stack::{DevStack, StackOptions};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make test`)");
+    let mut store =
+        sandbox::StoreConfig::from_seed(7, sandbox::Sizes { orders: 300, products: 20, customers: 40, categories: 3 });
+    store.quota = 10_000;
+    let (run_tx, mut runs) = tokio::sync::mpsc::unbounded_channel();
+    let mut options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(endpoint),
+        name_prefix: format!("dev-{}-", Uuid::new_v4().simple()),
+        schedule_every: Some(std::time::Duration::from_secs(1)),
+        schedule_ahead: Duration::days(1),
+        worker_reports: Some(run_tx),
+        ..StackOptions::default()
+    };
+    options.sandbox.stores = vec![store.clone()];
+    let stack = DevStack::start(options).await.expect("stack");
+    let client = devstack::client::ApiClient::new(&stack.api_url, &stack.api_key);
+    let company = client
+        .expect("POST", "/companies", Some(&serde_json::json!({"name": "Dev Loop Ltd"})), 200)
+        .await
+        .expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = client
+        .expect(
+            "POST",
+            &format!("/companies/{company}/connections"),
+            Some(&serde_json::json!({"platformKey": "vqzp"})),
+            200,
+        )
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    let path = format!("/companies/{company}/connections/{connection}/authorization");
+    client.expect("PUT", &path, Some(&stack.sandbox_credentials()), 200).await.expect("link");
+    assert_eq!(devstack::change::linked_connection(&client, &company).await.expect("list"), Some(connection.clone()));
+    // The scheduler keeps syncing, so wait for the first successful orders sync, not for quiet.
+    let started = std::time::Instant::now();
+    loop {
+        let status =
+            client.expect("GET", &format!("/companies/{company}/dataStatus"), None, 200).await.expect("status");
+        if status["commerce-orders"]["latestSuccessfulSyncId"].is_string() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "no first orders sync: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let admin = format!("{}/admin/stores/{}", stack.sandbox.base_url(), store.hash);
+    let change = devstack::change::make_change(&admin).await.expect("change");
+    while runs.try_recv().is_ok() {}
+    let took = devstack::change::until_seen(
+        &client,
+        &company,
+        &connection,
+        &change,
+        std::time::Duration::from_secs(90),
+        |_, _| {},
+    )
+    .await
+    .expect("the change reaches the read API");
+    // It came with an incremental orders run that the scheduler queued (nobody else asked).
+    // (Its report comes when the run ends, just after the records are readable.)
+    let orders_run = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            match runs.recv().await {
+                Some(run) if run.data_type == DataType::Orders && run.status.is_some() => return run,
+                Some(_) => {}
+                None => panic!("the worker stopped reporting"),
+            }
+        }
+    })
+    .await
+    .expect("an orders run ended");
+    assert!(orders_run.incremental && orders_run.requests < 20, "changes only: {orders_run:?}");
+    let history = client
+        .expect("GET", &format!("/companies/{company}/data/history?pageSize=100"), None, 200)
+        .await
+        .expect("history");
+    assert!(history["totalResults"].as_u64().unwrap_or(0) > 8, "the scheduler requested syncs: {history}");
+    println!("a sandbox change reached the read API after {} ms", took.as_millis());
+    stack.stop().await;
+}

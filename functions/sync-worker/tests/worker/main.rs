@@ -747,16 +747,36 @@ async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
         let modified = stored.get(&id.to_string()).and_then(|r| r.modified).map(|m| m.timestamp());
         assert_eq!(modified, Some(head.modified), "order {id}");
     }
+    // Payments and transactions (refunds included) are the store's, to the cent: the changed
+    // orders' refunds came with them.
+    let truth = devstack::truth::of_store(&w.sandbox());
+    for (data_type, expected, amount) in
+        [(DataType::Payments, &truth.payments, "amount"), (DataType::Transactions, &truth.transactions, "totalAmount")]
+    {
+        let got: std::collections::BTreeMap<String, i64> = w
+            .stored(data_type)
+            .await
+            .iter()
+            .map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount])))
+            .collect();
+        let missing: Vec<_> = expected.iter().filter(|(id, cents)| got.get(*id) != Some(cents)).collect();
+        let extra: Vec<_> = got.iter().filter(|(id, cents)| expected.get(*id) != Some(cents)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{} after the incremental sync: expected {missing:?}, stored {extra:?}",
+            data_type.key()
+        );
+    }
     let transactions = metrics.requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum::<u64>();
     let refunds = metrics.requests.iter().filter(|(k, _)| k.contains("refunds")).map(|(_, n)| n).sum::<u64>();
     println!(
-        "incremental: 10 orders changed in a 5,000-order store: {} calls ({transactions} transactions, {refunds} refunds pages, the rest orders, count, archived listing and archive check); the first sync made {first}",
+        "incremental: 10 orders changed in a 5,000-order store: {} calls ({transactions} transactions, {refunds} refunds, the rest orders, count, archived listing and archive check); the first sync made {first}",
         metrics.total_requests
     );
-    // One transactions call per changed order; one orders page, the count, the archived orders
-    // listing and the archive check; the store's refunds list (read whole: it is what refunded
-    // amounts come from).
+    // One transactions call per changed order; one orders page with one call for its orders'
+    // refunds; the count, the archived orders listing and the archive check.
     assert_eq!(transactions, 10, "{:?}", metrics.requests);
+    assert_eq!(refunds, 1, "the refunds of the changed orders only: {:?}", metrics.requests);
     assert!(metrics.total_requests <= transactions + refunds + 4, "{:?}", metrics.requests);
     assert!(metrics.total_requests * 100 < first, "proportional to the change, not to the store");
 }

@@ -86,6 +86,8 @@ async fn orders_archived_before_a_full_sync_leave_with_their_payments_and_transa
         .into_iter()
         .map(|id| id.to_string())
         .collect();
+    // Orders whose status moves on are mapped again: some payments they had no longer apply.
+    w.sandbox().mutate(Mutations { updates: 30, ..Default::default() });
     let pass = [DataType::Orders, DataType::Payments, DataType::Transactions];
     sync(&w, &pass).await;
     assert_eq!(stored_ids(&w, DataType::Orders).await, live_orders(&w));
@@ -98,6 +100,25 @@ async fn orders_archived_before_a_full_sync_leave_with_their_payments_and_transa
         assert!(left.is_empty(), "{} of archived orders remain: {left:?}", data_type.key());
     }
     assert_eq!(total_results(&w, DataType::Orders).await, live_orders(&w).len() as u64);
+    // What is left is exactly the store's, to the cent.
+    let truth = devstack::truth::of_store(&w.sandbox());
+    for (data_type, expected, amount) in
+        [(DataType::Payments, &truth.payments, "amount"), (DataType::Transactions, &truth.transactions, "totalAmount")]
+    {
+        let got: std::collections::BTreeMap<String, i64> = w
+            .stored(data_type)
+            .await
+            .iter()
+            .map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount])))
+            .collect();
+        assert!(
+            &got == expected,
+            "{}: stored {} records, the store gives {}",
+            data_type.key(),
+            got.len(),
+            expected.len()
+        );
+    }
 }
 
 #[tokio::test]

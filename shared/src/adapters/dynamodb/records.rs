@@ -367,10 +367,10 @@ impl RecordStore for DynamoRecords {
         let mut tally = PassTally::default();
         self.each_page(request, None, &mut |page| {
             for item in page {
-                match (text(&item, PASS), text(&item, "id")) {
-                    (Some(p), _) if p == pass => tally.written += 1,
-                    (_, Some(id)) => tally.others.push(id.to_string()),
-                    _ => {}
+                let Some(id) = text(&item, "id").map(str::to_string) else { continue };
+                match text(&item, PASS) {
+                    Some(p) if p == pass => tally.written.push(id),
+                    _ => tally.others.push(id),
                 }
             }
             Ok(())
