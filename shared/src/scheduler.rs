@@ -150,9 +150,12 @@ async fn connection_tick<S: PlatformStore>(
         report.unscheduled = entries.len();
         return Ok(report);
     }
+    // Each entry's claim is its own conditional write: all of a connection's at once.
+    let claims =
+        futures::future::try_join_all(entries.iter().map(|entry| store.claim_due(entry, now + CLAIM_LEASE))).await?;
     let mut claimed = Vec::new();
-    for entry in entries {
-        if store.claim_due(&entry, now + CLAIM_LEASE).await? {
+    for (entry, won) in entries.iter().zip(claims) {
+        if won {
             claimed.push(entry.data_type);
         } else {
             report.claimed_elsewhere += 1;

@@ -29,10 +29,12 @@ pub async fn request_syncs(
     store.queue_datasets(&datasets).await?;
     queue.enqueue(&jobs).await?;
     let settings = store.sync_settings(company).await?.unwrap_or_default().effective();
-    for data_type in data_types.iter().filter(|d| d.supported()) {
+    // One write per data type, all at once.
+    futures::future::try_join_all(data_types.iter().filter(|d| d.supported()).map(|data_type| {
         let hours = settings.iter().find(|s| s.data_type == *data_type).map_or(24, |s| s.sync_schedule);
-        store.schedule_sync(company, connection, *data_type, now + chrono::Duration::hours(i64::from(hours))).await?;
-    }
+        store.schedule_sync(company, connection, *data_type, now + chrono::Duration::hours(i64::from(hours)))
+    }))
+    .await?;
     Ok(datasets)
 }
 

@@ -83,6 +83,31 @@ async fn every_scheduler_event_file_is_covered_and_replays() {
     assert_eq!(body["queued"], 1, "{body}");
 }
 
+/// Counts the calls a client sends (an SDK interceptor: what a tick costs, call by call).
+#[derive(Debug, Clone, Default)]
+struct CallCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl CallCounter {
+    fn calls(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 async fn company(store: &impl CompanyStore, now: DateTime<Utc>) -> Uuid {
     let company = Company {
         id: Uuid::new_v4(),
@@ -145,20 +170,40 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
     // Only the fixture company's company-info sync, due since January; nothing before its time.
     assert_eq!((early.due, early.queued), (1, 1), "{early:?}");
     drain(&sqs, &url).await;
+    // The measured tick goes through clients that count their calls.
+    let (dynamo_calls, sqs_calls) = (CallCounter::default(), CallCounter::default());
+    let counted_store = shared::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(dynamo_calls.clone()).build(),
+        ),
+        format!("{prefix}PlatformTable"),
+    );
+    let counted_queue = shared::adapters::sqs::SqsJobQueue::new(
+        aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(sqs_calls.clone()).build()),
+        url.clone(),
+    );
     let started = Instant::now();
-    let report = tick(&store, queue.as_ref(), at, shared::scheduler::TICK_BUDGET).await.expect("tick");
+    let report = tick(&counted_store, &counted_queue, at, shared::scheduler::TICK_BUDGET).await.expect("tick");
     let elapsed = started.elapsed();
     assert_eq!(report.queued, LINKED * types.len(), "{report:?}");
     assert_eq!(report.unscheduled, UNLINKED * types.len(), "{report:?}");
     assert_eq!(report.connections, LINKED);
     assert_eq!(drain(&sqs, &url).await, LINKED * types.len());
+    let (dynamo, sqs_sent) = (dynamo_calls.calls(), sqs_calls.calls());
+    let per_linked = (dynamo + sqs_sent) as f64 / LINKED as f64;
     println!(
-        "scheduler: {} connections ({} due entries) in {:.2} s: {:.1} ms per connection against moto",
+        "scheduler: {} connections ({} due entries) in {:.2} s, {:.1} ms per connection against moto; {dynamo} DynamoDB + {sqs_sent} SQS calls, {per_linked:.1} per linked connection",
         LINKED + UNLINKED + 1,
         report.due,
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1000.0 / (LINKED + UNLINKED + 1) as f64
     );
+    // The cost of a connection is a fixed handful of calls plus two per due data type (its claim
+    // and its next schedule), never a read of other connections' data; an unlinked one costs
+    // its lookup and one removal per entry. Plus the due index's Query.
+    let bound = LINKED * (8 + 2 * types.len()) + UNLINKED * (1 + types.len()) + 2;
+    assert!(dynamo + sqs_sent <= bound as u64, "{} calls, at most {bound} expected", dynamo + sqs_sent);
+    assert_eq!(sqs_sent, LINKED as u64, "one SendMessageBatch per connection");
     // The unlinked ones are off the schedule: a much later tick finds only the linked ones.
     let later =
         tick(&store, queue.as_ref(), at + Duration::hours(48), shared::scheduler::TICK_BUDGET).await.expect("tick");

@@ -135,20 +135,23 @@ impl DynamoStore {
 
     /// Every item of one partition, following pagination.
     async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.partition_from(pk, None).await
+    }
+
+    /// The items of partition `pk`, only those whose sort key starts with `prefix` when given.
+    async fn partition_from(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
+        let mut request =
+            self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk)).consistent_read(true);
+        request = match prefix {
+            Some(prefix) => request
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => request.key_condition_expression("pk = :pk"),
+        };
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
+            let out = request.clone().set_exclusive_start_key(start.take()).send().await.map_err(classify)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
@@ -731,7 +734,7 @@ impl DatasetStore for DynamoStore {
     }
 
     async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
-        self.partition(datasets_pk(company))
+        self.partition_from(datasets_pk(company), Some("DATASET#"))
             .await?
             .into_iter()
             .filter(|i| kind(i) == Some("dataset"))
@@ -740,7 +743,8 @@ impl DatasetStore for DynamoStore {
     }
 
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
-        self.partition(datasets_pk(company))
+        // The status items only: one per (connection, data type), however long the history.
+        self.partition_from(datasets_pk(company), Some("STATUS#"))
             .await?
             .into_iter()
             .filter(|i| kind(i) == Some("datastatus"))
