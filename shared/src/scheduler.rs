@@ -228,14 +228,20 @@ mod tests {
 
     const FOREVER: Duration = Duration::from_secs(3600);
 
-    #[tokio::test]
-    async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
+    /// A linked connection whose first orders sync was requested and completed at [`t0`].
+    async fn orders_synced_at_t0() -> (MemoryStore, MemoryQueue) {
         let (store, queue) = (MemoryStore::new(), MemoryQueue::default());
         let (company, connection) = linked(&store, t0()).await;
         request_syncs(&store, &queue, company, connection, &[DataType::Orders], JobReason::FirstLink, t0())
             .await
             .expect("first");
         complete_all(&store, company, t0()).await;
+        (store, queue)
+    }
+
+    #[tokio::test]
+    async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
+        let (store, queue) = orders_synced_at_t0().await;
         let at = t0() + chrono::Duration::hours(24);
         let spent = tick(&store, &queue, at, Duration::ZERO).await.expect("tick");
         assert_eq!((spent.due, spent.queued, spent.deferred), (1, 0, 1));
@@ -244,12 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tick_ahead_counts_as_due_what_comes_due_within_its_reach() {
-        let (store, queue) = (MemoryStore::new(), MemoryQueue::default());
-        let (company, connection) = linked(&store, t0()).await;
-        request_syncs(&store, &queue, company, connection, &[DataType::Orders], JobReason::FirstLink, t0())
-            .await
-            .expect("first");
-        complete_all(&store, company, t0()).await;
+        let (store, queue) = orders_synced_at_t0().await;
         let soon = t0() + chrono::Duration::minutes(1);
         assert_eq!(tick(&store, &queue, soon, FOREVER).await.expect("tick").queued, 0, "due in 24 h, not now");
         let short = tick_ahead(&store, &queue, soon, chrono::Duration::hours(23), FOREVER).await.expect("tick");

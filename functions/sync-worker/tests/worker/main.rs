@@ -219,6 +219,29 @@ impl World {
         self.api.expect("GET", &format!("/companies/{}/dataStatus", self.company), None, 200).await.expect("status")
     }
 
+    /// Stored payments and transactions are exactly the store's (ids and amounts to the cent).
+    async fn assert_money_is_the_stores(&self) {
+        let truth = devstack::truth::of_store(&self.sandbox());
+        for (data_type, expected, amount) in [
+            (DataType::Payments, &truth.payments, "amount"),
+            (DataType::Transactions, &truth.transactions, "totalAmount"),
+        ] {
+            let got: std::collections::BTreeMap<String, i64> = self
+                .stored(data_type)
+                .await
+                .iter()
+                .map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount])))
+                .collect();
+            let missing: Vec<_> = expected.iter().filter(|(id, cents)| got.get(*id) != Some(cents)).collect();
+            let extra: Vec<_> = got.iter().filter(|(id, cents)| expected.get(*id) != Some(cents)).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{}: the store gives {missing:?}, stored {extra:?}",
+                data_type.key()
+            );
+        }
+    }
+
     fn sandbox(&self) -> Arc<sandbox::Store> {
         self.stack.sandbox.store(&self.store.hash).expect("store")
     }
@@ -748,25 +771,8 @@ async fn after_a_complete_sync_the_next_fetches_only_what_changed() {
         assert_eq!(modified, Some(head.modified), "order {id}");
     }
     // Payments and transactions (refunds included) are the store's, to the cent: the changed
-    // orders' refunds came with them.
-    let truth = devstack::truth::of_store(&w.sandbox());
-    for (data_type, expected, amount) in
-        [(DataType::Payments, &truth.payments, "amount"), (DataType::Transactions, &truth.transactions, "totalAmount")]
-    {
-        let got: std::collections::BTreeMap<String, i64> = w
-            .stored(data_type)
-            .await
-            .iter()
-            .map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount])))
-            .collect();
-        let missing: Vec<_> = expected.iter().filter(|(id, cents)| got.get(*id) != Some(cents)).collect();
-        let extra: Vec<_> = got.iter().filter(|(id, cents)| expected.get(*id) != Some(cents)).collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "{} after the incremental sync: expected {missing:?}, stored {extra:?}",
-            data_type.key()
-        );
-    }
+    // orders' refunds came with them, and what their mapping no longer gives went.
+    w.assert_money_is_the_stores().await;
     let transactions = metrics.requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum::<u64>();
     let refunds = metrics.requests.iter().filter(|(k, _)| k.contains("refunds")).map(|(_, n)| n).sum::<u64>();
     println!(

@@ -101,24 +101,7 @@ async fn orders_archived_before_a_full_sync_leave_with_their_payments_and_transa
     }
     assert_eq!(total_results(&w, DataType::Orders).await, live_orders(&w).len() as u64);
     // What is left is exactly the store's, to the cent.
-    let truth = devstack::truth::of_store(&w.sandbox());
-    for (data_type, expected, amount) in
-        [(DataType::Payments, &truth.payments, "amount"), (DataType::Transactions, &truth.transactions, "totalAmount")]
-    {
-        let got: std::collections::BTreeMap<String, i64> = w
-            .stored(data_type)
-            .await
-            .iter()
-            .map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount])))
-            .collect();
-        assert!(
-            &got == expected,
-            "{}: stored {} records, the store gives {}",
-            data_type.key(),
-            got.len(),
-            expected.len()
-        );
-    }
+    w.assert_money_is_the_stores().await;
 }
 
 #[tokio::test]
