@@ -114,6 +114,9 @@ struct Run<'a> {
     listing: std::sync::Mutex<Listing>,
     /// Records removed by this run.
     removed: std::sync::atomic::AtomicU64,
+    /// The partners were given up mid-pass (a scope went missing): their records were not all
+    /// written again, so nothing may be inferred about them.
+    partners_given_up: std::sync::atomic::AtomicBool,
     /// Marks the run's datasets carry once Complete (read by the next run's `changed_since`).
     marks: std::sync::Mutex<serde_json::Map<String, Value>>,
 }
@@ -322,6 +325,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             last_full,
             listing: Default::default(),
             removed: Default::default(),
+            partners_given_up: Default::default(),
             marks: Default::default(),
         };
         if let Some(since) = since {
@@ -734,6 +738,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                 Err(FetchError::Forbidden(endpoint)) if run.job.data_type == DataType::Orders => {
                     // Orders go on; the data types that need the missing scope end here.
                     self.give_up_partners(run, &endpoint).await?;
+                    run.partners_given_up.store(true, std::sync::atomic::Ordering::SeqCst);
                     money_wanted = false;
                     Vec::new()
                 }
@@ -873,7 +878,12 @@ impl<S: PlatformStore> SyncWorker<S> {
         // Sources this pass wrote records of: a payment or transaction of one of these orders that
         // the pass did not write is one the order's mapping no longer gives (it was just mapped).
         let mut listed = std::collections::HashSet::new();
-        for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
+        // Partners given up mid-pass were not listed whole: they are left as they are.
+        let partners = match run.partners_given_up.load(std::sync::atomic::Ordering::SeqCst) {
+            true => &[][..],
+            false => &run.partners[..],
+        };
+        for data_type in partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
             let tally = self.records.tally_pass(connection, data_type, dataset_id).await.map_err(storage)?;
             listed.extend(tally.written.iter().map(|id| source_of(data_type, id)));
             if !tally.others.is_empty() {

@@ -121,3 +121,25 @@ async fn a_full_sync_under_churn_removes_no_live_order_and_the_next_converges() 
     sync(&w, &pass).await;
     assert_eq!(stored_ids(&w, DataType::Orders).await, live_orders(&w), "the next full sync converges");
 }
+
+#[tokio::test]
+async fn a_full_sync_that_loses_the_transactions_scope_keeps_the_payments_it_could_not_refresh() {
+    let w = always_full(Sizes { orders: 300, products: 20, customers: 30, categories: 3 }).await;
+    w.drain(5).await;
+    let (payments, transactions) =
+        (stored_ids(&w, DataType::Payments).await, stored_ids(&w, DataType::Transactions).await);
+    assert!(!payments.is_empty() && !transactions.is_empty());
+    // The account keeps the orders scope only: the next pass stores orders, and payments and
+    // transactions end PermissionsError after its first page. Their records stay as they were.
+    let client_id = w.store.accounts[0].client_id.clone();
+    w.sandbox().set_scopes(&client_id, [sandbox::Scope::Orders]);
+    for data_type in [DataType::Orders, DataType::Payments, DataType::Transactions] {
+        w.queue(data_type).await;
+    }
+    w.drain(5).await;
+    let status = w.data_status().await;
+    assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "{status}");
+    assert_eq!(status["commerce-payments"]["currentStatus"], "PermissionsError", "{status}");
+    assert_eq!(stored_ids(&w, DataType::Payments).await, payments, "payments removed by a pass that gave them up");
+    assert_eq!(stored_ids(&w, DataType::Transactions).await, transactions);
+}
