@@ -386,11 +386,26 @@ impl<S: PlatformStore> SyncWorker<S> {
         if status == PullStatus::Complete {
             // What the next run of these data types reads: when their last full sync was asked
             // for (this one's, or carried on), and whether the next must be full anyway.
+            // They join each checkpoint rather than replace it: if what follows fails, the
+            // redelivery still resumes after the last page (and with the same partners).
             run.mark("full_at", json!(crate::codat::timestamp(run.last_full.unwrap_or(run.requested))));
-            let marks = Value::Object(run.marks.lock().unwrap_or_else(|e| e.into_inner()).clone()).to_string();
-            for id in run.partners.iter().map(|(id, _, _)| *id).chain([run.job.dataset_id]) {
-                self.store.checkpoint_dataset(run.job.company_id, id, 99, &marks).await?;
+            let marks = run.marks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let with_marks = |checkpoint: Option<Value>| {
+                let mut merged = match checkpoint {
+                    Some(Value::Object(fields)) => fields,
+                    _ => serde_json::Map::new(),
+                };
+                merged.extend(marks.clone());
+                Value::Object(merged).to_string()
+            };
+            let driver = json!({"driven_by": run.job.dataset_id.to_string()});
+            for (partner, _, _) in &run.partners {
+                self.store
+                    .checkpoint_dataset(run.job.company_id, *partner, 99, &with_marks(Some(driver.clone())))
+                    .await?;
             }
+            let own = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.store.checkpoint_dataset(run.job.company_id, run.job.dataset_id, 99, &with_marks(own)).await?;
         }
         for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
             let count = self.records.seal(connection, data_type).await?;

@@ -196,13 +196,22 @@ async fn data_changing_between_pages_converges_on_the_next_sync() {
 }
 
 /// A record store that fails every `fail_every`-th write after writing half of it: DynamoDB
-/// throttling that outlasted the adapter's retries, or a worker killed mid-batch.
+/// throttling that outlasted the adapter's retries, or a worker killed mid-batch. It also fails
+/// its first `seal_failures` seals (a run failing after its last page).
+#[derive(Default)]
 struct Flaky {
-    inner: Arc<DynamoRecords>,
+    inner: Option<Arc<DynamoRecords>>,
     fail_every: u32,
     calls: AtomicU32,
     failures: Arc<AtomicU32>,
     after_write: Option<Box<dyn Fn(u32) + Send + Sync>>,
+    seal_failures: AtomicU32,
+}
+
+impl Flaky {
+    fn inner(&self) -> &DynamoRecords {
+        self.inner.as_deref().expect("the real record store")
+    }
 }
 
 #[async_trait]
@@ -216,11 +225,11 @@ impl RecordStore for Flaky {
     ) -> Result<(), StoreError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
-            self.inner.put_records(connection, data_type, &records[..records.len() / 2], pass).await?;
+            self.inner().put_records(connection, data_type, &records[..records.len() / 2], pass).await?;
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::Unavailable("injected: throttled after a partial write".into()));
         }
-        self.inner.put_records(connection, data_type, records, pass).await?;
+        self.inner().put_records(connection, data_type, records, pass).await?;
         if let Some(hook) = &self.after_write {
             hook(n);
         }
@@ -233,23 +242,26 @@ impl RecordStore for Flaky {
         data_type: DataType,
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.get_record(connection, data_type, id).await
+        self.inner().get_record(connection, data_type, id).await
     }
 
     async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        self.inner.all_records(connection, data_type).await
+        self.inner().all_records(connection, data_type).await
     }
 
     async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError> {
-        self.inner.tally_pass(connection, data_type, pass).await
+        self.inner().tally_pass(connection, data_type, pass).await
     }
 
     async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
-        self.inner.seal(connection, data_type).await
+        if self.seal_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(StoreError::Unavailable("injected: the seal failed".into()));
+        }
+        self.inner().seal(connection, data_type).await
     }
 
     async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
-        self.inner.delete_records(connection, data_type, ids).await
+        self.inner().delete_records(connection, data_type, ids).await
     }
 
     async fn ids_with_prefix(
@@ -258,7 +270,7 @@ impl RecordStore for Flaky {
         data_type: DataType,
         prefix: &str,
     ) -> Result<Vec<String>, StoreError> {
-        self.inner.ids_with_prefix(connection, data_type, prefix).await
+        self.inner().ids_with_prefix(connection, data_type, prefix).await
     }
 }
 
@@ -271,7 +283,7 @@ async fn storage_failures_mid_batch_are_redelivered_and_converge_with_the_checkp
         records: Some(Box::new(move |inner| {
             // The orders run also fills the first link's payments and transactions: three writes
             // per page, so every fourth write fails, each time in a different page.
-            Arc::new(Flaky { inner, fail_every: 4, calls: AtomicU32::new(0), failures: counter, after_write: None })
+            Arc::new(Flaky { inner: Some(inner), fail_every: 4, failures: counter, ..Flaky::default() })
         })),
         ..Setup::default()
     })
@@ -322,13 +334,7 @@ async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_dat
                     store.set_revoked(client_id, true);
                 }
             };
-            Arc::new(Flaky {
-                inner,
-                fail_every: 0,
-                calls: AtomicU32::new(0),
-                failures: Arc::default(),
-                after_write: Some(Box::new(hook)),
-            })
+            Arc::new(Flaky { inner: Some(inner), after_write: Some(Box::new(hook)), ..Flaky::default() })
         })),
         ..Setup::default()
     })
@@ -358,4 +364,27 @@ async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_dat
         .await
         .expect("connection");
     assert_eq!(connection["status"], "Deauthorized");
+}
+
+#[tokio::test]
+async fn a_run_failing_after_its_last_page_resumes_there_not_from_the_first_page() {
+    let w = World::with(Setup {
+        records: Some(Box::new(|inner| {
+            Arc::new(Flaky { inner: Some(inner), seal_failures: AtomicU32::new(1), ..Flaky::default() })
+        })),
+        ..Setup::default()
+    })
+    .await;
+    let _ = w.take_event().await;
+    let product_calls = || -> u64 {
+        w.sandbox().metrics().requests.iter().filter(|(k, _)| k.ends_with("v3/catalog/products")).map(|(_, n)| n).sum()
+    };
+    let before = product_calls();
+    let dataset = w.queue(DataType::Products).await;
+    let (runs, redeliveries, dead) = w.drain(5).await;
+    assert_eq!(w.dataset(&dataset["id"]).await["status"], "Complete");
+    assert_eq!((runs, redeliveries, dead), (2, 1, 0), "the failed seal sent the job back once");
+    // Pages 1 and 2, then the redelivery resumes after page 2: one call finds the end.
+    assert_eq!(product_calls() - before, 3, "the listing did not start over");
+    assert_eq!(w.stored(DataType::Products).await.len(), 300);
 }
