@@ -815,28 +815,43 @@ impl<S: PlatformStore> SyncWorker<S> {
         if archived.is_empty() {
             return Ok(());
         }
-        let storage = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
-        let connection = run.job.connection_id;
         for data_type in run.partners.iter().map(|(_, t, _)| *t).chain([run.job.data_type]) {
             let ids = match data_type {
                 DataType::Orders => archived.clone(),
-                _ => {
-                    let mut ids = Vec::new();
-                    for order in &archived {
-                        ids.extend(
-                            self.records
-                                .ids_with_prefix(connection, data_type, &format!("{order}_"))
-                                .await
-                                .map_err(storage)?,
-                        );
-                    }
-                    ids
-                }
+                _ => self.ids_of_orders(run, data_type, &archived).await?,
             };
-            self.records.delete_records(connection, data_type, &ids).await.map_err(storage)?;
-            run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = ids.len(), "archived orders removed");
+            self.remove(run, data_type, &ids, "archived orders removed").await?;
         }
+        Ok(())
+    }
+
+    /// The stored ids of `data_type` (payments or transactions: `<order id>_…`) of `orders`: one
+    /// prefix Query per order, eight at a time.
+    async fn ids_of_orders(
+        &self,
+        run: &Run<'_>,
+        data_type: DataType,
+        orders: &[String],
+    ) -> Result<Vec<String>, FetchError> {
+        let connection = run.job.connection_id;
+        let prefixes: Vec<String> = orders.iter().map(|order| format!("{order}_")).collect();
+        let lookups = prefixes.into_iter().map(|prefix| {
+            let records = self.records.clone();
+            async move { records.ids_with_prefix(connection, data_type, &prefix).await }
+        });
+        let found: Vec<Vec<String>> =
+            futures::stream::iter(lookups).buffered(8).try_collect().await.map_err(storage)?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Removes `ids` of `data_type` (if any), counting them as the run's and logging `why`.
+    async fn remove(&self, run: &Run<'_>, data_type: DataType, ids: &[String], why: &str) -> Result<(), FetchError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.records.delete_records(run.job.connection_id, data_type, ids).await.map_err(storage)?;
+        run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = ids.len(), "{why}");
         Ok(())
     }
 
@@ -851,23 +866,11 @@ impl<S: PlatformStore> SyncWorker<S> {
         orders: &[Value],
         records: &[StoredRecord],
     ) -> Result<(), FetchError> {
-        let storage = |e: StoreError| FetchError::Unavailable(format!("storage: {e}"));
-        let connection = run.job.connection_id;
         let produced: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let prefixes: Vec<String> = orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| format!("{id}_")).collect();
-        let lookups = prefixes.into_iter().map(|prefix| {
-            let records = self.records.clone();
-            async move { records.ids_with_prefix(connection, data_type, &prefix).await }
-        });
-        let found: Vec<Vec<String>> =
-            futures::stream::iter(lookups).buffered(8).try_collect().await.map_err(storage)?;
-        let orphans: Vec<String> = found.into_iter().flatten().filter(|id| !produced.contains(id.as_str())).collect();
-        if !orphans.is_empty() {
-            self.records.delete_records(connection, data_type, &orphans).await.map_err(storage)?;
-            run.removed.fetch_add(orphans.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), removed = orphans.len(), "records the changed orders no longer give removed");
-        }
-        Ok(())
+        let ids: Vec<String> = orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| id.to_string()).collect();
+        let mut orphans = self.ids_of_orders(run, data_type, &ids).await?;
+        orphans.retain(|id| !produced.contains(id.as_str()));
+        self.remove(run, data_type, &orphans, "records the changed orders no longer give removed").await
     }
 
     /// Infers deletes after a full listing (docs/mapping.md §11). The stored records of the run's
@@ -887,7 +890,6 @@ impl<S: PlatformStore> SyncWorker<S> {
         if run.since.is_some() || run.created_from.is_some() || !reconciled {
             return Ok(());
         }
-        let storage = |e: StoreError| Stop::Fetch(FetchError::Unavailable(format!("storage: {e}")));
         let (connection, dataset_id) = (run.job.connection_id, run.job.dataset_id);
         let mut candidates = Vec::new();
         // Sources this pass wrote records of: a payment or transaction of one of these orders that
@@ -940,12 +942,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                     gone.contains(&source) || (money && listed.contains(&source))
                 })
                 .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            self.records.delete_records(connection, data_type, &ids).await.map_err(storage)?;
-            run.removed.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(%dataset_id, data_type = data_type.key(), removed = ids.len(), "records gone from the store removed");
+            self.remove(run, data_type, &ids, "records gone from the store removed").await?;
         }
         Ok(())
     }
@@ -1033,7 +1030,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         self.records
             .put_records(run.job.connection_id, data_type, records, Some(run.job.dataset_id))
             .await
-            .map_err(|e| FetchError::Unavailable(format!("storage: {e}")))?;
+            .map_err(storage)?;
         let counter = if data_type == run.job.data_type {
             &run.records
         } else {
@@ -1186,6 +1183,11 @@ impl<S: PlatformStore> SyncWorker<S> {
 /// 100) and 0 while the total is unknown.
 fn percent(done: u64, total: u64) -> u8 {
     (done * 100).checked_div(total).map_or(0, |p| p.min(99) as u8)
+}
+
+/// A storage failure, as the run reports it (retryable: the job goes back to the queue).
+fn storage(e: StoreError) -> FetchError {
+    FetchError::Unavailable(format!("storage: {e}"))
 }
 
 /// Source ids asked for per `id:in` lookup when reconciling.
