@@ -1,22 +1,19 @@
-//! Validating JSON against schemas inside OpenAPI 3.0 documents (JSON or YAML).
+//! Validating JSON against the schemas of OpenAPI 3.0 documents (Codat's, BigCommerce's).
 //!
-//! OpenAPI 3.0 schemas are nearly JSON Schema draft 4; the difference that matters is
-//! `nullable: true`, rewritten here as `anyOf [schema, {type: null}]`. A schema is addressed by
-//! a JSON pointer into the document (`#/components/schemas/Company`), and `$ref`s resolve
-//! within the same document.
+//! The tests validate against reduced copies of those documents committed under `schemas/`
+//! ([`reduce`] makes them, `gen-test-schemas` writes them, [`drift`] checks them against the
+//! originals when those are at hand), so nothing outside the repository is read. A schema is
+//! addressed by a JSON pointer into the document (`#/components/schemas/Company`), and `$ref`s
+//! resolve within the same document.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 pub use jsonschema::Draft;
 
-/// The reference folder beside the repository (`../shared/reference`), or `REFERENCE_DIR`.
-pub fn reference_dir() -> PathBuf {
-    std::env::var_os("REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference"))
-}
+pub mod drift;
+pub mod reduce;
 
 /// An OpenAPI document ready for validation.
 pub struct Spec {
@@ -25,33 +22,17 @@ pub struct Spec {
     draft: jsonschema::Draft,
 }
 
-/// Rewrites OpenAPI's `nullable: true` into JSON Schema.
-fn rewrite(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.values_mut().for_each(rewrite);
-            if map.remove("nullable") == Some(Value::Bool(true)) {
-                let inner = Value::Object(std::mem::take(map));
-                let mut wrapped = Map::new();
-                wrapped.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                *map = wrapped;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(rewrite),
-        _ => {}
-    }
-}
-
 impl Spec {
-    /// Loads a `.json`, `.yml` or `.yaml` OpenAPI document.
+    /// Loads a committed reduced document by name: `"codat/Codat-Platform"`,
+    /// `"bigcommerce/orders.v3"` (the reference document's path without its extension).
+    pub fn named(name: &str) -> Self {
+        Self::load(&reduce::schemas_dir().join(format!("{name}.json")))
+    }
+
+    /// Loads a reduced document (JSON, `nullable` already rewritten).
     pub fn load(path: &Path) -> Self {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut document: Value = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        } else {
-            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        };
-        rewrite(&mut document);
+        let document = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Self { document, name: path.display().to_string(), draft: jsonschema::Draft::Draft4 }
     }
 
@@ -59,11 +40,6 @@ impl Spec {
     pub fn with_draft(mut self, draft: jsonschema::Draft) -> Self {
         self.draft = draft;
         self
-    }
-
-    /// Loads a document under [`reference_dir`].
-    pub fn reference(relative: &str) -> Self {
-        Self::load(&reference_dir().join(relative))
     }
 
     /// Problems of `instance` against the schema at `pointer` (`#/...`); empty when valid.

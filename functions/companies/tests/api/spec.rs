@@ -1,5 +1,5 @@
 //! Validates live responses against the schemas of Codat's Platform OpenAPI spec
-//! (`../shared/reference/codat/Codat-Platform.json`).
+//! (its reduced copy in `tools/testkit/schemas/codat/`).
 
 use std::sync::OnceLock;
 
@@ -8,7 +8,7 @@ use testkit::{Draft, Spec};
 
 fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| Spec::reference("codat/Codat-Platform.json").with_draft(Draft::Draft7))
+    SPEC.get_or_init(|| Spec::named("codat/Codat-Platform").with_draft(Draft::Draft7))
 }
 
 /// Asserts that `instance` is valid against the spec's `components/schemas/<name>`.

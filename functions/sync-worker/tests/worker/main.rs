@@ -264,7 +264,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     let connection = Uuid::parse_str(&w.connection).expect("uuid");
     let info =
         w.records.get_record(connection, DataType::CompanyInfo, &w.store.hash).await.expect("read").expect("stored");
-    testkit::Spec::reference("codat/Codat-Commerce.json")
+    testkit::Spec::named("codat/Codat-Commerce")
         .with_draft(testkit::Draft::Draft7)
         .assert_valid(pointer(), &info.record);
     assert_eq!(info.record["companyName"], w.store.name.as_str());
@@ -276,7 +276,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     assert_eq!(categories.len(), 3);
     let tents = categories.iter().find(|c| c.record["name"] == "Tents").expect("Tents");
     assert_eq!(tents.record["ancestorRefs"][0]["id"], "1");
-    let commerce_spec = testkit::Spec::reference("codat/Codat-Commerce.json").with_draft(testkit::Draft::Draft7);
+    let commerce_spec = testkit::Spec::named("codat/Codat-Commerce").with_draft(testkit::Draft::Draft7);
     for c in &categories {
         commerce_spec.assert_valid("#/components/schemas/ProductCategory", &c.record);
     }
@@ -381,7 +381,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         .filter(|r| r["type"] == "customer")
         .map(|r| (r["record"]["id"].to_string(), r["record"].clone()))
         .collect();
-    let commerce = testkit::Spec::reference("codat/Codat-Commerce.json").with_draft(testkit::Draft::Draft7);
+    let commerce = testkit::Spec::named("codat/Codat-Commerce").with_draft(testkit::Draft::Draft7);
     for (i, stored) in customers.iter().enumerate() {
         let source = &truth[&stored.id];
         let name = format!(
