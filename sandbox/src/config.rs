@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The five read-only scopes commerce-link asks for, by the parameter name BigCommerce uses.
+///
+/// Written apart from `shared::bigcommerce::Scope` on purpose: the sandbox emulates BigCommerce
+/// from its documentation, so a misreading in the client's scope table (a wrong name, a scope
+/// granting the wrong endpoint) shows up as a failing test instead of being shared by both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Scope {
     /// Orders.

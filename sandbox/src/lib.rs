@@ -9,6 +9,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod data;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,7 +50,7 @@ impl Default for SandboxOptions {
 /// A running sandbox.
 pub struct Sandbox {
     addr: SocketAddr,
-    state: Arc<server::State>,
+    state: Arc<wire::State>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -60,7 +62,7 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let stores: BTreeMap<String, Arc<Store>> =
             options.stores.into_iter().map(|config| (config.hash.clone(), Arc::new(Store::new(config)))).collect();
-        let state = Arc::new(server::State { stores, root: format!("http://{addr}") });
+        let state = Arc::new(wire::State { stores, root: format!("http://{addr}") });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::run(listener, state.clone(), stopped));
         Ok(Self { addr, state, stop, task })

@@ -1,95 +1,28 @@
 //! The HTTP side: `/stores/{hash}/...` with BigCommerce's auth, scopes, rate limits and the
 //! injected faults; `/admin/...` for tests, loopback clients only.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{Endpoint, Params, Reply, Version, serve, version_of};
-use crate::faults::{Faults, Mutations};
+use crate::faults::Faults;
 use crate::ratelimit::Decision;
 use crate::store::{Store, lock};
-
-/// Shared by every connection.
-pub struct State {
-    /// Stores by hash.
-    pub stores: BTreeMap<String, Arc<Store>>,
-    /// `http://127.0.0.1:PORT`: the BigCommerce API base URL clients are configured with.
-    pub root: String,
-}
-
-/// A response body: whole, or cut short of the length it declares (the truncation fault).
-pub enum Body {
-    /// The whole body.
-    Whole(Full<Bytes>),
-    /// `data`, then the end, although `declared` bytes were promised: the client sees the
-    /// connection end early, as with a real truncated response.
-    Truncated {
-        /// What is sent.
-        data: Option<Bytes>,
-        /// The length declared.
-        declared: u64,
-    },
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self::Whole(Full::from(bytes))
-    }
-}
-
-impl hyper::body::Body for Body {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
-            Body::Whole(full) => std::pin::Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
-            Body::Truncated { data, .. } => {
-                std::task::Poll::Ready(data.take().map(|d| Ok(hyper::body::Frame::data(d))))
-            }
-        }
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match self {
-            Body::Whole(full) => full.size_hint(),
-            Body::Truncated { declared, .. } => hyper::body::SizeHint::with_exact(*declared),
-        }
-    }
-}
-
-fn response(status: u16, body: Option<&Value>) -> Response<Body> {
-    raw(status, body.map(|b| serde_json::to_vec(b).unwrap_or_default()))
-}
-
-fn raw(status: u16, bytes: Option<Vec<u8>>) -> Response<Body> {
-    let json = bytes.is_some();
-    let mut r = Response::new(Body::from(bytes.unwrap_or_default()));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if json {
-        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    r
-}
+use crate::wire::{Body, State, raw, response};
 
 fn rate_headers(r: &mut Response<Body>, quota: u32, window: Duration, left: u32, reset: Duration) {
     let h = r.headers_mut();
@@ -134,7 +67,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
                 return response(403, Some(&json!({"error": "the admin API answers loopback clients only"})));
             }
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            admin(state, req, &rest).await
+            crate::admin::admin(state, req, &rest).await
         }
         ["stores", hash, rest @ ..] => {
             let version = version_of(rest);
@@ -190,7 +123,17 @@ async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str
             return r;
         }
         Decision::Allow { left, reset } => {
-            let mut r = build(state, store, req, rest, version, endpoint.as_ref(), &scopes, &faults).await;
+            let call = Call {
+                state,
+                store,
+                req,
+                rest,
+                version,
+                endpoint: endpoint.as_ref(),
+                scopes: &scopes,
+                faults: &faults,
+            };
+            let mut r = build(&call).await;
             rate_headers(&mut r, quota, window, left, reset);
             r
         }
@@ -205,17 +148,23 @@ fn injected_delay(r: &Response<Body>) -> u64 {
     r.headers().get("x-sandbox-delay-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn build(
-    state: &State,
-    store: &Store,
-    req: &Request<Incoming>,
-    rest: &[&str],
+/// One authenticated API request within the rate limit, and what answering it needs.
+struct Call<'a> {
+    state: &'a State,
+    store: &'a Store,
+    req: &'a Request<Incoming>,
+    /// The path below `/stores/{hash}/`.
+    rest: &'a [&'a str],
     version: Version,
-    endpoint: Option<&Endpoint>,
-    scopes: &[crate::config::Scope],
-    faults: &Faults,
-) -> Response<Body> {
+    endpoint: Option<&'a Endpoint>,
+    /// The scopes of the request's token.
+    scopes: &'a [crate::config::Scope],
+    faults: &'a Faults,
+}
+
+/// Answers `call` after any injected delay (latency, jitter, slow responses).
+async fn build(call: &Call<'_>) -> Response<Body> {
+    let Call { store, rest, faults, .. } = *call;
     let fault = |rate: f64| rate > 0.0 && store.draw() < rate;
     let applies = faults.applies_to(&rest.join("/"));
     let mut delay = 0u64;
@@ -230,25 +179,16 @@ async fn build(
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let mut r = respond(state, store, req, version, endpoint, scopes, faults, applies, &fault);
+    let mut r = respond(call, applies, &fault);
     if delay > 0 {
         r.headers_mut().insert("x-sandbox-delay-ms", HeaderValue::from(delay));
     }
     r
 }
 
-#[allow(clippy::too_many_arguments)]
-fn respond(
-    state: &State,
-    store: &Store,
-    req: &Request<Incoming>,
-    version: Version,
-    endpoint: Option<&Endpoint>,
-    scopes: &[crate::config::Scope],
-    faults: &Faults,
-    applies: bool,
-    fault: &dyn Fn(f64) -> bool,
-) -> Response<Body> {
+/// The answer to `call`, with the faults that `applies` to its path drawn by `fault`.
+fn respond(call: &Call<'_>, applies: bool, fault: &dyn Fn(f64) -> bool) -> Response<Body> {
+    let Call { state, store, req, version, endpoint, scopes, faults, .. } = *call;
     let injected = || {
         store.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
     };
@@ -318,132 +258,4 @@ fn respond(
         }
         bytes => raw(answer.status, bytes),
     }
-}
-
-async fn read_json(req: Request<Incoming>) -> Result<Value, Response<Body>> {
-    let bytes = Limited::new(req.into_body(), 1024 * 1024)
-        .collect()
-        .await
-        .map_err(|_| response(413, Some(&json!({"error": "body too large"}))))?
-        .to_bytes();
-    if bytes.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| response(400, Some(&json!({"error": format!("invalid JSON: {e}")}))))
-}
-
-async fn admin(state: &State, req: Request<Incoming>, rest: &[String]) -> Response<Body> {
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let method = req.method().clone();
-    if rest.as_slice() == ["stores"] && method == Method::GET {
-        let stores: Vec<Value> = state.stores.values().map(|s| describe(state, s)).collect();
-        return response(200, Some(&json!(stores)));
-    }
-    let ["stores", hash, tail @ ..] = rest.as_slice() else {
-        return response(404, Some(&json!({"error": "no such admin resource"})));
-    };
-    let Some(store) = state.stores.get(*hash) else {
-        return response(404, Some(&json!({"error": format!("no store {hash}")})));
-    };
-    match (method, tail) {
-        (Method::GET, []) => response(200, Some(&describe(state, store))),
-        (Method::GET, ["faults"]) => response(200, Some(&json!(store.faults()))),
-        (Method::PUT, ["faults"]) => match read_json(req).await.map(serde_json::from_value::<Faults>) {
-            Ok(Ok(faults)) => match store.set_faults(faults) {
-                Ok(()) => response(200, Some(&json!(store.faults()))),
-                Err(e) => response(400, Some(&json!({"error": e}))),
-            },
-            Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
-            Err(r) => r,
-        },
-        (Method::PUT, ["rate-limit"]) => match read_json(req).await {
-            Ok(body) => match (body["quota"].as_u64(), body["window_ms"].as_u64()) {
-                (Some(q), Some(w)) if q > 0 && w > 0 => {
-                    store.set_rate_limit(u32::try_from(q).unwrap_or(u32::MAX), Duration::from_millis(w));
-                    response(200, Some(&json!({"quota": q, "window_ms": w})))
-                }
-                _ => response(400, Some(&json!({"error": "quota and window_ms must be positive integers"}))),
-            },
-            Err(r) => r,
-        },
-        (Method::POST, ["exhaust"]) => {
-            store.exhaust();
-            response(204, None)
-        }
-        (Method::POST, ["mutate"]) => match read_json(req).await.map(serde_json::from_value::<Mutations>) {
-            Ok(Ok(changes)) => {
-                let touched = store.mutate(changes);
-                let body = json!({"touched": touched.orders, "deleted_products": touched.products,
-                                  "deleted_customers": touched.customers});
-                response(200, Some(&body))
-            }
-            Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
-            Err(r) => r,
-        },
-        (Method::PATCH, ["accounts", client_id]) => match read_json(req).await {
-            Ok(body) => {
-                let mut found = true;
-                if let Some(revoked) = body["revoked"].as_bool() {
-                    found &= store.set_revoked(client_id, revoked);
-                }
-                if let Some(scopes) = body.get("scopes") {
-                    match serde_json::from_value::<Vec<crate::config::Scope>>(scopes.clone()) {
-                        Ok(scopes) => found &= store.set_scopes(client_id, scopes),
-                        Err(e) => return response(400, Some(&json!({"error": e.to_string()}))),
-                    }
-                }
-                if found {
-                    response(200, Some(&describe(state, store)))
-                } else {
-                    response(404, Some(&json!({"error": "no such account"})))
-                }
-            }
-            Err(r) => r,
-        },
-        (Method::GET, ["accounts", client_id, "credentials.txt"]) => {
-            let config = store.config();
-            match config.accounts.iter().find(|a| a.client_id == *client_id) {
-                Some(account) => {
-                    let mut r = Response::new(Body::from(config.credentials_file(account).into_bytes()));
-                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-                    r
-                }
-                None => response(404, Some(&json!({"error": "no such account"}))),
-            }
-        }
-        (Method::GET, ["metrics"]) => response(200, Some(&json!(store.metrics()))),
-        (Method::DELETE, ["metrics"]) => {
-            store.reset_metrics();
-            response(204, None)
-        }
-        (Method::GET, ["export"]) => {
-            let mut out = Vec::new();
-            let base = format!("{}/stores/{}", state.root, store.hash());
-            match crate::api::export(&store.data(), &base, &mut out) {
-                Ok(_) => {
-                    let mut r = Response::new(Body::from(out));
-                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-                    r
-                }
-                Err(e) => response(500, Some(&json!({"error": e.to_string()}))),
-            }
-        }
-        _ => response(404, Some(&json!({"error": "no such admin resource"}))),
-    }
-}
-
-/// A store's public description for the admin API: hash, API base, accounts.
-pub fn describe(state: &State, store: &Store) -> Value {
-    let config = store.config();
-    let limiter = lock(&store.limiter);
-    json!({
-        "hash": config.hash,
-        "name": config.name,
-        "api_base": state.root,
-        "api_path": config.api_path(),
-        "sizes": config.sizes,
-        "quota": limiter.quota(),
-        "window_ms": limiter.window().as_millis() as u64,
-        "accounts": config.accounts,
-    })
 }

@@ -211,31 +211,35 @@ pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) ->
 
 /// Categories as `/v3/catalog/trees/categories` serves them (one tree, id 1).
 pub fn tree_category(id: u32, parent: u32, name: &str) -> Value {
-    json!({
-        "category_id": id,
-        "category_uuid": format!("00000000-0000-4000-8000-{id:012}"),
-        "parent_id": parent,
-        "tree_id": 1,
-        "name": name,
-        "description": format!("<p>{name}</p>"),
-        "views": id * 11,
-        "sort_order": id,
-        "page_title": name,
-        "meta_keywords": [],
-        "meta_description": "",
-        "layout_file": "category.html",
-        "image_url": "",
-        "is_visible": true,
-        "search_keywords": "",
-        "default_product_sort": "use_store_settings",
-        "url": {"path": format!("/categories/{id}/"), "is_customized": false},
-    })
+    category(
+        id,
+        parent,
+        name,
+        json!({
+            "category_id": id,
+            "category_uuid": format!("00000000-0000-4000-8000-{id:012}"),
+            "tree_id": 1,
+            "url": {"path": format!("/categories/{id}/"), "is_customized": false},
+        }),
+    )
 }
 
 /// Categories as the deprecated `/v3/catalog/categories` serves them.
 pub fn legacy_category(id: u32, parent: u32, name: &str) -> Value {
-    json!({
-        "id": id,
+    category(
+        id,
+        parent,
+        name,
+        json!({
+            "id": id,
+            "custom_url": {"url": format!("/categories/{id}/"), "is_customized": false},
+        }),
+    )
+}
+
+/// The fields both category shapes share, plus `own` (each shape's id and URL fields).
+fn category(id: u32, parent: u32, name: &str, own: Value) -> Value {
+    let mut category = json!({
         "parent_id": parent,
         "name": name,
         "description": format!("<p>{name}</p>"),
@@ -249,6 +253,9 @@ pub fn legacy_category(id: u32, parent: u32, name: &str) -> Value {
         "is_visible": true,
         "search_keywords": "",
         "default_product_sort": "use_store_settings",
-        "custom_url": {"url": format!("/categories/{id}/"), "is_customized": false},
-    })
+    });
+    if let (Some(fields), Value::Object(own)) = (category.as_object_mut(), own) {
+        fields.extend(own);
+    }
+    category
 }

@@ -3,8 +3,7 @@
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::names::{FIRST_NAMES, LAST_NAMES, PLACES, STREETS};
-use super::orders::ascii_slug;
+use super::names::{FIRST_NAMES, LAST_NAMES, PLACES, STREETS, ascii_slug};
 use super::{CustomerHead, Kind, at, iso, pick, rng};
 
 /// Who a customer is (also used to bill their orders).

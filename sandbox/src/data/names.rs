@@ -198,3 +198,8 @@ pub const CARD_TYPES: &[&str] = &["visa", "master", "american_express", "discove
 pub const LOREM: &str = "<p>Built for long days on the trail, this piece balances weight, durability and comfort. \
 Recycled ripstop fabric, taped seams and a lifetime warranty — tested from the Cairngorms to the Cordillera Blanca. \
 Entretien facile, 100 % recyclé. 軽量で丈夫。</p>";
+
+/// ASCII-only, lowercase, for email local parts.
+pub fn ascii_slug(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
+}
