@@ -10,7 +10,7 @@ SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv demo dev dev-change test lint fmt build invoke deploy clean sandbox bench browser-deps
+.PHONY: help venv demo dev dev-change test test-unit lint fmt build invoke deploy clean sandbox bench browser-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
 
 test: lint browser-deps ## Everything CI runs: lint, then all tests against moto (and headless Chromium)
 	tools/with-moto $(MOTO) cargo test --workspace
+
+test-unit: ## Fast tests: no moto, no browser (the in-process sandbox store only)
+	cargo test --workspace --lib --bins --quiet
+	cargo test --quiet -p shared --test unit --test paced
+	cargo test --quiet -p sandbox --test api
+	cargo test --quiet -p testkit
 
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)

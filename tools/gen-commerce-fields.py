@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate `shared/src/commerce/fields.rs` from Codat's Commerce OpenAPI spec.
+"""Generate `shared/src/codat/commerce_fields.rs` from Codat's Commerce OpenAPI spec.
 
 For each commerce record type we serve (Order, Product, ...) the generated Rust
 file declares a `crate::query::Schema` constant listing every queryable property
@@ -33,7 +33,7 @@ is reported on stderr; the Rust source goes to stdout.
 Usage (from the repository root):
 
     python3 tools/gen-commerce-fields.py ../shared/reference/codat/Codat-Commerce.json \\
-        > shared/src/commerce/fields.rs
+        > shared/src/codat/commerce_fields.rs
 
 Standard library only.
 """

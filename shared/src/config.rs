@@ -5,9 +5,8 @@ use url::Url;
 
 use crate::bigcommerce::BigCommerceClient;
 use crate::domain::LinkKey;
-use crate::http::ApiKeys;
+use crate::http::{ApiKeys, Edge};
 use crate::link::LinkSettings;
-use crate::platform::Edge;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -48,32 +47,62 @@ pub fn parse_base_url(name: &'static str, raw: &str) -> Result<Url, ConfigError>
 
 /// Configuration of the Platform API (fn companies).
 #[derive(Debug, Clone)]
-pub struct PlatformConfig {
+pub struct CompaniesConfig {
     /// DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
     /// API keys, public base URL and link key.
     pub edge: Edge,
     /// The sync queue (`SYNC_QUEUE_URL`).
     pub queue_url: String,
+    /// Prefix of the credential secrets it deletes (`SECRET_PREFIX`, default `commerce-link/`).
+    pub secret_prefix: String,
 }
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
 /// `PUBLIC_BASE_URL` (optional; the request's API Gateway domain when unset) and
 /// `LINK_SIGNING_KEY` (hex or base64, at least 32 bytes).
 pub fn edge_from_env() -> Result<Edge, ConfigError> {
-    let keys = ApiKeys::from_digests(&required("API_KEY_SHA256")?)
-        .map_err(|e| ConfigError::Invalid { name: "API_KEY_SHA256", reason: e.to_string() })?;
+    let keys = api_keys()?;
     let link_key = LinkKey::parse(&required("LINK_SIGNING_KEY")?)
         .map_err(|e| ConfigError::Invalid { name: "LINK_SIGNING_KEY", reason: e.to_string() })?;
     let public_base_url = var("PUBLIC_BASE_URL").map(|raw| parse_base_url("PUBLIC_BASE_URL", &raw)).transpose()?;
     Ok(Edge { keys, public_base_url, link_key })
 }
 
-impl PlatformConfig {
-    /// Reads `TABLE_NAME`, `SYNC_QUEUE_URL` and the [`edge_from_env`] variables.
+impl CompaniesConfig {
+    /// Reads `TABLE_NAME`, `SYNC_QUEUE_URL`, `SECRET_PREFIX` and the [`edge_from_env`] variables.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table_name: required("TABLE_NAME")?, edge: edge_from_env()?, queue_url: required("SYNC_QUEUE_URL")? })
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            edge: edge_from_env()?,
+            queue_url: required("SYNC_QUEUE_URL")?,
+            secret_prefix: secret_prefix()?,
+        })
     }
+}
+
+/// `SECRET_PREFIX` (default `commerce-link/`): letters, digits and `/_+=.@-` only.
+fn secret_prefix() -> Result<String, ConfigError> {
+    let prefix = var("SECRET_PREFIX").unwrap_or_else(|| "commerce-link/".into());
+    if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
+        return Err(ConfigError::Invalid {
+            name: "SECRET_PREFIX",
+            reason: "only letters, digits and /_+=.@- are allowed".into(),
+        });
+    }
+    Ok(prefix)
+}
+
+/// `BIGCOMMERCE_API_BASE` (default `https://api.bigcommerce.com`).
+fn bigcommerce_base() -> Result<Url, ConfigError> {
+    let base = var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
+    parse_base_url("BIGCOMMERCE_API_BASE", &base)
+}
+
+/// `API_KEY_SHA256`: comma-separated hex SHA-256 digests of the accepted API keys.
+fn api_keys() -> Result<ApiKeys, ConfigError> {
+    ApiKeys::from_digests(&required("API_KEY_SHA256")?)
+        .map_err(|e| ConfigError::Invalid { name: "API_KEY_SHA256", reason: e.to_string() })
 }
 
 /// Configuration of the Commerce API (fn data): read-only.
@@ -90,8 +119,7 @@ pub struct DataConfig {
 impl DataConfig {
     /// Reads `TABLE_NAME`, `DATA_TABLE_NAME` and `API_KEY_SHA256`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let keys = ApiKeys::from_digests(&required("API_KEY_SHA256")?)
-            .map_err(|e| ConfigError::Invalid { name: "API_KEY_SHA256", reason: e.to_string() })?;
+        let keys = api_keys()?;
         Ok(Self { table_name: required("TABLE_NAME")?, data_table_name: required("DATA_TABLE_NAME")?, keys })
     }
 }
@@ -132,9 +160,7 @@ pub struct LinkConfig {
 impl LinkConfig {
     /// Reads the Link function's environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let base =
-            var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
-        let base = parse_base_url("BIGCOMMERCE_API_BASE", &base)?;
+        let base = bigcommerce_base()?;
         let attempts = var("LINK_ATTEMPTS_PER_MINUTE")
             .map(|raw| {
                 raw.parse::<u32>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
@@ -144,13 +170,7 @@ impl LinkConfig {
             })
             .transpose()?
             .unwrap_or(10);
-        let prefix = var("SECRET_PREFIX").unwrap_or_else(|| "commerce-link/".into());
-        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
-            return Err(ConfigError::Invalid {
-                name: "SECRET_PREFIX",
-                reason: "only letters, digits and /_+=.@- are allowed".into(),
-            });
-        }
+        let prefix = secret_prefix()?;
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             edge: edge_from_env()?,
@@ -190,9 +210,7 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// Reads the worker's environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let base =
-            var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
-        let base = parse_base_url("BIGCOMMERCE_API_BASE", &base)?;
+        let base = bigcommerce_base()?;
         let budget = positive("JOB_BUDGET_SECS", "seconds")?.unwrap_or(600);
         let full_sync_hours = positive("FULL_SYNC_EVERY_HOURS", "hours")?.unwrap_or(168);
         Ok(Self {

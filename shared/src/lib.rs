@@ -1,28 +1,33 @@
-//! commerce-link's library: everything the Lambda functions do, organised by architecture.
+//! commerce-link's library: everything the Lambda functions do, by layer from the ground up.
 //!
-//! - [`domain`]: companies, connections, the integration, sync settings (valid by construction)
-//! - [`codat`]: Codat's wire model and the conversions into it
-//! - [`query`] and [`paging`]: Codat's query language, `orderBy` and list envelopes
-//! - [`ports`]: what the use cases need from storage; [`adapters`]: DynamoDB and in-memory
-//! - [`http`]: auth, request parsing, Codat error responses
-//! - [`platform`]: the Platform API handlers (fn companies)
-//! - [`commerce`]: the Commerce API handlers (fn data)
-//! - [`config`]: typed environment configuration and logging setup
+//! 1. [`domain`] (companies, connections, data types, datasets, jobs, sync settings; valid by
+//!    construction) and [`error`] (storage errors).
+//! 2. [`ports`] (what the use cases need from storage, secrets and the queue), [`codat`] (Codat's
+//!    wire model: rendering, request bodies, paging, commerce fields, summaries) and [`query`]
+//!    (Codat's query language).
+//! 3. [`adapters`] (DynamoDB, Secrets Manager, SQS, and an in-memory twin of each) and
+//!    [`bigcommerce`] (the client, its endpoints and the mappings to Codat's model).
+//! 4. The use cases: [`vault`] (credential storage), [`syncs`] (requesting syncs), [`sync`] (fn
+//!    sync-worker), [`scheduler`] (fn scheduler), [`companies`] (fn companies), [`link`] (fn
+//!    link), [`data`] (fn data).
+//! 5. [`http`]: the HTTP edge (auth, requests, errors, and one router per HTTP function).
+//! 6. [`config`] (typed environment configuration, logging) and [`wiring`] (one builder per
+//!    function), which the functions' `main.rs` call.
 
 pub mod adapters;
 pub mod bigcommerce;
 pub mod codat;
-pub mod commerce;
+pub mod companies;
 pub mod config;
+pub mod data;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod jobs;
 pub mod link;
-pub mod paging;
-pub mod platform;
 pub mod ports;
 pub mod query;
 pub mod scheduler;
 pub mod sync;
-pub mod sync_requests;
+pub mod syncs;
+pub mod vault;
+pub mod wiring;

@@ -1,6 +1,7 @@
-//! Ports: the narrow capabilities the use cases need from storage. Adapters live in
-//! `adapters/` (DynamoDB for real, memory for fast unit tests); both honour the same contract,
-//! checked by one conformance suite run against each.
+//! Ports: the narrow capabilities the use cases need from storage, secrets and the queue.
+//! Adapters live in `adapters/`: DynamoDB, Secrets Manager and SQS for real, and an in-memory
+//! twin of each for fast tests. Both honour the same contract, checked by one suite run against
+//! each (`shared/tests`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,11 +10,10 @@ use uuid::Uuid;
 use secrecy::SecretString;
 
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncJob,
     SyncSettings,
 };
 use crate::error::StoreError;
-use crate::jobs::SyncJob;
 
 /// A company with its connections, as read together.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +193,23 @@ pub trait ScheduleStore: Send + Sync {
     async fn unschedule(&self, seen: &DueSync) -> Result<(), StoreError>;
 }
 
+/// The records of one data type of one connection: the unit the data table stores, seals and
+/// pages through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordSet {
+    /// The connection.
+    pub connection: Uuid,
+    /// The data type.
+    pub data_type: DataType,
+}
+
+impl RecordSet {
+    /// The records of `data_type` of `connection`.
+    pub fn new(connection: Uuid, data_type: DataType) -> Self {
+        Self { connection, data_type }
+    }
+}
+
 /// One synced record: its source id and its Codat JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
@@ -204,44 +221,25 @@ pub struct StoredRecord {
     pub record: serde_json::Value,
 }
 
-/// Synced records of a connection, keyed by (connection, data type, source id): writing a
-/// record again replaces it, never duplicates it.
+/// Synced records, keyed by (record set, source id): writing a record again replaces it, never
+/// duplicates it.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     /// Writes records durably (returns only once all are stored), each tagged with the sync
     /// `pass` that wrote it (a dataset id; see [`RecordStore::tally_pass`]).
-    async fn put_records(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        records: &[StoredRecord],
-        pass: Option<Uuid>,
-    ) -> Result<(), StoreError>;
-    /// One record.
-    async fn get_record(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError>;
-    /// Every record of a data type, in source id order (tests and reconciliation).
-    async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
+    async fn put_records(&self, set: RecordSet, records: &[StoredRecord], pass: Option<Uuid>)
+    -> Result<(), StoreError>;
     /// Removes records (the source deleted or archived them). Removing a missing one succeeds.
-    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError>;
+    async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError>;
     /// The ids of the records whose id starts with `prefix` (e.g. an order's payments, `"42_"`).
-    async fn ids_with_prefix(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        prefix: &str,
-    ) -> Result<Vec<String>, StoreError>;
-    /// The ids of the records of a data type `pass` wrote last, and of all the others (records
-    /// a full listing did not return: candidates for removal, never removed on this alone).
-    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError>;
-    /// Rebuilds the list directory of a data type (its count and the position of every
-    /// `STRIDE`-th record) from what is stored now, so lists can jump to any page. Called once a
-    /// sync of the data type ends; returns the count.
-    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError>;
+    async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// The ids of the records `pass` wrote last, and of all the others (records a full listing
+    /// did not return: candidates for removal, never removed on this alone).
+    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError>;
+    /// Rebuilds the list directory (the count and the position of every `STRIDE`-th record) from
+    /// what is stored now, so lists can jump to any page. Called once a sync of the data type
+    /// ends; returns the count.
+    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError>;
 }
 
 /// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
@@ -263,7 +261,7 @@ pub struct RecordPage {
 }
 
 /// The queryable summary of a record: its properties without the heavy ones
-/// ([`crate::commerce::HEAVY_FIELDS`]), or the whole record when a scan asks for it.
+/// ([`crate::codat::summary::HEAVY_FIELDS`]), or the whole record when a scan asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSummary {
     /// Source id.
@@ -302,36 +300,23 @@ impl ReadStats {
 #[async_trait]
 pub trait RecordReader: Send + Sync {
     /// One record.
-    async fn record(&self, connection: Uuid, data_type: DataType, id: &str)
-    -> Result<Option<StoredRecord>, StoreError>;
+    async fn record(&self, set: RecordSet, id: &str) -> Result<Option<StoredRecord>, StoreError>;
     /// Records `offset..offset + limit` in source id order, found through the directory: the cost
     /// is the page's, whatever the offset. `None` when the data type was never sealed.
-    async fn page(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        offset: u64,
-        limit: u32,
-    ) -> Result<Option<RecordPage>, StoreError>;
+    async fn page(&self, set: RecordSet, offset: u64, limit: u32) -> Result<Option<RecordPage>, StoreError>;
     /// Hands every record's summary (or, with `whole`, every record) to `visit`, in source id
     /// order, one DynamoDB page at a time: the caller keeps what it needs, so memory does not grow
     /// with the data set. Costs the whole summary index (or the whole data set).
     async fn scan(
         &self,
-        connection: Uuid,
-        data_type: DataType,
+        set: RecordSet,
         whole: bool,
         visit: &mut (dyn FnMut(RecordSummary) + Send),
     ) -> Result<(), StoreError>;
     /// Records by source id, in the order given; ids not stored are left out.
-    async fn records(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        ids: &[String],
-    ) -> Result<Vec<StoredRecord>, StoreError>;
+    async fn records(&self, set: RecordSet, ids: &[String]) -> Result<Vec<StoredRecord>, StoreError>;
     /// Every record, in source id order (costs the whole data set).
-    async fn every_record(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError>;
+    async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError>;
     /// Reads made so far.
     fn stats(&self) -> ReadStats;
 }

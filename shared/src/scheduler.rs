@@ -1,7 +1,7 @@
 //! fn scheduler: on each EventBridge tick, queue the syncs that are due.
 //!
 //! Every requested sync schedules its data type's next one `syncSchedule` hours later
-//! ([`crate::sync_requests::request_syncs`]), in an index on the due time; a tick reads only what
+//! ([`crate::syncs::request_syncs`]), in an index on the due time; a tick reads only what
 //! is due. Each due entry is first claimed by a conditional write that moves it a lease ahead,
 //! so of two ticks fired at once (EventBridge delivers at least once) exactly one queues it, and
 //! a tick that dies before queueing leaves it due again when the lease ends. Then, per
@@ -16,11 +16,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::domain::{ConnectionStatus, DataType, PullStatus};
+use crate::domain::{ConnectionStatus, DataType, JobReason, PullStatus};
 use crate::error::StoreError;
-use crate::jobs::JobReason;
 use crate::ports::{DueSync, JobQueue, PlatformStore};
-use crate::sync_requests::request_syncs;
+use crate::syncs::request_syncs;
 
 /// How long a claimed entry is held before it is due again if its tick did not queue it.
 pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(15);
@@ -335,7 +334,7 @@ mod tests {
                 let body = serde_json::json!({"companyId": company, "overridesDefaults": true, "settings": types.iter().zip(&hours).map(|(t, h)| serde_json::json!({
                     "dataType": t.key(), "fetchOnFirstLink": true, "syncSchedule": h, "syncOrder": 0, "isLocked": false
                 })).collect::<Vec<_>>()});
-                let settings = crate::domain::SyncSettings::from_json(&body, company).expect("settings");
+                let settings = crate::codat::bodies::sync_settings(&body, company).expect("settings");
                 store.put_sync_settings(company, &settings).await.expect("settings");
                 request_syncs(&store, &queue, company, connection, &types, JobReason::FirstLink, t0()).await.expect("first");
                 complete_all(&store, company, t0()).await;

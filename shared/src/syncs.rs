@@ -1,12 +1,11 @@
 //! Requesting syncs: record Queued datasets, then put their jobs on the queue. Used by the first
-//! link, `POST /data/all` and `POST /data/queue/{dataType}` (and the scheduler later).
+//! link, `POST /data/all`, `POST /data/queue/{dataType}` and the scheduler.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{DataType, Dataset};
+use crate::domain::{DataType, Dataset, JobReason, SyncJob};
 use crate::error::StoreError;
-use crate::jobs::{JobReason, SyncJob, SyncMode};
 use crate::ports::{DatasetStore, JobQueue, ScheduleStore, SyncSettingsStore};
 
 /// Records a Queued dataset per data type and enqueues its job. The datasets are stored first,
@@ -22,8 +21,7 @@ pub async fn request_syncs(
     reason: JobReason,
     now: DateTime<Utc>,
 ) -> Result<Vec<Dataset>, StoreError> {
-    let jobs: Vec<SyncJob> =
-        data_types.iter().map(|d| SyncJob::new(company, connection, *d, SyncMode::Full, reason, now)).collect();
+    let jobs: Vec<SyncJob> = data_types.iter().map(|d| SyncJob::new(company, connection, *d, reason, now)).collect();
     let datasets: Vec<Dataset> =
         jobs.iter().map(|j| Dataset::queued(j.dataset_id, company, connection, j.data_type, now)).collect();
     store.queue_datasets(&datasets).await?;

@@ -1,24 +1,12 @@
 //! Lambda entry point of the Link function: configuration, clients, then the shared handler.
 
-use std::sync::Arc;
-
-use lambda_http::{Error, run, service_fn};
-use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::secrets_manager::SecretsManagerStore;
-use shared::adapters::sqs::SqsJobQueue;
+use lambda_http::Error;
 use shared::config::{LinkConfig, aws_sdk_config, init_tracing};
-use shared::link::{LinkApi, LinkService};
+use shared::wiring::{Clients, link, serve_http};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing("info");
     let config = LinkConfig::from_env()?;
-    let sdk = aws_sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
-    let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url));
-    let service = LinkService::new(store, secrets, queue, config.bigcommerce, config.secret_prefix);
-    let api = LinkApi::new(service, config.edge, config.settings);
-    let api = &api;
-    run(service_fn(move |req| async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) })).await
+    serve_http(link(&Clients::new(&aws_sdk_config().await), config)).await
 }

@@ -6,8 +6,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::domain::SyncJob;
 use crate::error::StoreError;
-use crate::jobs::SyncJob;
 use crate::ports::JobQueue;
 
 /// SQS's limit of entries per SendMessageBatch.

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -116,31 +116,6 @@ pub struct Credentials {
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials").field("store_hash", &self.store_hash).finish_non_exhaustive()
-    }
-}
-
-impl Credentials {
-    /// The secret's JSON value: the four credentials.
-    pub fn secret_json(&self) -> SecretString {
-        let value = serde_json::json!({
-            "clientId": self.client_id.expose_secret(),
-            "clientSecret": self.client_secret.expose_secret(),
-            "accessToken": self.access_token.expose_secret(),
-            "storeHash": self.store_hash.as_str(),
-        });
-        SecretString::from(value.to_string())
-    }
-
-    /// Reads credentials back from a secret's JSON value.
-    pub fn from_secret_json(text: &str) -> Option<Self> {
-        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-        let field = |key: &str| value[key].as_str().map(|s| SecretString::from(s.to_string()));
-        Some(Self {
-            client_id: field("clientId")?,
-            client_secret: field("clientSecret")?,
-            access_token: field("accessToken")?,
-            store_hash: StoreHash::parse(value["storeHash"].as_str()?)?,
-        })
     }
 }
 
@@ -285,8 +260,6 @@ mod tests {
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret") && !shown.contains("tok-abc") && !shown.contains("cid-1"));
-        let round = Credentials::from_secret_json(c.secret_json().expose_secret()).expect("json");
-        assert_eq!(round.access_token.expose_secret(), "tok-abc");
     }
 
     proptest! {

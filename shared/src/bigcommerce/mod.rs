@@ -1,8 +1,11 @@
-//! The BigCommerce integration: credentials and API Path parsing, the HTTP client, scopes and
-//! credential verification. (Sync and mapping join here with the sync engine.)
+//! How we talk to BigCommerce and read what it answers: credentials and API Path parsing, the
+//! HTTP client and its paced form, scopes and credential verification, every endpoint the sync
+//! calls ([`endpoints`]), and the mappings of its models to Codat's ([`mapping`]).
 
 pub mod client;
 pub mod credentials;
+pub mod endpoints;
+pub mod mapping;
 pub mod paced;
 pub mod scopes;
 pub mod verify;

@@ -44,6 +44,10 @@ pub enum FetchError {
     /// Another status the sync cannot handle.
     #[error("unexpected status {0} for {1}")]
     Unexpected(u16, String),
+    /// The store answered, but what it answered cannot be right (a page repeating the previous
+    /// one, a cursor that does not advance, a record without its id). Not retried.
+    #[error("the store's answer cannot be used: {0}")]
+    Broken(String),
 }
 
 impl FetchError {

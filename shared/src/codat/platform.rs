@@ -1,75 +1,17 @@
-//! Codat's Platform wire model (`Codat-Platform.json`): what callers send and read. Domain types
-//! are converted here, in one place, so the JSON shape never leaks into the domain.
+//! Codat's Platform wire model (`Codat-Platform.json`): the JSON callers read. Domain types are
+//! rendered here, in one place, and request bodies are parsed in [`super::bodies`], so the JSON
+//! shape never leaks into the domain.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
+use super::timestamp;
 use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
 use crate::domain::{Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKey, SyncSetting};
 use crate::query::{Field, FieldKind, Schema};
 
 /// Codat's `sourceType` of every integration here.
 pub const SOURCE_TYPE: &str = "Commerce";
-
-/// One entry of Codat's `validation.errors`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ValidationItem {
-    /// The field at fault.
-    pub item_id: Option<String>,
-    /// What is wrong with it.
-    pub message: Option<String>,
-    /// Which rule failed.
-    pub validator_name: Option<String>,
-}
-
-impl ValidationItem {
-    /// A problem with `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            item_id: Some(field.to_string()),
-            message: Some(message.into()),
-            validator_name: Some("Validation".into()),
-        }
-    }
-}
-
-/// Codat's `validation` object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Validation {
-    /// Errors.
-    pub errors: Vec<ValidationItem>,
-    /// Warnings (always empty here).
-    pub warnings: Vec<ValidationItem>,
-}
-
-/// Codat's error JSON.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorMessage {
-    /// HTTP status.
-    pub status_code: u16,
-    /// Service name.
-    pub service: &'static str,
-    /// Human-readable message.
-    pub error: String,
-    /// Id to quote to support; also in the logs.
-    pub correlation_id: String,
-    /// Field problems, when any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub validation: Option<Validation>,
-    /// Codat's retry hint.
-    pub can_be_retried: &'static str,
-    /// Codat's detailed code (always 0).
-    pub detailed_error_code: i32,
-}
-
-/// Formats an instant as Codat does (ISO 8601 UTC, milliseconds).
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// Public URLs of this deployment: Link pages and assets.
 #[derive(Debug, Clone)]

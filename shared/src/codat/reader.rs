@@ -1,10 +1,9 @@
-//! Field-by-field reading of a JSON object, collecting every problem as a Codat validation item
-//! instead of stopping at the first one.
+//! Field-by-field reading of a JSON request body, collecting every problem as a Codat validation
+//! item instead of stopping at the first one.
 
 use serde_json::{Map, Value};
 
-use crate::codat::ValidationItem;
-use crate::error::ApiError;
+use super::{BadInput, ValidationItem};
 
 /// Reads fields of a JSON object body and records what is wrong with them.
 pub struct FieldReader<'a> {
@@ -14,8 +13,8 @@ pub struct FieldReader<'a> {
 
 impl<'a> FieldReader<'a> {
     /// Starts reading `body`, which must be a JSON object whose keys are all in `allowed`.
-    pub fn new(body: &'a Value, allowed: &[&str]) -> Result<Self, ApiError> {
-        let object = body.as_object().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+    pub fn new(body: &'a Value, allowed: &[&str]) -> Result<Self, BadInput> {
+        let object = body.as_object().ok_or_else(|| BadInput::message("The request body must be a JSON object"))?;
         let mut reader = Self { object, errors: Vec::new() };
         for key in object.keys() {
             if !allowed.contains(&key.as_str()) {
@@ -82,9 +81,9 @@ impl<'a> FieldReader<'a> {
         }
     }
 
-    /// Ends reading: the collected errors as one 400, or nothing.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+    /// Ends reading: the collected errors, or nothing.
+    pub fn finish(self) -> Result<(), BadInput> {
+        if self.errors.is_empty() { Ok(()) } else { Err(BadInput::Fields(self.errors)) }
     }
 
     /// Takes the collected errors, e.g. to merge them with a parent reader's.

@@ -8,8 +8,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::link::LinkKey;
-use super::validate::FieldReader;
-use crate::error::ApiError;
 
 /// Longest company name accepted.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -168,52 +166,6 @@ pub struct CompanyPatch {
     pub tags: Option<Tags>,
 }
 
-const COMPANY_FIELDS: &[&str] = &["name", "description", "tags"];
-
-impl CompanyDraft {
-    /// Parses Codat's create/replace company body.
-    pub fn from_json(body: &Value) -> Result<Self, ApiError> {
-        let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name =
-            reader.required_string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
-        let description = read_description(&mut reader);
-        let tags = read_tags(&mut reader);
-        reader.finish()?;
-        let name = name.ok_or_else(|| ApiError::bad_request("'name' is required"))?;
-        Ok(Self { name, description, tags })
-    }
-}
-
-impl CompanyPatch {
-    /// Parses Codat's update company body.
-    pub fn from_json(body: &Value) -> Result<Self, ApiError> {
-        let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
-        let name = reader.string("name").and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
-        let description = read_description(&mut reader);
-        let tags = read_tags(&mut reader);
-        reader.finish()?;
-        Ok(Self { name, description, tags })
-    }
-}
-
-fn parse_field<T>(reader: &mut FieldReader<'_>, field: &str, result: Result<T, String>) -> Option<T> {
-    result.map_err(|message| reader.error(field, message)).ok()
-}
-
-fn read_description(reader: &mut FieldReader<'_>) -> Option<String> {
-    let description = reader.string("description")?;
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        reader.error("description", format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"));
-        return None;
-    }
-    Some(description.to_string())
-}
-
-fn read_tags(reader: &mut FieldReader<'_>) -> Option<Tags> {
-    let raw = reader.raw("tags")?;
-    parse_field(reader, "tags", Tags::parse(raw))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,20 +194,5 @@ mod tests {
         assert!(Tags::parse(&json!({"x".repeat(28): "v"})).is_err());
         assert!(Tags::parse(&json!({"k": 1})).is_err());
         assert!(Tags::parse(&json!(["k"])).is_err());
-    }
-
-    #[test]
-    fn drafts_report_every_problem_and_unknown_fields() {
-        let err = CompanyDraft::from_json(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"})).unwrap_err();
-        let fields: Vec<_> = err.validation.iter().filter_map(|v| v.item_id.clone()).collect();
-        assert_eq!(fields, ["nmae", "name", "tags"]);
-        assert!(
-            CompanyDraft::from_json(&json!({})).unwrap_err().validation[0].message.as_deref()
-                == Some("'name' is required")
-        );
-        assert!(CompanyDraft::from_json(&json!("name")).is_err());
-        let patch = CompanyPatch::from_json(&json!({"tags": {"region": "uk"}})).expect("valid");
-        assert_eq!(patch.name, None);
-        assert_eq!(patch.tags.expect("tags").as_map()["region"], "uk");
     }
 }

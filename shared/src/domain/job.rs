@@ -1,24 +1,15 @@
 //! Sync jobs: the messages on the sync queue. A job is one data type of one connection; it carries
-//! ids and a checkpoint, never a credential (the worker reads those from Secrets Manager).
+//! ids and a checkpoint, never a credential (the worker reads those from Secrets Manager). Whether
+//! a run is full or incremental is decided by the worker from the stored datasets, not carried.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::DataType;
+use super::DataType;
 
 /// Version of the message format.
 pub const JOB_FORMAT: u8 = 1;
-
-/// Full or incremental.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    /// Everything (first sync, reconciliation).
-    Full,
-    /// What changed since the last checkpoint.
-    Incremental,
-}
 
 /// Why a job exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +39,6 @@ pub struct SyncJob {
     pub connection_id: Uuid,
     /// Data type.
     pub data_type: DataType,
-    /// Full or incremental.
-    pub mode: SyncMode,
     /// Why.
     pub reason: JobReason,
     /// When it was requested.
@@ -73,7 +62,6 @@ impl SyncJob {
         company_id: Uuid,
         connection_id: Uuid,
         data_type: DataType,
-        mode: SyncMode,
         reason: JobReason,
         now: DateTime<Utc>,
     ) -> Self {
@@ -83,7 +71,6 @@ impl SyncJob {
             company_id,
             connection_id,
             data_type,
-            mode,
             reason,
             requested: now,
             checkpoint: None,
@@ -112,7 +99,7 @@ mod tests {
     use super::*;
 
     fn job() -> SyncJob {
-        SyncJob::new(Uuid::new_v4(), Uuid::new_v4(), DataType::Orders, SyncMode::Full, JobReason::FirstLink, Utc::now())
+        SyncJob::new(Uuid::new_v4(), Uuid::new_v4(), DataType::Orders, JobReason::FirstLink, Utc::now())
     }
 
     #[test]

@@ -1,17 +1,21 @@
-//! The core: companies, connections, the BigCommerce integration and sync settings, as types
-//! that can only hold valid values. Wire input is parsed into these once, at the edge.
+//! The core: companies, connections, the BigCommerce integration, sync settings, datasets and
+//! sync jobs, as types that can only hold valid values. Wire input is parsed into these once, at
+//! the edge (`codat::bodies`).
 
 pub mod company;
 pub mod connection;
+pub mod data_type;
 pub mod dataset;
 pub mod integration;
+pub mod job;
 pub mod link;
 pub mod sync_settings;
-pub mod validate;
 
-pub use company::{Company, CompanyDraft, CompanyName, Tags};
+pub use company::{Company, CompanyDraft, CompanyName, CompanyPatch, Tags};
 pub use connection::{Connection, ConnectionStatus};
+pub use data_type::DataType;
 pub use dataset::{DataTypeStatus, Dataset, PullStatus};
 pub use integration::IntegrationState;
+pub use job::{JobReason, SyncJob};
 pub use link::{LinkKey, LinkToken};
-pub use sync_settings::{DataType, SyncSetting, SyncSettings};
+pub use sync_settings::{SyncSetting, SyncSettings};

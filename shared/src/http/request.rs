@@ -4,8 +4,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::Value;
 
-use crate::error::ApiError;
-use crate::paging::QueryParams;
+use super::error::ApiError;
+use crate::codat::paging::QueryParams;
 
 /// Largest request body accepted (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -44,11 +44,12 @@ impl RequestInfo {
 
     /// The decoded query string.
     pub fn query(req: &Request) -> Result<QueryParams, ApiError> {
-        QueryParams::parse(req.uri().query())
+        Ok(QueryParams::parse(req.uri().query())?)
     }
 }
 
-fn is_json(content_type: &str) -> bool {
+/// Whether a `Content-Type` value is JSON (`application/json` or `application/*+json`).
+pub fn is_json(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }

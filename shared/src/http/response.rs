@@ -5,8 +5,8 @@ use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
+use super::error::ApiError;
 use crate::codat::{ErrorMessage, Validation};
-use crate::error::ApiError;
 
 /// Service name in error bodies.
 pub const SERVICE: &str = "PublicApi";

@@ -3,21 +3,13 @@
 use serde_json::json;
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
-use shared::ports::{RecordStore, StoredRecord};
+use shared::ports::{RecordReader, RecordSet, RecordStore, StoredRecord};
 use uuid::Uuid;
 
-use crate::helpers::dynamo;
+use crate::{dynamo, table as new_table};
 
 async fn table() -> DynamoRecords {
-    let client = dynamo();
-    let name = format!("data-{}", Uuid::new_v4().simple());
-    devstack::template::Template::load_default()
-        .and_then(|t| t.table("DataTable"))
-        .expect("template has DataTable")
-        .create(&client, &name)
-        .await
-        .expect("table");
-    DynamoRecords::new(client, name)
+    DynamoRecords::new(dynamo(), new_table("DataTable").await)
 }
 
 fn record(id: u32, text: &str) -> StoredRecord {
@@ -29,12 +21,12 @@ async fn replays_overwrite_and_large_records_are_stored_whole() {
     let store = table().await;
     let connection = Uuid::new_v4();
     let batch: Vec<StoredRecord> = (1..=120).map(|i| record(i, "first")).collect();
-    store.put_records(connection, DataType::Orders, &batch, None).await.expect("first write");
+    store.put_records(RecordSet::new(connection, DataType::Orders), &batch, None).await.expect("first write");
     // A redelivered page, with duplicates inside one batch, and one record changed.
     let mut replay: Vec<StoredRecord> = (100..=120).map(|i| record(i, "again")).collect();
     replay.push(record(110, "latest"));
-    store.put_records(connection, DataType::Orders, &replay, None).await.expect("replay");
-    let all = store.all_records(connection, DataType::Orders).await.expect("read");
+    store.put_records(RecordSet::new(connection, DataType::Orders), &replay, None).await.expect("replay");
+    let all = store.every_record(RecordSet::new(connection, DataType::Orders)).await.expect("read");
     assert_eq!(all.len(), 120, "no duplicates");
     let ids: Vec<u32> = all.iter().map(|r| r.id.parse().expect("numeric")).collect();
     assert_eq!(ids, (1..=120).collect::<Vec<_>>(), "numeric order");
@@ -48,13 +40,16 @@ async fn replays_overwrite_and_large_records_are_stored_whole() {
         record: json!({"id": "9", "description": "<p>Built for long days on the trail.</p>".repeat(15_000)}),
     };
     assert!(huge.record.to_string().len() > 400 * 1024);
-    store.put_records(connection, DataType::Products, std::slice::from_ref(&huge), None).await.expect("large record");
-    let back = store.get_record(connection, DataType::Products, "9").await.expect("read").expect("stored");
+    store
+        .put_records(RecordSet::new(connection, DataType::Products), std::slice::from_ref(&huge), None)
+        .await
+        .expect("large record");
+    let back = store.record(RecordSet::new(connection, DataType::Products), "9").await.expect("read").expect("stored");
     assert_eq!(back.record, huge.record);
     assert!(back.modified.is_some());
-    assert!(store.get_record(connection, DataType::Products, "10").await.expect("read").is_none());
+    assert!(store.record(RecordSet::new(connection, DataType::Products), "10").await.expect("read").is_none());
     assert!(
-        store.all_records(Uuid::new_v4(), DataType::Orders).await.expect("read").is_empty(),
+        store.every_record(RecordSet::new(Uuid::new_v4(), DataType::Orders)).await.expect("read").is_empty(),
         "connections never mix"
     );
 }

@@ -16,10 +16,11 @@ use devstack::fixtures::{COMPANY_ID, CONNECTION_ID, EXAMPLE_API_KEY, ORDERS_DATA
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::dynamodb::records::DynamoRecords;
-use shared::commerce::CommerceApi;
+use shared::data::Data;
 use shared::domain::{DataType, Dataset, PullStatus};
 use shared::http::ApiKeys;
-use shared::ports::{DatasetStore, ReadStats, RecordReader, RecordStore, StoredRecord};
+use shared::http::data::DataApi;
+use shared::ports::{DatasetStore, ReadStats, RecordReader, RecordSet, RecordStore, StoredRecord};
 
 const ORDERS: usize = 90_000;
 const PAGE_SIZE: usize = 100;
@@ -28,7 +29,7 @@ const WRITE_PAGE: usize = 250;
 
 #[tokio::main]
 async fn main() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make bench`)");
+    let endpoint = devstack::emulator_endpoint();
     let sdk = devstack::local_sdk_config(&endpoint);
     let prefix = format!("read-{}-", uuid::Uuid::new_v4().simple());
     let (store, dynamo, data) = devstack::invoke::seeded_tables(&sdk, &prefix).await.expect("tables");
@@ -60,10 +61,11 @@ async fn main() {
         })
         .collect();
     for batch in pages.chunks(4) {
-        let writes = batch.iter().map(|page| records.put_records(CONNECTION_ID, DataType::Orders, page, None));
+        let writes =
+            batch.iter().map(|page| records.put_records(RecordSet::new(CONNECTION_ID, DataType::Orders), page, None));
         futures::future::try_join_all(writes).await.expect("write");
     }
-    let count = records.seal(CONNECTION_ID, DataType::Orders).await.expect("seal");
+    let count = records.seal(RecordSet::new(CONNECTION_ID, DataType::Orders)).await.expect("seal");
     assert_eq!(count as usize, ORDERS);
     store
         .queue_datasets(&[Dataset::queued(ORDERS_DATASET_ID, COMPANY_ID, CONNECTION_ID, DataType::Orders, synced)])
@@ -76,7 +78,7 @@ async fn main() {
     println!("  stored and sealed in {:.1} s", started.elapsed().as_secs_f64());
 
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).expect("keys");
-    let api = CommerceApi::new(store, records.clone(), keys);
+    let api = DataApi::new(Data::new(store, records.clone()), keys);
     let mut result = json!({"orders": ORDERS, "page_size": PAGE_SIZE});
     // The query is a platform's incremental pull since before the sync: every order matches, so
     // page 900 exists, and every summary is read and evaluated to count the matches.
@@ -107,7 +109,7 @@ async fn main() {
 }
 
 /// One GET of `page` through the handler: what it read and how long it took.
-async fn measure(api: &CommerceApi<DynamoStore>, records: &DynamoRecords, page: usize, query: &str) -> Value {
+async fn measure(api: &DataApi<DynamoStore>, records: &DynamoRecords, page: usize, query: &str) -> Value {
     let path = format!("/companies/{COMPANY_ID}/connections/{CONNECTION_ID}/data/commerce-orders");
     let query = format!("page={page}&pageSize={PAGE_SIZE}{query}");
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(EXAMPLE_API_KEY));
@@ -157,7 +159,7 @@ fn mapped_orders() -> Vec<Value> {
         .map(|exported| {
             let mut source = exported.order;
             source["consignments"] = json!({"shipping": [{"line_items": exported.line_items}]});
-            shared::sync::mapping::order(&source, rust_decimal::Decimal::ZERO, synced)
+            shared::bigcommerce::mapping::order(&source, rust_decimal::Decimal::ZERO, synced)
         })
         .collect()
 }

@@ -86,7 +86,7 @@ fn v2_pages(n: usize) -> u64 {
 }
 
 async fn sync_once(run: &Size) -> Value {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run the benchmark with `make bench`");
+    let endpoint = devstack::emulator_endpoint();
     let mut store = StoreConfig::from_seed(11, run.sizes);
     store.quota = run.quota;
     store.window = WINDOW;

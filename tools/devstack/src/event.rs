@@ -92,3 +92,15 @@ pub struct EventError(String);
 pub fn to_lambda_request(event: &Value) -> Result<lambda_http::Request, EventError> {
     lambda_http::request::from_str(&event.to_string()).map_err(|e| EventError(e.to_string()))
 }
+
+/// The names (without `.json`) of the event files of `function` (`events/<function>/`), sorted:
+/// what a function's replay test must cover, one case each.
+pub fn event_names(function: &str) -> Vec<String> {
+    let dir = crate::repo_root().join("events").join(function);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}

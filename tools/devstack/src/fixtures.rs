@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, DataType, Dataset, LinkKey, Tags};
 use shared::error::StoreError;
-use shared::ports::{PlatformStore, RecordStore, StoredRecord};
+use shared::ports::{PlatformStore, RecordSet, RecordStore, StoredRecord};
 use uuid::{Uuid, uuid};
 
 /// The API key the events' `Authorization` headers carry (`Basic <base64 of this>`).
@@ -91,15 +91,14 @@ pub fn example_orders() -> Vec<serde_json::Value> {
 /// connection: datasets Complete, records stored and sealed. Products are never requested.
 pub async fn seed_records(store: &impl PlatformStore, records: &dyn RecordStore) -> Result<(), StoreError> {
     let synced = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().unwrap_or_else(Utc::now);
-    let info = shared::sync::mapping::company_info(
+    let info = shared::bigcommerce::mapping::company_info(
         &json!({"id": "ex4mple", "name": "Example Store Ltd", "domain": "example.store", "secure_url":
             "https://example.store", "currency": "GBP", "country_code": "GB", "address": "1 Market St, London"}),
         synced,
     );
     records
         .put_records(
-            CONNECTION_ID,
-            DataType::CompanyInfo,
+            RecordSet::new(CONNECTION_ID, DataType::CompanyInfo),
             &[StoredRecord { id: "ex4mple".into(), modified: Some(synced), record: info }],
             None,
         )
@@ -112,12 +111,12 @@ pub async fn seed_records(store: &impl PlatformStore, records: &dyn RecordStore)
             record,
         })
         .collect();
-    records.put_records(CONNECTION_ID, DataType::Orders, &orders, None).await?;
+    records.put_records(RecordSet::new(CONNECTION_ID, DataType::Orders), &orders, None).await?;
     store
         .queue_datasets(&[Dataset::queued(ORDERS_DATASET_ID, COMPANY_ID, CONNECTION_ID, DataType::Orders, synced)])
         .await?;
     for (dataset, data_type) in [(DATASET_ID, DataType::CompanyInfo), (ORDERS_DATASET_ID, DataType::Orders)] {
-        records.seal(CONNECTION_ID, data_type).await?;
+        records.seal(RecordSet::new(CONNECTION_ID, data_type)).await?;
         store.advance_dataset(COMPANY_ID, dataset, shared::domain::PullStatus::Complete, 100, None, synced).await?;
     }
     Ok(())

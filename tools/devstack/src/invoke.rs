@@ -13,14 +13,16 @@ use lambda_http::{Body, Response};
 use serde_json::Value;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::dynamodb::records::DynamoRecords;
-use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
-use shared::commerce::CommerceApi;
-use shared::http::ApiKeys;
-use shared::link::{LinkApi, LinkService, LinkSettings};
-use shared::platform::{Edge, PlatformApi};
+use shared::config::{CompaniesConfig, DataConfig, LinkConfig, SchedulerConfig, WorkerConfig};
+use shared::http::companies::CompaniesApi;
+use shared::http::data::DataApi;
+use shared::http::link::LinkApi;
+use shared::http::{ApiKeys, Edge};
+use shared::link::LinkSettings;
 use shared::sync::SyncWorker;
+use shared::wiring::{self, Clients};
 
 use crate::event::to_lambda_request;
 use crate::fixtures::{COMPANY_ID, CONNECTION_ID, DATASET_ID, EXAMPLE_API_KEY, example_link_key, seed, seed_records};
@@ -40,38 +42,58 @@ fn fail(e: impl std::fmt::Display) -> InvokeError {
 
 /// Creates a fresh `PlatformTable` named `table`, seeds the fixtures, and returns the companies
 /// handler over it, configured like a deployment without `PUBLIC_BASE_URL`.
-pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<PlatformApi<DynamoStore>, InvokeError> {
+pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<CompaniesApi<DynamoStore>, InvokeError> {
+    seeded_platform_table(sdk, table).await?;
+    let config = CompaniesConfig {
+        table_name: table.to_string(),
+        edge: example_edge()?,
+        queue_url: fresh_sync_queue(sdk, &format!("{table}-")).await?,
+        secret_prefix: format!("{table}-commerce-link/"),
+    };
+    Ok(wiring::companies(&Clients::new(sdk), config))
+}
+
+/// Creates a fresh `PlatformTable` named `table`, seeded with the fixtures.
+async fn seeded_platform_table(sdk: &SdkConfig, table: &str) -> Result<DynamoStore, InvokeError> {
     let dynamo = Client::new(sdk);
     Template::load_default()
-        .and_then(|t| t.table("PlatformTable"))
+        .map_err(fail)?
+        .table("PlatformTable")
         .map_err(fail)?
         .create(&dynamo, table)
         .await
         .map_err(fail)?;
     let store = DynamoStore::new(dynamo, table);
     seed(&store).await.map_err(fail)?;
+    Ok(store)
+}
+
+/// Creates the template's queues under `prefix` and returns the sync queue's URL.
+async fn fresh_sync_queue(sdk: &SdkConfig, prefix: &str) -> Result<String, InvokeError> {
     let template = Template::load_default().map_err(fail)?;
-    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), &format!("{table}-")).await.map_err(fail)?;
+    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
+    queues.get("SyncJobsQueue").cloned().ok_or_else(|| fail("the template has no SyncJobsQueue"))
+}
+
+/// The edge of the example deployment: its API key, no `PUBLIC_BASE_URL`, its link key.
+fn example_edge() -> Result<Edge, InvokeError> {
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
-    let edge = Edge { keys, public_base_url: None, link_key: example_link_key() };
-    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk)));
-    let queue = Arc::new(SqsJobQueue::new(
-        aws_sdk_sqs::Client::new(sdk),
-        queues.get("SyncJobsQueue").cloned().unwrap_or_default(),
-    ));
-    Ok(PlatformApi::new(store, secrets, queue, edge))
+    Ok(Edge { keys, public_base_url: None, link_key: example_link_key() })
 }
 
 /// Fresh `<prefix>PlatformTable` (seeded with the fixtures) and `<prefix>DataTable`: the
 /// store, the client and the data table's name.
 pub async fn seeded_tables(sdk: &SdkConfig, prefix: &str) -> Result<(DynamoStore, Client, String), InvokeError> {
     let dynamo = Client::new(sdk);
-    let template = Template::load_default().map_err(fail)?;
-    let (table, data) = (format!("{prefix}PlatformTable"), format!("{prefix}DataTable"));
-    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
-    template.table("DataTable").map_err(fail)?.create(&dynamo, &data).await.map_err(fail)?;
-    let store = DynamoStore::new(dynamo.clone(), table);
-    seed(&store).await.map_err(fail)?;
+    let data = format!("{prefix}DataTable");
+    Template::load_default()
+        .map_err(fail)?
+        .table("DataTable")
+        .map_err(fail)?
+        .create(&dynamo, &data)
+        .await
+        .map_err(fail)?;
+    let store = seeded_platform_table(sdk, &format!("{prefix}PlatformTable")).await?;
     Ok((store, dynamo, data))
 }
 
@@ -89,20 +111,21 @@ pub async fn scheduler_setup(
         .await
         .map_err(fail)?;
     store.schedule_sync(COMPANY_ID, CONNECTION_ID, shared::domain::DataType::CompanyInfo, due).await.map_err(fail)?;
-    let template = Template::load_default().map_err(fail)?;
-    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
-    let url = queues.get("SyncJobsQueue").cloned().unwrap_or_default();
-    Ok((store, Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone())), url))
+    let url = fresh_sync_queue(sdk, prefix).await?;
+    let config = SchedulerConfig { table_name: format!("{prefix}PlatformTable"), queue_url: url.clone() };
+    let (store, queue) = wiring::scheduler(&Clients::new(sdk), config);
+    Ok((store, Arc::new(queue), url))
 }
 
 /// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
 /// synced company info and orders ([`seed_records`]).
-pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<CommerceApi<DynamoStore>, InvokeError> {
+pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<DataApi<DynamoStore>, InvokeError> {
     let (store, dynamo, data) = seeded_tables(sdk, prefix).await?;
-    let records = Arc::new(DynamoRecords::new(dynamo, data));
-    seed_records(&store, records.as_ref()).await.map_err(fail)?;
+    let records = DynamoRecords::new(dynamo, data.clone());
+    seed_records(&store, &records).await.map_err(fail)?;
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
-    Ok(CommerceApi::new(store, records, keys))
+    let config = DataConfig { table_name: format!("{prefix}PlatformTable"), data_table_name: data, keys };
+    Ok(wiring::data(&Clients::new(sdk), config))
 }
 
 /// The Link handler over fresh resources (table, queues) seeded with the fixtures, verifying
@@ -112,24 +135,18 @@ pub async fn link_handler(
     prefix: &str,
     sandbox: &sandbox::Sandbox,
 ) -> Result<LinkApi<DynamoStore>, InvokeError> {
-    let dynamo = Client::new(sdk);
-    let template = Template::load_default().map_err(fail)?;
     let table = format!("{prefix}PlatformTable");
-    template.table("PlatformTable").map_err(fail)?.create(&dynamo, &table).await.map_err(fail)?;
-    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
-    let store = DynamoStore::new(dynamo, table);
-    seed(&store).await.map_err(fail)?;
-    let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
-    let edge = Edge { keys, public_base_url: None, link_key: example_link_key() };
-    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk)));
-    let queue = Arc::new(SqsJobQueue::new(
-        aws_sdk_sqs::Client::new(sdk),
-        queues.get("SyncJobsQueue").cloned().unwrap_or_default(),
-    ));
+    seeded_platform_table(sdk, &table).await?;
     let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
-    let client = BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10));
-    let service = LinkService::new(store, secrets, queue, client, format!("{prefix}commerce-link/"));
-    Ok(LinkApi::new(service, edge, LinkSettings { finish_url: None, attempts_per_minute: 10 }))
+    let config = LinkConfig {
+        table_name: table,
+        edge: example_edge()?,
+        secret_prefix: format!("{prefix}commerce-link/"),
+        queue_url: fresh_sync_queue(sdk, prefix).await?,
+        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
+        settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
+    };
+    Ok(wiring::link(&Clients::new(sdk), config))
 }
 
 /// The sync worker over fresh tables seeded with the fixtures, against `sandbox`.
@@ -138,16 +155,17 @@ pub async fn worker(
     prefix: &str,
     sandbox: &sandbox::Sandbox,
 ) -> Result<SyncWorker<DynamoStore>, InvokeError> {
-    let (store, dynamo, data) = seeded_tables(sdk, prefix).await?;
+    let (_, _, data) = seeded_tables(sdk, prefix).await?;
     let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
-    Ok(SyncWorker::new(
-        store,
-        Arc::new(DynamoRecords::new(dynamo, data)),
-        Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk))),
-        Arc::new(shared::adapters::memory::MemoryQueue::default()),
-        BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
-        Duration::from_secs(60),
-    ))
+    let config = WorkerConfig {
+        table_name: format!("{prefix}PlatformTable"),
+        data_table_name: data,
+        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
+        job_budget: Duration::from_secs(60),
+        queue_url: fresh_sync_queue(sdk, prefix).await?,
+        full_sync_every: Duration::from_secs(7 * 86_400),
+    };
+    Ok(wiring::sync_worker(&Clients::new(sdk), config))
 }
 
 /// The sandbox the `events/link` files were written for: seed 7, default sizes.

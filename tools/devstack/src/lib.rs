@@ -32,6 +32,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
 }
 
+/// The emulator `make test` (and `make bench`) started: `AWS_ENDPOINT_URL`. Panics, saying how to
+/// run the tests, when it is unset.
+pub fn emulator_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| {
+        panic!("AWS_ENDPOINT_URL is not set: run with `make test` or `make bench` (they start moto), or start moto and set it")
+    })
+}
+
+/// SDK configuration of [`emulator_endpoint`].
+pub fn emulator_sdk_config() -> aws_config::SdkConfig {
+    local_sdk_config(&emulator_endpoint())
+}
+
 /// SDK configuration for a local AWS endpoint: fixed region and dummy credentials, so nothing
 /// from the developer's environment can reach a real account.
 pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {

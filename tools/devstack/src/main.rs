@@ -181,7 +181,12 @@ async fn run_demo(
         let (calls, limited, seconds) = cost.get(key).copied().unwrap_or_default();
         let (stored, expected) = match truth.counts.get(&data_type) {
             Some(expected) => {
-                let stored = shared::ports::RecordStore::all_records(&records, connection, data_type).await?.len();
+                let stored = shared::ports::RecordReader::every_record(
+                    &records,
+                    shared::ports::RecordSet::new(connection, data_type),
+                )
+                .await?
+                .len();
                 if stored != *expected || status != "Complete" {
                     mismatches.push(format!("{key}: {status}, {stored} stored, {expected} expected"));
                 }

@@ -5,12 +5,12 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use shared::http::Handler;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -19,42 +19,12 @@ use crate::event::{HttpRequest, api_gateway_event, to_lambda_request};
 /// API Gateway's payload limit.
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
-/// A Lambda HTTP handler, as the runner calls it.
-#[async_trait]
-pub trait HttpHandler: Send + Sync {
-    /// Answers one decoded request.
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body>;
-}
-
-#[async_trait]
-impl<S: shared::ports::PlatformStore + 'static> HttpHandler for shared::platform::PlatformApi<S> {
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-        self.handle(req).await
-    }
-}
-
-#[async_trait]
-impl<S: shared::ports::LinkFunctionStore + 'static> HttpHandler for shared::link::LinkApi<S> {
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-        self.handle(req).await
-    }
-}
-
-#[async_trait]
-impl<S: shared::ports::CompanyStore + shared::ports::DatasetStore + 'static> HttpHandler
-    for shared::commerce::CommerceApi<S>
-{
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-        self.handle(req).await
-    }
-}
-
 /// Which function serves which paths, as the template's routes say. A route is a path pattern
 /// whose `{name}` segments match any one segment and whose trailing `{proxy+}` matches the
 /// rest (API Gateway's syntax); the first matching route wins.
 #[derive(Clone, Default)]
 pub struct Routes {
-    routes: Vec<(String, Arc<dyn HttpHandler>)>,
+    routes: Vec<(String, Arc<dyn Handler>)>,
 }
 
 fn matches(pattern: &str, path: &str) -> bool {
@@ -75,7 +45,7 @@ fn matches(pattern: &str, path: &str) -> bool {
 impl Routes {
     /// Sends paths matching `pattern` to `handler`. As in API Gateway, the most specific
     /// pattern wins: more literal segments first, greedy `{proxy+}` patterns last.
-    pub fn with(mut self, pattern: impl Into<String>, handler: Arc<dyn HttpHandler>) -> Self {
+    pub fn with(mut self, pattern: impl Into<String>, handler: Arc<dyn Handler>) -> Self {
         self.routes.push((pattern.into(), handler));
         let specificity = |p: &str| {
             let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
@@ -86,7 +56,7 @@ impl Routes {
         self
     }
 
-    fn find(&self, path: &str) -> Option<&Arc<dyn HttpHandler>> {
+    fn find(&self, path: &str) -> Option<&Arc<dyn Handler>> {
         self.routes.iter().find(|(pattern, _)| matches(pattern, path)).map(|(_, h)| h)
     }
 }
@@ -127,7 +97,7 @@ async fn serve_one(
         Ok(request) => request,
         Err(_) => return plain(400, "Bad Request"),
     };
-    let response = handler.call(request).await;
+    let response = handler.handle(request).await;
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
         lambda_http::Body::Empty => Vec::new(),

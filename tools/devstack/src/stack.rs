@@ -10,21 +10,16 @@ use aws_sdk_dynamodb::Client as DynamoClient;
 use base64::Engine;
 use rand::RngCore;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::dynamodb::records::DynamoRecords;
-use shared::adapters::secrets_manager::SecretsManagerStore;
-use shared::adapters::sqs::SqsJobQueue;
 use shared::bigcommerce::BigCommerceClient;
-use shared::commerce::CommerceApi;
+use shared::config::{CompaniesConfig, DataConfig, LinkConfig, SchedulerConfig, WorkerConfig};
 use shared::domain::LinkKey;
-use shared::http::ApiKeys;
-use shared::link::{LinkApi, LinkService, LinkSettings};
-use shared::platform::{Edge, PlatformApi};
-use shared::sync::SyncWorker;
+use shared::http::{ApiKeys, Edge};
+use shared::link::LinkSettings;
+use shared::wiring::{self, Clients};
 use tokio::net::TcpListener;
 
 use crate::moto::{MotoError, MotoServer};
-use crate::runner::{HttpHandler, Routes, Runner, SqsPoller};
+use crate::runner::{Routes, Runner, SqsPoller};
 use crate::template::{Template, TemplateError, create_queues};
 
 /// Why the stack could not start.
@@ -165,28 +160,48 @@ impl DevStack {
             ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key)).map_err(|e| StackError::Config(e.to_string()))?;
         let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
         let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
-        let store = DynamoStore::new(dynamo, platform_table.clone());
-        let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
-        let queue = Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone()));
-        let platform = Arc::new(PlatformApi::new(store.clone(), secrets.clone(), queue.clone(), edge.clone()));
         let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
-        let bigcommerce_base = bigcommerce.clone();
-        let store_for_worker = store.clone();
         let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
-        let data = Arc::new(CommerceApi::new(
-            store.clone(),
-            Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table.clone())),
-            edge.keys.clone(),
-        ));
-        let client = BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(10));
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
-        let service = LinkService::new(store, secrets, queue.clone(), client, secret_prefix.clone());
-        let settings = LinkSettings { finish_url: None, attempts_per_minute: 10 };
-        let link = Arc::new(LinkApi::new(service, edge, settings));
+        // Each function as its own `main.rs` wires it, from the configuration its environment
+        // would give it.
+        let clients = Clients::new(&sdk);
+        let platform = Arc::new(wiring::companies(
+            &clients,
+            CompaniesConfig {
+                table_name: platform_table.clone(),
+                edge: edge.clone(),
+                queue_url: sync_queue.clone(),
+                secret_prefix: secret_prefix.clone(),
+            },
+        ));
+        let data = Arc::new(wiring::data(
+            &clients,
+            DataConfig {
+                table_name: platform_table.clone(),
+                data_table_name: data_table.clone(),
+                keys: edge.keys.clone(),
+            },
+        ));
+        let link = Arc::new(wiring::link(
+            &clients,
+            LinkConfig {
+                table_name: platform_table.clone(),
+                edge,
+                secret_prefix: secret_prefix.clone(),
+                queue_url: sync_queue.clone(),
+                bigcommerce: BigCommerceClient::new(
+                    bigcommerce.clone(),
+                    Duration::from_secs(3),
+                    Duration::from_secs(10),
+                ),
+                settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
+            },
+        ));
         // Route as the template routes: each function's HTTP events, most specific first.
         let mut routes = Routes::default();
         for (function, path) in template.http_routes() {
-            let handler: Arc<dyn HttpHandler> = match function.as_str() {
+            let handler: Arc<dyn shared::http::Handler> = match function.as_str() {
                 "CompaniesFunction" => platform.clone(),
                 "LinkFunction" => link.clone(),
                 "DataFunction" => data.clone(),
@@ -195,13 +210,16 @@ impl DevStack {
             routes = routes.with(path, handler);
         }
         let runner = Runner::start(listener, routes)?;
-        let mut worker = SyncWorker::new(
-            store_for_worker,
-            Arc::new(DynamoRecords::new(DynamoClient::new(&sdk), data_table)),
-            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
-            queue,
-            BigCommerceClient::new(bigcommerce_base, Duration::from_secs(3), Duration::from_secs(30)),
-            options.job_budget,
+        let mut worker = wiring::sync_worker(
+            &clients,
+            WorkerConfig {
+                table_name: platform_table.clone(),
+                data_table_name: data_table,
+                bigcommerce: BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(30)),
+                job_budget: options.job_budget,
+                queue_url: sync_queue.clone(),
+                full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
+            },
         );
         if let Some(reports) = options.worker_reports.clone() {
             worker = worker.with_reports(reports);
@@ -212,8 +230,10 @@ impl DevStack {
             .run_worker
             .then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker, batch_size));
         let scheduler = options.schedule_every.map(|every| {
-            let store = DynamoStore::new(DynamoClient::new(&sdk), platform_table.clone());
-            let queue = SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone());
+            let (store, queue) = wiring::scheduler(
+                &clients,
+                SchedulerConfig { table_name: platform_table.clone(), queue_url: sync_queue.clone() },
+            );
             let (ahead, reports) = (options.schedule_ahead, options.tick_reports.clone());
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);

@@ -63,7 +63,7 @@ fn a_schema_edited_by_hand_is_caught() {
 fn the_query_schemas_are_what_the_generator_makes_of_codat_s_spec() {
     let dir = match reference() {
         Reference::Present(dir) => dir,
-        Reference::Absent(dir) => return say_skipped("shared/src/commerce/fields.rs", &dir),
+        Reference::Absent(dir) => return say_skipped("shared/src/codat/commerce_fields.rs", &dir),
     };
     let root = repo_root();
     let output = Command::new("python3")
@@ -72,11 +72,11 @@ fn the_query_schemas_are_what_the_generator_makes_of_codat_s_spec() {
         .output()
         .expect("python3 runs the generator");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let committed = std::fs::read_to_string(root.join("shared/src/commerce/fields.rs")).expect("fields.rs");
+    let committed = std::fs::read_to_string(root.join("shared/src/codat/commerce_fields.rs")).expect("fields.rs");
     let generated = String::from_utf8_lossy(&output.stdout);
     assert!(
         first_difference(&generated, &committed).is_none(),
-        "shared/src/commerce/fields.rs is stale at line {:?}: run tools/gen-commerce-fields.py (see its docstring)",
+        "shared/src/codat/commerce_fields.rs is stale at line {:?}: run tools/gen-commerce-fields.py (see its docstring)",
         first_difference(&generated, &committed)
     );
 }

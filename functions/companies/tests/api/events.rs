@@ -146,11 +146,7 @@ async fn every_companies_event_runs_against_moto() {
 
 #[test]
 fn every_event_file_is_covered() {
-    let mut files: Vec<String> = std::fs::read_dir(events_dir())
-        .expect("events/companies")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
-        .collect();
-    files.sort();
+    let files = devstack::event::event_names("companies");
     let mut covered: Vec<String> = CASES.iter().map(|c| c.file.to_string()).collect();
     covered.sort();
     assert_eq!(files, covered, "each events/companies file needs a case here, and each case a file");

@@ -12,23 +12,20 @@ use devstack::stack::generate_api_key;
 use devstack::template::Template;
 use lambda_http::{Body, Response};
 use serde_json::Value;
-use std::sync::Arc;
 
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::secrets_manager::SecretsManagerStore;
-use shared::adapters::sqs::SqsJobQueue;
+use shared::config::CompaniesConfig;
 use shared::domain::LinkKey;
-use shared::http::ApiKeys;
-use shared::platform::{Edge, PlatformApi};
+use shared::http::companies::CompaniesApi;
+use shared::http::{ApiKeys, Edge};
+use shared::wiring::{Clients, companies};
 
 /// Public base URL the test handlers are configured with.
 pub const BASE_URL: &str = "https://api.commerce-link.test";
 
 /// The moto endpoint from the environment; tests cannot run without it.
 pub fn aws_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test` (it starts moto), or start moto and set it")
-    })
+    devstack::emulator_endpoint()
 }
 
 /// SDK configuration for the test emulator.
@@ -51,7 +48,7 @@ pub struct Reply {
 
 /// One test's application.
 pub struct TestApp {
-    pub api: PlatformApi<DynamoStore>,
+    pub api: CompaniesApi<DynamoStore>,
     pub store: DynamoStore,
     pub key: String,
     pub table: String,
@@ -80,13 +77,17 @@ impl TestApp {
         let edge =
             Edge { keys, public_base_url: Some(url::Url::parse(BASE_URL).expect("url")), link_key: link_key.clone() };
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk());
-        let secrets = Arc::new(SecretsManagerStore::new(secrets_client.clone()));
         let template = Template::load_default().expect("template");
         let sqs = aws_sdk_sqs::Client::new(&sdk());
         let queues = devstack::template::create_queues(&template, &sqs, &format!("{table}-")).await.expect("queues");
         let queue_url = queues["SyncJobsQueue"].clone();
-        let queue = Arc::new(SqsJobQueue::new(sqs.clone(), queue_url.clone()));
-        let api = PlatformApi::new(store.clone(), secrets, queue, edge);
+        let config = CompaniesConfig {
+            table_name: table.clone(),
+            edge,
+            queue_url: queue_url.clone(),
+            secret_prefix: format!("{table}/"),
+        };
+        let api = companies(&Clients::new(&sdk()), config);
         Self { api, store, key, table, dynamo, link_key, secrets: secrets_client, sqs, queue_url }
     }
 

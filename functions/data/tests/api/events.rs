@@ -85,8 +85,7 @@ fn events_dir() -> PathBuf {
 
 #[tokio::test]
 async fn every_data_event_runs_against_moto() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make test`)");
-    let sdk = devstack::local_sdk_config(&endpoint);
+    let sdk = devstack::emulator_sdk_config();
     let prefix = format!("events-{}-", uuid::Uuid::new_v4().simple());
     let handler = data_handler(&sdk, &prefix).await.expect("handler");
     for case in CASES {
@@ -106,11 +105,7 @@ async fn every_data_event_runs_against_moto() {
 
 #[test]
 fn every_event_file_is_covered() {
-    let mut files: Vec<String> = std::fs::read_dir(events_dir())
-        .expect("events/data")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
-        .collect();
-    files.sort();
+    let files = devstack::event::event_names("data");
     let mut covered: Vec<String> = CASES.iter().map(|c| c.file.to_string()).collect();
     covered.sort();
     assert_eq!(files, covered, "each events/data file needs a case here, and each case a file");

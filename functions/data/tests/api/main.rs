@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::{ConnectionStatus, DataType};
-use shared::ports::{ConnectionStore, RecordReader};
+use shared::ports::{ConnectionStore, RecordReader, RecordSet};
 use testkit::{Draft, Spec};
 use uuid::Uuid;
 
@@ -30,8 +30,7 @@ fn assert_valid(name: &str, instance: &Value) {
 }
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`"))
+    devstack::emulator_endpoint()
 }
 
 /// A running stack with one company per sandbox store, each linked and (unless told otherwise)
@@ -178,7 +177,7 @@ async fn every_endpoint_answers_schema_valid_codat_json_matching_what_was_synced
         let page = w.ok(&w.data(0, &format!("{resource}?pageSize=2000"))).await;
         assert_valid(list_schema, &page);
         let data_type = DataType::parse(resource).expect("type");
-        let stored = w.records.every_record(connection, data_type).await.expect("stored");
+        let stored = w.records.every_record(RecordSet::new(connection, data_type)).await.expect("stored");
         assert!(!stored.is_empty(), "{resource} synced nothing");
         assert_eq!(page["totalResults"], stored.len(), "{resource}");
         let listed: Vec<Value> = page["results"].as_array().expect("results").clone();
@@ -238,7 +237,11 @@ async fn pages_cover_every_record_once_in_a_stable_order_and_jump_without_readin
         let records = w.records.clone();
         async move {
             let before = records.stats();
-            let page = records.page(connection, DataType::Orders, offset, 50).await.expect("page").expect("sealed");
+            let page = records
+                .page(RecordSet::new(connection, DataType::Orders), offset, 50)
+                .await
+                .expect("page")
+                .expect("sealed");
             assert_eq!(page.records.len(), 50);
             records.stats().since(&before)
         }

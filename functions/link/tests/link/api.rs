@@ -47,10 +47,7 @@ async fn good_credentials_link_store_the_secret_and_queue_first_syncs() {
         ],
         "every fetchOnFirstLink type, once"
     );
-    assert!(
-        jobs.iter()
-            .all(|j| j["connectionId"] == connection.as_str() && j["reason"] == "firstLink" && j["mode"] == "full")
-    );
+    assert!(jobs.iter().all(|j| j["connectionId"] == connection.as_str() && j["reason"] == "firstLink"));
     assert!(
         !serde_json::to_string(&jobs).expect("json").contains(&s.full().access_token),
         "no credential in job messages"

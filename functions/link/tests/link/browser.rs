@@ -110,8 +110,7 @@ impl Flow {
         panic!("the page did not change after submitting");
     }
 
-    async fn fill_all(&self, stack: &Stack, account: &sandbox::Account, token: &str, api_path: &str) {
-        let _ = stack;
+    async fn fill_all(&self, account: &sandbox::Account, token: &str, api_path: &str) {
         self.fill("client_id", &account.client_id).await;
         self.fill("client_secret", &account.client_secret).await;
         self.fill("access_token", token).await;
@@ -146,14 +145,14 @@ async fn a_merchant_completes_link_in_a_real_browser() {
     flow.shot("3-credentials").await;
 
     let full = s.full().clone();
-    flow.fill_all(&s, &full, &full.access_token, "https://example.com/stores/abc/v3/").await;
+    flow.fill_all(&full, &full.access_token, "https://example.com/stores/abc/v3/").await;
     let page = flow.text().await;
     assert!(page.contains("https://api.bigcommerce.com/stores/<store hash>/v3/"), "bad API Path explained: {page}");
     let active = flow.client.active_element().await.expect("focus").attr("id").await.expect("id");
     assert_eq!(active.as_deref(), Some("error-summary"), "the error summary takes focus so it is announced");
     flow.shot("4-bad-api-path").await;
 
-    flow.fill_all(&s, &full, "0000000000000000000000000000000", &s.store.api_path()).await;
+    flow.fill_all(&full, "0000000000000000000000000000000", &s.store.api_path()).await;
     assert!(flow.text().await.contains("rejected this Access Token"));
     assert_eq!(
         flow.client
@@ -170,7 +169,7 @@ async fn a_merchant_completes_link_in_a_real_browser() {
     flow.shot("5-wrong-token").await;
 
     let limited = s.no_customers().clone();
-    flow.fill_all(&s, &limited, &limited.access_token, &s.store.api_path()).await;
+    flow.fill_all(&limited, &limited.access_token, &s.store.api_path()).await;
     let page = flow.text().await;
     assert!(page.contains("missing the Customers (read-only) permission"), "{page}");
     flow.shot("6-missing-scope").await;

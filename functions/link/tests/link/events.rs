@@ -47,11 +47,7 @@ async fn every_link_event_runs_against_moto_and_the_sandbox() {
 
 #[test]
 fn every_link_event_file_is_covered() {
-    let mut files: Vec<String> = std::fs::read_dir(dir())
-        .expect("events/link")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
-        .collect();
-    files.sort();
+    let files = devstack::event::event_names("link");
     let mut covered: Vec<String> = CASES.iter().map(|c| c.file.to_string()).collect();
     covered.sort();
     assert_eq!(files, covered);

@@ -14,8 +14,7 @@ pub struct Stack {
 }
 
 pub fn aws_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`"))
+    devstack::emulator_endpoint()
 }
 
 impl Stack {

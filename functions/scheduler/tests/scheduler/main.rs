@@ -5,16 +5,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use devstack::invoke::{load_event, scheduler_setup};
+use shared::domain::JobReason;
 use shared::domain::{Company, CompanyName, Connection, ConnectionStatus, DataType, PullStatus, Tags};
-use shared::jobs::JobReason;
 use shared::ports::{CompanyStore, ConnectionStore, DatasetStore, ScheduleStore};
 use shared::scheduler::{event_time, tick};
-use shared::sync_requests::request_syncs;
+use shared::syncs::request_syncs;
 use uuid::Uuid;
 
 fn sdk() -> aws_config::SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make test`)");
-    devstack::local_sdk_config(&endpoint)
+    devstack::emulator_sdk_config()
 }
 
 fn events_dir() -> std::path::PathBuf {
@@ -237,7 +236,7 @@ fn the_template_schedules_the_scheduler_with_least_privilege() {
 #[tokio::test]
 async fn a_change_in_the_sandbox_reaches_the_read_api_after_the_next_scheduled_sync() {
     use devstack::stack::{DevStack, StackOptions};
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run with `make test`)");
+    let endpoint = devstack::emulator_endpoint();
     let mut store =
         sandbox::StoreConfig::from_seed(7, sandbox::Sizes { orders: 300, products: 20, customers: 40, categories: 3 });
     store.quota = 10_000;

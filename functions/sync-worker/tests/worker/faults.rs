@@ -1,4 +1,4 @@
-//! The sync scenarios of RELIABILITY.md, each against moto and the sandbox's fault switches
+//! The failure scenarios a sync must survive, each against moto and the sandbox's fault switches
 //! (storage faults through the record store port). Each prints its figures: faults injected,
 //! records lost, duplicate rows, repeated runs, DLQ count.
 
@@ -12,7 +12,7 @@ use sandbox::{Faults, Mutations, Sizes};
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
 use shared::error::StoreError;
-use shared::ports::{PassTally, RecordStore, StoredRecord};
+use shared::ports::{PassTally, RecordSet, RecordStore, StoredRecord};
 use uuid::Uuid;
 
 use super::{Setup, World};
@@ -218,59 +218,40 @@ impl Flaky {
 impl RecordStore for Flaky {
     async fn put_records(
         &self,
-        connection: Uuid,
-        data_type: DataType,
+        set: RecordSet,
         records: &[StoredRecord],
         pass: Option<Uuid>,
     ) -> Result<(), StoreError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
-            self.inner().put_records(connection, data_type, &records[..records.len() / 2], pass).await?;
+            self.inner().put_records(set, &records[..records.len() / 2], pass).await?;
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::Unavailable("injected: throttled after a partial write".into()));
         }
-        self.inner().put_records(connection, data_type, records, pass).await?;
+        self.inner().put_records(set, records, pass).await?;
         if let Some(hook) = &self.after_write {
             hook(n);
         }
         Ok(())
     }
 
-    async fn get_record(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner().get_record(connection, data_type, id).await
+    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
+        self.inner().tally_pass(set, pass).await
     }
 
-    async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        self.inner().all_records(connection, data_type).await
-    }
-
-    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError> {
-        self.inner().tally_pass(connection, data_type, pass).await
-    }
-
-    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
         if self.seal_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(StoreError::Unavailable("injected: the seal failed".into()));
         }
-        self.inner().seal(connection, data_type).await
+        self.inner().seal(set).await
     }
 
-    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
-        self.inner().delete_records(connection, data_type, ids).await
+    async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError> {
+        self.inner().delete_records(set, ids).await
     }
 
-    async fn ids_with_prefix(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        prefix: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.inner().ids_with_prefix(connection, data_type, prefix).await
+    async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner().ids_with_prefix(set, prefix).await
     }
 }
 

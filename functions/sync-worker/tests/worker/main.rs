@@ -1,6 +1,8 @@
 //! The sync worker against moto and the sandbox store: jobs taken from the real queue and
-//! handed over as the SQS event source mapping does. `faults` runs the sync scenarios of
-//! RELIABILITY.md against the sandbox's fault switches.
+//! handed over as the SQS event source mapping does. `faults` runs the failure scenarios a sync
+//! must survive (429 storms, 5xx, slow, truncated and malformed pages, repeated pages, data
+//! changing between pages, storage failing mid-batch, a token revoked mid-sync) against the
+//! sandbox's fault switches.
 
 mod faults;
 mod reconcile;
@@ -18,7 +20,7 @@ use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::bigcommerce::BigCommerceClient;
 use shared::domain::DataType;
-use shared::ports::RecordStore;
+use shared::ports::{RecordReader, RecordSet, RecordStore};
 use shared::sync::SyncWorker;
 use uuid::Uuid;
 
@@ -34,8 +36,7 @@ struct World {
 }
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the tests with `make test`"))
+    devstack::emulator_endpoint()
 }
 
 /// How a world's store and worker are set up.
@@ -212,7 +213,7 @@ impl World {
     /// Every stored record of a data type of the world's connection.
     async fn stored(&self, data_type: DataType) -> Vec<shared::ports::StoredRecord> {
         let connection = Uuid::parse_str(&self.connection).expect("uuid");
-        self.records.all_records(connection, data_type).await.expect("read")
+        self.records.every_record(RecordSet::new(connection, data_type)).await.expect("read")
     }
 
     async fn data_status(&self) -> Value {
@@ -262,8 +263,12 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
     assert_eq!(status["commerce-companyInfo"]["currentStatus"], "Complete", "{status}");
     assert!(status["commerce-companyInfo"]["lastSuccessfulSync"].is_string());
     let connection = Uuid::parse_str(&w.connection).expect("uuid");
-    let info =
-        w.records.get_record(connection, DataType::CompanyInfo, &w.store.hash).await.expect("read").expect("stored");
+    let info = w
+        .records
+        .record(RecordSet::new(connection, DataType::CompanyInfo), &w.store.hash)
+        .await
+        .expect("read")
+        .expect("stored");
     testkit::Spec::named("codat/Codat-Commerce")
         .with_draft(testkit::Draft::Draft7)
         .assert_valid(pointer(), &info.record);
@@ -272,7 +277,8 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
 
     // Product categories: the tree, ancestors root first.
     assert_eq!(status["commerce-productCategories"]["currentStatus"], "Complete", "{status}");
-    let categories = w.records.all_records(connection, DataType::ProductCategories).await.expect("read");
+    let categories =
+        w.records.every_record(RecordSet::new(connection, DataType::ProductCategories)).await.expect("read");
     assert_eq!(categories.len(), 3);
     let tents = categories.iter().find(|c| c.record["name"] == "Tents").expect("Tents");
     assert_eq!(tents.record["ancestorRefs"][0]["id"], "1");
@@ -283,7 +289,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
 
     // Products: 300 over two pages, variants whole (some products have hundreds).
     assert_eq!(status["commerce-products"]["currentStatus"], "Complete", "{status}");
-    let products = w.records.all_records(connection, DataType::Products).await.expect("read");
+    let products = w.records.every_record(RecordSet::new(connection, DataType::Products)).await.expect("read");
     let ids: Vec<u64> = products.iter().map(|p| p.id.parse().expect("numeric id")).collect();
     assert_eq!(ids, (1..=300).collect::<Vec<u64>>());
     let heads = w.sandbox().data().products.clone();
@@ -298,7 +304,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
 
     // Payment methods: the two built-ins Codat reports for BigCommerce, schema-valid.
     assert_eq!(status["commerce-paymentMethods"]["currentStatus"], "Complete", "{status}");
-    let methods = w.records.all_records(connection, DataType::PaymentMethods).await.expect("read");
+    let methods = w.records.every_record(RecordSet::new(connection, DataType::PaymentMethods)).await.expect("read");
     let ids: Vec<&str> = methods.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["bigcommerce_gift_certificate", "bigcommerce_store_credit"]);
     for m in &methods {
@@ -310,7 +316,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
 
     // Orders: every live order, line items embedded, totals reconciling.
     assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "{status}");
-    let orders = w.records.all_records(connection, DataType::Orders).await.expect("read");
+    let orders = w.records.every_record(RecordSet::new(connection, DataType::Orders)).await.expect("read");
     let live: Vec<_> = w.sandbox().data().orders.iter().filter(|o| !o.is_deleted).copied().collect();
     assert_eq!(orders.len(), live.len(), "every live order stored once");
     for (stored, head) in orders.iter().zip(&live) {
@@ -347,7 +353,7 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         (DataType::Transactions, expected_transactions, "#/components/schemas/Transaction"),
     ] {
         assert_eq!(status[data_type.key()]["currentStatus"], "Complete", "{status}");
-        let stored = w.records.all_records(connection, data_type).await.expect("read");
+        let stored = w.records.every_record(RecordSet::new(connection, data_type)).await.expect("read");
         let amount = if data_type == DataType::Payments { "amount" } else { "totalAmount" };
         let got: std::collections::BTreeMap<String, i64> =
             stored.iter().map(|r| (r.id.clone(), devstack::truth::cents(&r.record[amount]))).collect();
@@ -363,13 +369,13 @@ async fn the_first_sync_stores_company_info_and_answers_not_supported_honestly()
         w.sandbox().metrics().requests.iter().filter(|(k, _)| k.contains("transactions")).map(|(_, n)| n).sum();
     assert_eq!(transaction_calls, live.len() as u64 + 1, "each order's transactions fetched once");
     for (data_type, expected) in &truth.counts {
-        let stored = w.records.all_records(connection, *data_type).await.expect("read").len();
+        let stored = w.records.every_record(RecordSet::new(connection, *data_type)).await.expect("read").len();
         assert_eq!(stored, *expected, "{}: the ground truth's count", data_type.key());
     }
 
     // Customers: 600 over three cursor pages, every one stored once and matching the store.
     assert_eq!(status["commerce-customers"]["currentStatus"], "Complete", "{status}");
-    let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
+    let customers = w.records.every_record(RecordSet::new(connection, DataType::Customers)).await.expect("read");
     let ids: Vec<u64> = customers.iter().map(|c| c.id.parse().expect("numeric id")).collect();
     assert_eq!(ids, (1..=600).collect::<Vec<u64>>(), "0 missing, 0 extra, 0 duplicated");
     let mut truth = Vec::new();
@@ -435,7 +441,7 @@ async fn fidelity(w: &World, connection: Uuid) -> Vec<String> {
     let by_id = |records: Vec<shared::ports::StoredRecord>| -> std::collections::HashMap<String, Value> {
         records.into_iter().map(|r| (r.id, r.record)).collect()
     };
-    let orders = by_id(w.records.all_records(connection, DataType::Orders).await.expect("read"));
+    let orders = by_id(w.records.every_record(RecordSet::new(connection, DataType::Orders)).await.expect("read"));
     let (mut lines_checked, mut longest) = (0, 0);
     for o in export.orders.iter().filter(|o| o.order["is_deleted"] != true) {
         let id = o.order["id"].to_string();
@@ -488,7 +494,7 @@ async fn fidelity(w: &World, connection: Uuid) -> Vec<String> {
             check(format!("order {id} line {line_id} name"), &s["productRef"]["name"], line["name"].clone());
         }
     }
-    let customers = by_id(w.records.all_records(connection, DataType::Customers).await.expect("read"));
+    let customers = by_id(w.records.every_record(RecordSet::new(connection, DataType::Customers)).await.expect("read"));
     for c in &export.customers {
         let id = c["id"].to_string();
         let Some(stored) = customers.get(&id) else {
@@ -507,7 +513,7 @@ async fn fidelity(w: &World, connection: Uuid) -> Vec<String> {
             stored["addresses"].as_array().into_iter().flatten().map(|a| a["city"].clone()).collect();
         check(format!("customer {id} address cities"), &json!(stored_cities), json!(cities));
     }
-    let products = by_id(w.records.all_records(connection, DataType::Products).await.expect("read"));
+    let products = by_id(w.records.every_record(RecordSet::new(connection, DataType::Products)).await.expect("read"));
     for p in &export.products {
         let id = p["id"].to_string();
         let Some(stored) = products.get(&id) else {
@@ -580,7 +586,7 @@ async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resu
          leftover continuation finds the dataset Complete"
     );
     let connection = Uuid::parse_str(&w.connection).expect("uuid");
-    let customers = w.records.all_records(connection, DataType::Customers).await.expect("read");
+    let customers = w.records.every_record(RecordSet::new(connection, DataType::Customers)).await.expect("read");
     let ids: Vec<u64> = customers.iter().map(|c| c.id.parse().expect("numeric id")).collect();
     assert_eq!(ids, (1..=600).collect::<Vec<u64>>(), "0 missing, 0 extra, 0 duplicated");
     assert_eq!(customer_calls() - before, 3, "three pages, each fetched once across three runs and a redelivery");
@@ -654,7 +660,7 @@ async fn duplicates_poison_messages_401_and_403() {
         .expect("c");
     assert_eq!(connection["status"], "Deauthorized");
     let id = Uuid::parse_str(&w.connection).expect("uuid");
-    assert!(w.records.get_record(id, DataType::CompanyInfo, &w.store.hash).await.expect("read").is_some());
+    assert!(w.records.record(RecordSet::new(id, DataType::CompanyInfo), &w.store.hash).await.expect("read").is_some());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
-use super::{Item, classify};
+use super::item::{Item, classify};
 use crate::error::StoreError;
 
 /// DynamoDB's limit of requests per BatchWriteItem call (moto does not enforce it; we do).

@@ -21,12 +21,16 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use uuid::Uuid;
 
-use super::{BatchWriter, Item, classify};
+use super::BatchWriter;
+use super::item::{Item, classify};
+use crate::codat::summary::summarize;
+use crate::codat::timestamp;
+use crate::error::StoreError;
+use crate::ports::{
+    PassTally, ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord,
+};
 
 type QueryRequest = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use crate::domain::DataType;
-use crate::error::StoreError;
-use crate::ports::{PassTally, ReadStats, RecordPage, RecordReader, RecordStore, RecordSummary, StoredRecord};
 
 /// Above this many bytes of JSON a record is compressed.
 pub const COMPRESS_ABOVE: usize = 64 * 1024;
@@ -207,16 +211,16 @@ impl DynamoRecords {
     }
 }
 
-fn partition(connection: Uuid, data_type: DataType) -> String {
-    format!("REC#{connection}#{}", data_type.key())
+fn partition(set: RecordSet) -> String {
+    format!("REC#{}#{}", set.connection, set.data_type.key())
 }
 
-fn index_partition(connection: Uuid, data_type: DataType) -> String {
-    format!("IDX#{connection}#{}", data_type.key())
+fn index_partition(set: RecordSet) -> String {
+    format!("IDX#{}#{}", set.connection, set.data_type.key())
 }
 
-fn directory_partition(connection: Uuid, data_type: DataType) -> String {
-    format!("DIR#{connection}#{}", data_type.key())
+fn directory_partition(set: RecordSet) -> String {
+    format!("DIR#{}#{}", set.connection, set.data_type.key())
 }
 
 fn chunk_key(chunk: u64) -> String {
@@ -288,22 +292,21 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredRecord, StoreE
 impl RecordStore for DynamoRecords {
     async fn put_records(
         &self,
-        connection: Uuid,
-        data_type: DataType,
+        set: RecordSet,
         records: &[StoredRecord],
         pass: Option<Uuid>,
     ) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(records.len() * 2);
         for r in records {
             let (field, doc) = encode(r)?;
-            let mut item = key(partition(connection, data_type), sort_key(&r.id));
+            let mut item = key(partition(set), sort_key(&r.id));
             item.insert("id".into(), AttributeValue::S(r.id.clone()));
             item.insert(field.into(), doc);
-            let mut summary = key(index_partition(connection, data_type), sort_key(&r.id));
+            let mut summary = key(index_partition(set), sort_key(&r.id));
             summary.insert("id".into(), AttributeValue::S(r.id.clone()));
-            summary.insert("s".into(), AttributeValue::S(crate::commerce::summarize(&r.record).to_string()));
+            summary.insert("s".into(), AttributeValue::S(summarize(&r.record).to_string()));
             if let Some(modified) = r.modified {
-                let modified = AttributeValue::S(crate::codat::timestamp(modified));
+                let modified = AttributeValue::S(timestamp(modified));
                 item.insert("modified".into(), modified.clone());
                 summary.insert("modified".into(), modified);
             }
@@ -318,51 +321,26 @@ impl RecordStore for DynamoRecords {
         self.batch.put(items).await
     }
 
-    async fn get_record(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError> {
-        self.record(connection, data_type, id).await
-    }
-
-    async fn all_records(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        let request = self.request(partition(connection, data_type), None, None, false);
-        self.collect(request, None).await?.iter().map(decode).collect()
-    }
-
-    async fn delete_records(&self, connection: Uuid, data_type: DataType, ids: &[String]) -> Result<(), StoreError> {
+    async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError> {
         let keys = ids
             .iter()
-            .flat_map(|id| {
-                [
-                    key(partition(connection, data_type), sort_key(id)),
-                    key(index_partition(connection, data_type), sort_key(id)),
-                ]
-            })
+            .flat_map(|id| [key(partition(set), sort_key(id)), key(index_partition(set), sort_key(id))])
             .collect();
         self.batch.delete(keys).await
     }
 
-    async fn ids_with_prefix(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        prefix: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {
         let prefix = [(":prefix", sort_key(prefix))];
         let range = Some(("begins_with(sk, :prefix)", &prefix[..]));
-        let request = self.request(index_partition(connection, data_type), range, Some("id"), false);
+        let request = self.request(index_partition(set), range, Some("id"), false);
         let items = self.collect(request, None).await?;
         Ok(items.iter().filter_map(|i| text(i, "id").map(str::to_string)).collect())
     }
 
-    async fn tally_pass(&self, connection: Uuid, data_type: DataType, pass: Uuid) -> Result<PassTally, StoreError> {
+    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
         // Summaries, not records: the same keys at a fraction of the read capacity.
-        let request = self
-            .request(index_partition(connection, data_type), None, Some("id, #pass"), true)
-            .expression_attribute_names("#pass", PASS);
+        let request =
+            self.request(index_partition(set), None, Some("id, #pass"), true).expression_attribute_names("#pass", PASS);
         let pass = pass.to_string();
         let mut tally = PassTally::default();
         self.each_page(request, None, &mut |page| {
@@ -379,15 +357,14 @@ impl RecordStore for DynamoRecords {
         Ok(tally)
     }
 
-    async fn seal(&self, connection: Uuid, data_type: DataType) -> Result<u64, StoreError> {
-        let keys =
-            self.collect(self.request(index_partition(connection, data_type), None, Some("sk"), true), None).await?;
+    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+        let keys = self.collect(self.request(index_partition(set), None, Some("sk"), true), None).await?;
         let starts: Vec<AttributeValue> = keys
             .iter()
             .step_by(STRIDE as usize)
             .map(|k| AttributeValue::S(text(k, "sk").unwrap_or_default().to_string()))
             .collect();
-        let dir = directory_partition(connection, data_type);
+        let dir = directory_partition(set);
         let chunks: Vec<Item> = starts
             .chunks(CHUNK as usize)
             .enumerate()
@@ -404,7 +381,7 @@ impl RecordStore for DynamoRecords {
         head.insert("count".into(), AttributeValue::N(keys.len().to_string()));
         head.insert("chunks".into(), AttributeValue::N(chunk_count.to_string()));
         head.insert("stride".into(), AttributeValue::N(STRIDE.to_string()));
-        head.insert("sealed".into(), AttributeValue::S(crate::codat::timestamp(chrono::Utc::now())));
+        head.insert("sealed".into(), AttributeValue::S(timestamp(chrono::Utc::now())));
         self.client.put_item().table_name(&self.table).set_item(Some(head)).send().await.map_err(classify)?;
         Ok(keys.len() as u64)
     }
@@ -412,17 +389,12 @@ impl RecordStore for DynamoRecords {
 
 #[async_trait]
 impl RecordReader for DynamoRecords {
-    async fn record(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError> {
+    async fn record(&self, set: RecordSet, id: &str) -> Result<Option<StoredRecord>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(partition(connection, data_type), sort_key(id))))
+            .set_key(Some(key(partition(set), sort_key(id))))
             .send()
             .await
             .map_err(classify)?;
@@ -430,14 +402,8 @@ impl RecordReader for DynamoRecords {
         out.item.as_ref().map(decode).transpose()
     }
 
-    async fn page(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        offset: u64,
-        limit: u32,
-    ) -> Result<Option<RecordPage>, StoreError> {
-        let dir = directory_partition(connection, data_type);
+    async fn page(&self, set: RecordSet, offset: u64, limit: u32) -> Result<Option<RecordPage>, StoreError> {
+        let dir = directory_partition(set);
         let chunk = offset / (STRIDE * CHUNK);
         let found = self.batch_get(vec![key(dir.clone(), "HEAD".into()), key(dir, chunk_key(chunk))]).await?;
         let Some(head) = found.iter().find(|i| text(i, "sk") == Some("HEAD")) else {
@@ -460,14 +426,13 @@ impl RecordReader for DynamoRecords {
             .and_then(|s| s.as_s().ok())
             .cloned();
         let Some(start) = start else {
-            return Err(StoreError::Backend(format!("the directory of {} lacks offset {offset}", data_type.key())));
+            return Err(StoreError::Backend(format!("the directory of {} lacks offset {offset}", set.data_type.key())));
         };
         // Sort keys of the page, from the summary index: at most STRIDE - 1 small items before it.
         let skip = (offset % STRIDE) as usize;
         let wanted = skip + limit as usize;
         let from = [(":from", start)];
-        let request =
-            self.request(index_partition(connection, data_type), Some(("sk >= :from", &from)), Some("sk"), false);
+        let request = self.request(index_partition(set), Some(("sk >= :from", &from)), Some("sk"), false);
         let keys = self.collect(request, Some(wanted)).await?;
         let page: Vec<&str> = keys.iter().skip(skip).filter_map(|k| text(k, "sk")).collect();
         let (Some(first), Some(last)) = (page.first(), page.last()) else {
@@ -475,21 +440,20 @@ impl RecordReader for DynamoRecords {
         };
         let bounds = [(":first", first.to_string()), (":last", last.to_string())];
         let between = Some(("sk BETWEEN :first AND :last", &bounds[..]));
-        let items = self.collect(self.request(partition(connection, data_type), between, None, false), None).await?;
+        let items = self.collect(self.request(partition(set), between, None, false), None).await?;
         let records = items.iter().take(limit as usize).map(decode).collect::<Result<_, _>>()?;
         Ok(Some(RecordPage { total, records }))
     }
 
     async fn scan(
         &self,
-        connection: Uuid,
-        data_type: DataType,
+        set: RecordSet,
         whole: bool,
         visit: &mut (dyn FnMut(RecordSummary) + Send),
     ) -> Result<(), StoreError> {
         let (pk, projection) = match whole {
-            true => (partition(connection, data_type), None),
-            false => (index_partition(connection, data_type), Some("id, s")),
+            true => (partition(set), None),
+            false => (index_partition(set), Some("id, s")),
         };
         let request = self.request(pk, None, projection, false);
         self.each_page(request, None, &mut |page| {
@@ -509,13 +473,8 @@ impl RecordReader for DynamoRecords {
         .await
     }
 
-    async fn records(
-        &self,
-        connection: Uuid,
-        data_type: DataType,
-        ids: &[String],
-    ) -> Result<Vec<StoredRecord>, StoreError> {
-        let pk = partition(connection, data_type);
+    async fn records(&self, set: RecordSet, ids: &[String]) -> Result<Vec<StoredRecord>, StoreError> {
+        let pk = partition(set);
         let calls = ids.chunks(MAX_BATCH_GET).map(|chunk| {
             let keys = chunk.iter().map(|id| key(pk.clone(), sort_key(id))).collect();
             self.batch_get(keys)
@@ -530,8 +489,9 @@ impl RecordReader for DynamoRecords {
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
-    async fn every_record(&self, connection: Uuid, data_type: DataType) -> Result<Vec<StoredRecord>, StoreError> {
-        self.all_records(connection, data_type).await
+    async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError> {
+        let request = self.request(partition(set), None, None, false);
+        self.collect(request, None).await?.iter().map(decode).collect()
     }
 
     fn stats(&self) -> ReadStats {

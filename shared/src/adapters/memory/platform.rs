@@ -1,7 +1,8 @@
-//! In-memory twin of the DynamoDB adapter, for fast unit tests of the use cases.
+//! In-memory twin of the platform table: every port [`crate::ports::PlatformStore`] and
+//! [`LinkStore`] name, with the same conditions as the DynamoDB adapter.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,12 +13,9 @@ use crate::domain::{
     SyncSettings,
 };
 use crate::error::StoreError;
-use secrecy::{ExposeSecret, SecretString};
-
-use crate::jobs::SyncJob;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, JobQueue, LinkStore,
-    LinkedStore, ScheduleStore, SecretStore, SyncSettingsStore,
+    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore, LinkedStore,
+    ScheduleStore, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -47,10 +45,11 @@ impl State {
     }
 }
 
-/// A [`crate::ports::PlatformStore`] held in memory.
-#[derive(Default)]
+/// A [`crate::ports::PlatformStore`] held in memory. Clones share the same state, as two
+/// handles of one DynamoDB table do.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemoryStore {
@@ -199,65 +198,6 @@ impl LinkStore for MemoryStore {
         let count = state.attempts.entry((key.to_string(), window_start)).or_default();
         *count += 1;
         Ok(*count)
-    }
-}
-
-/// A secret's versions (oldest first) and tags.
-type StoredSecret = (Vec<String>, Vec<(String, String)>);
-
-/// Secrets held in memory, with every version kept (tests check updates happen in place).
-#[derive(Default)]
-pub struct MemorySecrets {
-    secrets: Mutex<BTreeMap<String, StoredSecret>>,
-}
-
-impl MemorySecrets {
-    /// The versions of a secret, oldest first.
-    pub fn versions(&self, name: &str) -> Vec<String> {
-        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).get(name).map(|s| s.0.clone()).unwrap_or_default()
-    }
-
-    /// Names of the stored secrets.
-    pub fn names(&self) -> Vec<String> {
-        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
-    }
-}
-
-#[async_trait]
-impl SecretStore for MemorySecrets {
-    async fn put_secret(&self, name: &str, value: &SecretString, tags: &[(&str, String)]) -> Result<(), StoreError> {
-        let mut secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = secrets
-            .entry(name.to_string())
-            .or_insert_with(|| (Vec::new(), tags.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()));
-        entry.0.push(value.expose_secret().to_string());
-        Ok(())
-    }
-
-    async fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
-        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
-        Ok(())
-    }
-}
-
-/// A queue held in memory.
-#[derive(Default)]
-pub struct MemoryQueue {
-    jobs: Mutex<Vec<SyncJob>>,
-}
-
-impl MemoryQueue {
-    /// Everything enqueued so far.
-    pub fn jobs(&self) -> Vec<SyncJob> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-#[async_trait]
-impl JobQueue for MemoryQueue {
-    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(jobs);
-        Ok(())
     }
 }
 

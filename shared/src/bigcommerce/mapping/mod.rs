@@ -1,5 +1,8 @@
-//! Pure mappings from BigCommerce's models to Codat's commerce schemas. Each decision is
-//! written down in `docs/mapping.md`.
+//! Pure mappings from BigCommerce's models to Codat's commerce schemas: the store, customers,
+//! orders, products and categories here, payments and transactions in [`payments`]. Each
+//! decision is written down in `docs/mapping.md`.
+
+pub mod payments;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -92,7 +95,7 @@ pub fn customer(source: &Value, synced: DateTime<Utc>) -> Value {
 }
 
 /// A v2 money string ("12.3400") as a decimal (0 when absent or malformed).
-pub(super) fn money(value: &Value) -> rust_decimal::Decimal {
+pub fn money(value: &Value) -> rust_decimal::Decimal {
     use std::str::FromStr;
     match value {
         Value::String(s) => rust_decimal::Decimal::from_str(s.trim()).unwrap_or_default(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::mapping::{money, number, order_currency, utc, v2_date};
+use super::{money, number, order_currency, utc, v2_date};
 use crate::codat::timestamp;
 
 /// Codat's `dueDate` for payments without one, as its BigCommerce integration reports it.

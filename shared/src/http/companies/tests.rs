@@ -1,30 +1,32 @@
-//! Fast tests of the Platform API over the in-memory store. The same behaviours run against
+//! Fast tests of the Platform API over the in-memory twins. The same behaviours run against
 //! DynamoDB (moto) in `functions/companies/tests`.
 
+use std::sync::Arc;
+
 use base64::Engine;
-use serde_json::json;
+use url::Url;
 
 use super::*;
-use crate::adapters::memory::MemoryStore;
+use crate::adapters::memory::{MemoryQueue, MemorySecrets, MemoryStore};
+use crate::domain::LinkKey;
+use crate::http::ApiKeys;
+use crate::vault::CredentialVault;
 
 const KEY: &str = "unit-test-key";
 
-fn api() -> PlatformApi<MemoryStore> {
+fn api() -> CompaniesApi<MemoryStore> {
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(KEY)).expect("keys");
     let edge = Edge {
         keys,
         public_base_url: Some(Url::parse("http://link.test").expect("url")),
         link_key: LinkKey::generate(),
     };
-    PlatformApi::new(
-        MemoryStore::new(),
-        Arc::new(crate::adapters::memory::MemorySecrets::default()),
-        Arc::new(crate::adapters::memory::MemoryQueue::default()),
-        edge,
-    )
+    let vault = CredentialVault::new(Arc::new(MemorySecrets::default()), "test/");
+    let companies = Companies::new(MemoryStore::new(), vault, Arc::new(MemoryQueue::default()), edge.link_key.clone());
+    CompaniesApi::new(companies, edge)
 }
 
-async fn call(api: &PlatformApi<MemoryStore>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(api: &CompaniesApi<MemoryStore>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(KEY));
     let mut builder = http::Request::builder().method(method).uri(path).header("authorization", auth);
     if body.is_some() {

@@ -1,25 +1,22 @@
-//! fn link: the hosted Link pages a merchant completes, and `PUT .../authorization` for
-//! platforms that collect credentials themselves. Only this function writes secrets.
+//! fn link's HTTP edge: the hosted Link pages a merchant completes ([`pages`]), and
+//! `PUT .../authorization` for platforms that collect credentials themselves, over the use case
+//! ([`crate::link::LinkService`]).
 
 mod pages;
-pub mod service;
 
-use chrono::Utc;
 use http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::Value;
-use url::Url;
-use uuid::Uuid;
 
-pub use service::{LinkError, LinkService, Submission};
-
+use super::edge::Edge;
+use super::error::ApiError;
+use super::paths::{company_id, company_not_found, connection_id, connection_not_found};
+use super::request::{RequestInfo, json_body};
+use super::response::json;
 use crate::bigcommerce::VerifyError;
+use crate::codat::reader::FieldReader;
 use crate::codat::{self, ValidationItem};
-use crate::domain::validate::FieldReader;
-use crate::domain::{Connection, ConnectionStatus, LinkToken};
-use crate::error::ApiError;
-use crate::http::{RequestInfo, json, json_body, respond};
-use crate::platform::Edge;
+use crate::domain::{ConnectionStatus, LinkToken};
+use crate::link::{LinkError, LinkService, Submission};
 use crate::ports::{CompanyRecord, LinkFunctionStore};
 
 /// Largest Link form body accepted.
@@ -27,20 +24,10 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Form tokens are valid this long.
 pub const FORM_TOKEN_SECS: i64 = 2 * 3600;
 
-/// Settings of the Link pages.
-#[derive(Debug, Clone)]
-pub struct LinkSettings {
-    /// Where Finish leads after success (the platform's page), if anywhere.
-    pub finish_url: Option<Url>,
-    /// Credential submissions allowed per Link URL per minute.
-    pub attempts_per_minute: u32,
-}
-
 /// The Link function.
 pub struct LinkApi<S> {
     service: LinkService<S>,
     edge: Edge,
-    settings: LinkSettings,
 }
 
 /// A page or a JSON answer.
@@ -48,20 +35,18 @@ type Reply = Result<Response<Body>, ApiError>;
 
 impl<S: LinkFunctionStore> LinkApi<S> {
     /// The function over `service`.
-    pub fn new(service: LinkService<S>, edge: Edge, settings: LinkSettings) -> Self {
-        Self { service, edge, settings }
+    pub fn new(service: LinkService<S>, edge: Edge) -> Self {
+        Self { service, edge }
     }
 
     /// Answers one request; never fails.
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let info = RequestInfo::new(&req);
         // The Link token is a credential of sorts: log the route shape, not the path.
-        let route = match info.segments.first().map(String::as_str) {
-            Some("link") => "link page",
-            _ => "api",
+        let route = |info: &RequestInfo| match info.segments.first().map(String::as_str) {
+            Some("link") => "link page".to_string(),
+            _ => "api".to_string(),
         };
-        let span = tracing::info_span!("request", method = %req.method(), route, correlation_id = %info.correlation_id);
-        respond(&info, span, self.dispatch(&req, &info)).await
+        crate::http::handle(req, route, async |req, info| self.dispatch(req, info).await).await
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Reply {
@@ -79,9 +64,9 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             }
             ["link", "assets", name] if method == Method::GET => pages::asset(name),
             ["link", token, rest @ ..] => {
-                let pages = pages::Pages { edge: &self.edge, info, settings: &self.settings };
+                let pages = pages::Pages { edge: &self.edge, info, settings: self.service.settings() };
                 let Some(token) = LinkToken::parse(token) else { return Ok(pages.invalid_link()) };
-                let Some(record) = self.service.store.company_by_link_hash(&token.hash()).await? else {
+                let Some(record) = self.service.company_for(&token).await? else {
                     return Ok(pages.invalid_link());
                 };
                 let page = pages::LinkPage::new(&pages, &record, &token)?;
@@ -94,25 +79,17 @@ impl<S: LinkFunctionStore> LinkApi<S> {
     async fn page(&self, req: &Request, page: &pages::LinkPage<'_>, record: &CompanyRecord, rest: &[&str]) -> Reply {
         let method = req.method();
         let connection =
-            |raw: &str| Uuid::parse_str(raw).ok().and_then(|id| record.connections.iter().find(|c| c.id == id));
+            |raw: &str| uuid::Uuid::parse_str(raw).ok().and_then(|id| record.connections.iter().find(|c| c.id == id));
         match (rest, method) {
-            ([], &Method::GET) => Ok(page.choose(self.service.store.integration_state().await?.enabled)),
+            ([], &Method::GET) => Ok(page.choose(self.service.integration_enabled().await?)),
             (["connections"], &Method::POST) => {
                 if let Some(refused) = page.check_form(req, None) {
                     return Ok(refused);
                 }
-                if !self.service.store.integration_state().await?.enabled {
+                if !self.service.integration_enabled().await? {
                     return Ok(page.choose(false));
                 }
-                let reuse = record.connections.iter().rev().find(|c| c.status == ConnectionStatus::PendingAuth);
-                let target = match reuse {
-                    Some(c) => c.id,
-                    None => {
-                        let created = Connection::create(record.company.id, Utc::now());
-                        self.service.store.create_connection(&created).await?;
-                        created.id
-                    }
-                };
+                let target = self.service.connection_to_link(record).await?;
                 Ok(page.redirect(&format!("connections/{target}")))
             }
             (["connections", id], &Method::GET) => match connection(id) {
@@ -134,11 +111,8 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 if target.status == ConnectionStatus::Linked {
                     return Ok(page.connected(target, true));
                 }
-                let now = Utc::now().timestamp();
-                let window = now - now % 60;
-                let attempts = self.service.store.count_attempt(&page.token_hash, window, window + 120).await?;
-                if attempts > self.settings.attempts_per_minute {
-                    return Ok(page.too_many_attempts(60 - (now - window)));
+                if let Some(retry_after) = self.service.over_attempts(&page.token_hash).await? {
+                    return Ok(page.too_many_attempts(retry_after));
                 }
                 let mut submission = Submission {
                     client_id: form.get("client_id").cloned().unwrap_or_default(),
@@ -185,10 +159,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
     }
 
     async fn authorize(&self, req: &Request, info: &RequestInfo, company: &str, connection: &str) -> Reply {
-        let company = Uuid::parse_str(company)
-            .map_err(|_| ApiError::not_found(format!("No company was found with ID {company}")))?;
-        let connection = Uuid::parse_str(connection)
-            .map_err(|_| ApiError::not_found(format!("Data connection {connection} not found")))?;
+        let (company, connection) = (company_id(company)?, connection_id(connection)?);
         let body = json_body(req)?;
         let mut reader = FieldReader::new(&body, &["clientId", "clientSecret", "accessToken", "apiPath"])?;
         let mut read = |field: &str| reader.string(field).unwrap_or_default().to_string();
@@ -199,8 +170,8 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             api_path: read("apiPath"),
         };
         reader.finish()?;
-        if self.service.store.get_company(company).await?.is_none() {
-            return Err(ApiError::not_found(format!("No company was found with ID {company}")));
+        if !self.service.company_exists(company).await? {
+            return Err(company_not_found(company));
         }
         let linked = match self.service.link(company, connection, &submission).await {
             Ok(linked) => linked,
@@ -210,9 +181,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 ));
             }
             Err(LinkError::Verify(e)) => return Err(verify_error(&e)),
-            Err(LinkError::NotFound) => {
-                return Err(ApiError::not_found(format!("Data connection {connection} not found")));
-            }
+            Err(LinkError::NotFound) => return Err(connection_not_found(connection)),
             Err(LinkError::AlreadyLinked) => {
                 return Err(ApiError::bad_request(
                     "The connection is already Linked; unlink it before submitting new credentials",
@@ -272,10 +241,9 @@ pub fn secure(mut response: Response<Body>) -> Response<Body> {
     response
 }
 
-/// For tests: the JSON of a reply.
-pub fn body_json(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => Value::Null,
+#[async_trait::async_trait]
+impl<S: LinkFunctionStore + 'static> crate::http::Handler for LinkApi<S> {
+    async fn handle(&self, req: Request) -> Response<Body> {
+        Self::handle(self, req).await
     }
 }

@@ -7,18 +7,20 @@ use chrono::Utc;
 use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use super::{FORM_TOKEN_SECS, LinkSettings, Submission, secure, service::api_path_form};
+use super::{FORM_TOKEN_SECS, secure};
 use crate::bigcommerce::Scope;
+use crate::bigcommerce::credentials::API_PATH_FORM;
 use crate::codat::PublicUrls;
 use crate::domain::{Connection, LinkToken};
-use crate::error::ApiError;
-use crate::http::RequestInfo;
-use crate::platform::Edge;
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
+use crate::http::request::RequestInfo;
+use crate::link::{LinkSettings, Submission};
 use crate::ports::CompanyRecord;
 
-const CSS: &str = include_str!("../../assets/link.css");
-const JS: &str = include_str!("../../assets/link.js");
-const LOGO: &[u8] = include_bytes!("../../assets/bigcommerce-logo.svg");
+const CSS: &str = include_str!("../../../assets/link.css");
+const JS: &str = include_str!("../../../assets/link.js");
+const LOGO: &[u8] = include_bytes!("../../../assets/bigcommerce-logo.svg");
 
 /// Static assets of the pages.
 pub(super) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
@@ -269,7 +271,7 @@ impl<'a> LinkPage<'a> {
             errors: problems.iter().map(|(f, m)| (anchor(f), m.clone())).collect(),
             client_id: submission.client_id.trim(),
             api_path: submission.api_path.trim(),
-            api_path_form: api_path_form(),
+            api_path_form: API_PATH_FORM,
             client_id_error: error("clientId"),
             client_secret_error: error("clientSecret"),
             access_token_error: error("accessToken"),

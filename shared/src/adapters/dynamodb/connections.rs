@@ -1,0 +1,173 @@
+//! Connections, and the short leases and attempt counters that guard linking them.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::item::{attempts_key, classify, condition_ok, connection_key, connection_sk, item, map, record, s};
+use super::{COMPANIES_PARTITION, DynamoStore};
+use crate::domain::{Connection, ConnectionStatus};
+use crate::error::StoreError;
+use crate::ports::{ConnectionStore, LinkStore, LinkedStore};
+
+#[async_trait]
+impl LinkStore for DynamoStore {
+    async fn begin_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Result<(), StoreError> {
+        let statuses = ConnectionStatus::LINKABLE;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("SET link_lease = :lease, link_lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND #status IN (:s0, :s1, :s2) AND (attribute_not_exists(link_lease) OR link_lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N((now.timestamp() + ttl_secs).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .expression_attribute_values(":s0", s(statuses[0].as_str()))
+            .expression_attribute_values(":s1", s(statuses[1].as_str()))
+            .expression_attribute_values(":s2", s(statuses[2].as_str()))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(company)?)
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn complete_link(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        linked: &LinkedStore,
+    ) -> Result<Connection, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("SET #status = :linked, store_hash = :hash, secret_name = :secret, info = :info REMOVE link_lease, link_lease_until")
+            .condition_expression("link_lease = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":linked", s(ConnectionStatus::Linked.as_str()))
+            .expression_attribute_values(":hash", s(linked.store_hash.clone()))
+            .expression_attribute_values(":secret", s(linked.secret_name.clone()))
+            .expression_attribute_values(":info", map(&linked.info)?)
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        record(out.attributes.unwrap_or_default())
+    }
+
+    async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("REMOVE link_lease, link_lease_until")
+            .condition_expression("link_lease = :lease")
+            .expression_attribute_values(":lease", s(lease.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        // Another submission's lease (or none): nothing of ours to release.
+        condition_ok(released).map(drop)
+    }
+
+    async fn count_attempt(&self, attempt_key: &str, window_start: i64, expires: i64) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(attempts_key(attempt_key, window_start)))
+            .update_expression("ADD attempts :one SET expires_at = :expires, kind = :kind")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":kind", s("attempts"))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX))
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut keys = connection_key(connection.company_id, connection.id);
+        keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
+        keys.insert("gsi1sk".into(), s(format!("{}#{}", connection.company_id, connection_sk(connection.id))));
+        let item = item(connection, "connection", keys)?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(connection.company_id)?)
+            .transact_items(self.put(item, Some("attribute_not_exists(pk)"))?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
+        self.get(connection_key(company, id)).await?.map(record).transpose()
+    }
+
+    async fn set_connection_status(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        from: &[ConnectionStatus],
+        to: ConnectionStatus,
+    ) -> Result<Connection, StoreError> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("SET #status = :to")
+            .condition_expression(format!("attribute_exists(pk) AND #status IN ({})", placeholders.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(ReturnValue::AllNew);
+        for (placeholder, status) in placeholders.iter().zip(from) {
+            request = request.expression_attribute_values(placeholder, s(status.as_str()));
+        }
+        let out = request.send().await.map_err(classify)?;
+        record(out.attributes.unwrap_or_default())
+    }
+
+    async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}

@@ -1,0 +1,171 @@
+//! Datasets (pull operations) and the latest status of each (connection, data type).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::DynamoStore;
+use super::item::{classify, condition_ok, dataset_key, datasets_pk, item, kind, record, s, status_key};
+use crate::codat::timestamp;
+use crate::domain::{DataTypeStatus, Dataset, PullStatus};
+use crate::error::StoreError;
+use crate::ports::DatasetStore;
+
+impl DynamoStore {
+    /// An UpdateItem of a dataset that applies only while it is running (Queued, Fetching,
+    /// MapQueued, Mapping), with `:progress` bound.
+    fn update_running_dataset(&self, company: Uuid, id: Uuid, progress: u8) -> UpdateItemFluentBuilder {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(company, id)))
+            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()));
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        request
+    }
+}
+
+#[async_trait]
+impl DatasetStore for DynamoStore {
+    async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError> {
+        let items = datasets
+            .iter()
+            .map(|d| item(d, "dataset", dataset_key(d.company_id, d.id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch.put(items).await?;
+        for d in datasets {
+            // Update, not put: the last successful sync of the data type must survive. A later
+            // dataset already the latest fails the condition: this one stays in the history only.
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(status_key(d.company_id, d.connection_id, d.data_type)))
+                .update_expression(
+                    "SET kind = :kind, connection_id = :conn, data_type = :dt, current_status = :status, latest_sync_id = :id, latest_requested = :requested",
+                )
+                .condition_expression("attribute_not_exists(latest_requested) OR latest_requested <= :requested")
+                .expression_attribute_values(":kind", s("datastatus"))
+                .expression_attribute_values(":conn", s(d.connection_id.to_string()))
+                .expression_attribute_values(":dt", s(d.data_type.key()))
+                .expression_attribute_values(":status", s(d.status.as_str()))
+                .expression_attribute_values(":id", s(d.id.to_string()))
+                .expression_attribute_values(":requested", s(timestamp(d.requested)))
+                .send()
+                .await
+                .map_err(classify);
+            condition_ok(updated)?;
+        }
+        Ok(())
+    }
+
+    async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
+        self.get(dataset_key(company, id)).await?.map(record).transpose()
+    }
+
+    async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
+        self.partition_from(datasets_pk(company), Some("DATASET#"))
+            .await?
+            .into_iter()
+            .filter(|i| kind(i) == Some("dataset"))
+            .map(record)
+            .collect()
+    }
+
+    async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
+        // The status items only: one per (connection, data type), however long the history.
+        self.partition_from(datasets_pk(company), Some("STATUS#"))
+            .await?
+            .into_iter()
+            .filter(|i| kind(i) == Some("datastatus"))
+            .map(record)
+            .collect()
+    }
+
+    async fn advance_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dataset>, StoreError> {
+        let mut request = self
+            .update_running_dataset(company, id, progress)
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(ReturnValue::AllNew);
+        request = if to.is_final() {
+            let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
+            request
+                .update_expression(
+                    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message",
+                )
+                .expression_attribute_values(":completed", s(timestamp(now)))
+                .expression_attribute_values(":message", message)
+        } else {
+            request.update_expression("SET #status = :to, progress = :progress")
+        };
+        let dataset: Dataset = match request.send().await.map_err(classify) {
+            Ok(out) => record(out.attributes.unwrap_or_default())?,
+            // Already final (or gone): a redelivered job finds it as it is.
+            Err(StoreError::ConditionFailed(_)) => return self.dataset(company, id).await,
+            Err(e) => return Err(e),
+        };
+        let status_key = status_key(company, dataset.connection_id, dataset.data_type);
+        // Only while this dataset is the latest of its data type.
+        let current = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key.clone()))
+            .update_expression("SET current_status = :to")
+            .condition_expression("latest_sync_id = :id")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":id", s(id.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        condition_ok(current)?;
+        if to == PullStatus::Complete {
+            // The last success only moves forward.
+            let at = timestamp(now);
+            let success = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(status_key))
+                .update_expression("SET latest_successful_sync_id = :id, last_successful_sync = :at")
+                .condition_expression("attribute_not_exists(last_successful_sync) OR last_successful_sync <= :at")
+                .expression_attribute_values(":id", s(id.to_string()))
+                .expression_attribute_values(":at", s(at))
+                .send()
+                .await
+                .map_err(classify);
+            condition_ok(success)?;
+        }
+        Ok(Some(dataset))
+    }
+
+    async fn checkpoint_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: u8,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .update_running_dataset(company, id, progress)
+            .update_expression("SET progress = :progress, #checkpoint = :checkpoint")
+            .expression_attribute_names("#checkpoint", "checkpoint")
+            .expression_attribute_values(":checkpoint", s(checkpoint));
+        condition_ok(request.send().await.map_err(classify))
+    }
+}

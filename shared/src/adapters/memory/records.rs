@@ -1,0 +1,198 @@
+//! In-memory twin of the data table: records, their summaries and the sealed directory, with
+//! the same ordering (numeric ids numerically), paging and read metering as the DynamoDB adapter.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::adapters::dynamodb::records::sort_key;
+use crate::codat::summary::summarize;
+use crate::error::StoreError;
+use crate::ports::{
+    PassTally, ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord,
+};
+
+/// One stored record with its summary and the pass that wrote it.
+#[derive(Debug, Clone)]
+struct Entry {
+    record: StoredRecord,
+    summary: Value,
+    pass: Option<Uuid>,
+}
+
+/// The records of one (connection, data type), by sort key, and the directory when sealed.
+#[derive(Debug, Default)]
+struct Kind {
+    entries: BTreeMap<String, Entry>,
+    /// The sort keys as the last seal saw them.
+    sealed: Option<Vec<String>>,
+}
+
+/// Synced records held in memory.
+#[derive(Debug, Default)]
+pub struct MemoryRecords {
+    kinds: Mutex<HashMap<RecordSet, Kind>>,
+    stats: Mutex<ReadStats>,
+}
+
+impl MemoryRecords {
+    /// An empty data table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, set: RecordSet, f: impl FnOnce(&mut Kind) -> T) -> T {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        f(kinds.entry(set).or_default())
+    }
+
+    /// Counts one read call returning `items` of about `bytes` (JSON size), by DynamoDB's
+    /// eventually consistent rule for a Query: half a unit per 4 KB of the call's total.
+    fn meter(&self, items: usize, bytes: usize) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.calls += 1;
+        stats.items += items as u64;
+        stats.bytes += bytes as u64;
+        stats.capacity += (bytes.div_ceil(4096).max(1)) as f64 * 0.5;
+    }
+}
+
+fn size(value: &Value) -> usize {
+    value.to_string().len()
+}
+
+#[async_trait]
+impl RecordStore for MemoryRecords {
+    async fn put_records(
+        &self,
+        set: RecordSet,
+        records: &[StoredRecord],
+        pass: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        self.with(set, |kind| {
+            for record in records {
+                let entry = Entry { summary: summarize(&record.record), record: record.clone(), pass };
+                kind.entries.insert(sort_key(&record.id), entry);
+            }
+        });
+        Ok(())
+    }
+
+    async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError> {
+        self.with(set, |kind| {
+            for id in ids {
+                kind.entries.remove(&sort_key(id));
+            }
+        });
+        Ok(())
+    }
+
+    async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = sort_key(prefix);
+        Ok(self.with(set, |kind| {
+            kind.entries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, e)| e.record.id.clone())
+                .collect()
+        }))
+    }
+
+    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
+        Ok(self.with(set, |kind| {
+            let mut tally = PassTally::default();
+            for entry in kind.entries.values() {
+                match entry.pass {
+                    Some(p) if p == pass => tally.written.push(entry.record.id.clone()),
+                    _ => tally.others.push(entry.record.id.clone()),
+                }
+            }
+            tally
+        }))
+    }
+
+    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+        Ok(self.with(set, |kind| {
+            let keys: Vec<String> = kind.entries.keys().cloned().collect();
+            let count = keys.len() as u64;
+            kind.sealed = Some(keys);
+            count
+        }))
+    }
+}
+
+#[async_trait]
+impl RecordReader for MemoryRecords {
+    async fn record(&self, set: RecordSet, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let found = self.with(set, |kind| kind.entries.get(&sort_key(id)).map(|e| e.record.clone()));
+        self.meter(usize::from(found.is_some()), found.as_ref().map_or(0, |r| size(&r.record)));
+        Ok(found)
+    }
+
+    async fn page(&self, set: RecordSet, offset: u64, limit: u32) -> Result<Option<RecordPage>, StoreError> {
+        // As the directory does: the page starts at the sealed key of its stride and reads
+        // forward through what is stored now.
+        let page = self.with(set, |kind| {
+            let sealed = kind.sealed.as_ref()?;
+            let total = sealed.len() as u64;
+            if offset >= total || limit == 0 {
+                return Some(RecordPage { total, records: Vec::new() });
+            }
+            let stride = crate::adapters::dynamodb::records::STRIDE;
+            let start = sealed.get(((offset / stride) * stride) as usize)?.clone();
+            let records = kind
+                .entries
+                .range(start..)
+                .skip((offset % stride) as usize)
+                .take(limit as usize)
+                .map(|(_, e)| e.record.clone())
+                .collect();
+            Some(RecordPage { total, records })
+        });
+        if let Some(page) = &page {
+            self.meter(page.records.len(), page.records.iter().map(|r| size(&r.record)).sum());
+        }
+        Ok(page)
+    }
+
+    async fn scan(
+        &self,
+        set: RecordSet,
+        whole: bool,
+        visit: &mut (dyn FnMut(RecordSummary) + Send),
+    ) -> Result<(), StoreError> {
+        let all: Vec<RecordSummary> = self.with(set, |kind| {
+            kind.entries
+                .values()
+                .map(|e| RecordSummary {
+                    id: e.record.id.clone(),
+                    summary: if whole { e.record.record.clone() } else { e.summary.clone() },
+                })
+                .collect()
+        });
+        self.meter(all.len(), all.iter().map(|s| size(&s.summary)).sum());
+        all.into_iter().for_each(visit);
+        Ok(())
+    }
+
+    async fn records(&self, set: RecordSet, ids: &[String]) -> Result<Vec<StoredRecord>, StoreError> {
+        let found: Vec<StoredRecord> = self.with(set, |kind| {
+            ids.iter().filter_map(|id| kind.entries.get(&sort_key(id)).map(|e| e.record.clone())).collect()
+        });
+        self.meter(found.len(), found.iter().map(|r| size(&r.record)).sum());
+        Ok(found)
+    }
+
+    async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError> {
+        let all: Vec<StoredRecord> = self.with(set, |kind| kind.entries.values().map(|e| e.record.clone()).collect());
+        self.meter(all.len(), all.iter().map(|r| size(&r.record)).sum());
+        Ok(all)
+    }
+
+    fn stats(&self) -> ReadStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

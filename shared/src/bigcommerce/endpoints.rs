@@ -1,0 +1,286 @@
+//! Every BigCommerce call the sync makes, in one place: the paths, the filters with their date
+//! formats (RFC 2822 for v2, ISO 8601 with the time for v3), the pagers, and the one guard
+//! against a listing that repeats itself. Each function takes the paced client and the run's
+//! deadline, and answers parsed JSON.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::paced::{FetchError, PacedClient, Page};
+
+/// Records per page of every listing (BigCommerce's maximum `limit`).
+pub const PAGE_SIZE: usize = 250;
+/// Source ids asked for per `id:in` lookup.
+pub const ID_LOOKUPS_PER_CALL: usize = 50;
+/// The category tree listing.
+pub const CATEGORIES: &str = "v3/catalog/trees/categories?limit=250";
+/// The customers listing with addresses.
+const CUSTOMERS: &str = "v3/customers?include=addresses&limit=250";
+
+/// Fails a listing whose page starts with the same record as the page before it: the store
+/// ignored the page parameter, and going on would store the same records again and again.
+#[derive(Debug, Default)]
+pub struct RepeatGuard {
+    previous_first: Option<Value>,
+}
+
+impl RepeatGuard {
+    /// Checks the first record id of `what` (e.g. `orders page 3`) against the previous page's.
+    pub fn check(&mut self, first: Option<&Value>, what: &str) -> Result<(), FetchError> {
+        let first = first.cloned();
+        if first == self.previous_first {
+            return Err(FetchError::Broken(format!("{what} repeated the previous page")));
+        }
+        self.previous_first = first;
+        Ok(())
+    }
+}
+
+/// A v2 RFC 2822 timestamp ("Tue, 20 Nov 2012 00:00:00 +0000"), in UTC.
+pub fn rfc2822(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str().and_then(|d| DateTime::parse_from_rfc2822(d).ok()).map(|d| d.with_timezone(&Utc))
+}
+
+/// A v3 RFC 3339 timestamp, in UTC.
+pub fn rfc3339(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str().and_then(|d| DateTime::parse_from_rfc3339(d).ok()).map(|d| d.with_timezone(&Utc))
+}
+
+fn encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The v2 orders filter for changes since `since` (`&min_date_modified=<RFC 2822, UTC>`).
+pub fn v2_changed_since(since: Option<DateTime<Utc>>) -> String {
+    since.map_or_else(String::new, |at| {
+        format!("&min_date_modified={}", encoded(&at.format("%a, %d %b %Y %H:%M:%S +0000").to_string()))
+    })
+}
+
+/// The v3 filter for changes since `since` (`&date_modified:min=<ISO 8601, UTC>`, always with
+/// the time: a bare date would get the current time of day appended).
+pub fn v3_changed_since(since: Option<DateTime<Utc>>) -> String {
+    since.map_or_else(String::new, |at| {
+        format!("&date_modified:min={}", encoded(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    })
+}
+
+/// The v2 orders filter for a first sync bounded by `syncFromUtc` (`&min_date_created=`).
+pub fn v2_created_from(from: Option<DateTime<Utc>>) -> String {
+    v2_changed_since(from).replace("min_date_modified", "min_date_created")
+}
+
+/// The v3 customers filter for a first sync bounded by `syncFromUtc` (`&date_created:min=`).
+pub fn v3_created_from(from: Option<DateTime<Utc>>) -> String {
+    v3_changed_since(from).replace("date_modified:min", "date_created:min")
+}
+
+/// `GET v2/store`: the store's information (`None` on an empty answer).
+pub async fn store(client: &PacedClient, deadline: Instant) -> Result<Option<Value>, FetchError> {
+    Ok(match client.get("v2/store", deadline).await? {
+        Page::Json(store) => Some(store),
+        Page::Empty => None,
+    })
+}
+
+/// `GET v2/orders/count` (with `filter`): the number of orders (for progress).
+pub async fn order_count(client: &PacedClient, filter: &str, deadline: Instant) -> Result<u64, FetchError> {
+    let path = match filter.strip_prefix('&') {
+        Some(query) => format!("v2/orders/count?{query}"),
+        None => "v2/orders/count".to_string(),
+    };
+    Ok(match client.get(&path, deadline).await? {
+        Page::Json(count) => count["count"].as_u64().unwrap_or(0),
+        Page::Empty => 0,
+    })
+}
+
+/// One page of the v2 order listing (empty on 204); `filter` adds filters and embeds.
+pub async fn order_page(
+    client: &PacedClient,
+    page: u64,
+    filter: &str,
+    deadline: Instant,
+) -> Result<Vec<Value>, FetchError> {
+    let path = format!("v2/orders?limit=250&page={page}{filter}");
+    Ok(match client.get(&path, deadline).await? {
+        Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
+        Page::Empty => Vec::new(),
+    })
+}
+
+/// The ids of the orders the store archived (`is_deleted=true`) matching `filter`, every page.
+pub async fn archived_order_ids(
+    client: &PacedClient,
+    filter: &str,
+    deadline: Instant,
+) -> Result<Vec<String>, FetchError> {
+    let mut archived = Vec::new();
+    for page in 1.. {
+        let orders = order_page(client, page, &format!("&is_deleted=true{filter}"), deadline).await?;
+        archived.extend(orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| id.to_string()));
+        if orders.len() < PAGE_SIZE {
+            break;
+        }
+    }
+    Ok(archived)
+}
+
+/// One order's v3 transactions (none when the store answers 204, or 404 for an order deleted
+/// since it was listed).
+pub async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) -> Result<Vec<Value>, FetchError> {
+    match client.get(&format!("v3/orders/{id}/transactions"), deadline).await {
+        Ok(Page::Json(body)) => Ok(body["data"].as_array().cloned().unwrap_or_default()),
+        Ok(Page::Empty) | Err(FetchError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Some(id)` when the store no longer has order `id` or has archived it (`v2/orders/{id}`);
+/// `None` when it is alive, or `id` is not an order id.
+pub async fn order_gone(client: &PacedClient, id: String, deadline: Instant) -> Result<Option<String>, FetchError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match client.get(&format!("v2/orders/{id}"), deadline).await {
+        Ok(Page::Json(order)) if order["is_deleted"] == true => Ok(Some(id)),
+        Err(FetchError::NotFound(_)) => Ok(Some(id)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Of `ids` (order ids), those the store no longer has or has archived: one `v2/orders/{id}`
+/// each, as many in flight as the quota allows.
+pub async fn gone_orders(
+    client: &PacedClient,
+    ids: &[String],
+    deadline: Instant,
+) -> Result<HashSet<String>, FetchError> {
+    let width = client.quota().await.unwrap_or(1).max(1) as usize;
+    let lookups = ids.iter().cloned().map(|id| order_gone(client, id, deadline));
+    let found: Vec<Option<String>> = futures::stream::iter(lookups).buffered(width).try_collect().await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// Of `ids` (numeric source ids), those the v3 list `base` (filtered by `id:in`,
+/// [`ID_LOOKUPS_PER_CALL`] ids per call) no longer returns.
+pub async fn gone_from_list(
+    client: &PacedClient,
+    base: &str,
+    ids: &[String],
+    deadline: Instant,
+) -> Result<HashSet<String>, FetchError> {
+    let mut gone = HashSet::new();
+    for chunk in ids.chunks(ID_LOOKUPS_PER_CALL) {
+        let path = format!("{base}&id:in={}", chunk.join(","));
+        let found: HashSet<String> = match client.get(&path, deadline).await? {
+            Page::Json(body) => body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_u64())
+                .map(|id| id.to_string())
+                .collect(),
+            // No body is no answer: nothing is inferred from it.
+            Page::Empty => chunk.iter().cloned().collect(),
+        };
+        gone.extend(chunk.iter().filter(|id| !found.contains(*id)).cloned());
+    }
+    Ok(gone)
+}
+
+/// The v3 products list of `gone_from_list` lookups.
+pub const PRODUCT_LOOKUP: &str = "v3/catalog/products?limit=250";
+/// The v3 customers list of `gone_from_list` lookups.
+pub const CUSTOMER_LOOKUP: &str = "v3/customers?limit=250";
+
+/// One page of products with their variants, changed since `changed` (a v3 filter).
+pub fn products_page(page: u64, changed: &str) -> String {
+    format!("v3/catalog/products?include=variants&limit=250&page={page}{changed}")
+}
+
+/// A page of customers with their addresses: the first (`after` = `None`) or the one after a
+/// cursor, with `filter` (v3 date filters).
+pub fn customers_page(after: Option<&str>, filter: &str) -> String {
+    match after {
+        Some(after) => format!("{CUSTOMERS}&after={after}{filter}"),
+        None => format!("{CUSTOMERS}&page=1{filter}"),
+    }
+}
+
+/// Every record of a v3 page/limit listing; a page that repeats the previous one fails.
+pub async fn fetch_pages(
+    client: &PacedClient,
+    base: &str,
+    id_key: &str,
+    deadline: Instant,
+) -> Result<Vec<Value>, FetchError> {
+    let mut all = Vec::new();
+    let mut guard = RepeatGuard::default();
+    for page in 1.. {
+        let Page::Json(body) = client.get(&format!("{base}&page={page}"), deadline).await? else { break };
+        let data = body["data"].as_array().cloned().unwrap_or_default();
+        if data.is_empty() {
+            break;
+        }
+        guard.check(data.first().map(|c| &c[id_key]), &format!("{base} page {page}"))?;
+        all.extend(data);
+        if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// The store's refunds (those `filter` selects, e.g. `&order_id:in=1,2`), by order id.
+pub async fn refunds_by_order(
+    client: &PacedClient,
+    filter: &str,
+    deadline: Instant,
+) -> Result<HashMap<u64, Vec<Value>>, FetchError> {
+    let mut by_order: HashMap<u64, Vec<Value>> = HashMap::new();
+    let base = format!("v3/orders/payment_actions/refunds?limit=250{filter}");
+    for refund in fetch_pages(client, &base, "id", deadline).await? {
+        by_order.entry(refund["order_id"].as_u64().unwrap_or_default()).or_default().push(refund);
+    }
+    Ok(by_order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_carry_full_timestamps_in_each_version_s_format() {
+        let at = DateTime::parse_from_rfc3339("2026-11-02T03:04:05Z").expect("time").with_timezone(&Utc);
+        assert_eq!(v2_changed_since(Some(at)), "&min_date_modified=Mon%2C+02+Nov+2026+03%3A04%3A05+%2B0000");
+        assert_eq!(v3_changed_since(Some(at)), "&date_modified:min=2026-11-02T03%3A04%3A05Z");
+        assert_eq!(v2_created_from(Some(at)), "&min_date_created=Mon%2C+02+Nov+2026+03%3A04%3A05+%2B0000");
+        assert_eq!(v3_created_from(Some(at)), "&date_created:min=2026-11-02T03%3A04%3A05Z");
+        assert_eq!(v2_changed_since(None), "");
+        assert_eq!(rfc2822(&json!("Mon, 02 Nov 2026 03:04:05 +0000")), Some(at));
+        assert_eq!(rfc3339(&json!("2026-11-02T03:04:05+00:00")), Some(at));
+    }
+
+    #[test]
+    fn a_page_starting_like_the_previous_one_is_refused() {
+        let mut guard = RepeatGuard::default();
+        assert!(guard.check(Some(&json!(1)), "page 1").is_ok());
+        assert!(guard.check(Some(&json!(251)), "page 2").is_ok());
+        let error = guard.check(Some(&json!(251)), "page 3").expect_err("repeat");
+        assert!(error.to_string().contains("page 3 repeated the previous page"), "{error}");
+        assert!(!error.retryable());
+    }
+
+    #[test]
+    fn customers_pages_start_by_page_and_go_on_by_cursor() {
+        assert_eq!(customers_page(None, ""), "v3/customers?include=addresses&limit=250&page=1");
+        assert_eq!(customers_page(Some("abc"), "&x=1"), "v3/customers?include=addresses&limit=250&after=abc&x=1");
+    }
+}

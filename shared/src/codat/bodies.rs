@@ -1,0 +1,221 @@
+//! Codat's request bodies, parsed into domain types: every problem is reported against its field
+//! (`validation.errors`), unknown fields included.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::reader::FieldReader;
+use super::{BadInput, ValidationItem};
+use crate::domain::company::{CompanyPatch, MAX_DESCRIPTION_CHARS};
+use crate::domain::sync_settings::MAX_SYNC_SCHEDULE_HOURS;
+use crate::domain::{CompanyDraft, CompanyName, DataType, SyncSetting, SyncSettings, Tags};
+use crate::query::parse_datetime;
+
+const COMPANY_FIELDS: &[&str] = &["name", "description", "tags"];
+
+/// Codat's create/replace company body (`POST /companies`, `PUT /companies/{id}`).
+pub fn company_draft(body: &Value) -> Result<CompanyDraft, BadInput> {
+    let CompanyPatch { name, description, tags } = company_fields(body, true)?;
+    let name = name.ok_or_else(|| BadInput::message("'name' is required"))?;
+    Ok(CompanyDraft { name, description, tags })
+}
+
+/// Codat's update company body (`PATCH /companies/{id}`).
+pub fn company_patch(body: &Value) -> Result<CompanyPatch, BadInput> {
+    company_fields(body, false)
+}
+
+/// The fields of a company body, `name` required or not.
+fn company_fields(body: &Value, name_required: bool) -> Result<CompanyPatch, BadInput> {
+    let mut reader = FieldReader::new(body, COMPANY_FIELDS)?;
+    let raw_name = if name_required { reader.required_string("name") } else { reader.string("name") };
+    let name = raw_name.and_then(|raw| parse_field(&mut reader, "name", CompanyName::parse(raw)));
+    let description = read_description(&mut reader);
+    let tags = read_tags(&mut reader);
+    reader.finish()?;
+    Ok(CompanyPatch { name, description, tags })
+}
+
+fn parse_field<T>(reader: &mut FieldReader<'_>, field: &str, result: Result<T, String>) -> Option<T> {
+    result.map_err(|message| reader.error(field, message)).ok()
+}
+
+fn read_description(reader: &mut FieldReader<'_>) -> Option<String> {
+    let description = reader.string("description")?;
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        reader.error("description", format!("'description' must be at most {MAX_DESCRIPTION_CHARS} characters"));
+        return None;
+    }
+    Some(description.to_string())
+}
+
+fn read_tags(reader: &mut FieldReader<'_>) -> Option<Tags> {
+    let raw = reader.raw("tags")?;
+    parse_field(reader, "tags", Tags::parse(raw))
+}
+
+/// Codat's `POST /companies/{id}/syncSettings` body for `company_id`.
+pub fn sync_settings(body: &Value, company_id: Uuid) -> Result<SyncSettings, BadInput> {
+    let mut reader = FieldReader::new(body, &["companyId", "settings", "overridesDefaults"])?;
+    if let Some(raw) = reader.required_string("companyId")
+        && Uuid::parse_str(raw).ok() != Some(company_id)
+    {
+        reader.error("companyId", "'companyId' must equal the company id in the path");
+    }
+    let overrides_defaults = reader.bool("overridesDefaults");
+    if reader.raw("overridesDefaults").is_none() {
+        reader.error("overridesDefaults", "'overridesDefaults' is required");
+    }
+    let mut settings = Vec::new();
+    let mut errors = Vec::new();
+    match reader.raw("settings") {
+        Some(Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                match sync_setting(item, index) {
+                    Ok(setting) if settings.iter().any(|s: &SyncSetting| s.data_type == setting.data_type) => {
+                        errors.push(ValidationItem::new(
+                            &format!("settings[{index}].dataType"),
+                            format!("'{}' appears more than once", setting.data_type.key()),
+                        ));
+                    }
+                    Ok(setting) => settings.push(setting),
+                    Err(mut problems) => errors.append(&mut problems),
+                }
+            }
+        }
+        Some(_) => reader.error("settings", "'settings' must be an array"),
+        None => reader.error("settings", "'settings' is required"),
+    }
+    let mut all = reader.into_errors();
+    all.append(&mut errors);
+    if !all.is_empty() {
+        return Err(BadInput::Fields(all));
+    }
+    Ok(SyncSettings { settings, overrides_defaults: overrides_defaults.unwrap_or(true) })
+}
+
+/// One entry of a sync settings body, at `settings[index]`.
+fn sync_setting(value: &Value, index: usize) -> Result<SyncSetting, Vec<ValidationItem>> {
+    let prefix = format!("settings[{index}]");
+    let Ok(mut reader) = FieldReader::new(
+        value,
+        &[
+            "dataType",
+            "fetchOnFirstLink",
+            "syncSchedule",
+            "syncOrder",
+            "syncFromUtc",
+            "syncFromWindow",
+            "monthsToSync",
+            "isLocked",
+        ],
+    ) else {
+        return Err(vec![ValidationItem::new(&prefix, format!("'{prefix}' must be an object"))]);
+    };
+    let data_type = reader.required_string("dataType").and_then(|raw| {
+        let parsed = DataType::parse(raw);
+        if parsed.is_none() {
+            let keys: Vec<_> = DataType::ALL.iter().map(|d| d.key()).collect();
+            reader.error("dataType", format!("'{raw}' is not a commerce data type; use one of {}", keys.join(", ")));
+        }
+        parsed
+    });
+    let fetch_on_first_link = reader.bool("fetchOnFirstLink");
+    let sync_schedule = reader.integer("syncSchedule", 1, MAX_SYNC_SCHEDULE_HOURS);
+    let sync_order = reader.integer("syncOrder", 0, 1000);
+    let sync_from_utc = reader.string("syncFromUtc").and_then(|raw| {
+        let parsed = parse_datetime(raw);
+        if parsed.is_none() {
+            reader.error("syncFromUtc", "'syncFromUtc' must be an ISO 8601 date or date-time");
+        }
+        parsed
+    });
+    let sync_from_window = reader.integer("syncFromWindow", 0, 36_500);
+    let months_to_sync = reader.integer("monthsToSync", 0, 1200);
+    let is_locked = reader.bool("isLocked");
+    for required in ["fetchOnFirstLink", "syncSchedule", "syncOrder"] {
+        if reader.raw(required).is_none() {
+            reader.error(required, format!("'{required}' is required"));
+        }
+    }
+    let mut errors = reader.into_errors();
+    for item in &mut errors {
+        item.item_id = item.item_id.take().map(|field| format!("{prefix}.{field}"));
+    }
+    match (data_type, fetch_on_first_link, sync_schedule, sync_order) {
+        (Some(data_type), Some(fetch_on_first_link), Some(sync_schedule), Some(sync_order)) if errors.is_empty() => {
+            Ok(SyncSetting {
+                data_type,
+                fetch_on_first_link,
+                sync_schedule,
+                sync_order,
+                sync_from_utc,
+                sync_from_window,
+                months_to_sync,
+                is_locked: is_locked.unwrap_or(false),
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn drafts_report_every_problem_and_unknown_fields() {
+        let err = company_draft(&json!({"name": "<>", "tags": {"k": 1}, "nmae": "x"})).unwrap_err();
+        let fields: Vec<_> = err.fields().iter().filter_map(|v| v.item_id.clone()).collect();
+        assert_eq!(fields, ["nmae", "name", "tags"]);
+        assert!(company_draft(&json!({})).unwrap_err().fields()[0].message.as_deref() == Some("'name' is required"));
+        assert!(company_draft(&json!("name")).is_err());
+        let patch = company_patch(&json!({"tags": {"region": "uk"}})).expect("valid");
+        assert_eq!(patch.name, None);
+        assert_eq!(patch.tags.expect("tags").as_map()["region"], "uk");
+    }
+
+    #[test]
+    fn explicit_settings_override_defaults() {
+        let company = Uuid::new_v4();
+        let body = json!({
+            "companyId": company.to_string(),
+            "overridesDefaults": true,
+            "settings": [{"dataType": "commerce-orders", "fetchOnFirstLink": true, "syncSchedule": 1, "syncOrder": 0}]
+        });
+        let parsed = sync_settings(&body, company).expect("valid");
+        let effective = parsed.effective();
+        assert_eq!(effective.len(), 11);
+        let orders = effective.iter().find(|s| s.data_type == DataType::Orders).expect("orders");
+        assert_eq!((orders.sync_schedule, orders.sync_order), (1, 0));
+        let customers = effective.iter().find(|s| s.data_type == DataType::Customers).expect("customers");
+        assert_eq!(customers, &SyncSetting::default_for(DataType::Customers));
+    }
+
+    #[test]
+    fn bad_settings_name_each_problem() {
+        let company = Uuid::new_v4();
+        let body = json!({
+            "companyId": Uuid::new_v4().to_string(),
+            "overridesDefaults": "yes",
+            "settings": [
+                {"dataType": "invoices", "fetchOnFirstLink": true, "syncSchedule": 0, "syncOrder": 1},
+                {"dataType": "commerce-orders", "fetchOnFirstLink": true, "syncSchedule": 24, "syncOrder": 1},
+                {"dataType": "commerce-orders", "fetchOnFirstLink": true, "syncSchedule": 24, "syncOrder": 2}
+            ]
+        });
+        let err = sync_settings(&body, company).unwrap_err();
+        let ids: Vec<_> = err.fields().iter().filter_map(|v| v.item_id.clone()).collect();
+        assert_eq!(
+            ids,
+            [
+                "companyId",
+                "overridesDefaults",
+                "settings[0].dataType",
+                "settings[0].syncSchedule",
+                "settings[2].dataType"
+            ]
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! fn companies' use cases: the integration toggle, companies and their connections, sync
+//! settings, the pull history and sync requests. Routing, wire parsing and rendering are the
+//! HTTP edge's (`http::companies`); every answer here is a domain value or a [`CompaniesError`].
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::domain::{
+    Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState,
+    JobReason, LinkKey, SyncSettings,
+};
+use crate::error::StoreError;
+use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
+use crate::syncs::request_syncs;
+use crate::vault::CredentialVault;
+use std::sync::Arc;
+
+/// Why a request of the Platform API cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum CompaniesError {
+    /// No such company (or it is being deleted).
+    #[error("no company {0}")]
+    CompanyNotFound(Uuid),
+    /// The company has no such connection.
+    #[error("no connection {0}")]
+    ConnectionNotFound(Uuid),
+    /// The company has no such dataset.
+    #[error("no dataset {0}")]
+    DatasetNotFound(Uuid),
+    /// A refresh found no Linked connection.
+    #[error("no Linked connection")]
+    NoLinkedConnection,
+    /// A refresh without `connectionId` found several Linked connections.
+    #[error("several Linked connections")]
+    SeveralLinkedConnections,
+    /// Only a Linked connection can be refreshed.
+    #[error("connection is {0:?}, not Linked")]
+    RefreshNotLinked(ConnectionStatus),
+    /// Only a Linked connection can be unlinked.
+    #[error("connection is {0:?}, not Linked")]
+    UnlinkNotLinked(ConnectionStatus),
+    /// The integration is disabled: no new connections.
+    #[error("the integration is disabled")]
+    IntegrationDisabled,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T> = std::result::Result<T, CompaniesError>;
+
+/// The Platform API's use cases over a store.
+pub struct Companies<S> {
+    store: S,
+    vault: CredentialVault,
+    queue: Arc<dyn JobQueue>,
+    link_key: LinkKey,
+}
+
+impl<S: PlatformStore> Companies<S> {
+    /// Over `store`; `vault` deletes the credentials of deleted connections, `queue` takes sync
+    /// requests, `link_key` derives new companies' Link tokens.
+    pub fn new(store: S, vault: CredentialVault, queue: Arc<dyn JobQueue>, link_key: LinkKey) -> Self {
+        Self { store, vault, queue, link_key }
+    }
+
+    /// The integration toggle.
+    pub async fn integration_state(&self) -> Result<IntegrationState> {
+        Ok(self.store.integration_state().await?)
+    }
+
+    /// Enables or disables new BigCommerce connections.
+    pub async fn set_integration(&self, enabled: bool) -> Result<IntegrationState> {
+        let state = self.store.set_integration_enabled(enabled, Utc::now()).await?;
+        tracing::info!(enabled, "integration toggled");
+        Ok(state)
+    }
+
+    /// Every company with its connections (not in any order).
+    pub async fn companies(&self) -> Result<Vec<CompanyRecord>> {
+        Ok(self.store.list_companies().await?)
+    }
+
+    /// A company with its connections.
+    pub async fn company(&self, id: Uuid) -> Result<CompanyRecord> {
+        self.store.get_company(id).await?.ok_or(CompaniesError::CompanyNotFound(id))
+    }
+
+    /// A connection of a company.
+    pub async fn connection(&self, company: Uuid, id: Uuid) -> Result<Connection> {
+        let record = self.company(company).await?;
+        find_connection(&record, id).cloned()
+    }
+
+    /// Creates a company (and its Link token).
+    pub async fn create_company(&self, draft: CompanyDraft) -> Result<Company> {
+        let company = Company::create(draft, Utc::now(), &self.link_key);
+        self.store.create_company(&company).await?;
+        tracing::info!(company_id = %company.id, "company created");
+        Ok(company)
+    }
+
+    /// Applies `edit` to a stored company and writes its details back.
+    pub async fn edit_company(&self, id: Uuid, edit: impl FnOnce(&mut Company)) -> Result<CompanyRecord> {
+        let mut record = self.company(id).await?;
+        edit(&mut record.company);
+        self.store.update_company_details(&record.company).await.map_err(|e| not_found_if_condition(e, id))?;
+        Ok(record)
+    }
+
+    /// Deletes a company: mark it (reads stop, no new children), delete its connections'
+    /// secrets, then everything stored under it. A failure part-way can be retried.
+    pub async fn delete_company(&self, id: Uuid) -> Result<()> {
+        let record = self.store.mark_company_deleting(id).await?.ok_or(CompaniesError::CompanyNotFound(id))?;
+        for secret in record.connections.iter().filter_map(|c| c.secret_name.as_deref()) {
+            self.vault.forget(secret).await?;
+        }
+        self.store.purge_company(id).await?;
+        tracing::info!(company_id = %id, connections = record.connections.len(), "company deleted");
+        Ok(())
+    }
+
+    /// Creates a PendingAuth BigCommerce connection, unless the integration is disabled.
+    pub async fn create_connection(&self, company: Uuid) -> Result<Connection> {
+        self.company(company).await?;
+        if !self.store.integration_state().await?.enabled {
+            return Err(CompaniesError::IntegrationDisabled);
+        }
+        let connection = Connection::create(company, Utc::now());
+        self.store.create_connection(&connection).await.map_err(|e| not_found_if_condition(e, company))?;
+        tracing::info!(company_id = %company, connection_id = %connection.id, "connection created");
+        Ok(connection)
+    }
+
+    /// Unlinks a Linked connection (a conditional write: a concurrent change wins).
+    pub async fn unlink(&self, company: Uuid, id: Uuid) -> Result<Connection> {
+        let current = self.connection(company, id).await?;
+        if current.status != ConnectionStatus::Linked {
+            return Err(CompaniesError::UnlinkNotLinked(current.status));
+        }
+        let updated = match self
+            .store
+            .set_connection_status(company, id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+            .await
+        {
+            Ok(updated) => updated,
+            Err(StoreError::ConditionFailed(_)) => {
+                let now =
+                    self.store.get_connection(company, id).await?.ok_or(CompaniesError::ConnectionNotFound(id))?;
+                return Err(CompaniesError::UnlinkNotLinked(now.status));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(company_id = %company, connection_id = %id, "connection unlinked");
+        Ok(updated)
+    }
+
+    /// Deletes a connection and its credentials.
+    pub async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<()> {
+        let connection = self.connection(company, id).await?;
+        if let Some(secret) = &connection.secret_name {
+            self.vault.forget(secret).await?;
+        }
+        if !self.store.delete_connection(company, id).await? {
+            return Err(CompaniesError::ConnectionNotFound(id));
+        }
+        tracing::info!(company_id = %company, connection_id = %id, "connection deleted");
+        Ok(())
+    }
+
+    /// A company's explicit sync settings (defaults when it never set any).
+    pub async fn sync_settings(&self, id: Uuid) -> Result<SyncSettings> {
+        self.company(id).await?;
+        Ok(self.store.sync_settings(id).await?.unwrap_or_default())
+    }
+
+    /// Replaces a company's sync settings.
+    pub async fn set_sync_settings(&self, id: Uuid, settings: &SyncSettings) -> Result<()> {
+        self.store.put_sync_settings(id, settings).await.map_err(|e| not_found_if_condition(e, id))
+    }
+
+    /// The latest status of every data type of a company's connections.
+    pub async fn data_statuses(&self, id: Uuid) -> Result<Vec<DataTypeStatus>> {
+        self.company(id).await?;
+        Ok(self.store.data_statuses(id).await?)
+    }
+
+    /// Every dataset (pull operation) of a company.
+    pub async fn datasets(&self, id: Uuid) -> Result<Vec<Dataset>> {
+        self.company(id).await?;
+        Ok(self.store.datasets(id).await?)
+    }
+
+    /// One dataset of a company.
+    pub async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Dataset> {
+        self.company(company).await?;
+        self.store.dataset(company, id).await?.ok_or(CompaniesError::DatasetNotFound(id))
+    }
+
+    /// Queues every data type with `fetchOnFirstLink`, for every Linked connection.
+    pub async fn refresh_all(&self, id: Uuid) -> Result<()> {
+        let record = self.company(id).await?;
+        let linked: Vec<&Connection> =
+            record.connections.iter().filter(|c| c.status == ConnectionStatus::Linked).collect();
+        if linked.is_empty() {
+            return Err(CompaniesError::NoLinkedConnection);
+        }
+        let settings = self.store.sync_settings(id).await?.unwrap_or_default();
+        let types = settings.fetched_on_first_link();
+        for connection in linked {
+            request_syncs(&self.store, self.queue.as_ref(), id, connection.id, &types, JobReason::Refresh, Utc::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues one data type of `record`'s connection `connection`, or of its only Linked
+    /// connection when `connection` is `None`.
+    pub async fn refresh_one(
+        &self,
+        record: &CompanyRecord,
+        data_type: DataType,
+        connection: Option<Uuid>,
+    ) -> Result<Dataset> {
+        let connection = match connection {
+            Some(wanted) => find_connection(record, wanted)?,
+            None => {
+                let mut linked = record.connections.iter().filter(|c| c.status == ConnectionStatus::Linked);
+                match (linked.next(), linked.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => return Err(CompaniesError::NoLinkedConnection),
+                    (Some(_), Some(_)) => return Err(CompaniesError::SeveralLinkedConnections),
+                }
+            }
+        };
+        if connection.status != ConnectionStatus::Linked {
+            return Err(CompaniesError::RefreshNotLinked(connection.status));
+        }
+        let company = record.company.id;
+        let datasets = request_syncs(
+            &self.store,
+            self.queue.as_ref(),
+            company,
+            connection.id,
+            &[data_type],
+            JobReason::Refresh,
+            Utc::now(),
+        )
+        .await?;
+        datasets.into_iter().next().ok_or(CompaniesError::Store(StoreError::Backend("no dataset queued".into())))
+    }
+}
+
+fn find_connection(record: &CompanyRecord, id: Uuid) -> Result<&Connection> {
+    record.connections.iter().find(|c| c.id == id).ok_or(CompaniesError::ConnectionNotFound(id))
+}
+
+fn not_found_if_condition(e: StoreError, company: Uuid) -> CompaniesError {
+    match e {
+        StoreError::ConditionFailed(_) => CompaniesError::CompanyNotFound(company),
+        other => other.into(),
+    }
+}

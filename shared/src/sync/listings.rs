@@ -1,0 +1,150 @@
+//! The listings of one data type each: the store's information, products (page by page, the
+//! next fetched while the current is stored), the category tree (whole), customers (by cursor)
+//! and the built-in payment methods.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::SyncWorker;
+use super::context::{Run, Stop, keyed};
+use crate::bigcommerce::endpoints::{self, RepeatGuard, rfc3339};
+use crate::bigcommerce::mapping;
+use crate::bigcommerce::paced::{FetchError, Page};
+use crate::ports::{PlatformStore, StoredRecord};
+
+impl<S: PlatformStore> SyncWorker<S> {
+    /// `v2/store` as the one company-info record.
+    pub(super) async fn sync_company_info(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let Some(store) = endpoints::store(&run.client, run.deadline).await? else {
+            return Err(FetchError::Unavailable("v2/store answered without a body".into()).into());
+        };
+        let info = mapping::company_info(&store, Utc::now());
+        let record =
+            StoredRecord { id: store["id"].as_str().unwrap_or_default().to_string(), modified: None, record: info };
+        self.store_all(run, &[record]).await
+    }
+
+    /// The built-in payment methods (docs/mapping.md §6): no store call, so nothing can be
+    /// half-synced.
+    pub(super) async fn sync_payment_methods(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let records: Vec<StoredRecord> =
+            mapping::payment_methods(Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
+        self.store_all(run, &records).await
+    }
+
+    /// Every product with its variants, page by page (each page stored before the next; a
+    /// repeated page fails loudly). Category names and the store currency are read first.
+    /// Checkpoint: `{"page", "done"}` (the last stored page).
+    pub(super) async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (client, deadline) = (&*run.client, run.deadline);
+        let currency = match endpoints::store(client, deadline).await? {
+            Some(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
+            None => "XXX".to_string(),
+        };
+        let categories: HashMap<u64, String> =
+            endpoints::fetch_pages(client, endpoints::CATEGORIES, "category_id", deadline)
+                .await?
+                .iter()
+                .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
+                .collect();
+        let mut guard = RepeatGuard::default();
+        let mut stored = run.resume_u64("done").unwrap_or(0);
+        let mut page = run.resume_u64("page").unwrap_or(0) + 1;
+        let changed = endpoints::v3_changed_since(run.since);
+        let mut fetched = client.get(&endpoints::products_page(page, &changed), deadline).await?;
+        loop {
+            let Page::Json(body) = fetched else { return Ok(()) };
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            let total = body["meta"]["pagination"]["total"].as_u64();
+            if data.is_empty() {
+                run.listed(stored, total);
+                return Ok(());
+            }
+            guard.check(data.first().map(|p| &p["id"]), &format!("products page {page}"))?;
+            let now = Utc::now();
+            let records: Vec<StoredRecord> = data
+                .iter()
+                .map(|p| keyed(mapping::product(p, &categories, &currency, now), rfc3339(&p["date_modified"])))
+                .collect();
+            stored += records.len() as u64;
+            run.listed(stored, total);
+            let checkpoint = json!({"page": page, "done": stored});
+            let more = page < body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
+            // The next page is fetched while this one is stored, unless the budget is spent
+            // (then the continuation asks for it).
+            let ahead = more && Instant::now() < run.yield_at;
+            let next = async {
+                if ahead {
+                    Some(client.get(&endpoints::products_page(page + 1, &changed), deadline).await)
+                } else {
+                    None
+                }
+            };
+            let (stored_page, next) = tokio::join!(self.store_page(run, &records, stored, total, &checkpoint), next);
+            stored_page?;
+            if !more {
+                return Ok(());
+            }
+            run.pause_if_spent(!ahead, || checkpoint)?;
+            page += 1;
+            fetched = match next {
+                Some(next) => next?,
+                None => client.get(&endpoints::products_page(page, &changed), deadline).await?,
+            };
+        }
+    }
+
+    /// Every tree category (page by page; a page that repeats the previous one fails loudly),
+    /// then mapped together: ancestors and `hasChildren` need the whole tree.
+    pub(super) async fn sync_categories(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let all = endpoints::fetch_pages(&run.client, endpoints::CATEGORIES, "category_id", run.deadline).await?;
+        let records: Vec<StoredRecord> =
+            mapping::product_categories(&all, Utc::now()).into_iter().map(|record| keyed(record, None)).collect();
+        self.store_all(run, &records).await
+    }
+
+    /// Customers by cursor (stable against inserts between pages), 250 per page, each page
+    /// stored before the next is asked for. A cursor that does not advance fails loudly.
+    /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
+    pub(super) async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let changed =
+            format!("{}{}", endpoints::v3_changed_since(run.since), endpoints::v3_created_from(run.created_from));
+        let mut path = endpoints::customers_page(run.resume.as_ref().and_then(|c| c["after"].as_str()), &changed);
+        let mut seen_cursors = HashSet::new();
+        let mut stored = run.resume_u64("done").unwrap_or(0);
+        // The total comes with the first page only; checkpoints carry it on.
+        let mut total = run.resume_u64("total");
+        loop {
+            let Page::Json(page) = run.client.get(&path, run.deadline).await? else { return Ok(()) };
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            total = page["meta"]["pagination"]["total"].as_u64().or(total);
+            if data.is_empty() {
+                run.listed(stored, total);
+                return Ok(());
+            }
+            let now = Utc::now();
+            let records: Vec<StoredRecord> =
+                data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
+            stored += records.len() as u64;
+            run.listed(stored, total);
+            let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
+                return self.store_all(run, &records).await;
+            };
+            let checkpoint = json!({"after": cursor, "done": stored, "total": total});
+            self.store_page(run, &records, stored, total, &checkpoint).await?;
+            if !seen_cursors.insert(cursor.clone()) {
+                return Err(FetchError::Broken(format!("customers cursor {cursor} did not advance")).into());
+            }
+            if data.len() < endpoints::PAGE_SIZE || total.is_some_and(|t| stored >= t) {
+                // A short page is the last, and so is the one that reaches the first page's
+                // total: no call to learn that. Customers added since are the next sync's.
+                return Ok(());
+            }
+            run.pause_if_spent(true, || checkpoint)?;
+            path = endpoints::customers_page(Some(&cursor), &changed);
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The life of one run: load the dataset and the connection's credentials, decide what to fetch
+//! (full or changes only, from when, with which partner datasets), hand the data type to its
+//! stage, then end the datasets or queue the continuation.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::context::{Run, Stop};
+use super::{INCREMENTAL_OVERLAP, JobReport, MIN_GRACE, Retry, SyncWorker};
+use crate::bigcommerce::endpoints::rfc3339;
+use crate::bigcommerce::paced::{FetchError, PacedClient};
+use crate::codat::timestamp;
+use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus, SyncJob};
+use crate::ports::{PlatformStore, RecordSet};
+
+/// The start of an incremental run, and when the last full sync of its data types was requested.
+type Since = Option<(DateTime<Utc>, DateTime<Utc>)>;
+
+impl<S: PlatformStore> SyncWorker<S> {
+    /// Runs one job. Repeats are harmless: a final dataset is left alone, and a running one
+    /// resumes from its last checkpoint.
+    pub async fn run(&self, job: &SyncJob) -> Result<(), Retry> {
+        let Some(dataset) = self.store.dataset(job.company_id, job.dataset_id).await? else {
+            tracing::info!(dataset_id = %job.dataset_id, "dataset gone (company deleted?); dropping the job");
+            return Ok(());
+        };
+        if dataset.status.is_final() {
+            return Ok(());
+        }
+        // The stored checkpoint, read once: a mark that another run fills this dataset, or where
+        // an earlier run got to.
+        let stored_checkpoint = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+        if let Some(driver) = stored_checkpoint.as_ref().and_then(|c| c["driven_by"].as_str()) {
+            tracing::info!(dataset_id = %job.dataset_id, %driver, "filled by its sibling's run; nothing to do");
+            return Ok(());
+        }
+        if !job.data_type.supported() {
+            let message = Some(format!("BigCommerce does not provide {}", job.data_type.key()));
+            return Ok(self.finish(job, PullStatus::NotSupported, message).await?);
+        }
+        let connection = match self.store.get_connection(job.company_id, job.connection_id).await? {
+            Some(c) if c.status == ConnectionStatus::Linked => c,
+            Some(c) if c.status == ConnectionStatus::Deauthorized => {
+                let message = Some("The connection is Deauthorized".into());
+                return Ok(self.finish(job, PullStatus::AuthError, message).await?);
+            }
+            _ => {
+                let message = Some("The connection is not Linked".into());
+                return Ok(self.finish(job, PullStatus::Cancelled, message).await?);
+            }
+        };
+        let credentials = match &connection.secret_name {
+            Some(name) => self.credentials.read(name).await?,
+            None => None,
+        };
+        let Some(credentials) = credentials else {
+            let message = Some("The connection's credentials are missing".into());
+            return Ok(self.finish(job, PullStatus::AuthError, message).await?);
+        };
+        self.store
+            .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, dataset.progress, None, Utc::now())
+            .await?;
+        let client = Arc::new(PacedClient::new(
+            self.client.clone(),
+            credentials.store_hash.clone(),
+            credentials.access_token.clone(),
+        ));
+        let started = Instant::now();
+        // The stored checkpoint is at least as far as the message's (it moves after every page).
+        let resume = stored_checkpoint.or(job.checkpoint.clone());
+        // Read once: which siblings are still Queued, and when each type last synced successfully.
+        let statuses = self.store.data_statuses(job.company_id).await?;
+        let partners = self.claim_partners(job, &resume, &statuses).await?;
+        let incremental = self.changed_since(job, &partners, &statuses).await?;
+        let (since, last_full) = (incremental.map(|(since, _)| since), incremental.map(|(_, full)| full));
+        let created_from = match since {
+            Some(_) => None,
+            None => self.sync_from(job, &partners).await?,
+        };
+        let run = Run {
+            job,
+            client: client.clone(),
+            deadline: started + self.budget + (self.budget / 4).max(MIN_GRACE),
+            yield_at: started + self.budget,
+            last_checkpoint: std::sync::Mutex::new(resume.clone()),
+            resume,
+            records: Default::default(),
+            partners: partners.into_iter().map(|(id, t)| (id, t, Default::default())).collect(),
+            since,
+            requested: dataset.requested,
+            created_from,
+            last_full,
+            listing: Default::default(),
+            removed: Default::default(),
+            partners_given_up: Default::default(),
+            marks: Default::default(),
+        };
+        if let Some(since) = since {
+            tracing::info!(dataset_id = %job.dataset_id, since = %timestamp(since), "incremental: changes only");
+        }
+        let outcome = match self.fetch_and_store(&run).await {
+            Ok(()) => self.reconcile(&run).await,
+            stopped => stopped,
+        };
+        let mut continued = false;
+        let result = match outcome {
+            Ok(()) => self.finish_run(&run, PullStatus::Complete, None).await,
+            Err(Stop::Yield(checkpoint)) => {
+                // The checkpoint is stored already; the continuation only says where to go on.
+                self.queue.enqueue(&[job.continuation(Some(checkpoint))]).await?;
+                tracing::info!(dataset_id = %job.dataset_id, part = job.part + 1, "time budget spent: continuation queued");
+                continued = true;
+                Ok(())
+            }
+            Err(Stop::Fetch(FetchError::OutOfTime)) => {
+                // The store kept us waiting (429s, slowness) past the budget: go on from the last
+                // stored page in a fresh invocation rather than fail towards the DLQ.
+                let checkpoint = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                self.queue.enqueue(&[job.continuation(checkpoint)]).await?;
+                tracing::warn!(dataset_id = %job.dataset_id, part = job.part + 1, "requests could not finish in time: continuation queued");
+                continued = true;
+                Ok(())
+            }
+            Err(Stop::Fetch(FetchError::Unauthorized)) => {
+                let deauthorized = self
+                    .store
+                    .set_connection_status(
+                        job.company_id,
+                        job.connection_id,
+                        &[ConnectionStatus::Linked],
+                        ConnectionStatus::Deauthorized,
+                    )
+                    .await;
+                match deauthorized {
+                    Ok(_) => {
+                        tracing::warn!(connection_id = %job.connection_id, "store rejected the token: connection Deauthorized")
+                    }
+                    Err(e) => {
+                        tracing::warn!(connection_id = %job.connection_id, error = %e, "store rejected the token; the connection was not Linked any more")
+                    }
+                }
+                self.finish_run(&run, PullStatus::AuthError, Some("The store rejected the access token".into())).await
+            }
+            Err(Stop::Fetch(FetchError::Forbidden(endpoint))) => {
+                let message = Some(format!("A scope is missing for {endpoint}"));
+                self.finish_run(&run, PullStatus::PermissionsError, message).await
+            }
+            Err(Stop::Fetch(e)) if e.retryable() => Err(Retry::Fetch(e)),
+            Err(Stop::Fetch(e)) => self.finish_run(&run, PullStatus::FetchError, Some(e.to_string())).await,
+            Err(Stop::Store(e)) => Err(Retry::Store(e)),
+        };
+        self.report(&run, started, continued, &result).await;
+        result
+    }
+
+    /// Hands the run to the stage of its data type.
+    async fn fetch_and_store(&self, run: &Run<'_>) -> Result<(), Stop> {
+        match run.job.data_type {
+            DataType::CompanyInfo => self.sync_company_info(run).await,
+            DataType::Customers => self.sync_customers(run).await,
+            DataType::ProductCategories => self.sync_categories(run).await,
+            DataType::Products => self.sync_products(run).await,
+            DataType::Orders | DataType::Payments | DataType::Transactions => self.sync_order_pass(run).await,
+            DataType::PaymentMethods => self.sync_payment_methods(run).await,
+            // `run` ends these NotSupported before any run starts.
+            DataType::Locations | DataType::TaxComponents | DataType::Disputes => Ok(()),
+        }
+    }
+
+    /// Finishes the run's dataset, and its partners' with the same status.
+    /// Each data type's list directory is rebuilt first, so a reader that sees the status finds
+    /// the directory of what was stored.
+    async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
+        let connection = run.job.connection_id;
+        if status == PullStatus::Complete {
+            // What the next run of these data types reads: when their last full sync was asked
+            // for (this one's, or carried on), and whether the next must be full anyway.
+            // They join each checkpoint rather than replace it: if what follows fails, the
+            // redelivery still resumes after the last page (and with the same partners).
+            run.mark("full_at", json!(timestamp(run.last_full.unwrap_or(run.requested))));
+            let marks = run.marks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let with_marks = |checkpoint: Option<Value>| {
+                let mut merged = match checkpoint {
+                    Some(Value::Object(fields)) => fields,
+                    _ => Map::new(),
+                };
+                merged.extend(marks.clone());
+                Value::Object(merged).to_string()
+            };
+            for (partner, _, _) in &run.partners {
+                self.store
+                    .checkpoint_dataset(run.job.company_id, *partner, 99, &with_marks(Some(run.driver_mark())))
+                    .await?;
+            }
+            let own = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.store.checkpoint_dataset(run.job.company_id, run.job.dataset_id, 99, &with_marks(own)).await?;
+        }
+        for data_type in run.data_types() {
+            let count = self.records.seal(RecordSet::new(connection, data_type)).await?;
+            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
+        }
+        for (partner, data_type, _) in &run.partners {
+            let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
+            self.finish(&partner_job, status, message.clone()).await?;
+        }
+        Ok(self.finish(run.job, status, message).await?)
+    }
+
+    /// Where an incremental run starts: the last successful sync of the run's data type (and of
+    /// each partner it fills) was requested at some time; the store's changes since then, less
+    /// [`INCREMENTAL_OVERLAP`], are fetched. Returns that time and when the last full sync of
+    /// them was requested. `None` (a full sync) when any of them never synced successfully, was
+    /// marked `full_next`, or had its last full sync [`super::FULL_SYNC_EVERY`] ago or more (as
+    /// configured); and for data
+    /// fetched whole every time.
+    async fn changed_since(
+        &self,
+        job: &SyncJob,
+        partners: &[(Uuid, DataType)],
+        statuses: &[DataTypeStatus],
+    ) -> Result<Since, Retry> {
+        if !matches!(
+            job.data_type,
+            DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Products | DataType::Customers
+        ) {
+            return Ok(None);
+        }
+        let mut since: Since = None;
+        for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
+            let last = statuses
+                .iter()
+                .find(|s| s.connection_id == job.connection_id && s.data_type == data_type)
+                .and_then(|s| s.latest_successful_sync_id);
+            let Some(last) = last else { return Ok(None) };
+            let Some(dataset) = self.store.dataset(job.company_id, last).await? else { return Ok(None) };
+            let marked = dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+            if marked.as_ref().is_some_and(|c| c["full_next"] == true) {
+                return Ok(None);
+            }
+            let last_full = marked.as_ref().and_then(|c| rfc3339(&c["full_at"])).unwrap_or(dataset.requested);
+            if Utc::now() - last_full >= self.full_sync_every {
+                tracing::info!(dataset_id = %job.dataset_id, data_type = data_type.key(), "last full sync is due for renewal: full sync");
+                return Ok(None);
+            }
+            let from = dataset.requested - INCREMENTAL_OVERLAP;
+            since = Some(since.map_or((from, last_full), |(s, f)| (s.min(from), f.min(last_full))));
+        }
+        Ok(since)
+    }
+
+    /// The company's `syncFromUtc` for a full sync of orders (with the partners it fills: the
+    /// earliest of theirs, none if one has none) or customers. Products and the rest are fetched
+    /// whole: orders refer to them whatever their age.
+    async fn sync_from(&self, job: &SyncJob, partners: &[(Uuid, DataType)]) -> Result<Option<DateTime<Utc>>, Retry> {
+        if !matches!(
+            job.data_type,
+            DataType::Orders | DataType::Payments | DataType::Transactions | DataType::Customers
+        ) {
+            return Ok(None);
+        }
+        let settings = self.store.sync_settings(job.company_id).await?.unwrap_or_default().effective();
+        let mut from: Option<DateTime<Utc>> = None;
+        for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
+            let Some(at) = settings.iter().find(|s| s.data_type == data_type).and_then(|s| s.sync_from_utc) else {
+                return Ok(None);
+            };
+            from = Some(from.map_or(at, |f| f.min(at)));
+        }
+        Ok(from)
+    }
+
+    /// Orders, payments and transactions come from the same order pages, and payments and
+    /// transactions from the same transaction calls. A run of orders fills payments and
+    /// transactions too, and a run of one of those the other, when their latest datasets are still
+    /// Queued: it marks each such dataset as driven by this one (its own job then leaves it alone)
+    /// and records them in its own checkpoint, so a redelivery or continuation carries on with all.
+    async fn claim_partners(
+        &self,
+        job: &SyncJob,
+        resume: &Option<Value>,
+        statuses: &[DataTypeStatus],
+    ) -> Result<Vec<(Uuid, DataType)>, Retry> {
+        let siblings: &[DataType] = match job.data_type {
+            DataType::Orders => &[DataType::Payments, DataType::Transactions],
+            DataType::Payments => &[DataType::Transactions],
+            DataType::Transactions => &[DataType::Payments],
+            _ => return Ok(Vec::new()),
+        };
+        if let Some(resume) = resume {
+            let recorded: Vec<(Uuid, DataType)> = resume["with"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(key, id)| Some((Uuid::parse_str(id.as_str()?).ok()?, DataType::parse(key)?)))
+                .collect();
+            // A partner already ended (e.g. PermissionsError) is not filled any more.
+            let mut partners = Vec::new();
+            for (id, data_type) in recorded {
+                if self.store.dataset(job.company_id, id).await?.is_some_and(|d| !d.status.is_final()) {
+                    partners.push((id, data_type));
+                }
+            }
+            return Ok(partners);
+        }
+        let mut partners = Vec::new();
+        for sibling in siblings {
+            let Some(status) = statuses.iter().find(|s| {
+                s.connection_id == job.connection_id
+                    && s.data_type == *sibling
+                    && s.current_status == PullStatus::Queued
+            }) else {
+                continue;
+            };
+            let partner = status.latest_sync_id;
+            let marker = json!({"driven_by": job.dataset_id.to_string()}).to_string();
+            if self.store.checkpoint_dataset(job.company_id, partner, 0, &marker).await? {
+                self.store.advance_dataset(job.company_id, partner, PullStatus::Fetching, 0, None, Utc::now()).await?;
+                tracing::info!(dataset_id = %job.dataset_id, partner = %partner, "filling {} in the same pass", sibling.key());
+                partners.push((partner, *sibling));
+            }
+        }
+        if !partners.is_empty() {
+            let with: Map<String, Value> =
+                partners.iter().map(|(id, t)| (t.key().to_string(), json!(id.to_string()))).collect();
+            let own = json!({"with": with}).to_string();
+            self.store.checkpoint_dataset(job.company_id, job.dataset_id, 0, &own).await?;
+        }
+        Ok(partners)
+    }
+
+    /// Logs what the run did, and sends it to the observer when there is one.
+    async fn report(&self, run: &Run<'_>, started: Instant, continued: bool, result: &Result<(), Retry>) {
+        let stats = run.client.stats();
+        let status = match (continued, result) {
+            (false, Ok(())) => {
+                self.store.dataset(run.job.company_id, run.job.dataset_id).await.ok().flatten().map(|d| d.status)
+            }
+            _ => None,
+        };
+        let report = JobReport {
+            dataset_id: run.job.dataset_id,
+            data_type: run.job.data_type,
+            status,
+            incremental: run.since.is_some(),
+            continued,
+            records: run.records.load(Ordering::Relaxed),
+            removed: run.removed.load(Ordering::Relaxed),
+            partners: run.partners.iter().map(|(_, t, n)| (*t, n.load(Ordering::Relaxed))).collect(),
+            requests: stats.requests,
+            rate_limited: stats.rate_limited,
+            retries: stats.retries,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            dataset_id = %report.dataset_id,
+            data_type = report.data_type.key(),
+            status = report.status.map(|s| s.as_str()),
+            continued,
+            records = report.records,
+            removed = report.removed,
+            requests = report.requests,
+            rate_limited = report.rate_limited,
+            retries = report.retries,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "job run"
+        );
+        if let Some(reports) = &self.reports {
+            let _ = reports.send(report);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The composition root: one builder per function wires its configuration to its clients,
+//! adapters, use case and edge. Every `main.rs` and the dev stack's `invoke` use these, so a
+//! function runs locally exactly as it is wired in Lambda.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::dynamodb::records::DynamoRecords;
+use crate::adapters::secrets_manager::SecretsManagerStore;
+use crate::adapters::sqs::SqsJobQueue;
+use crate::companies::Companies;
+use crate::config::{CompaniesConfig, DataConfig, LinkConfig, SchedulerConfig, WorkerConfig};
+use crate::data::Data;
+use crate::http::Handler;
+use crate::http::companies::CompaniesApi;
+use crate::http::data::DataApi;
+use crate::http::link::LinkApi;
+use crate::link::LinkService;
+use crate::sync::SyncWorker;
+use crate::vault::CredentialVault;
+
+/// The AWS clients of one function, built once from its SDK configuration (its credentials).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// DynamoDB.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    /// Clients of `sdk` (region, credentials, endpoint).
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}
+
+/// Serves an HTTP function: hands each request Lambda receives to `handler` until the runtime
+/// stops.
+pub async fn serve_http(handler: impl Handler) -> Result<(), lambda_http::Error> {
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(handler.handle(req).await)
+    }))
+    .await
+}
+
+/// fn companies: the Platform API.
+pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
+    let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    let link_key = config.edge.link_key.clone();
+    CompaniesApi::new(Companies::new(store, vault, queue, link_key), config.edge)
+}
+
+/// fn link: the Link pages and `PUT .../authorization`.
+pub fn link(clients: &Clients, config: LinkConfig) -> LinkApi<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
+    let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    let service = LinkService::new(store, vault, queue, config.bigcommerce, config.settings);
+    LinkApi::new(service, config.edge)
+}
+
+/// fn data: the Commerce API (read-only).
+pub fn data(clients: &Clients, config: DataConfig) -> DataApi<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
+    DataApi::new(Data::new(store, records), config.keys)
+}
+
+/// fn sync-worker: the sync worker.
+pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
+    let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
+    let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget)
+        .with_full_sync_every(config.full_sync_every)
+}
+
+/// fn scheduler: the store it reads due syncs from, and the queue it sends them to.
+pub fn scheduler(clients: &Clients, config: SchedulerConfig) -> (DynamoStore, SqsJobQueue) {
+    (
+        DynamoStore::new(clients.dynamo.clone(), config.table_name),
+        SqsJobQueue::new(clients.sqs.clone(), config.queue_url),
+    )
+}

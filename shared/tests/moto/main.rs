@@ -1,0 +1,52 @@
+//! The AWS adapters against moto (started by `make test`): the ports' contract, and what only
+//! the real services do (DynamoDB's item limit).
+
+#[path = "../contract/mod.rs"]
+mod contract;
+mod records;
+
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::records::DynamoRecords;
+use shared::adapters::secrets_manager::SecretsManagerStore;
+use uuid::Uuid;
+
+/// The moto endpoint from the environment; these tests cannot run without it.
+fn endpoint() -> String {
+    devstack::emulator_endpoint()
+}
+
+/// A DynamoDB client of the emulator.
+pub fn dynamo() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&devstack::local_sdk_config(&endpoint()))
+}
+
+/// A fresh table of the template's `logical` table.
+pub async fn table(logical: &str) -> String {
+    let name = format!("contract-{}", Uuid::new_v4().simple());
+    devstack::template::Template::load_default()
+        .and_then(|t| t.table(logical))
+        .expect("template table")
+        .create(&dynamo(), &name)
+        .await
+        .expect("table");
+    name
+}
+
+#[tokio::test]
+async fn dynamodb_store_honours_the_contract() {
+    let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
+    contract::platform::platform_store(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_records_honour_the_contract() {
+    let records = DynamoRecords::new(dynamo(), table("DataTable").await);
+    contract::records::records(&records).await;
+}
+
+#[tokio::test]
+async fn secrets_manager_honours_the_contract() {
+    let client = aws_sdk_secretsmanager::Client::new(&devstack::local_sdk_config(&endpoint()));
+    let name = format!("commerce-link/contract-{}", Uuid::new_v4().simple());
+    contract::secrets::secrets(&SecretsManagerStore::new(client), &name).await;
+}

@@ -1,0 +1,24 @@
+//! Fast tests that need no AWS emulator (`make test-unit`): the ports' contract against the
+//! in-memory twins, and the sync worker's run logic over the twins against the in-process
+//! sandbox store.
+
+#[path = "../contract/mod.rs"]
+mod contract;
+mod worker;
+
+use shared::adapters::memory::{MemoryRecords, MemorySecrets, MemoryStore};
+
+#[tokio::test]
+async fn memory_store_honours_the_contract() {
+    contract::platform::platform_store(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_records_honour_the_contract() {
+    contract::records::records(&MemoryRecords::new()).await;
+}
+
+#[tokio::test]
+async fn memory_secrets_honour_the_contract() {
+    contract::secrets::secrets(&MemorySecrets::default(), "commerce-link/contract").await;
+}

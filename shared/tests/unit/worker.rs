@@ -1,0 +1,264 @@
+//! The sync worker's run logic over the in-memory twins (platform store, records, secrets,
+//! queue) against the in-process sandbox store: no AWS emulator. Jobs are taken from the
+//! in-memory queue in order, continuations included, as the event source mapping would hand
+//! them over; a job that asks to be retried is run again, as a redelivery would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sandbox::{Mutations, Sandbox, SandboxOptions, Scope, Sizes, StoreConfig};
+use secrecy::SecretString;
+use shared::adapters::memory::{MemoryQueue, MemoryRecords, MemorySecrets, MemoryStore};
+use shared::bigcommerce::{BigCommerceClient, Credentials, StoreHash};
+use shared::domain::{
+    Company, Connection, ConnectionStatus, DataType, Dataset, JobReason, LinkKey, PullStatus, SyncJob,
+};
+use shared::ports::{
+    CompanyStore, ConnectionStore, DatasetStore, LinkStore, LinkedStore, RecordReader, RecordSet, StoredRecord,
+};
+use shared::sync::{JobReport, SyncWorker};
+use shared::syncs::request_syncs;
+use shared::vault::CredentialVault;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use uuid::Uuid;
+
+/// Every data type BigCommerce provides.
+fn provided() -> Vec<DataType> {
+    DataType::ALL.into_iter().filter(|d| d.supported()).collect()
+}
+
+struct World {
+    sandbox: Sandbox,
+    config: StoreConfig,
+    store: MemoryStore,
+    records: Arc<MemoryRecords>,
+    queue: Arc<MemoryQueue>,
+    worker: SyncWorker<MemoryStore>,
+    reports: UnboundedReceiver<JobReport>,
+    company: Uuid,
+    connection: Uuid,
+    /// Jobs of the queue handed over so far.
+    taken: usize,
+}
+
+impl World {
+    /// A linked connection to a fresh sandbox store of `sizes`, whose credentials are those of
+    /// account `account` (0: every scope; 1: no customers scope), and a worker with `budget`.
+    async fn new(sizes: Sizes, account: usize, budget: Duration) -> Self {
+        let mut config = StoreConfig::from_seed(17, sizes);
+        config.quota = 5_000;
+        config.window = Duration::from_secs(1);
+        let sandbox = Sandbox::start(SandboxOptions { stores: vec![config.clone()], ..Default::default() })
+            .await
+            .expect("sandbox");
+        let store = MemoryStore::new();
+        let draft = shared::codat::bodies::company_draft(&serde_json::json!({"name": "Twin Co"})).expect("draft");
+        let company = Company::create(draft, Utc::now(), &LinkKey::generate());
+        store.create_company(&company).await.expect("company");
+        let connection = Connection::create(company.id, Utc::now());
+        store.create_connection(&connection).await.expect("connection");
+        let secrets = Arc::new(MemorySecrets::default());
+        let vault = CredentialVault::new(secrets.clone(), "twin/");
+        let a = &config.accounts[account];
+        let credentials = Credentials {
+            client_id: SecretString::from(a.client_id.clone()),
+            client_secret: SecretString::from(a.client_secret.clone()),
+            access_token: SecretString::from(a.access_token.clone()),
+            store_hash: StoreHash::parse(&config.hash).expect("hash"),
+        };
+        let secret_name = vault.keep(company.id, connection.id, &credentials).await.expect("secret");
+        let lease = Uuid::new_v4();
+        store.begin_link(company.id, connection.id, lease, Utc::now(), 60).await.expect("lease");
+        let linked = LinkedStore { store_hash: config.hash.clone(), secret_name, info: Default::default() };
+        store.complete_link(company.id, connection.id, lease, &linked).await.expect("linked");
+        let records = Arc::new(MemoryRecords::new());
+        let queue = Arc::new(MemoryQueue::default());
+        let base = url::Url::parse(sandbox.base_url()).expect("url");
+        let (reports_to, reports) = unbounded_channel();
+        let worker = SyncWorker::new(
+            store.clone(),
+            records.clone(),
+            secrets,
+            queue.clone(),
+            BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(10)),
+            budget,
+        )
+        .with_reports(reports_to);
+        Self {
+            sandbox,
+            config,
+            store,
+            records,
+            queue,
+            worker,
+            reports,
+            company: company.id,
+            connection: connection.id,
+            taken: 0,
+        }
+    }
+
+    fn sandbox_store(&self) -> Arc<sandbox::Store> {
+        self.sandbox.store(&self.config.hash).expect("store")
+    }
+
+    /// Requests `types` and runs every job the queue gets until it is empty.
+    async fn sync(&mut self, types: &[DataType]) -> Vec<Dataset> {
+        let datasets = request_syncs(
+            &self.store,
+            self.queue.as_ref(),
+            self.company,
+            self.connection,
+            types,
+            JobReason::Refresh,
+            Utc::now(),
+        )
+        .await
+        .expect("requested");
+        self.drain().await;
+        let mut ended = Vec::new();
+        for d in datasets {
+            ended.push(self.store.dataset(self.company, d.id).await.expect("read").expect("dataset"));
+        }
+        ended
+    }
+
+    /// Hands every queued job to the worker, in order; a job that fails is run again (at most
+    /// five times, as the queue's redrive policy allows).
+    async fn drain(&mut self) {
+        while let Some(job) = self.queue.jobs().get(self.taken).cloned() {
+            self.taken += 1;
+            let mut attempts = 0;
+            while let Err(e) = self.worker.run(&job).await {
+                attempts += 1;
+                assert!(attempts < 5, "job {} kept failing: {e}", job.dataset_id);
+            }
+        }
+    }
+
+    /// The reports of the runs since the last call.
+    fn runs(&mut self) -> Vec<JobReport> {
+        let mut runs = Vec::new();
+        while let Ok(report) = self.reports.try_recv() {
+            runs.push(report);
+        }
+        runs
+    }
+
+    async fn stored(&self, data_type: DataType) -> Vec<StoredRecord> {
+        self.records.every_record(RecordSet::new(self.connection, data_type)).await.expect("records")
+    }
+}
+
+fn sizes() -> Sizes {
+    Sizes { orders: 620, products: 60, customers: 300, categories: 6 }
+}
+
+#[tokio::test]
+async fn a_first_sync_stores_exactly_what_the_store_holds() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    let datasets = w.sync(&provided()).await;
+    assert!(datasets.iter().all(|d| d.status == PullStatus::Complete), "{datasets:#?}");
+    let truth = devstack::truth::of_store(&w.sandbox_store());
+    for data_type in provided() {
+        let stored = w.stored(data_type).await;
+        let expected = truth.counts.get(&data_type).copied();
+        if let Some(expected) = expected {
+            assert_eq!(stored.len(), expected, "{}", data_type.key());
+        }
+        let page = w.records.page(RecordSet::new(w.connection, data_type), 0, 1).await.expect("page").expect("sealed");
+        assert_eq!(page.total as usize, stored.len(), "{}: the directory counts what is stored", data_type.key());
+    }
+    let runs = w.runs();
+    assert!(runs.iter().all(|r| !r.incremental && !r.continued), "one full run per job");
+    // Payments and transactions were filled by the orders run, from the same pass.
+    let orders = runs.iter().find(|r| r.data_type == DataType::Orders).expect("orders run");
+    let partners: Vec<DataType> = orders.partners.iter().map(|(t, _)| *t).collect();
+    assert_eq!(partners, [DataType::Payments, DataType::Transactions]);
+}
+
+#[tokio::test]
+async fn a_spent_budget_hands_over_to_continuations_that_finish_without_duplicates() {
+    let mut w = World::new(sizes(), 0, Duration::from_millis(1)).await;
+    let datasets = w.sync(&[DataType::Orders, DataType::Customers, DataType::Products]).await;
+    assert!(datasets.iter().all(|d| d.status == PullStatus::Complete), "{datasets:#?}");
+    let runs = w.runs();
+    let continued = |data_type: DataType| runs.iter().filter(|r| r.data_type == data_type && r.continued).count();
+    // 620 orders are 3 pages, 300 customers 2, 60 products 1: every page but the last ends a run.
+    assert_eq!([continued(DataType::Orders), continued(DataType::Customers), continued(DataType::Products)], [2, 1, 0]);
+    let parts: Vec<u32> = w.queue.jobs().iter().filter(|j| j.data_type == DataType::Orders).map(|j| j.part).collect();
+    assert_eq!(parts, (0..parts.len() as u32).collect::<Vec<_>>(), "continuations count their parts");
+    let truth = devstack::truth::of_store(&w.sandbox_store());
+    for data_type in [DataType::Orders, DataType::Customers, DataType::Products] {
+        assert_eq!(w.stored(data_type).await.len(), truth.counts[&data_type], "{}", data_type.key());
+    }
+}
+
+#[tokio::test]
+async fn a_job_delivered_again_after_it_completed_sends_nothing_to_the_store() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    w.sync(&[DataType::Orders]).await;
+    let before = w.stored(DataType::Orders).await;
+    let calls = w.sandbox_store().metrics().total_requests;
+    let first = w.queue.jobs()[0].clone();
+    w.worker.run(&first).await.expect("redelivery");
+    assert_eq!(w.sandbox_store().metrics().total_requests, calls, "a final dataset is left alone");
+    assert_eq!(w.stored(DataType::Orders).await, before);
+}
+
+#[tokio::test]
+async fn after_a_full_sync_the_next_fetches_only_what_changed() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    w.sync(&[DataType::Orders]).await;
+    w.runs();
+    let touched = w.sandbox_store().mutate(Mutations { updates: 3, inserts: 2, ..Default::default() });
+    let pages_before = w.sandbox_store().metrics().requests.get("GET v2/orders").copied().unwrap_or_default();
+    let datasets = w.sync(&[DataType::Orders]).await;
+    assert_eq!(datasets[0].status, PullStatus::Complete);
+    let run = w.runs().into_iter().find(|r| r.data_type == DataType::Orders).expect("run");
+    assert!(run.incremental, "changes only");
+    assert_eq!(run.records, touched.orders.len() as u64, "only the changed orders are stored again");
+    let pages = w.sandbox_store().metrics().requests.get("GET v2/orders").copied().unwrap_or_default() - pages_before;
+    assert_eq!(pages, 2, "one page of changed orders and one of orders archived since, not the 3 pages of the store");
+    let stored = w.stored(DataType::Orders).await;
+    assert_eq!(touched.orders.len(), 5);
+    for id in &touched.orders {
+        assert!(stored.iter().any(|r| r.id == id.to_string()), "order {id} stored");
+    }
+    let truth = devstack::truth::of_store(&w.sandbox_store());
+    assert_eq!(stored.len(), truth.counts[&DataType::Orders]);
+}
+
+#[tokio::test]
+async fn a_revoked_token_deauthorizes_the_connection_and_stops_at_once() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    let client_id = w.config.accounts[0].client_id.clone();
+    w.sandbox_store().set_revoked(&client_id, true);
+    let datasets = w.sync(&[DataType::Orders]).await;
+    assert_eq!(datasets[0].status, PullStatus::AuthError);
+    let connection = w.store.get_connection(w.company, w.connection).await.expect("read").expect("connection");
+    assert_eq!(connection.status, ConnectionStatus::Deauthorized);
+    assert_eq!(w.sandbox_store().metrics().statuses.get(&401).copied(), Some(1), "no request after the first 401");
+}
+
+#[tokio::test]
+async fn a_missing_scope_ends_its_data_type_and_the_others_complete() {
+    let mut w = World::new(sizes(), 1, Duration::from_secs(60)).await;
+    assert!(!w.config.accounts[1].scopes.contains(&Scope::Customers), "account 1 lacks the customers scope");
+    let datasets = w.sync(&[DataType::Customers, DataType::Products]).await;
+    let status =
+        |data_type: DataType| datasets.iter().find(|d| d.data_type == data_type).map(|d| d.status).expect("dataset");
+    assert_eq!(status(DataType::Customers), PullStatus::PermissionsError);
+    assert_eq!(status(DataType::Products), PullStatus::Complete);
+    assert!(w.stored(DataType::Customers).await.is_empty());
+}
+
+#[test]
+fn jobs_carry_ids_and_no_credentials() {
+    let job = SyncJob::new(Uuid::new_v4(), Uuid::new_v4(), DataType::Orders, JobReason::FirstLink, Utc::now());
+    let text = serde_json::to_string(&job).expect("json");
+    for field in ["accessToken", "clientSecret", "mode"] {
+        assert!(!text.contains(field), "{field} in {text}");
+    }
+}
