@@ -212,12 +212,18 @@ impl PacedClient {
     }
 
     /// GETs `path` (e.g. `v2/orders?limit=250&page=3`), pacing, waiting out 429s and retrying
-    /// transient failures until `deadline`.
+    /// transient failures until `deadline`: no request is sent once it has passed. A body that
+    /// stays malformed through every attempt is [`FetchError::Broken`] (retrying later will not
+    /// mend it); other transient failures are [`FetchError::Unavailable`].
     pub async fn get(&self, path: &str, deadline: Instant) -> Result<Page, FetchError> {
         let mut transient = 0u32;
+        let mut malformed = 0u32;
         loop {
             if self.unauthorized.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(FetchError::Unauthorized);
+            }
+            if Instant::now() >= deadline {
+                return Err(FetchError::OutOfTime);
             }
             self.acquire(deadline).await?;
             self.count(|s| s.requests += 1);
@@ -231,7 +237,10 @@ impl PacedClient {
                     match response.status {
                         200 => match serde_json::from_slice::<Value>(&response.body) {
                             Ok(value) => return Ok(Page::Json(value)),
-                            Err(_) => "a malformed JSON body".to_string(),
+                            Err(_) => {
+                                malformed += 1;
+                                "a malformed JSON body".to_string()
+                            }
                         },
                         204 => return Ok(Page::Empty),
                         401 => {
@@ -257,10 +266,12 @@ impl PacedClient {
             transient += 1;
             self.count(|s| s.retries += 1);
             if transient >= MAX_TRANSIENT_ATTEMPTS {
-                return Err(FetchError::Unavailable(format!(
-                    "{} after {transient} attempts: {failure}",
-                    endpoint(path)
-                )));
+                let failed = format!("{} after {transient} attempts: {failure}", endpoint(path));
+                return Err(if malformed == transient {
+                    FetchError::Broken(failed)
+                } else {
+                    FetchError::Unavailable(failed)
+                });
             }
             let backoff = BASE_BACKOFF * 2u32.pow(transient - 1);
             if Instant::now() + backoff > deadline {

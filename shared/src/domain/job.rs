@@ -50,6 +50,10 @@ pub struct SyncJob {
     /// queued it for a continuation.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub part: u32,
+    /// Runs in a row, up to this part, that stored nothing (a store that keeps the job waiting);
+    /// the worker ends the dataset once it reaches its limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalled: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -75,12 +79,19 @@ impl SyncJob {
             requested: now,
             checkpoint: None,
             part: 0,
+            stalled: 0,
         }
     }
 
-    /// The job that carries on from `checkpoint` (same dataset, next part).
+    /// The job that carries on from `checkpoint` (same dataset, next part), after a run that
+    /// made progress.
     pub fn continuation(&self, checkpoint: Option<serde_json::Value>) -> Self {
-        Self { reason: JobReason::Continuation, checkpoint, part: self.part + 1, ..self.clone() }
+        Self { reason: JobReason::Continuation, checkpoint, part: self.part + 1, stalled: 0, ..self.clone() }
+    }
+
+    /// The continuation of a run that stored nothing: it counts one more stalled run.
+    pub fn stalled_continuation(&self, checkpoint: Option<serde_json::Value>) -> Self {
+        Self { stalled: self.stalled + 1, ..self.continuation(checkpoint) }
     }
 
     /// The queue's de-duplication id: the dataset id, plus the part for a continuation. A

@@ -10,14 +10,9 @@ use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::adapters::secrets_manager::SecretsManagerStore;
 use uuid::Uuid;
 
-/// The moto endpoint from the environment; these tests cannot run without it.
-fn endpoint() -> String {
-    devstack::emulator_endpoint()
-}
-
 /// A DynamoDB client of the emulator.
 pub fn dynamo() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&devstack::local_sdk_config(&endpoint()))
+    aws_sdk_dynamodb::Client::new(&devstack::emulator_sdk_config())
 }
 
 /// A fresh table of the template's `logical` table.
@@ -46,7 +41,7 @@ async fn dynamodb_records_honour_the_contract() {
 
 #[tokio::test]
 async fn secrets_manager_honours_the_contract() {
-    let client = aws_sdk_secretsmanager::Client::new(&devstack::local_sdk_config(&endpoint()));
+    let client = aws_sdk_secretsmanager::Client::new(&devstack::emulator_sdk_config());
     let name = format!("commerce-link/contract-{}", Uuid::new_v4().simple());
     contract::secrets::secrets(&SecretsManagerStore::new(client), &name).await;
 }

@@ -29,8 +29,7 @@ const WRITE_PAGE: usize = 250;
 
 #[tokio::main]
 async fn main() {
-    let endpoint = devstack::emulator_endpoint();
-    let sdk = devstack::local_sdk_config(&endpoint);
+    let sdk = devstack::emulator_sdk_config();
     let prefix = format!("read-{}-", uuid::Uuid::new_v4().simple());
     let (store, dynamo, data) = devstack::invoke::seeded_tables(&sdk, &prefix).await.expect("tables");
     let records = Arc::new(DynamoRecords::new(dynamo, data));
@@ -78,6 +77,13 @@ async fn main() {
     println!("  stored and sealed in {:.1} s", started.elapsed().as_secs_f64());
 
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).expect("keys");
+    // The Commerce API reads as fn data's own principal, as deployed.
+    let own = aws_sdk_dynamodb::Client::new(
+        &devstack::function_sdk_config("DataFunction", &devstack::iam::LocalResources::default()).await,
+    );
+    let table = |logical: &str| format!("{prefix}{logical}");
+    let (store, records) =
+        (DynamoStore::new(own.clone(), table("PlatformTable")), Arc::new(DynamoRecords::new(own, table("DataTable"))));
     let api = DataApi::new(Data::new(store, records.clone()), keys);
     let mut result = json!({"orders": ORDERS, "page_size": PAGE_SIZE});
     // The query is a platform's incremental pull since before the sync: every order matches, so

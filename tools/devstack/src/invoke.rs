@@ -26,7 +26,8 @@ use shared::wiring::{self, Clients};
 
 use crate::event::to_lambda_request;
 use crate::fixtures::{COMPANY_ID, CONNECTION_ID, DATASET_ID, EXAMPLE_API_KEY, example_link_key, seed, seed_records};
-use crate::template::{Template, create_queues};
+use crate::iam::{self, LocalResources};
+use crate::template::{Template, create_queue_set};
 
 /// The functions events can be replayed against.
 pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler"];
@@ -44,13 +45,14 @@ fn fail(e: impl std::fmt::Display) -> InvokeError {
 /// handler over it, configured like a deployment without `PUBLIC_BASE_URL`.
 pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<CompaniesApi<DynamoStore>, InvokeError> {
     seeded_platform_table(sdk, table).await?;
+    let (queue_url, local) = fresh_sync_queue(sdk, &format!("{table}-")).await?;
     let config = CompaniesConfig {
         table_name: table.to_string(),
         edge: example_edge()?,
-        queue_url: fresh_sync_queue(sdk, &format!("{table}-")).await?,
+        queue_url,
         secret_prefix: format!("{table}-commerce-link/"),
     };
-    Ok(wiring::companies(&Clients::new(sdk), config))
+    Ok(wiring::companies(&function_clients(sdk, "CompaniesFunction", &local).await?, config))
 }
 
 /// Creates a fresh `PlatformTable` named `table`, seeded with the fixtures.
@@ -68,11 +70,34 @@ async fn seeded_platform_table(sdk: &SdkConfig, table: &str) -> Result<DynamoSto
     Ok(store)
 }
 
-/// Creates the template's queues under `prefix` and returns the sync queue's URL.
-async fn fresh_sync_queue(sdk: &SdkConfig, prefix: &str) -> Result<String, InvokeError> {
+/// Creates the template's queues under `prefix` and returns the sync queue's URL, with what the
+/// functions' policies name (the queues' ARNs).
+async fn fresh_sync_queue(sdk: &SdkConfig, prefix: &str) -> Result<(String, LocalResources), InvokeError> {
     let template = Template::load_default().map_err(fail)?;
-    let queues = create_queues(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
-    queues.get("SyncJobsQueue").cloned().ok_or_else(|| fail("the template has no SyncJobsQueue"))
+    let queues = create_queue_set(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
+    let url = queues.get("SyncJobsQueue").map(|(url, _)| url.clone()).ok_or_else(|| fail("no SyncJobsQueue"))?;
+    let local = LocalResources { queue_arns: queues.into_iter().map(|(id, (_, arn))| (id, arn)).collect() };
+    Ok((url, local))
+}
+
+/// The clients of `function`'s own principal (its template policy, for `resources`), created
+/// through the admin SDK configuration `admin`.
+async fn function_clients(
+    admin: &SdkConfig,
+    function: &str,
+    resources: &LocalResources,
+) -> Result<Clients, InvokeError> {
+    Ok(Clients::new(&function_sdk(admin, function, resources).await?))
+}
+
+/// SDK configuration of `function`'s own principal, as [`function_clients`].
+async fn function_sdk(admin: &SdkConfig, function: &str, resources: &LocalResources) -> Result<SdkConfig, InvokeError> {
+    let template = Template::load_default().map_err(fail)?;
+    let policy = iam::function_policy(&template, function, resources, &[]).map_err(fail)?;
+    let name = format!("invoke-{function}-{}", uuid::Uuid::new_v4().simple());
+    let principal = iam::create_principal(admin, &name, &policy).await.map_err(fail)?;
+    let endpoint = admin.endpoint_url().ok_or_else(|| fail("the SDK configuration has no endpoint"))?;
+    Ok(principal.sdk_config(endpoint))
 }
 
 /// The edge of the example deployment: its API key, no `PUBLIC_BASE_URL`, its link key.
@@ -97,12 +122,25 @@ pub async fn seeded_tables(sdk: &SdkConfig, prefix: &str) -> Result<(DynamoStore
     Ok((store, dynamo, data))
 }
 
+/// The scheduler's resources, as [`scheduler_setup`] makes them.
+pub struct SchedulerSetup {
+    /// The platform table as the admin sees it (for setting up what the scheduler finds).
+    pub admin_store: DynamoStore,
+    /// The sync queue as the admin sends to it.
+    pub admin_queue: Arc<SqsJobQueue>,
+    /// The platform table as fn scheduler's own principal reads it.
+    pub store: DynamoStore,
+    /// The sync queue as fn scheduler's own principal sends to it.
+    pub queue: Arc<SqsJobQueue>,
+    /// The queue's URL.
+    pub url: String,
+    /// SDK configuration of fn scheduler's principal.
+    pub sdk: SdkConfig,
+}
+
 /// The scheduler's resources: fresh tables seeded with the fixtures, whose Linked connection's
-/// company-info sync completed and came due on 2026-01-16, and a fresh queue (its URL returned).
-pub async fn scheduler_setup(
-    sdk: &SdkConfig,
-    prefix: &str,
-) -> Result<(DynamoStore, Arc<SqsJobQueue>, String), InvokeError> {
+/// company-info sync completed and came due on 2026-01-16, and a fresh queue.
+pub async fn scheduler_setup(sdk: &SdkConfig, prefix: &str) -> Result<SchedulerSetup, InvokeError> {
     use shared::ports::{DatasetStore, ScheduleStore};
     let (store, _, _) = seeded_tables(sdk, prefix).await?;
     let due = chrono::DateTime::parse_from_rfc3339("2026-01-16T09:30:00Z").map_err(fail)?.with_timezone(&chrono::Utc);
@@ -111,10 +149,18 @@ pub async fn scheduler_setup(
         .await
         .map_err(fail)?;
     store.schedule_sync(COMPANY_ID, CONNECTION_ID, shared::domain::DataType::CompanyInfo, due).await.map_err(fail)?;
-    let url = fresh_sync_queue(sdk, prefix).await?;
+    let (url, local) = fresh_sync_queue(sdk, prefix).await?;
     let config = SchedulerConfig { table_name: format!("{prefix}PlatformTable"), queue_url: url.clone() };
-    let (store, queue) = wiring::scheduler(&Clients::new(sdk), config);
-    Ok((store, Arc::new(queue), url))
+    let own = function_sdk(sdk, "SchedulerFunction", &local).await?;
+    let (scheduler_store, queue) = wiring::scheduler(&Clients::new(&own), config);
+    Ok(SchedulerSetup {
+        admin_store: store,
+        admin_queue: Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+        store: scheduler_store,
+        queue: Arc::new(queue),
+        url,
+        sdk: own,
+    })
 }
 
 /// The Commerce API handler over fresh tables seeded with the fixtures and the example store's
@@ -125,7 +171,7 @@ pub async fn data_handler(sdk: &SdkConfig, prefix: &str) -> Result<DataApi<Dynam
     seed_records(&store, &records).await.map_err(fail)?;
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
     let config = DataConfig { table_name: format!("{prefix}PlatformTable"), data_table_name: data, keys };
-    Ok(wiring::data(&Clients::new(sdk), config))
+    Ok(wiring::data(&function_clients(sdk, "DataFunction", &LocalResources::default()).await?, config))
 }
 
 /// The Link handler over fresh resources (table, queues) seeded with the fixtures, verifying
@@ -138,15 +184,16 @@ pub async fn link_handler(
     let table = format!("{prefix}PlatformTable");
     seeded_platform_table(sdk, &table).await?;
     let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
+    let (queue_url, local) = fresh_sync_queue(sdk, prefix).await?;
     let config = LinkConfig {
         table_name: table,
         edge: example_edge()?,
         secret_prefix: format!("{prefix}commerce-link/"),
-        queue_url: fresh_sync_queue(sdk, prefix).await?,
+        queue_url,
         bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
         settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
     };
-    Ok(wiring::link(&Clients::new(sdk), config))
+    Ok(wiring::link(&function_clients(sdk, "LinkFunction", &local).await?, config))
 }
 
 /// The sync worker over fresh tables seeded with the fixtures, against `sandbox`.
@@ -156,16 +203,17 @@ pub async fn worker(
     sandbox: &sandbox::Sandbox,
 ) -> Result<SyncWorker<DynamoStore>, InvokeError> {
     let (_, _, data) = seeded_tables(sdk, prefix).await?;
+    let (queue_url, local) = fresh_sync_queue(sdk, prefix).await?;
     let base = url::Url::parse(sandbox.base_url()).map_err(fail)?;
     let config = WorkerConfig {
         table_name: format!("{prefix}PlatformTable"),
         data_table_name: data,
         bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
         job_budget: Duration::from_secs(60),
-        queue_url: fresh_sync_queue(sdk, prefix).await?,
+        queue_url,
         full_sync_every: Duration::from_secs(7 * 86_400),
     };
-    Ok(wiring::sync_worker(&Clients::new(sdk), config))
+    Ok(wiring::sync_worker(&function_clients(sdk, "SyncWorkerFunction", &local).await?, config))
 }
 
 /// The sandbox the `events/link` files were written for: seed 7, default sizes.
@@ -201,11 +249,12 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
             Ok(Response::new(Body::Text(body)))
         }
         "scheduler" => {
-            let (store, queue, _) = scheduler_setup(sdk, &format!("{table}-")).await?;
+            let setup = scheduler_setup(sdk, &format!("{table}-")).await?;
             let now = shared::scheduler::event_time(&event).ok_or_else(|| fail("the event has no time"))?;
-            let report = shared::scheduler::tick(&store, queue.as_ref(), now, shared::scheduler::TICK_BUDGET)
-                .await
-                .map_err(fail)?;
+            let report =
+                shared::scheduler::tick(&setup.store, setup.queue.as_ref(), now, shared::scheduler::TICK_BUDGET)
+                    .await
+                    .map_err(fail)?;
             Ok(Response::new(Body::Text(serde_json::to_string(&report).map_err(fail)?)))
         }
         "data" => {

@@ -4,6 +4,7 @@
 //! - [`change`]: a sandbox change followed until the read API shows it (`make dev-change`)
 //! - [`client`]: a client of the local API for the demo and tests
 //! - [`fixtures`]: the records the `events/` files refer to
+//! - [`iam`]: IAM enforced in the emulator, a principal per function from its template policy
 //! - [`invoke`]: replays an `events/` file against a function, like `sam local invoke`
 //! - [`moto`]: a moto server process on loopback (the AWS emulator)
 //! - [`template`]: the resources of `template.yaml`, created in moto under their logical names
@@ -16,6 +17,7 @@ pub mod change;
 pub mod client;
 pub mod event;
 pub mod fixtures;
+pub mod iam;
 pub mod invoke;
 pub mod moto;
 pub mod runner;
@@ -24,8 +26,6 @@ pub mod template;
 pub mod truth;
 
 use std::path::PathBuf;
-
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
@@ -40,18 +40,25 @@ pub fn emulator_endpoint() -> String {
     })
 }
 
-/// SDK configuration of [`emulator_endpoint`].
-pub fn emulator_sdk_config() -> aws_config::SdkConfig {
-    local_sdk_config(&emulator_endpoint())
+/// The emulator's admin principal that `tools/with-moto` exported (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`): for setting up and inspecting resources, never for a function.
+pub fn emulator_admin() -> iam::Principal {
+    iam::Principal::from_env().unwrap_or_else(|| {
+        panic!("AWS_ACCESS_KEY_ID is not set: run with `make test` or `make bench` (tools/with-moto)")
+    })
 }
 
-/// SDK configuration for a local AWS endpoint: fixed region and dummy credentials, so nothing
-/// from the developer's environment can reach a real account.
-pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "devstack")))
-        .build()
+/// SDK configuration of [`emulator_endpoint`] as [`emulator_admin`].
+pub fn emulator_sdk_config() -> aws_config::SdkConfig {
+    emulator_admin().sdk_config(&emulator_endpoint())
+}
+
+/// SDK configuration of the emulator as the principal template.yaml gives `function` (a
+/// logical id, e.g. `CompaniesFunction`), created now for the local resources `resources`.
+pub async fn function_sdk_config(function: &str, resources: &iam::LocalResources) -> aws_config::SdkConfig {
+    let template = template::Template::load_default().expect("template.yaml");
+    let policy = iam::function_policy(&template, function, resources, &[]).expect("the function's policy translates");
+    let name = format!("{function}-{}", uuid::Uuid::new_v4().simple());
+    let principal = iam::create_principal(&emulator_sdk_config(), &name, &policy).await.expect("principal");
+    principal.sdk_config(&emulator_endpoint())
 }

@@ -161,7 +161,7 @@ async fn run_demo(
         entry.2 += report.elapsed.as_secs_f64();
     }
     let truth = devstack::truth::of_store(&stack.sandbox.stores()[0]);
-    let sdk = devstack::local_sdk_config(&stack.aws_endpoint);
+    let sdk = stack.admin_sdk();
     let records = shared::adapters::dynamodb::records::DynamoRecords::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         stack.tables["DataTable"].clone(),
@@ -416,8 +416,10 @@ async fn invoke(function: Option<String>, event: Option<String>) -> Result<()> {
         Some(_) => None,
         None => Some(devstack::moto::MotoServer::start(&options.moto_binary).await?),
     };
-    let endpoint = options.aws_endpoint.clone().or_else(|| moto.as_ref().map(|m| m.endpoint().to_string()));
-    let sdk = devstack::local_sdk_config(&endpoint.unwrap_or_default());
+    let sdk = match &moto {
+        Some(moto) => moto.admin().sdk_config(moto.endpoint()),
+        None => devstack::emulator_sdk_config(),
+    };
     let result = devstack::invoke::invoke(&sdk, &function, std::path::Path::new(&event)).await;
     if let Some(moto) = moto {
         moto.stop().await;

@@ -1,4 +1,5 @@
-//! A moto server child process on a free loopback port, stopped when dropped.
+//! A moto server child process on a free loopback port, with IAM enforced after the admin
+//! bootstrap ([`crate::iam`]), stopped when dropped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -19,12 +20,16 @@ pub enum MotoError {
     /// It did not answer in time.
     #[error("moto_server did not become ready on {0}")]
     NotReady(String),
+    /// The admin principal could not be created.
+    #[error(transparent)]
+    Iam(#[from] crate::iam::IamError),
 }
 
 /// A running moto server.
 pub struct MotoServer {
     child: Child,
     endpoint: String,
+    admin: crate::iam::Principal,
 }
 
 /// Where the moto executable is: `MOTO_SERVER`, else the project venv.
@@ -48,20 +53,32 @@ impl MotoServer {
         let port = free_port()?;
         let child = Command::new(binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", crate::iam::BOOTSTRAP_ACTIONS.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let endpoint = format!("http://127.0.0.1:{port}");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut ready = false;
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(server);
+                ready = true;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(MotoError::NotReady(server.endpoint.clone()))
+        if !ready {
+            return Err(MotoError::NotReady(endpoint));
+        }
+        let admin = crate::iam::bootstrap_admin(&endpoint).await?;
+        Ok(Self { child, endpoint, admin })
+    }
+
+    /// The admin principal (setup and inspection only).
+    pub fn admin(&self) -> &crate::iam::Principal {
+        &self.admin
     }
 
     /// The endpoint URL (`http://127.0.0.1:PORT`).

@@ -18,9 +18,10 @@ use shared::link::LinkSettings;
 use shared::wiring::{self, Clients};
 use tokio::net::TcpListener;
 
+use crate::iam::{IamError, LocalResources, Principal, Principals};
 use crate::moto::{MotoError, MotoServer};
 use crate::runner::{Routes, Runner, SqsPoller};
-use crate::template::{Template, TemplateError, create_queues};
+use crate::template::{Template, TemplateError, create_queue_set};
 
 /// Why the stack could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum StackError {
     /// Configuration was invalid.
     #[error("{0}")]
     Config(String),
+    /// A function's principal could not be made.
+    #[error(transparent)]
+    Iam(#[from] IamError),
 }
 
 /// How to start the stack.
@@ -110,6 +114,10 @@ pub struct DevStack {
     pub tables: BTreeMap<String, String>,
     /// Every local resource.
     pub resources: Resources,
+    /// The emulator's admin principal (setup and inspection only).
+    pub admin: Principal,
+    /// Each function's principal, and the worker's event source mapping's.
+    pub principals: Principals,
 }
 
 /// The local resources, by logical id.
@@ -119,8 +127,17 @@ pub struct Resources {
     pub tables: BTreeMap<String, String>,
     /// Queue URLs.
     pub queues: BTreeMap<String, String>,
+    /// Queue ARNs (what the functions' policies name).
+    pub queue_arns: BTreeMap<String, String>,
     /// Prefix of secret names.
     pub secret_prefix: String,
+}
+
+impl Resources {
+    /// What the template's policies refer to, resolved to these resources.
+    pub fn local(&self) -> LocalResources {
+        LocalResources { queue_arns: self.queue_arns.clone() }
+    }
 }
 
 impl DevStack {
@@ -131,12 +148,19 @@ impl DevStack {
             Some(_) => None,
             None => Some(MotoServer::start(&options.moto_binary).await?),
         };
-        let aws_endpoint = match (&options.aws_endpoint, &moto) {
-            (Some(endpoint), _) => endpoint.clone(),
-            (None, Some(moto)) => moto.endpoint().to_string(),
+        let (aws_endpoint, admin) = match (&options.aws_endpoint, &moto) {
+            (Some(endpoint), _) => {
+                let admin = Principal::from_env().ok_or_else(|| {
+                    StackError::Config(
+                        "AWS_ACCESS_KEY_ID: the emulator's admin keys are needed with AWS_ENDPOINT_URL".into(),
+                    )
+                })?;
+                (endpoint.clone(), admin)
+            }
+            (None, Some(moto)) => (moto.endpoint().to_string(), moto.admin().clone()),
             (None, None) => unreachable!("moto started above"),
         };
-        let sdk = crate::local_sdk_config(&aws_endpoint);
+        let sdk = admin.sdk_config(&aws_endpoint);
         let dynamo = DynamoClient::new(&sdk);
         let template = Template::load_default()?;
         let mut tables = BTreeMap::new();
@@ -148,7 +172,19 @@ impl DevStack {
         let platform_table =
             tables.get("PlatformTable").cloned().ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
 
-        let queues = create_queues(&template, &aws_sdk_sqs::Client::new(&sdk), &options.name_prefix).await?;
+        let queue_set = create_queue_set(&template, &aws_sdk_sqs::Client::new(&sdk), &options.name_prefix).await?;
+        let queues: BTreeMap<String, String> =
+            queue_set.iter().map(|(id, (url, _))| (id.clone(), url.clone())).collect();
+        let queue_arns: BTreeMap<String, String> =
+            queue_set.iter().map(|(id, (_, arn))| (id.clone(), arn.clone())).collect();
+        let local = LocalResources { queue_arns: queue_arns.clone() };
+        let principal_prefix = format!("{}{}-", options.name_prefix, uuid::Uuid::new_v4().simple());
+        let principals = Principals::create(&sdk, &template, &local, &principal_prefix).await?;
+        let clients_of = |function: &str| -> Result<Clients, StackError> {
+            let principal =
+                principals.get(function).ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
+            Ok(Clients::new(&principal.sdk_config(&aws_endpoint)))
+        };
         let sync_queue =
             queues.get("SyncJobsQueue").cloned().ok_or_else(|| StackError::Config("no SyncJobsQueue".into()))?;
         let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
@@ -164,10 +200,9 @@ impl DevStack {
         let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
         // Each function as its own `main.rs` wires it, from the configuration its environment
-        // would give it.
-        let clients = Clients::new(&sdk);
+        // would give it, with the clients of its own principal.
         let platform = Arc::new(wiring::companies(
-            &clients,
+            &clients_of("CompaniesFunction")?,
             CompaniesConfig {
                 table_name: platform_table.clone(),
                 edge: edge.clone(),
@@ -176,7 +211,7 @@ impl DevStack {
             },
         ));
         let data = Arc::new(wiring::data(
-            &clients,
+            &clients_of("DataFunction")?,
             DataConfig {
                 table_name: platform_table.clone(),
                 data_table_name: data_table.clone(),
@@ -184,7 +219,7 @@ impl DevStack {
             },
         ));
         let link = Arc::new(wiring::link(
-            &clients,
+            &clients_of("LinkFunction")?,
             LinkConfig {
                 table_name: platform_table.clone(),
                 edge,
@@ -211,7 +246,7 @@ impl DevStack {
         }
         let runner = Runner::start(listener, routes)?;
         let mut worker = wiring::sync_worker(
-            &clients,
+            &clients_of("SyncWorkerFunction")?,
             WorkerConfig {
                 table_name: platform_table.clone(),
                 data_table_name: data_table,
@@ -228,10 +263,16 @@ impl DevStack {
         let batch_size = template.sqs_batch_size("SyncWorkerFunction").unwrap_or(10);
         let poller = options
             .run_worker
-            .then(|| SqsPoller::start(aws_sdk_sqs::Client::new(&sdk), sync_queue.clone(), worker, batch_size));
+            .then(|| -> Result<SqsPoller, StackError> {
+                // The event source mapping polls with the worker's role and SAM's SQS permissions.
+                let events = clients_of("SyncWorkerFunction.events")?;
+                Ok(SqsPoller::start(events.sqs, sync_queue.clone(), worker, batch_size))
+            })
+            .transpose()?;
+        let scheduler_clients = clients_of("SchedulerFunction")?;
         let scheduler = options.schedule_every.map(|every| {
             let (store, queue) = wiring::scheduler(
-                &clients,
+                &scheduler_clients,
                 SchedulerConfig { table_name: platform_table.clone(), queue_url: sync_queue.clone() },
             );
             let (ahead, reports) = (options.schedule_ahead, options.tick_reports.clone());
@@ -253,8 +294,34 @@ impl DevStack {
                 }
             })
         });
-        let resources = Resources { tables: tables.clone(), queues, secret_prefix };
-        Ok(Self { moto, runner, poller, scheduler, sandbox, aws_endpoint, api_url, api_key, tables, resources })
+        let resources = Resources { tables: tables.clone(), queues, queue_arns, secret_prefix };
+        Ok(Self {
+            moto,
+            runner,
+            poller,
+            scheduler,
+            sandbox,
+            aws_endpoint,
+            api_url,
+            api_key,
+            tables,
+            resources,
+            admin,
+            principals,
+        })
+    }
+
+    /// SDK configuration of the admin principal (setup and inspection only).
+    pub fn admin_sdk(&self) -> aws_config::SdkConfig {
+        self.admin.sdk_config(&self.aws_endpoint)
+    }
+
+    /// SDK configuration of `function`'s principal (a logical id, or `<function>.events` for
+    /// its event source mapping).
+    pub fn function_sdk(&self, function: &str) -> Result<aws_config::SdkConfig, StackError> {
+        let principal =
+            self.principals.get(function).ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
+        Ok(principal.sdk_config(&self.aws_endpoint))
     }
 
     /// The sandbox store merchants link in the demo: its API base and the credentials of its
@@ -296,6 +363,7 @@ impl DevStack {
             "company_id": company_id,
             "link_url": link_url,
             "aws_endpoint": self.aws_endpoint,
+            "aws_admin": {"access_key_id": self.admin.access_key_id, "secret_access_key": self.admin.secret_access_key},
             "sandbox": self.sandbox_description(),
         });
         let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)?;
@@ -306,7 +374,7 @@ impl DevStack {
     /// Messages waiting on the sync queue (approximate, as SQS counts).
     pub async fn queued_jobs(&self) -> Result<u64, StackError> {
         use aws_sdk_sqs::types::QueueAttributeName;
-        let client = aws_sdk_sqs::Client::new(&crate::local_sdk_config(&self.aws_endpoint));
+        let client = aws_sdk_sqs::Client::new(&self.admin_sdk());
         let url =
             self.resources.queues.get("SyncJobsQueue").ok_or_else(|| StackError::Config("no SyncJobsQueue".into()))?;
         let out = client

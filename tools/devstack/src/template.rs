@@ -112,6 +112,11 @@ impl Template {
         Ok(serde_norway::from_value(resource.properties.clone())?)
     }
 
+    /// Logical ids of every function (`AWS::Serverless::Function`).
+    pub fn function_ids(&self) -> Vec<String> {
+        self.resources.iter().filter(|(_, r)| r.kind == "AWS::Serverless::Function").map(|(id, _)| id.clone()).collect()
+    }
+
     /// Logical ids of every DynamoDB table.
     pub fn table_ids(&self) -> Vec<String> {
         self.resources.iter().filter(|(_, r)| r.kind == "AWS::DynamoDB::Table").map(|(id, _)| id.clone()).collect()
@@ -283,12 +288,21 @@ pub async fn create_queues(
     client: &aws_sdk_sqs::Client,
     prefix: &str,
 ) -> Result<BTreeMap<String, String>, TemplateError> {
+    Ok(create_queue_set(template, client, prefix).await?.into_iter().map(|(id, (url, _))| (id, url)).collect())
+}
+
+/// Creates every queue of the template; returns logical id → (queue URL, queue ARN).
+pub async fn create_queue_set(
+    template: &Template,
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+) -> Result<BTreeMap<String, (String, String)>, TemplateError> {
     let mut arns = BTreeMap::new();
-    let mut urls = BTreeMap::new();
+    let mut queues = BTreeMap::new();
     for queue in template.queues() {
         let (url, arn) = queue.create(client, prefix, &arns).await?;
-        arns.insert(queue.logical_id.clone(), arn);
-        urls.insert(queue.logical_id.clone(), url);
+        arns.insert(queue.logical_id.clone(), arn.clone());
+        queues.insert(queue.logical_id.clone(), (url, arn));
     }
-    Ok(urls)
+    Ok(queues)
 }

@@ -30,7 +30,7 @@ pub fn aws_endpoint() -> String {
 
 /// SDK configuration for the test emulator.
 pub fn sdk() -> aws_config::SdkConfig {
-    devstack::local_sdk_config(&aws_endpoint())
+    devstack::emulator_sdk_config()
 }
 
 /// A DynamoDB client for the test emulator.

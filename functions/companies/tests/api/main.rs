@@ -7,6 +7,7 @@ mod connections;
 mod datasets;
 mod events;
 mod helpers;
+mod iam;
 mod integrations;
 mod lists;
 mod runner;

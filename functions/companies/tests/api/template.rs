@@ -165,3 +165,61 @@ fn only_the_sync_worker_reads_secrets_and_it_reports_partial_batch_failures() {
         assert!(!policy.contains(forbidden), "the worker must not {forbidden}");
     }
 }
+
+#[test]
+fn every_policy_names_the_resources_its_actions_touch() {
+    use devstack::iam::{get_att_arn, statement_actions, statement_resources, template_statements};
+    let template = devstack::template::Template::load_default().expect("template");
+    let secrets = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*";
+    let kind = |id: &str| template.resources.get(id).map(|r| r.kind.clone()).unwrap_or_default();
+    for function in template.function_ids() {
+        let mut indexes = Vec::new();
+        for statement in template_statements(&template, &function).expect("statements") {
+            let actions = statement_actions(&statement);
+            let services: std::collections::BTreeSet<&str> =
+                actions.iter().filter_map(|a| a.split(':').next()).collect();
+            assert_eq!(services.len(), 1, "{function}: one service per statement: {actions:?}");
+            for resource in statement_resources(&statement) {
+                let sub = match &resource {
+                    Value::Tagged(t) if t.tag == "Sub" => t.value.as_str().map(str::to_string),
+                    _ => None,
+                };
+                match services.first().copied() {
+                    Some("dynamodb") => match (get_att_arn(&resource), sub) {
+                        (Some(table), _) => assert_eq!(kind(&table), "AWS::DynamoDB::Table", "{function}: {table}"),
+                        (None, Some(sub)) => {
+                            let (table, index) = sub
+                                .strip_prefix("${")
+                                .and_then(|s| s.split_once(".Arn}/index/"))
+                                .unwrap_or_else(|| panic!("{function}: {sub} is not a table's index"));
+                            let spec = template.table(table).expect("table");
+                            assert!(
+                                spec.global_secondary_indexes.iter().any(|i| i.index_name == index),
+                                "{function}: {table} has no index {index}"
+                            );
+                            indexes.push(index.to_string());
+                        }
+                        _ => panic!("{function}: a DynamoDB resource that names no table: {resource:?}"),
+                    },
+                    Some("sqs") => {
+                        let queue = get_att_arn(&resource).unwrap_or_else(|| panic!("{function}: {resource:?}"));
+                        assert_eq!(kind(&queue), "AWS::SQS::Queue", "{function}: {queue}");
+                    }
+                    Some("secretsmanager") => {
+                        assert_eq!(sub.as_deref(), Some(secrets), "{function}: secrets only under the prefix")
+                    }
+                    other => panic!("{function}: a statement for {other:?}"),
+                }
+            }
+        }
+        // The indexes each function queries are in its policy (AWS authorizes index ARNs apart).
+        let queried: &[&str] = match function.as_str() {
+            "CompaniesFunction" => &[shared::adapters::dynamodb::COMPANIES_INDEX],
+            "SchedulerFunction" => &[shared::adapters::dynamodb::DUE_INDEX],
+            _ => &[],
+        };
+        for index in queried {
+            assert!(indexes.iter().any(|i| i == index), "{function} queries {index} without its ARN in its policy");
+        }
+    }
+}

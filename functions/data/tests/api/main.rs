@@ -64,7 +64,7 @@ impl World {
         options.sandbox.stores = stores;
         let stack = DevStack::start(options).await.expect("stack");
         let api = ApiClient::new(&stack.api_url, &stack.api_key);
-        let sdk = devstack::local_sdk_config(&stack.aws_endpoint);
+        let sdk = stack.admin_sdk();
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let records = Arc::new(DynamoRecords::new(dynamo.clone(), stack.tables["DataTable"].clone()));
         let store = DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone());
@@ -453,7 +453,7 @@ fn the_data_function_may_only_read() {
 
 #[tokio::test]
 async fn a_page_too_large_for_one_lambda_response_is_refused_with_the_page_size_that_fits() {
-    let sdk = devstack::local_sdk_config(&endpoint());
+    let sdk = devstack::emulator_sdk_config();
     let prefix = format!("limit-{}-", Uuid::new_v4().simple());
     let full = devstack::invoke::data_handler(&sdk, &prefix).await.expect("handler");
     let get = |query: &str| {

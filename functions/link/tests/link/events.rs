@@ -4,8 +4,6 @@
 use devstack::invoke::{example_sandbox, link_handler, load_event};
 use lambda_http::Body;
 
-use crate::helpers::aws_endpoint;
-
 struct Case {
     file: &'static str,
     status: u16,
@@ -28,7 +26,7 @@ fn dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn every_link_event_runs_against_moto_and_the_sandbox() {
-    let sdk = devstack::local_sdk_config(&aws_endpoint());
+    let sdk = devstack::emulator_sdk_config();
     let sandbox = example_sandbox().await.expect("sandbox");
     for case in CASES {
         let prefix = format!("ev{}-", uuid::Uuid::new_v4().simple());

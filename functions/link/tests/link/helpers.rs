@@ -31,7 +31,7 @@ impl Stack {
         options.sandbox.stores = vec![config.clone()];
         let stack = DevStack::start(options).await.expect("stack");
         let api = ApiClient::new(&stack.api_url, &stack.api_key);
-        let sdk = devstack::local_sdk_config(&aws_endpoint());
+        let sdk = stack.admin_sdk();
         Self { stack, api, store: config, sdk }
     }
 

@@ -207,6 +207,12 @@ async fn bad_links_limits_and_oversized_forms() {
     let action = format!("{link}/connections/{connection}/credentials");
     let huge = "x".repeat(20_000);
     assert_eq!(b.post(&action, &[("csrf", &form.csrf()), ("credentials_text", &huge)], None).await.status, 413);
+    // Attempts are counted per minute: start early in one, so the twelve land in the same.
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    let second = epoch.as_secs() % 60;
+    if second > 40 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
+    }
     let mut statuses = Vec::new();
     for _ in 0..12 {
         statuses.push(b.post(&action, &[("csrf", &form.csrf()), ("client_id", "x")], None).await.status);

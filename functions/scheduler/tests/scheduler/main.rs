@@ -42,21 +42,22 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
 async fn the_scheduled_event_queues_what_is_due_once_even_when_fired_twice_at_once() {
     let sdk = sdk();
     let prefix = format!("sched-{}-", Uuid::new_v4().simple());
-    let (store, queue, url) = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    let setup = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    let (store, queue, url) = (&setup.store, &setup.queue, &setup.url);
     let event = load_event(&events_dir().join("scheduled.json")).expect("event");
     let now = event_time(&event).expect("time");
     // EventBridge delivers at least once: the same tick twice, at the same moment.
     let budget = shared::scheduler::TICK_BUDGET;
-    let (a, b) = tokio::join!(tick(&store, queue.as_ref(), now, budget), tick(&store, queue.as_ref(), now, budget));
+    let (a, b) = tokio::join!(tick(store, queue.as_ref(), now, budget), tick(store, queue.as_ref(), now, budget));
     let (a, b) = (a.expect("tick"), b.expect("tick"));
     assert_eq!(a.queued + b.queued, 1, "{a:?} {b:?}");
     assert_eq!(a.due + b.due, 2, "both saw it due");
     // And once more, later (a redelivery): nothing is due any more.
     let again =
-        tick(&store, queue.as_ref(), now + Duration::minutes(1), shared::scheduler::TICK_BUDGET).await.expect("tick");
+        tick(store, queue.as_ref(), now + Duration::minutes(1), shared::scheduler::TICK_BUDGET).await.expect("tick");
     assert_eq!((again.due, again.queued), (0, 0));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    assert_eq!(drain(&sqs, &url).await, 1, "one job on the queue");
+    assert_eq!(drain(&sqs, url).await, 1, "one job on the queue");
     let statuses = store.data_statuses(devstack::fixtures::COMPANY_ID).await.expect("statuses");
     let info = statuses.iter().find(|s| s.data_type == DataType::CompanyInfo).expect("status");
     assert_eq!(info.current_status, PullStatus::Queued);
@@ -127,11 +128,14 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
     const UNLINKED: usize = 6;
     let sdk = sdk();
     let prefix = format!("sched-many-{}-", Uuid::new_v4().simple());
-    let (store, queue, url) = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    let s = scheduler_setup(&sdk, &prefix).await.expect("setup");
+    // The companies, links and first syncs the tick finds are set up as the admin; the tick
+    // itself runs as fn scheduler.
+    let (store, queue, url) = (&s.admin_store, &s.admin_queue, &s.url);
     let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("t0").with_timezone(&Utc);
     let types = [DataType::Orders, DataType::Customers];
     let setup = (0..LINKED + UNLINKED).map(|i| {
-        let (store, queue) = (&store, queue.clone());
+        let queue = queue.clone();
         async move {
             let id = company(store, t0).await;
             let connection = Connection::create(id, t0);
@@ -159,26 +163,29 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
         connection.await;
     }
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let first_syncs = drain(&sqs, &url).await;
+    let first_syncs = drain(&sqs, url).await;
     assert_eq!(first_syncs, (LINKED + UNLINKED) * types.len());
 
     // A day later (the default schedule), one tick: every linked connection's types, once.
     let at = t0 + Duration::hours(24);
-    let early =
-        tick(&store, queue.as_ref(), at - Duration::minutes(1), shared::scheduler::TICK_BUDGET).await.expect("tick");
+    let early = tick(&s.store, s.queue.as_ref(), at - Duration::minutes(1), shared::scheduler::TICK_BUDGET)
+        .await
+        .expect("tick");
     // Only the fixture company's company-info sync, due since January; nothing before its time.
     assert_eq!((early.due, early.queued), (1, 1), "{early:?}");
-    drain(&sqs, &url).await;
+    drain(&sqs, url).await;
     // The measured tick goes through clients that count their calls.
     let (dynamo_calls, sqs_calls) = (CallCounter::default(), CallCounter::default());
     let counted_store = shared::adapters::dynamodb::DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(dynamo_calls.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&s.sdk).interceptor(dynamo_calls.clone()).build(),
         ),
         format!("{prefix}PlatformTable"),
     );
     let counted_queue = shared::adapters::sqs::SqsJobQueue::new(
-        aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(sqs_calls.clone()).build()),
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&s.sdk).interceptor(sqs_calls.clone()).build(),
+        ),
         url.clone(),
     );
     let started = Instant::now();
@@ -187,7 +194,7 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
     assert_eq!(report.queued, LINKED * types.len(), "{report:?}");
     assert_eq!(report.unscheduled, UNLINKED * types.len(), "{report:?}");
     assert_eq!(report.connections, LINKED);
-    assert_eq!(drain(&sqs, &url).await, LINKED * types.len());
+    assert_eq!(drain(&sqs, url).await, LINKED * types.len());
     let (dynamo, sqs_sent) = (dynamo_calls.calls(), sqs_calls.calls());
     let per_linked = (dynamo + sqs_sent) as f64 / LINKED as f64;
     println!(
@@ -205,11 +212,11 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
     assert_eq!(sqs_sent, LINKED as u64, "one SendMessageBatch per connection");
     // The unlinked ones are off the schedule: a much later tick finds only the linked ones.
     let later =
-        tick(&store, queue.as_ref(), at + Duration::hours(48), shared::scheduler::TICK_BUDGET).await.expect("tick");
+        tick(&s.store, s.queue.as_ref(), at + Duration::hours(48), shared::scheduler::TICK_BUDGET).await.expect("tick");
     assert_eq!(later.due, LINKED * types.len() + 1);
     assert_eq!(later.unscheduled, 0);
     // Each due entry was read from the index, not found by scanning the table.
-    let remaining = store.due_syncs(at + Duration::hours(48), 10_000).await.expect("due");
+    let remaining = s.store.due_syncs(at + Duration::hours(48), 10_000).await.expect("due");
     assert!(remaining.is_empty(), "{} still due", remaining.len());
 }
 

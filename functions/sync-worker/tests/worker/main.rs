@@ -96,22 +96,26 @@ impl World {
         options.sandbox.stores = vec![store.clone()];
         let stack = DevStack::start(options).await.expect("stack");
         let api = ApiClient::new(&stack.api_url, &stack.api_key);
-        let sdk = devstack::local_sdk_config(&endpoint());
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let records = Arc::new(DynamoRecords::new(dynamo.clone(), stack.tables["DataTable"].clone()));
+        // The test inspects as the admin; the worker runs as its own principal.
+        let sdk = stack.admin_sdk();
+        let records =
+            Arc::new(DynamoRecords::new(aws_sdk_dynamodb::Client::new(&sdk), stack.tables["DataTable"].clone()));
+        let own = stack.function_sdk("SyncWorkerFunction").expect("the worker's principal");
+        let dynamo = aws_sdk_dynamodb::Client::new(&own);
         let base = url::Url::parse(stack.sandbox.base_url()).expect("url");
         let queue = shared::adapters::sqs::SqsJobQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(&own),
             stack.resources.queues["SyncJobsQueue"].clone(),
         );
+        let own_records = Arc::new(DynamoRecords::new(dynamo.clone(), stack.tables["DataTable"].clone()));
         let worker_records: Arc<dyn RecordStore> = match setup.records {
-            Some(wrap) => wrap(records.clone()),
-            None => records.clone(),
+            Some(wrap) => wrap(own_records),
+            None => own_records,
         };
         let mut worker = SyncWorker::new(
             DynamoStore::new(dynamo, stack.tables["PlatformTable"].clone()),
             worker_records,
-            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&own))),
             Arc::new(queue),
             BigCommerceClient::new(base, Duration::from_secs(2), setup.read_timeout),
             setup.budget,
@@ -716,7 +720,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receives() {
 #[tokio::test]
 async fn the_worker_event_file_replays_with_only_the_poison_message_failing() {
     use shared::ports::DatasetStore;
-    let sdk = devstack::local_sdk_config(&endpoint());
+    let sdk = devstack::emulator_sdk_config();
     let sandbox = devstack::invoke::example_sandbox().await.expect("sandbox");
     let prefix = format!("ev{}-", Uuid::new_v4().simple());
     let worker = devstack::invoke::worker(&sdk, &prefix, &sandbox).await.expect("worker");
