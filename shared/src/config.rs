@@ -7,6 +7,8 @@ use crate::bigcommerce::BigCommerceClient;
 use crate::domain::LinkKey;
 use crate::http::{ApiKeys, Edge};
 use crate::link::LinkSettings;
+use crate::sweep::SweepPolicy;
+use crate::sync::RetryPolicy;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -131,12 +133,26 @@ pub struct SchedulerConfig {
     pub table_name: String,
     /// The sync queue (`SYNC_QUEUE_URL`).
     pub queue_url: String,
+    /// When the sweep takes a dataset for stuck: `UNSENT_AFTER_SECS` (default 120) and
+    /// `JOB_DEAD_AFTER_SECS` (default 1200: the worker's 900 s timeout and a margin).
+    pub sweep: SweepPolicy,
 }
 
 impl SchedulerConfig {
-    /// Reads `TABLE_NAME` and `SYNC_QUEUE_URL`.
+    /// Reads `TABLE_NAME`, `SYNC_QUEUE_URL` and the sweep's settings.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table_name: required("TABLE_NAME")?, queue_url: required("SYNC_QUEUE_URL")? })
+        let defaults = SweepPolicy::default();
+        let seconds = |name, default: chrono::Duration| -> Result<chrono::Duration, ConfigError> {
+            Ok(positive(name, "seconds")?
+                .and_then(|s| i64::try_from(s).ok())
+                .map_or(default, chrono::Duration::seconds))
+        };
+        let sweep = SweepPolicy {
+            unsent_after: seconds("UNSENT_AFTER_SECS", defaults.unsent_after)?,
+            dead_after: seconds("JOB_DEAD_AFTER_SECS", defaults.dead_after)?,
+            ..defaults
+        };
+        Ok(Self { table_name: required("TABLE_NAME")?, queue_url: required("SYNC_QUEUE_URL")?, sweep })
     }
 }
 
@@ -205,6 +221,10 @@ pub struct WorkerConfig {
     /// How old a data type's last full sync may get before its next sync is full (and infers
     /// deletes) instead of incremental (`FULL_SYNC_EVERY_HOURS`, default 168).
     pub full_sync_every: std::time::Duration,
+    /// How failed jobs are retried: `MAX_RECEIVE_COUNT` (the queue's `maxReceiveCount`, default
+    /// 5), `RETRY_FIRST_BACKOFF_SECS` (default 10), `RETRY_MAX_BACKOFF_SECS` (default 300) and
+    /// `CONTINUATION_WAIT_SECS` (default 21600).
+    pub retries: RetryPolicy,
 }
 
 impl WorkerConfig {
@@ -213,6 +233,18 @@ impl WorkerConfig {
         let base = bigcommerce_base()?;
         let budget = positive("JOB_BUDGET_SECS", "seconds")?.unwrap_or(600);
         let full_sync_hours = positive("FULL_SYNC_EVERY_HOURS", "hours")?.unwrap_or(168);
+        let defaults = RetryPolicy::default();
+        let seconds = |name, default: std::time::Duration| -> Result<std::time::Duration, ConfigError> {
+            Ok(positive(name, "seconds")?.map_or(default, std::time::Duration::from_secs))
+        };
+        let retries = RetryPolicy {
+            max_receives: positive("MAX_RECEIVE_COUNT", "receives")?
+                .map_or(defaults.max_receives, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            first_backoff: seconds("RETRY_FIRST_BACKOFF_SECS", defaults.first_backoff)?,
+            max_backoff: seconds("RETRY_MAX_BACKOFF_SECS", defaults.max_backoff)?,
+            continuation_wait: seconds("CONTINUATION_WAIT_SECS", defaults.continuation_wait)?,
+            ..defaults
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             data_table_name: required("DATA_TABLE_NAME")?,
@@ -224,6 +256,7 @@ impl WorkerConfig {
             job_budget: std::time::Duration::from_secs(budget),
             queue_url: required("SYNC_QUEUE_URL")?,
             full_sync_every: std::time::Duration::from_secs(full_sync_hours.saturating_mul(3600)),
+            retries,
         })
     }
 }

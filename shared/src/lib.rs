@@ -8,7 +8,7 @@
 //! 3. [`adapters`] (DynamoDB, Secrets Manager, SQS, and an in-memory twin of each) and
 //!    [`bigcommerce`] (the client, its endpoints and the mappings to Codat's model).
 //! 4. The use cases: [`vault`] (credential storage), [`syncs`] (requesting syncs), [`sync`] (fn
-//!    sync-worker), [`scheduler`] (fn scheduler), [`companies`] (fn companies), [`link`] (fn
+//!    sync-worker), [`scheduler`] and [`sweep`] (fn scheduler), [`companies`] (fn companies), [`link`] (fn
 //!    link), [`data`] (fn data).
 //! 5. [`http`]: the HTTP edge (auth, requests, errors, and one router per HTTP function).
 //! 6. [`config`] (typed environment configuration, logging) and [`wiring`] (one builder per
@@ -27,6 +27,7 @@ pub mod link;
 pub mod ports;
 pub mod query;
 pub mod scheduler;
+pub mod sweep;
 pub mod sync;
 pub mod syncs;
 pub mod vault;

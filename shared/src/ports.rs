@@ -123,11 +123,51 @@ pub trait SyncSettingsStore: Send + Sync {
     async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError>;
 }
 
+/// Which running datasets the scheduler's sweep looks for ([`DatasetStore::stale_datasets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staleness {
+    /// Queued, and its job never reached the queue (marked when queued, cleared by
+    /// [`DatasetStore::mark_sent`]).
+    Unsent,
+    /// Being fetched by a run whose last sign of life (the run's start, or its last checkpoint) is
+    /// old: a run that died (timeout, out of memory, a crash) leaves it so. A run that hands over
+    /// to a continuation moves the mark ahead ([`DatasetStore::pause_dataset`]).
+    Live,
+}
+
+/// A dataset the sweep found, and the mark it was found by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleDataset {
+    /// Company.
+    pub company: Uuid,
+    /// Dataset.
+    pub dataset: Uuid,
+    /// The mark as seen (when it was queued, or the run's last sign of life).
+    pub seen: String,
+}
+
 /// Datasets (pull operations) and the per-data-type status.
 #[async_trait]
 pub trait DatasetStore: Send + Sync {
-    /// Records new Queued datasets, each becoming the latest of its (connection, data type).
+    /// Records new Queued datasets, each becoming the latest of its (connection, data type), and
+    /// each marked [`Staleness::Unsent`] until [`DatasetStore::mark_sent`].
     async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError>;
+    /// Records that the jobs of `datasets` (of `company`) are on the queue.
+    async fn mark_sent(&self, company: Uuid, datasets: &[Uuid]) -> Result<(), StoreError>;
+    /// Marks a running dataset as waiting on the queue for its continuation: its
+    /// [`Staleness::Live`] mark moves to `until` (how long the continuation may wait behind its
+    /// connection's other jobs), and the run that takes it up marks it again.
+    async fn pause_dataset(&self, company: Uuid, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Up to `limit` datasets marked `kind` before `before` (a timestamp), oldest first.
+    async fn stale_datasets(
+        &self,
+        kind: Staleness,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StaleDataset>, StoreError>;
+    /// Takes a stale dataset for the sweep if it is still marked as `seen`: moves its mark to
+    /// `now` and returns true. Of concurrent sweeps, exactly one gets true.
+    async fn claim_stale(&self, kind: Staleness, seen: &StaleDataset, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// A dataset of a company.
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError>;
     /// Every dataset of a company (not in any order).
@@ -135,9 +175,10 @@ pub trait DatasetStore: Send + Sync {
     /// The latest status of every (connection, data type) of a company that was ever queued.
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError>;
     /// Moves a dataset to `to` (and `progress`) if it is still running (Queued, Fetching,
-    /// MapQueued, Mapping); a final `to` also records `completed` and `error_message` and updates
-    /// the data type's status (the last success only moves forward). Returns the dataset as
-    /// stored afterwards; a dataset already final is returned unchanged (redelivered jobs).
+    /// MapQueued, Mapping); a final `to` also records `completed` and `error_message`, clears its
+    /// sweep marks and updates the data type's status (the last success only moves forward); a
+    /// running `to` marks it [`Staleness::Live`] as of `now`. Returns the dataset as stored
+    /// afterwards; a dataset already final is returned unchanged (redelivered jobs).
     async fn advance_dataset(
         &self,
         company: Uuid,
@@ -148,8 +189,9 @@ pub trait DatasetStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<Dataset>, StoreError>;
     /// Records how far a running dataset got (`progress` and the worker's `checkpoint`), after
-    /// the records before that point are stored. Returns false when the dataset is no longer
-    /// running (or gone): nothing is written then.
+    /// the records before that point are stored, as a sign of life ([`Staleness::Live`] as of
+    /// now). Returns false when the dataset is no longer running (or gone): nothing is written
+    /// then.
     async fn checkpoint_dataset(
         &self,
         company: Uuid,
@@ -354,6 +396,10 @@ pub trait SecretReader: Send + Sync {
 pub trait JobQueue: Send + Sync {
     /// Enqueues jobs; each is delivered at least once, in order per connection.
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError>;
+    /// Has a received message (its `receipt`) delivered again after `delay`, unless it is
+    /// deleted first, rather than after the queue's visibility timeout: a retry (or a run that
+    /// dies) holds up its connection's other jobs no longer.
+    async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError>;
 }
 
 /// Everything the Link function needs.

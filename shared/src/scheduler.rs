@@ -7,7 +7,8 @@
 //! a tick that dies before queueing leaves it due again when the lease ends. Then, per
 //! connection: not Linked → taken off the schedule (linking again schedules it anew); a data type
 //! whose latest dataset is still queued or running → left for a later tick; the rest are
-//! requested together, in the company's `syncOrder`.
+//! requested together, in the company's `syncOrder`. Before that, each tick sweeps the datasets
+//! stuck running ([`crate::sweep`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::domain::{ConnectionStatus, DataType, JobReason, PullStatus};
 use crate::error::StoreError;
 use crate::ports::{DueSync, JobQueue, PlatformStore};
+use crate::sweep::{SweepPolicy, SweepReport, sweep};
 use crate::syncs::request_syncs;
 
 /// How long a claimed entry is held before it is due again if its tick did not queue it.
@@ -50,6 +52,39 @@ pub struct TickReport {
     /// Time the tick took.
     #[serde(skip)]
     pub elapsed: Duration,
+}
+
+/// What an EventBridge tick did: the sweep's report (absent when the sweep failed) and the due
+/// syncs'.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledTick {
+    /// The sweep of stuck datasets.
+    pub sweep: Option<SweepReport>,
+    /// The due syncs.
+    #[serde(flatten)]
+    pub due: TickReport,
+}
+
+/// One tick of fn scheduler: first the sweep of stuck datasets ([`crate::sweep`]), so a dead
+/// dataset no longer blocks its data type, then [`tick_ahead`]. A failed sweep is logged and
+/// the due syncs are queued anyway.
+pub async fn scheduled_tick<S: PlatformStore>(
+    store: &S,
+    queue: &dyn JobQueue,
+    now: DateTime<Utc>,
+    sweep_policy: &SweepPolicy,
+    ahead: chrono::Duration,
+    budget: Duration,
+) -> Result<ScheduledTick, StoreError> {
+    let sweep = match sweep(store, queue, now, sweep_policy).await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            tracing::error!(error = %e, "the sweep failed; due syncs are queued anyway");
+            None
+        }
+    };
+    let due = tick_ahead(store, queue, now, ahead, budget).await?;
+    Ok(ScheduledTick { sweep, due })
 }
 
 /// Queues every sync due at `now`, starting no connection after `budget` (the rest stay due for

@@ -9,7 +9,8 @@ use crate::error::StoreError;
 use crate::ports::{DatasetStore, JobQueue, ScheduleStore, SyncSettingsStore};
 
 /// Records a Queued dataset per data type and enqueues its job. The datasets are stored first,
-/// so a queue failure leaves them visible as Queued (and re-queueable) rather than lost. Then
+/// marked unsent, so a queue failure (or a crash before the marks are cleared) leaves them for the
+/// scheduler's sweep to send again rather than lost. Then
 /// each data type BigCommerce provides is scheduled again `syncSchedule` hours from `now`, under
 /// the company's sync settings.
 pub async fn request_syncs(
@@ -26,6 +27,8 @@ pub async fn request_syncs(
         jobs.iter().map(|j| Dataset::queued(j.dataset_id, company, connection, j.data_type, now)).collect();
     store.queue_datasets(&datasets).await?;
     queue.enqueue(&jobs).await?;
+    // Until this, the scheduler's sweep sends again whatever it finds unsent.
+    store.mark_sent(company, &jobs.iter().map(|j| j.dataset_id).collect::<Vec<_>>()).await?;
     let settings = store.sync_settings(company).await?.unwrap_or_default().effective();
     // One write per data type, all at once.
     futures::future::try_join_all(data_types.iter().filter(|d| d.supported()).map(|data_type| {

@@ -86,6 +86,7 @@ pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<Dynamo
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget)
         .with_full_sync_every(config.full_sync_every)
+        .with_retries(config.retries)
 }
 
 /// fn scheduler: the store it reads due syncs from, and the queue it sends them to.

@@ -139,3 +139,29 @@ async fn auth_scope_and_empty_answers() {
     assert_eq!(client.get("v2/orders?page=999", later(5)).await, Ok(Page::Empty));
     assert!(matches!(client.get("v2/orders/1", later(5)).await, Err(FetchError::NotFound(_))));
 }
+
+#[tokio::test]
+async fn no_request_is_sent_once_the_deadline_has_passed_even_with_quota_to_spare() {
+    let e = env(10_000, 30_000).await;
+    let client = e.client(&e.token);
+    assert!(matches!(client.get("v2/store", later(5)).await, Ok(Page::Json(_))));
+    let sent = e.store().metrics().total_requests;
+    let result = client.get("v2/orders?limit=5", Instant::now()).await;
+    assert_eq!(result, Err(FetchError::OutOfTime));
+    assert_eq!(e.store().metrics().total_requests, sent, "nothing sent past the deadline");
+}
+
+#[tokio::test]
+async fn a_body_malformed_through_every_attempt_is_broken_not_retried_for_ever() {
+    let e = env(10_000, 30_000).await;
+    e.store().set_faults(Faults { malformed_rate: 1.0, ..Default::default() }).expect("faults");
+    let client = e.client(&e.token);
+    // Time enough for every attempt: the bounded retries end it, not the deadline.
+    let result = client.get("v2/orders?limit=5", later(60)).await;
+    match &result {
+        Err(FetchError::Broken(why)) => assert!(why.contains("malformed") && why.contains("6 attempts"), "{why}"),
+        other => panic!("expected Broken, got {other:?}"),
+    }
+    assert!(result.as_ref().is_err_and(|e| !e.retryable()), "a later attempt will not mend it");
+    assert_eq!(e.store().metrics().total_requests, u64::from(shared::bigcommerce::paced::MAX_TRANSIENT_ATTEMPTS));
+}

@@ -16,6 +16,31 @@ pub const MAX_BATCH: usize = 10;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const ATTEMPTS: u32 = 4;
 
+/// A failed call: refusals (permissions, a bad request) are permanent, the rest may pass later.
+fn failure<E: ProvideErrorMetadata>(
+    operation: &str,
+    e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> StoreError {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = match (e.code(), status) {
+        (Some(code), _) => code,
+        // An answer whose error the client could not read: its status still tells a refusal.
+        (None, Some(403)) => "AccessDenied",
+        (None, _) => "unknown",
+    };
+    let detail = format!("{operation}: {code}");
+    match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "InvalidParameterValue"
+        | "InvalidClientTokenId"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist"
+        | "ReceiptHandleIsInvalid" => StoreError::Backend(detail),
+        _ => StoreError::Unavailable(detail),
+    }
+}
+
 /// The sync queue in SQS.
 #[derive(Clone, Debug)]
 pub struct SqsJobQueue {
@@ -65,9 +90,7 @@ impl JobQueue for SqsJobQueue {
                     .set_entries(Some(pending.clone()))
                     .send()
                     .await
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("SendMessageBatch: {}", e.code().unwrap_or("unknown")))
-                    });
+                    .map_err(|e| failure("SendMessageBatch", &e));
                 match out {
                     Ok(out) => {
                         let failed: Vec<String> = out.failed.iter().map(|f| f.id.clone()).collect();
@@ -76,7 +99,7 @@ impl JobQueue for SqsJobQueue {
                             break;
                         }
                     }
-                    Err(e) if attempt + 1 == ATTEMPTS => return Err(e),
+                    Err(e) if !e.retryable() || attempt + 1 == ATTEMPTS => return Err(e),
                     Err(_) => {}
                 }
             }
@@ -84,6 +107,18 @@ impl JobQueue for SqsJobQueue {
                 return Err(StoreError::Unavailable(format!("{} job messages could not be sent", pending.len())));
             }
         }
+        Ok(())
+    }
+
+    async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(43_200))
+            .send()
+            .await
+            .map_err(|e| failure("ChangeMessageVisibility", &e))?;
         Ok(())
     }
 }

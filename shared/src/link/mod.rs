@@ -122,6 +122,49 @@ pub struct LinkSettings {
     pub attempts_per_minute: u32,
 }
 
+/// Whether a link's first syncs reached the queue: what the Link page tells the merchant and
+/// the `x-commerce-link-first-sync` header tells the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstSyncs {
+    /// Queued: the first syncs have started (this many data types).
+    Queued(usize),
+    /// Recorded as Queued but not yet on the queue: the scheduler's sweep sends them within
+    /// minutes (see [`crate::sweep`]).
+    Waiting,
+    /// Not recorded, after bounded retries: nothing will start until the platform asks
+    /// (`POST /companies/{id}/data/all`).
+    NotQueued,
+    /// The company's sync settings fetch nothing on first link.
+    NoneSet,
+}
+
+impl FirstSyncs {
+    /// The `x-commerce-link-first-sync` header's value.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Queued(_) => "queued",
+            Self::Waiting => "waiting",
+            Self::NotQueued => "not-queued",
+            Self::NoneSet => "none",
+        }
+    }
+}
+
+/// The name of the header that says whether a link's first syncs were queued.
+pub const FIRST_SYNC_HEADER: &str = "x-commerce-link-first-sync";
+
+/// Attempts at recording and queueing the first syncs before the link says they were not.
+const FIRST_SYNC_ATTEMPTS: u32 = 3;
+
+/// A linked connection, and how its first syncs fared.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The connection, Linked.
+    pub connection: Connection,
+    /// Its first syncs.
+    pub first_syncs: FirstSyncs,
+}
+
 /// Links connections.
 pub struct LinkService<S> {
     store: S,
@@ -186,12 +229,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
     }
 
     /// Links `connection` of `company` with `submission`.
-    pub async fn link(
-        &self,
-        company: Uuid,
-        connection: Uuid,
-        submission: &Submission,
-    ) -> Result<Connection, LinkError> {
+    pub async fn link(&self, company: Uuid, connection: Uuid, submission: &Submission) -> Result<Linked, LinkError> {
         let credentials = submission.validate().map_err(LinkError::Invalid)?;
         let current = self.store.get_connection(company, connection).await?.ok_or(LinkError::NotFound)?;
         if current.status == ConnectionStatus::Linked {
@@ -215,9 +253,9 @@ impl<S: LinkFunctionStore> LinkService<S> {
             self.store.release_link(company, connection, lease).await?;
         }
         let linked = outcome?;
-        self.queue_first_syncs(&linked).await;
-        tracing::info!(company_id = %company, connection_id = %connection, store_hash = %credentials.store_hash, "connection linked");
-        Ok(linked)
+        let first_syncs = self.queue_first_syncs(&linked).await;
+        tracing::info!(company_id = %company, connection_id = %connection, store_hash = %credentials.store_hash, first_syncs = first_syncs.header_value(), "connection linked");
+        Ok(Linked { connection: linked, first_syncs })
     }
 
     async fn verify_and_store(
@@ -255,9 +293,10 @@ impl<S: LinkFunctionStore> LinkService<S> {
         }
     }
 
-    /// Queues a full sync of every data type set to be fetched on first link. A failure is
-    /// logged, not returned: the link stands, and the datasets stay visible as Queued.
-    async fn queue_first_syncs(&self, connection: &Connection) {
+    /// Queues a full sync of every data type set to be fetched on first link. A failure does not
+    /// undo the link: when the datasets were recorded the sweep sends them; when they were not,
+    /// it is tried again ([`FIRST_SYNC_ATTEMPTS`] in all), then reported as it is.
+    async fn queue_first_syncs(&self, connection: &Connection) -> FirstSyncs {
         let settings = match self.store.sync_settings(connection.company_id).await {
             Ok(settings) => settings.unwrap_or_default(),
             Err(e) => {
@@ -266,19 +305,44 @@ impl<S: LinkFunctionStore> LinkService<S> {
             }
         };
         let types = settings.fetched_on_first_link();
-        let queued = request_syncs(
-            &self.store,
-            self.queue.as_ref(),
-            connection.company_id,
-            connection.id,
-            &types,
-            JobReason::FirstLink,
-            Utc::now(),
-        )
-        .await;
-        match queued {
-            Ok(datasets) => tracing::info!(connection_id = %connection.id, jobs = datasets.len(), "first syncs queued"),
-            Err(e) => tracing::error!(error = %e, connection_id = %connection.id, "first syncs could not be queued"),
+        if types.is_empty() {
+            return FirstSyncs::NoneSet;
+        }
+        for attempt in 1..=FIRST_SYNC_ATTEMPTS {
+            let queued = request_syncs(
+                &self.store,
+                self.queue.as_ref(),
+                connection.company_id,
+                connection.id,
+                &types,
+                JobReason::FirstLink,
+                Utc::now(),
+            )
+            .await;
+            let error = match queued {
+                Ok(datasets) => {
+                    tracing::info!(connection_id = %connection.id, jobs = datasets.len(), "first syncs queued");
+                    return FirstSyncs::Queued(datasets.len());
+                }
+                Err(e) => e,
+            };
+            if self.first_syncs_recorded(connection).await {
+                tracing::error!(error = %error, connection_id = %connection.id, "first syncs recorded but not queued: the sweep sends them");
+                return FirstSyncs::Waiting;
+            }
+            tracing::error!(error = %error, connection_id = %connection.id, attempt, "first syncs could not be recorded");
+            if attempt < FIRST_SYNC_ATTEMPTS {
+                tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+        }
+        FirstSyncs::NotQueued
+    }
+
+    /// Whether datasets of `connection` were recorded (and so are the sweep's to send).
+    async fn first_syncs_recorded(&self, connection: &Connection) -> bool {
+        match self.store.data_statuses(connection.company_id).await {
+            Ok(statuses) => statuses.iter().any(|s| s.connection_id == connection.id),
+            Err(_) => false,
         }
     }
 }

@@ -29,6 +29,53 @@ use crate::error::StoreError;
 use crate::ports::{JobQueue, PlatformStore, RecordStore, SecretReader};
 use crate::vault::CredentialReader;
 
+/// The partner datasets (payments, transactions) an orders run fills, as its checkpoint
+/// records them (`"with": {data type: dataset id}`).
+pub(crate) fn partners_in(checkpoint: &serde_json::Value) -> Vec<(uuid::Uuid, DataType)> {
+    checkpoint["with"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, id)| Some((uuid::Uuid::parse_str(id.as_str()?).ok()?, DataType::parse(key)?)))
+        .collect()
+}
+
+/// What a stored checkpoint says about who fills its dataset: the partners its own run fills,
+/// and the dataset whose run fills it (`driven_by`), if another run does.
+pub fn checkpoint_links(checkpoint: Option<&str>) -> (Vec<(uuid::Uuid, DataType)>, Option<uuid::Uuid>) {
+    let Some(value) = checkpoint.and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok()) else {
+        return (Vec::new(), None);
+    };
+    let driver = value["driven_by"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
+    (partners_in(&value), driver)
+}
+
+/// The partner datasets a run of `dataset` was filling: those its checkpoint records, and those
+/// it claimed before its first checkpoint (running datasets of the connection whose mark names
+/// it as their driver).
+pub async fn partners_of<S: crate::ports::DatasetStore + ?Sized>(
+    store: &S,
+    dataset: &crate::domain::Dataset,
+) -> Result<Vec<(uuid::Uuid, DataType)>, StoreError> {
+    let (mut partners, _) = checkpoint_links(dataset.checkpoint.as_deref());
+    for status in store.data_statuses(dataset.company_id).await? {
+        let candidate = status.latest_sync_id;
+        if status.connection_id != dataset.connection_id
+            || !PullStatus::RUNNING.contains(&status.current_status)
+            || candidate == dataset.id
+            || partners.iter().any(|(id, _)| *id == candidate)
+        {
+            continue;
+        }
+        if let Some(d) = store.dataset(dataset.company_id, candidate).await?
+            && checkpoint_links(d.checkpoint.as_deref()).1 == Some(dataset.id)
+        {
+            partners.push((d.id, d.data_type));
+        }
+    }
+    Ok(partners)
+}
+
 /// Why a job goes back to the queue (its dataset stays running; redelivery resumes).
 #[derive(Debug, thiserror::Error)]
 pub enum Retry {
@@ -75,6 +122,46 @@ pub struct JobReport {
 /// Time allowed after the budget for requests already in flight.
 const MIN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long after an invocation's deadline its message is delivered again if the run died.
+const REDELIVERY_MARGIN: Duration = Duration::from_secs(30);
+
+/// How a job that fails is retried (the queue's redrive policy decides the receives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Receives before the queue moves a message to its dead-letter queue (`maxReceiveCount`):
+    /// a job failing on its last receive ends its dataset instead of leaving it running.
+    pub max_receives: u32,
+    /// The wait before the first redelivery; each further one waits three times longer.
+    pub first_backoff: Duration,
+    /// The longest wait before a redelivery (it holds up the connection's other jobs meanwhile).
+    pub max_backoff: Duration,
+    /// Runs in a row that may store nothing before the dataset ends `FetchError`.
+    pub max_stalled: u32,
+    /// How long a queued continuation may wait behind its connection's other jobs before the
+    /// scheduler's sweep may take its dataset for dead (see [`crate::sweep`]).
+    pub continuation_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_receives: 5,
+            first_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(300),
+            max_stalled: 5,
+            continuation_wait: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before redelivering a message received `receives` times.
+    pub fn backoff(&self, receives: u32) -> Duration {
+        let factor = 3u32.saturating_pow(receives.saturating_sub(1).min(20));
+        self.first_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
 /// How often a data type synced incrementally gets a full sync instead: the one that infers
 /// what the store deleted (docs/mapping.md §11).
 pub const FULL_SYNC_EVERY: chrono::Duration = chrono::Duration::days(7);
@@ -92,6 +179,7 @@ pub struct SyncWorker<S> {
     client: BigCommerceClient,
     budget: Duration,
     full_sync_every: chrono::Duration,
+    retries: RetryPolicy,
     reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
 }
 
@@ -108,7 +196,17 @@ impl<S: PlatformStore> SyncWorker<S> {
         budget: Duration,
     ) -> Self {
         let credentials = CredentialReader::new(secrets);
-        Self { store, records, credentials, queue, client, budget, full_sync_every: FULL_SYNC_EVERY, reports: None }
+        Self {
+            store,
+            records,
+            credentials,
+            queue,
+            client,
+            budget,
+            full_sync_every: FULL_SYNC_EVERY,
+            retries: RetryPolicy::default(),
+            reports: None,
+        }
     }
 
     /// Makes a sync of orders, payments, transactions, products or customers full (and so
@@ -119,28 +217,44 @@ impl<S: PlatformStore> SyncWorker<S> {
         self
     }
 
+    /// Retries failed jobs as `policy` says (default [`RetryPolicy::default`]).
+    pub fn with_retries(mut self, policy: RetryPolicy) -> Self {
+        self.retries = policy;
+        self
+    }
+
     /// Also sends a report of every run to `reports` (the demo and the benchmark use it).
     pub fn with_reports(mut self, reports: tokio::sync::mpsc::UnboundedSender<JobReport>) -> Self {
         self.reports = Some(reports);
         self
     }
 
-    /// Handles an SQS batch in order. A message that fails (and, to keep each connection's
-    /// jobs in order, every message after it) is reported for redelivery; an undecodable
-    /// message fails alone and reaches the DLQ after its receives run out.
+    /// Handles an SQS batch in order, with no deadline but the job budget.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_within(event, None).await
+    }
+
+    /// Handles an SQS batch in order, inside the invocation's `deadline` (Lambda's, when known).
+    /// A message that fails (and, to keep each connection's jobs in order, every message after
+    /// it) is reported for redelivery after a growing backoff; on its last receive its dataset
+    /// ends with the error instead. An undecodable message fails alone and reaches the DLQ after
+    /// its receives run out.
+    pub async fn handle_within(&self, event: SqsEvent, deadline: Option<std::time::SystemTime>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         let mut failed_group = false;
         for message in event.records {
             let id = message.message_id.clone().unwrap_or_default();
             let span = tracing::info_span!("job", message_id = %id);
+            let receives: u32 =
+                message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
             let job = message.body.as_deref().map(serde_json::from_str::<SyncJob>);
+            self.hold(message.receipt_handle.as_deref(), deadline).await;
             let ok = match job {
-                Some(Ok(job)) if !failed_group => match self.run(&job).instrument(span).await {
+                Some(Ok(job)) if !failed_group => match self.run_within(&job, deadline).instrument(span).await {
                     Ok(()) => true,
                     Err(e) => {
-                        tracing::warn!(error = %e, dataset_id = %job.dataset_id, "job will be retried");
                         failed_group = true;
+                        self.after_failure(&job, &e, receives, message.receipt_handle.as_deref()).await;
                         false
                     }
                 },
@@ -157,5 +271,35 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
         }
         response
+    }
+
+    /// Keeps a message away from other receivers only as long as this invocation can live (and
+    /// [`REDELIVERY_MARGIN`]), not the queue's visibility timeout: if the run dies, the message
+    /// comes back soon after, and its connection's other jobs wait no longer.
+    async fn hold(&self, receipt: Option<&str>, deadline: Option<std::time::SystemTime>) {
+        let (Some(receipt), Some(deadline)) = (receipt, deadline) else { return };
+        let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        if let Err(e) = self.queue.redeliver_after(receipt, left + REDELIVERY_MARGIN).await {
+            tracing::warn!(error = %e, "the message stays invisible for the queue's visibility timeout");
+        }
+    }
+
+    /// A failed run's message goes back to the queue: after its backoff, or, on its last
+    /// receive, with its dataset (and the partners it was filling) ended.
+    async fn after_failure(&self, job: &SyncJob, error: &Retry, receives: u32, receipt: Option<&str>) {
+        if receives >= self.retries.max_receives {
+            tracing::error!(error = %error, dataset_id = %job.dataset_id, receives, "job failed on its last receive");
+            if let Err(e) = self.give_up(job, error, receives).await {
+                tracing::error!(error = %e, dataset_id = %job.dataset_id, "the dataset could not be ended");
+            }
+            return;
+        }
+        let wait = self.retries.backoff(receives);
+        tracing::warn!(error = %error, dataset_id = %job.dataset_id, receives, wait_secs = wait.as_secs(), "job will be retried");
+        if let Some(receipt) = receipt
+            && let Err(e) = self.queue.redeliver_after(receipt, wait).await
+        {
+            tracing::warn!(error = %e, "the retry waits for the queue's visibility timeout instead");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -18,13 +19,22 @@ use crate::codat::timestamp;
 use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus, SyncJob};
 use crate::ports::{PlatformStore, RecordSet};
 
+/// How long before Lambda's deadline a run must have ended (its final writes, the answer).
+const LAMBDA_MARGIN: Duration = Duration::from_secs(3);
+
 /// The start of an incremental run, and when the last full sync of its data types was requested.
 type Since = Option<(DateTime<Utc>, DateTime<Utc>)>;
 
 impl<S: PlatformStore> SyncWorker<S> {
-    /// Runs one job. Repeats are harmless: a final dataset is left alone, and a running one
-    /// resumes from its last checkpoint.
+    /// Runs one job within the job budget. Repeats are harmless: a final dataset is left alone,
+    /// and a running one resumes from its last checkpoint.
     pub async fn run(&self, job: &SyncJob) -> Result<(), Retry> {
+        self.run_within(job, None).await
+    }
+
+    /// Runs one job within the job budget and `lambda_deadline` (the invocation's end, when
+    /// known): the run yields to a continuation in time to end before it, whatever the budget.
+    pub async fn run_within(&self, job: &SyncJob, lambda_deadline: Option<std::time::SystemTime>) -> Result<(), Retry> {
         let Some(dataset) = self.store.dataset(job.company_id, job.dataset_id).await? else {
             tracing::info!(dataset_id = %job.dataset_id, "dataset gone (company deleted?); dropping the job");
             return Ok(());
@@ -71,6 +81,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             credentials.access_token.clone(),
         ));
         let started = Instant::now();
+        let (yield_after, end_after) = self.time_box(lambda_deadline);
         // The stored checkpoint is at least as far as the message's (it moves after every page).
         let resume = stored_checkpoint.or(job.checkpoint.clone());
         // Read once: which siblings are still Queued, and when each type last synced successfully.
@@ -85,8 +96,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         let run = Run {
             job,
             client: client.clone(),
-            deadline: started + self.budget + (self.budget / 4).max(MIN_GRACE),
-            yield_at: started + self.budget,
+            deadline: started + end_after,
+            yield_at: started + yield_after,
             last_checkpoint: std::sync::Mutex::new(resume.clone()),
             resume,
             records: Default::default(),
@@ -112,19 +123,15 @@ impl<S: PlatformStore> SyncWorker<S> {
             Ok(()) => self.finish_run(&run, PullStatus::Complete, None).await,
             Err(Stop::Yield(checkpoint)) => {
                 // The checkpoint is stored already; the continuation only says where to go on.
-                self.queue.enqueue(&[job.continuation(Some(checkpoint))]).await?;
-                tracing::info!(dataset_id = %job.dataset_id, part = job.part + 1, "time budget spent: continuation queued");
                 continued = true;
-                Ok(())
+                self.continue_later(&run, Some(checkpoint)).await
             }
             Err(Stop::Fetch(FetchError::OutOfTime)) => {
                 // The store kept us waiting (429s, slowness) past the budget: go on from the last
                 // stored page in a fresh invocation rather than fail towards the DLQ.
                 let checkpoint = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                self.queue.enqueue(&[job.continuation(checkpoint)]).await?;
-                tracing::warn!(dataset_id = %job.dataset_id, part = job.part + 1, "requests could not finish in time: continuation queued");
                 continued = true;
-                Ok(())
+                self.continue_later(&run, checkpoint).await
             }
             Err(Stop::Fetch(FetchError::Unauthorized)) => {
                 let deauthorized = self
@@ -152,10 +159,74 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
             Err(Stop::Fetch(e)) if e.retryable() => Err(Retry::Fetch(e)),
             Err(Stop::Fetch(e)) => self.finish_run(&run, PullStatus::FetchError, Some(e.to_string())).await,
-            Err(Stop::Store(e)) => Err(Retry::Store(e)),
+            Err(Stop::Store(e)) if e.retryable() => Err(Retry::Store(e)),
+            Err(Stop::Store(e)) => {
+                // A refusal (permissions, a bad item, a record too large): retrying cannot mend it.
+                tracing::error!(error = %e, dataset_id = %job.dataset_id, "storage refused the sync");
+                self.finish_run(&run, PullStatus::InternalError, Some(format!("Storage refused the sync: {e}"))).await
+            }
         };
         self.report(&run, started, continued, &result).await;
         result
+    }
+
+    /// How long a run may start new pages, and how long it may last, from its start: the job
+    /// budget (with a quarter more, at least [`MIN_GRACE`], for requests in flight), cut to end
+    /// [`LAMBDA_MARGIN`] before `lambda_deadline`.
+    fn time_box(&self, lambda_deadline: Option<std::time::SystemTime>) -> (Duration, Duration) {
+        let grace = |budget: Duration| (budget / 4).max(MIN_GRACE);
+        let (budget, end) = (self.budget, self.budget + grace(self.budget));
+        let Some(left) = lambda_deadline.and_then(|d| d.duration_since(std::time::SystemTime::now()).ok()) else {
+            return (budget, end);
+        };
+        let usable = left.saturating_sub(LAMBDA_MARGIN);
+        if end <= usable {
+            return (budget, end);
+        }
+        (usable * 4 / 5, usable)
+    }
+
+    /// Queues the run's continuation from `checkpoint` (the job's next part), unless the runs of
+    /// this dataset have stored nothing [`RetryPolicy::max_stalled`] times in a row: then the
+    /// dataset ends `FetchError`. The run's datasets stop counting as live meanwhile.
+    async fn continue_later(&self, run: &Run<'_>, checkpoint: Option<Value>) -> Result<(), Retry> {
+        let job = run.job;
+        let progressed = checkpoint != run.resume || run.records.load(Ordering::Relaxed) > 0;
+        let next = if progressed { job.continuation(checkpoint) } else { job.stalled_continuation(checkpoint) };
+        if next.stalled >= self.retries.max_stalled {
+            let message = format!(
+                "No progress in {} runs in a row: the store kept every run waiting (rate limits or slow answers) past its time budget",
+                next.stalled
+            );
+            return self.finish_run(run, PullStatus::FetchError, Some(message)).await;
+        }
+        self.queue.enqueue(std::slice::from_ref(&next)).await?;
+        // The continuation may wait behind the connection's other jobs: no sign of life is due
+        // until it could have started.
+        let until =
+            Utc::now() + chrono::Duration::from_std(self.retries.continuation_wait).unwrap_or(chrono::Duration::MAX);
+        for (id, _, _) in &run.partners {
+            self.store.pause_dataset(job.company_id, *id, until).await?;
+        }
+        self.store.pause_dataset(job.company_id, job.dataset_id, until).await?;
+        tracing::info!(dataset_id = %job.dataset_id, part = next.part, stalled = next.stalled, "continuation queued");
+        Ok(())
+    }
+
+    /// Ends the dataset of a job that failed its last attempt, with the partners recorded in its
+    /// checkpoint: `FetchError` when the store failed, `InternalError` when storage did.
+    pub(super) async fn give_up(&self, job: &SyncJob, error: &Retry, attempts: u32) -> Result<(), Retry> {
+        let Some(dataset) = self.store.dataset(job.company_id, job.dataset_id).await? else { return Ok(()) };
+        let status = match error {
+            Retry::Fetch(_) => PullStatus::FetchError,
+            Retry::Store(_) => PullStatus::InternalError,
+        };
+        let message = Some(format!("Gave up after {attempts} attempts: {error}"));
+        for (partner, data_type) in super::partners_of(&self.store, &dataset).await? {
+            let partner_job = SyncJob { dataset_id: partner, data_type, ..job.clone() };
+            self.finish(&partner_job, status, message.clone()).await?;
+        }
+        Ok(self.finish(job, status, message).await?)
     }
 
     /// Hands the run to the stage of its data type.
@@ -292,12 +363,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             _ => return Ok(Vec::new()),
         };
         if let Some(resume) = resume {
-            let recorded: Vec<(Uuid, DataType)> = resume["with"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(key, id)| Some((Uuid::parse_str(id.as_str()?).ok()?, DataType::parse(key)?)))
-                .collect();
+            let recorded = super::partners_in(resume);
             // A partner already ended (e.g. PermissionsError) is not filled any more.
             let mut partners = Vec::new();
             for (id, data_type) in recorded {
@@ -312,11 +378,25 @@ impl<S: PlatformStore> SyncWorker<S> {
             let Some(status) = statuses.iter().find(|s| {
                 s.connection_id == job.connection_id
                     && s.data_type == *sibling
-                    && s.current_status == PullStatus::Queued
+                    && PullStatus::RUNNING.contains(&s.current_status)
             }) else {
                 continue;
             };
             let partner = status.latest_sync_id;
+            if status.current_status != PullStatus::Queued {
+                // Running: taken already, by an earlier attempt of this job (that died before it
+                // recorded its partners) or by another run, whose it stays.
+                let claimed = self
+                    .store
+                    .dataset(job.company_id, partner)
+                    .await?
+                    .is_some_and(|d| super::checkpoint_links(d.checkpoint.as_deref()).1 == Some(job.dataset_id));
+                if claimed {
+                    tracing::info!(dataset_id = %job.dataset_id, partner = %partner, "filling {} in the same pass, again", sibling.key());
+                    partners.push((partner, *sibling));
+                }
+                continue;
+            }
             let marker = json!({"driven_by": job.dataset_id.to_string()}).to_string();
             if self.store.checkpoint_dataset(job.company_id, partner, 0, &marker).await? {
                 self.store.advance_dataset(job.company_id, partner, PullStatus::Fetching, 0, None, Utc::now()).await?;

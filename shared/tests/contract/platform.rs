@@ -185,3 +185,61 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
     let listed: Vec<Uuid> = store.list_companies().await.expect("list").iter().map(|r| r.company.id).collect();
     assert_eq!(listed, [b.id]);
 }
+
+/// The sweep marks: a queued dataset is Unsent until its job is sent; a running one is Live as of
+/// its last sign of life (start, checkpoint), pushed ahead while a continuation waits; a final
+/// one is in neither. Claims are exclusive.
+pub async fn sweep_marks<S: PlatformStore>(store: &S) {
+    use shared::ports::Staleness::{Live, Unsent};
+    let company = Uuid::new_v4();
+    let connection = Uuid::new_v4();
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    let minutes = |m: i64| t0 + chrono::Duration::minutes(m);
+    let queued =
+        |m: i64, data_type: DataType| Dataset::queued(Uuid::new_v4(), company, connection, data_type, minutes(m));
+    let (orders, products, customers) =
+        (queued(0, DataType::Orders), queued(1, DataType::Products), queued(2, DataType::Customers));
+    store.queue_datasets(&[orders.clone(), products.clone(), customers.clone()]).await.expect("queue");
+    let ids = |found: Vec<shared::ports::StaleDataset>| found.into_iter().map(|f| f.dataset).collect::<Vec<_>>();
+    assert_eq!(ids(store.stale_datasets(Unsent, minutes(0), 10).await.expect("none")), Vec::<Uuid>::new());
+    assert_eq!(
+        ids(store.stale_datasets(Unsent, minutes(5), 10).await.expect("all")),
+        [orders.id, products.id, customers.id],
+        "oldest first"
+    );
+    assert_eq!(ids(store.stale_datasets(Unsent, minutes(5), 2).await.expect("limit")), [orders.id, products.id]);
+    store.mark_sent(company, &[orders.id, products.id]).await.expect("sent");
+    store.mark_sent(company, &[orders.id]).await.expect("sent again is harmless");
+    assert_eq!(ids(store.stale_datasets(Unsent, minutes(5), 10).await.expect("rest")), [customers.id]);
+
+    // A run starts: Live as of then; a checkpoint is a sign of life now.
+    store.advance_dataset(company, orders.id, PullStatus::Fetching, 0, None, minutes(3)).await.expect("fetching");
+    store.advance_dataset(company, products.id, PullStatus::Fetching, 0, None, minutes(4)).await.expect("fetching");
+    let live = store.stale_datasets(Live, minutes(10), 10).await.expect("live");
+    assert_eq!(ids(live.clone()), [orders.id, products.id]);
+    assert!(store.checkpoint_dataset(company, products.id, 5, "{}").await.expect("checkpoint"));
+    assert_eq!(ids(store.stale_datasets(Live, minutes(10), 10).await.expect("live")), [orders.id]);
+    store.advance_dataset(company, products.id, PullStatus::Complete, 100, None, minutes(5)).await.expect("done");
+    assert_eq!(ids(store.stale_datasets(Live, minutes(10_000), 10).await.expect("final")), [orders.id]);
+
+    // Exactly one claim of a find wins; the winner's mark moves to its time.
+    assert!(store.claim_stale(Live, &live[0], minutes(30)).await.expect("claim"));
+    assert!(!store.claim_stale(Live, &live[0], minutes(31)).await.expect("claimed already"));
+    assert!(!store.claim_stale(Unsent, &live[0], minutes(31)).await.expect("other kind"));
+    assert_eq!(ids(store.stale_datasets(Live, minutes(29), 10).await.expect("moved")), Vec::<Uuid>::new());
+    assert_eq!(ids(store.stale_datasets(Live, minutes(31), 10).await.expect("moved")), [orders.id]);
+
+    // A continuation waits: no sign of life is due before `until`.
+    store.pause_dataset(company, orders.id, minutes(600)).await.expect("pause");
+    assert_eq!(ids(store.stale_datasets(Live, minutes(599), 10).await.expect("paused")), Vec::<Uuid>::new());
+    assert_eq!(ids(store.stale_datasets(Live, minutes(601), 10).await.expect("paused")), [orders.id]);
+    store.pause_dataset(company, customers.id, minutes(600)).await.expect("pausing a queued one is harmless");
+    assert_eq!(ids(store.stale_datasets(Unsent, minutes(5), 10).await.expect("still unsent")), [customers.id]);
+
+    // Final: in neither.
+    for d in [&orders, &products, &customers] {
+        store.advance_dataset(company, d.id, PullStatus::Complete, 100, None, minutes(40)).await.expect("done");
+    }
+    assert!(store.stale_datasets(Live, minutes(10_000), 10).await.expect("live").is_empty());
+    assert!(store.stale_datasets(Unsent, minutes(10_000), 10).await.expect("unsent").is_empty());
+}

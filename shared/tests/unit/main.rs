@@ -4,6 +4,8 @@
 
 #[path = "../contract/mod.rs"]
 mod contract;
+mod retries;
+mod sweep;
 mod worker;
 
 use shared::adapters::memory::{MemoryRecords, MemorySecrets, MemoryStore};
@@ -21,4 +23,9 @@ async fn memory_records_honour_the_contract() {
 #[tokio::test]
 async fn memory_secrets_honour_the_contract() {
     contract::secrets::secrets(&MemorySecrets::default(), "commerce-link/contract").await;
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_sweep_marks() {
+    contract::platform::sweep_marks(&MemoryStore::new()).await;
 }

@@ -15,7 +15,8 @@ use shared::domain::{
     Company, Connection, ConnectionStatus, DataType, Dataset, JobReason, LinkKey, PullStatus, SyncJob,
 };
 use shared::ports::{
-    CompanyStore, ConnectionStore, DatasetStore, LinkStore, LinkedStore, RecordReader, RecordSet, StoredRecord,
+    CompanyStore, ConnectionStore, DatasetStore, LinkStore, LinkedStore, RecordReader, RecordSet, RecordStore,
+    StoredRecord,
 };
 use shared::sync::{JobReport, SyncWorker};
 use shared::syncs::request_syncs;
@@ -28,24 +29,32 @@ fn provided() -> Vec<DataType> {
     DataType::ALL.into_iter().filter(|d| d.supported()).collect()
 }
 
-struct World {
-    sandbox: Sandbox,
-    config: StoreConfig,
-    store: MemoryStore,
-    records: Arc<MemoryRecords>,
-    queue: Arc<MemoryQueue>,
-    worker: SyncWorker<MemoryStore>,
-    reports: UnboundedReceiver<JobReport>,
-    company: Uuid,
-    connection: Uuid,
+/// Puts a fault-injecting record store in front of the twin.
+pub(crate) type WrapRecords = Box<dyn FnOnce(Arc<MemoryRecords>) -> Arc<dyn RecordStore>>;
+
+pub(crate) struct World {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) config: StoreConfig,
+    pub(crate) store: MemoryStore,
+    pub(crate) records: Arc<MemoryRecords>,
+    pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) worker: SyncWorker<MemoryStore>,
+    pub(crate) reports: UnboundedReceiver<JobReport>,
+    pub(crate) company: Uuid,
+    pub(crate) connection: Uuid,
     /// Jobs of the queue handed over so far.
-    taken: usize,
+    pub(crate) taken: usize,
 }
 
 impl World {
     /// A linked connection to a fresh sandbox store of `sizes`, whose credentials are those of
     /// account `account` (0: every scope; 1: no customers scope), and a worker with `budget`.
-    async fn new(sizes: Sizes, account: usize, budget: Duration) -> Self {
+    pub(crate) async fn new(sizes: Sizes, account: usize, budget: Duration) -> Self {
+        Self::build(sizes, account, budget, None).await
+    }
+
+    /// [`World::new`], with the worker's record store wrapped by `wrap` (fault injection).
+    pub(crate) async fn build(sizes: Sizes, account: usize, budget: Duration, wrap: Option<WrapRecords>) -> Self {
         let mut config = StoreConfig::from_seed(17, sizes);
         config.quota = 5_000;
         config.window = Duration::from_secs(1);
@@ -76,9 +85,13 @@ impl World {
         let queue = Arc::new(MemoryQueue::default());
         let base = url::Url::parse(sandbox.base_url()).expect("url");
         let (reports_to, reports) = unbounded_channel();
+        let worker_records: Arc<dyn RecordStore> = match wrap {
+            Some(wrap) => wrap(records.clone()),
+            None => records.clone(),
+        };
         let worker = SyncWorker::new(
             store.clone(),
-            records.clone(),
+            worker_records,
             secrets,
             queue.clone(),
             BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(10)),
@@ -99,12 +112,12 @@ impl World {
         }
     }
 
-    fn sandbox_store(&self) -> Arc<sandbox::Store> {
+    pub(crate) fn sandbox_store(&self) -> Arc<sandbox::Store> {
         self.sandbox.store(&self.config.hash).expect("store")
     }
 
     /// Requests `types` and runs every job the queue gets until it is empty.
-    async fn sync(&mut self, types: &[DataType]) -> Vec<Dataset> {
+    pub(crate) async fn sync(&mut self, types: &[DataType]) -> Vec<Dataset> {
         let datasets = request_syncs(
             &self.store,
             self.queue.as_ref(),
@@ -126,7 +139,7 @@ impl World {
 
     /// Hands every queued job to the worker, in order; a job that fails is run again (at most
     /// five times, as the queue's redrive policy allows).
-    async fn drain(&mut self) {
+    pub(crate) async fn drain(&mut self) {
         while let Some(job) = self.queue.jobs().get(self.taken).cloned() {
             self.taken += 1;
             let mut attempts = 0;
@@ -138,7 +151,7 @@ impl World {
     }
 
     /// The reports of the runs since the last call.
-    fn runs(&mut self) -> Vec<JobReport> {
+    pub(crate) fn runs(&mut self) -> Vec<JobReport> {
         let mut runs = Vec::new();
         while let Ok(report) = self.reports.try_recv() {
             runs.push(report);
@@ -146,12 +159,12 @@ impl World {
         runs
     }
 
-    async fn stored(&self, data_type: DataType) -> Vec<StoredRecord> {
+    pub(crate) async fn stored(&self, data_type: DataType) -> Vec<StoredRecord> {
         self.records.every_record(RecordSet::new(self.connection, data_type)).await.expect("records")
     }
 }
 
-fn sizes() -> Sizes {
+pub(crate) fn sizes() -> Sizes {
     Sizes { orders: 620, products: 60, customers: 300, categories: 6 }
 }
 

@@ -43,6 +43,17 @@ impl ApiClient {
 
     /// Sends a request and returns status and JSON body (Null when empty).
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
+        let (status, _, value) = self.send_full(method, path, body).await?;
+        Ok((status, value))
+    }
+
+    /// [`ApiClient::send`], with the response's headers (names in lower case).
+    pub async fn send_full(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, BTreeMap<String, String>, Value), ClientError> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.auth);
         if let Some(body) = body {
@@ -50,10 +61,15 @@ impl ApiClient {
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let text = response.text().await?;
         let value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Ok((status, value))
+        Ok((status, headers, value))
     }
 
     /// Sends a request that must answer `expected`.

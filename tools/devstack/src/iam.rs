@@ -131,6 +131,20 @@ fn policy_statements(statements: Vec<Value>) -> Value {
 }
 
 /// Actions moto checks under their API names, beside the action AWS checks for them.
+/// Removes `action` (and the names moto checks for it) from every statement of `policy`.
+pub fn withhold(policy: &mut Value, action: &str) {
+    let names: Vec<&str> = std::iter::once(action).chain(moto_names(action).iter().copied()).collect();
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        for statement in statements.iter_mut() {
+            if let Some(actions) = statement["Action"].as_array_mut() {
+                actions.retain(|a| !a.as_str().is_some_and(|a| names.contains(&a)));
+            }
+        }
+        // IAM refuses a statement without actions.
+        statements.retain(|s| s["Action"].as_array().is_none_or(|a| !a.is_empty()));
+    }
+}
+
 fn moto_names(action: &str) -> &'static [&'static str] {
     match action {
         "sqs:SendMessage" => &["sqs:SendMessageBatch"],
@@ -266,16 +280,22 @@ pub struct Principals {
 }
 
 impl Principals {
-    /// Creates a principal per function of `template` (users named `<prefix><logical id>`).
+    /// Creates a principal per function of `template` (users named `<prefix><logical id>`),
+    /// each without the `withheld` (function, action) pairs: tests of what a missing permission
+    /// does.
     pub async fn create(
         admin: &SdkConfig,
         template: &Template,
         resources: &LocalResources,
         prefix: &str,
+        withheld: &[(String, String)],
     ) -> Result<Self, IamError> {
         let mut by_function = BTreeMap::new();
         for function in template.function_ids() {
-            let policy = function_policy(template, &function, resources, &[])?;
+            let mut policy = function_policy(template, &function, resources, &[])?;
+            for (_, action) in withheld.iter().filter(|(f, _)| *f == function) {
+                withhold(&mut policy, action);
+            }
             let principal = create_principal(admin, &format!("{prefix}{function}"), &policy).await?;
             by_function.insert(function.clone(), principal);
             if !event_queues(template, &function).is_empty() {

@@ -150,7 +150,11 @@ pub async fn scheduler_setup(sdk: &SdkConfig, prefix: &str) -> Result<SchedulerS
         .map_err(fail)?;
     store.schedule_sync(COMPANY_ID, CONNECTION_ID, shared::domain::DataType::CompanyInfo, due).await.map_err(fail)?;
     let (url, local) = fresh_sync_queue(sdk, prefix).await?;
-    let config = SchedulerConfig { table_name: format!("{prefix}PlatformTable"), queue_url: url.clone() };
+    let config = SchedulerConfig {
+        table_name: format!("{prefix}PlatformTable"),
+        queue_url: url.clone(),
+        sweep: shared::sweep::SweepPolicy::default(),
+    };
     let own = function_sdk(sdk, "SchedulerFunction", &local).await?;
     let (scheduler_store, queue) = wiring::scheduler(&Clients::new(&own), config);
     Ok(SchedulerSetup {
@@ -212,6 +216,7 @@ pub async fn worker(
         job_budget: Duration::from_secs(60),
         queue_url,
         full_sync_every: Duration::from_secs(7 * 86_400),
+        retries: shared::sync::RetryPolicy::default(),
     };
     Ok(wiring::sync_worker(&function_clients(sdk, "SyncWorkerFunction", &local).await?, config))
 }
@@ -251,10 +256,16 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
         "scheduler" => {
             let setup = scheduler_setup(sdk, &format!("{table}-")).await?;
             let now = shared::scheduler::event_time(&event).ok_or_else(|| fail("the event has no time"))?;
-            let report =
-                shared::scheduler::tick(&setup.store, setup.queue.as_ref(), now, shared::scheduler::TICK_BUDGET)
-                    .await
-                    .map_err(fail)?;
+            let report = shared::scheduler::scheduled_tick(
+                &setup.store,
+                setup.queue.as_ref(),
+                now,
+                &shared::sweep::SweepPolicy::default(),
+                chrono::Duration::zero(),
+                shared::scheduler::TICK_BUDGET,
+            )
+            .await
+            .map_err(fail)?;
             Ok(Response::new(Body::Text(serde_json::to_string(&report).map_err(fail)?)))
         }
         "data" => {

@@ -6,6 +6,8 @@
 //! - [`fixtures`]: the records the `events/` files refer to
 //! - [`iam`]: IAM enforced in the emulator, a principal per function from its template policy
 //! - [`invoke`]: replays an `events/` file against a function, like `sam local invoke`
+//! - [`lambda`]: a function's binary run as Lambda runs it (Runtime API, timeout, memory, SIGKILL)
+//! - [`tap`]: a proxy on a function's outgoing calls, for kills at chosen points
 //! - [`moto`]: a moto server process on loopback (the AWS emulator)
 //! - [`template`]: the resources of `template.yaml`, created in moto under their logical names
 //! - [`event`]: HTTP requests turned into API Gateway HTTP API (v2) events, as API Gateway does
@@ -19,9 +21,11 @@ pub mod event;
 pub mod fixtures;
 pub mod iam;
 pub mod invoke;
+pub mod lambda;
 pub mod moto;
 pub mod runner;
 pub mod stack;
+pub mod tap;
 pub mod template;
 pub mod truth;
 

@@ -265,17 +265,46 @@ fn dev_schedule_ahead() -> chrono::Duration {
     chrono::Duration::days(1)
 }
 
+/// `make dev`'s retries: 2 s, then three times longer, at most 20 s (deployed: 10 s to 300 s),
+/// so a job that fails every attempt is final within about a minute.
+fn dev_retries() -> shared::sync::RetryPolicy {
+    shared::sync::RetryPolicy {
+        first_backoff: std::time::Duration::from_secs(2),
+        max_backoff: std::time::Duration::from_secs(20),
+        continuation_wait: std::time::Duration::from_secs(120),
+        ..shared::sync::RetryPolicy::default()
+    }
+}
+
+/// `make dev`'s sweep: unsent after 30 s, dead after 2 minutes without a sign of life (deployed:
+/// 2 and 20 minutes), so with a tick a minute a dead sync is final within about 3 minutes.
+fn dev_sweep() -> shared::sweep::SweepPolicy {
+    shared::sweep::SweepPolicy {
+        unsent_after: chrono::Duration::seconds(30),
+        dead_after: chrono::Duration::minutes(2),
+        ..shared::sweep::SweepPolicy::default()
+    }
+}
+
 /// Prints each scheduler tick that queued something and each sync run, as they happen.
 fn print_activity(
-    mut ticks: tokio::sync::mpsc::UnboundedReceiver<shared::scheduler::TickReport>,
+    mut ticks: tokio::sync::mpsc::UnboundedReceiver<shared::scheduler::ScheduledTick>,
     mut runs: tokio::sync::mpsc::UnboundedReceiver<shared::sync::JobReport>,
 ) {
     tokio::spawn(async move {
         let clock = || chrono::Local::now().format("%H:%M:%S");
         loop {
             tokio::select! {
-                Some(tick) = ticks.recv() => if tick.queued > 0 {
-                    println!("{}  scheduler: {} syncs queued", clock(), tick.queued);
+                Some(tick) = ticks.recv() => {
+                    if tick.due.queued > 0 {
+                        println!("{}  scheduler: {} syncs queued", clock(), tick.due.queued);
+                    }
+                    if let Some(sweep) = tick.sweep.filter(|s| s.resent + s.unsent_ended + s.dead_ended > 0) {
+                        println!(
+                            "{}  sweep: {} unsent jobs sent again, {} ended unsent, {} dead syncs ended, {} queued again",
+                            clock(), sweep.resent, sweep.unsent_ended, sweep.dead_ended, sweep.requeued
+                        );
+                    }
                 },
                 Some(run) = runs.recv() => {
                     let status = match (run.status, run.continued) {
@@ -308,6 +337,10 @@ async fn dev() -> Result<()> {
         schedule_ahead: dev_schedule_ahead(),
         tick_reports: Some(tick_tx),
         worker_reports: Some(run_tx),
+        retries: dev_retries(),
+        sweep: dev_sweep(),
+        // Shorter than the dev sweep's 2 minutes, as the deployed 600 s are than its 20.
+        job_budget: std::time::Duration::from_secs(90),
         ..options(3000)?
     })
     .await?;

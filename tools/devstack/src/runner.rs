@@ -160,28 +160,72 @@ impl Runner {
     }
 }
 
+/// What the event source mapping hands a batch to: the worker in this process, or its binary
+/// run as Lambda runs it ([`crate::lambda`]).
+#[async_trait::async_trait]
+pub trait SqsTarget: Send + Sync {
+    /// Handles `event` before `deadline`. `None` when the invocation failed as a whole (it timed
+    /// out, ran out of memory, crashed): every message of the batch stays on the queue.
+    async fn invoke(
+        &self,
+        event: aws_lambda_events::event::sqs::SqsEvent,
+        deadline: std::time::SystemTime,
+    ) -> Option<aws_lambda_events::event::sqs::SqsBatchResponse>;
+}
+
+#[async_trait::async_trait]
+impl<S: shared::ports::PlatformStore + 'static> SqsTarget for shared::sync::SyncWorker<S> {
+    async fn invoke(
+        &self,
+        event: aws_lambda_events::event::sqs::SqsEvent,
+        deadline: std::time::SystemTime,
+    ) -> Option<aws_lambda_events::event::sqs::SqsBatchResponse> {
+        Some(self.handle_within(event, Some(deadline)).await)
+    }
+}
+
+/// How the local event source mapping polls.
+#[derive(Clone)]
+pub struct PollerSettings {
+    /// The queue.
+    pub queue_url: String,
+    /// Its ARN (`eventSourceARN` of each record).
+    pub queue_arn: String,
+    /// Messages per event (the mapping's `BatchSize`).
+    pub batch_size: i32,
+    /// The function's timeout: each invocation's deadline.
+    pub timeout: std::time::Duration,
+    /// Tests only: after a failed invocation, make its messages visible again at once (as
+    /// this client, the admin), as if the wait for their visibility had passed.
+    pub fast_forward: Option<aws_sdk_sqs::Client>,
+}
+
 /// Polls a queue and hands batches to the sync worker as the SQS event source mapping does:
-/// up to 10 messages per event, successful messages deleted, failed ones left to reappear
-/// after the queue's visibility timeout (and reach the DLQ after its receive count).
+/// up to `BatchSize` messages per event with the attributes Lambda passes
+/// (`ApproximateReceiveCount` included), successful messages deleted, failed ones left to
+/// reappear after their visibility timeout (and reach the DLQ after the receive count).
 pub struct SqsPoller {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SqsPoller {
-    /// Starts polling `queue_url` for `worker`, handing it batches of up to `batch_size`
-    /// messages (the event source mapping's `BatchSize`).
-    pub fn start<S: shared::ports::PlatformStore + 'static>(
-        sqs: aws_sdk_sqs::Client,
-        queue_url: String,
-        worker: Arc<shared::sync::SyncWorker<S>>,
-        batch_size: i32,
-    ) -> Self {
+    /// Starts polling as `sqs` (the mapping's principal) for `target`.
+    pub fn start(sqs: aws_sdk_sqs::Client, settings: PollerSettings, target: Arc<dyn SqsTarget>) -> Self {
+        use aws_sdk_sqs::types::MessageSystemAttributeName;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let PollerSettings { queue_url, queue_arn, batch_size, timeout, fast_forward } = settings;
             loop {
+                let receive = sqs
+                    .receive_message()
+                    .queue_url(&queue_url)
+                    .max_number_of_messages(batch_size.clamp(1, 10))
+                    .message_system_attribute_names(MessageSystemAttributeName::All)
+                    .wait_time_seconds(1)
+                    .send();
                 let received = tokio::select! {
-                    received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(batch_size.clamp(1, 10)).wait_time_seconds(1).send() => received,
+                    received = receive => received,
                     _ = stopped.changed() => break,
                 };
                 let messages = match received {
@@ -201,9 +245,31 @@ impl SqsPoller {
                     message.message_id = m.message_id.clone();
                     message.receipt_handle = m.receipt_handle.clone();
                     message.body = m.body.clone();
+                    message.md5_of_body = m.md5_of_body.clone();
+                    message.event_source = Some("aws:sqs".into());
+                    message.event_source_arn = Some(queue_arn.clone());
+                    message.aws_region = Some(crate::iam::REGION.into());
+                    for (name, value) in m.attributes.iter().flatten() {
+                        message.attributes.insert(name.as_str().to_string(), value.clone());
+                    }
                     event.records.push(message);
                 }
-                let response = worker.handle(event).await;
+                let deadline = std::time::SystemTime::now() + timeout;
+                let Some(response) = target.invoke(event, deadline).await else {
+                    // The invocation failed: the messages come back when their visibility ends.
+                    if let Some(admin) = &fast_forward {
+                        for receipt in messages.iter().filter_map(|m| m.receipt_handle.as_deref()) {
+                            let _ = admin
+                                .change_message_visibility()
+                                .queue_url(&queue_url)
+                                .receipt_handle(receipt)
+                                .visibility_timeout(0)
+                                .send()
+                                .await;
+                        }
+                    }
+                    continue;
+                };
                 let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
                 for m in messages {
                     if failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref()) {

@@ -19,8 +19,10 @@ use shared::wiring::{self, Clients};
 use tokio::net::TcpListener;
 
 use crate::iam::{IamError, LocalResources, Principal, Principals};
+use crate::lambda::{LambdaSpec, LocalLambda};
 use crate::moto::{MotoError, MotoServer};
-use crate::runner::{Routes, Runner, SqsPoller};
+use crate::runner::{PollerSettings, Routes, Runner, SqsPoller, SqsTarget};
+use crate::tap::{Tap, TapHook};
 use crate::template::{Template, TemplateError, create_queue_set};
 
 /// Why the stack could not start.
@@ -68,7 +70,92 @@ pub struct StackOptions {
     /// data type syncs again at each tick; deployed: zero).
     pub schedule_ahead: chrono::Duration,
     /// Where the scheduler reports each tick.
-    pub tick_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::scheduler::TickReport>>,
+    pub tick_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::scheduler::ScheduledTick>>,
+    /// How the worker retries failed jobs (deployed: the template's settings).
+    pub retries: shared::sync::RetryPolicy,
+    /// When the scheduler's sweep takes a dataset for stuck (deployed: the template's settings).
+    pub sweep: shared::sweep::SweepPolicy,
+    /// (function, action) pairs left out of the functions' policies: tests of a missing
+    /// permission. Empty everywhere else.
+    pub withheld: Vec<(String, String)>,
+    /// Run the worker as its own process from its binary, as Lambda does (`None`: in this
+    /// process).
+    pub worker_process: Option<WorkerProcess>,
+}
+
+/// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
+#[derive(Clone)]
+pub struct WorkerProcess {
+    /// The `sync-worker` binary.
+    pub binary: PathBuf,
+    /// Variables set over the template's (e.g. a short `JOB_BUDGET_SECS`).
+    pub env: BTreeMap<String, String>,
+    /// The function's timeout instead of the template's (tests of a timeout).
+    pub timeout: Option<Duration>,
+    /// When set, every call of the worker to AWS and to the store passes this hook first.
+    pub hook: Option<Arc<dyn TapHook>>,
+    /// After a failed invocation its messages are visible again at once (tests: as if the
+    /// wait had passed).
+    pub fast_forward: bool,
+    /// Where the process writes its output (appended).
+    pub log: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for WorkerProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerProcess")
+            .field("binary", &self.binary)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("hook", &self.hook.is_some())
+            .field("fast_forward", &self.fast_forward)
+            .finish()
+    }
+}
+
+impl WorkerProcess {
+    /// Its runner: the template's environment with `names` for its resources, `aws` and the
+    /// store at `bigcommerce` (each through a tap when there is a hook), as `principal`.
+    async fn start(
+        &self,
+        template: &Template,
+        names: &BTreeMap<String, String>,
+        aws: &str,
+        bigcommerce: &str,
+        principal: Option<&Principal>,
+    ) -> Result<(LocalLambda, Vec<Tap>), StackError> {
+        let function = "SyncWorkerFunction";
+        let principal = principal.ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
+        let mut taps = Vec::new();
+        let (mut aws, mut bigcommerce) = (aws.to_string(), bigcommerce.to_string());
+        if let Some(hook) = &self.hook {
+            let aws_tap = Tap::start("aws", &aws, hook.clone()).await?;
+            let store_tap = Tap::start("bigcommerce", &bigcommerce, hook.clone()).await?;
+            (aws, bigcommerce) = (aws_tap.url().to_string(), store_tap.url().to_string());
+            taps.extend([aws_tap, store_tap]);
+        }
+        let parameters = BTreeMap::from([("BigCommerceApiBase".to_string(), bigcommerce)]);
+        let mut env = template.function_environment(function, &parameters, names)?;
+        env.extend([
+            ("AWS_ENDPOINT_URL".to_string(), aws),
+            ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
+            ("AWS_DEFAULT_REGION".to_string(), crate::iam::REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
+            ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+        ]);
+        env.extend(self.env.clone());
+        let spec = LambdaSpec {
+            name: function.to_string(),
+            binary: self.binary.clone(),
+            args: Vec::new(),
+            env,
+            timeout: self.timeout.unwrap_or_else(|| template.function_timeout(function)),
+            memory_mb: template.function_memory_mb(function),
+            log: self.log.clone(),
+        };
+        Ok((LocalLambda::start(spec).await?, taps))
+    }
 }
 
 impl Default for StackOptions {
@@ -85,6 +172,10 @@ impl Default for StackOptions {
             schedule_every: None,
             schedule_ahead: chrono::Duration::zero(),
             tick_reports: None,
+            retries: shared::sync::RetryPolicy::default(),
+            sweep: shared::sweep::SweepPolicy::default(),
+            withheld: Vec::new(),
+            worker_process: None,
         }
     }
 }
@@ -118,6 +209,9 @@ pub struct DevStack {
     pub admin: Principal,
     /// Each function's principal, and the worker's event source mapping's.
     pub principals: Principals,
+    /// The worker's process runner, when it runs as its own process.
+    pub worker_lambda: Option<Arc<LocalLambda>>,
+    _taps: Vec<Tap>,
 }
 
 /// The local resources, by logical id.
@@ -179,7 +273,7 @@ impl DevStack {
             queue_set.iter().map(|(id, (_, arn))| (id.clone(), arn.clone())).collect();
         let local = LocalResources { queue_arns: queue_arns.clone() };
         let principal_prefix = format!("{}{}-", options.name_prefix, uuid::Uuid::new_v4().simple());
-        let principals = Principals::create(&sdk, &template, &local, &principal_prefix).await?;
+        let principals = Principals::create(&sdk, &template, &local, &principal_prefix, &options.withheld).await?;
         let clients_of = |function: &str| -> Result<Clients, StackError> {
             let principal =
                 principals.get(function).ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
@@ -254,36 +348,68 @@ impl DevStack {
                 job_budget: options.job_budget,
                 queue_url: sync_queue.clone(),
                 full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
+                retries: options.retries,
             },
         );
         if let Some(reports) = options.worker_reports.clone() {
             worker = worker.with_reports(reports);
         }
-        let worker = Arc::new(worker);
-        let batch_size = template.sqs_batch_size("SyncWorkerFunction").unwrap_or(10);
+        let mut settings = PollerSettings {
+            queue_url: sync_queue.clone(),
+            queue_arn: queue_arns.get("SyncJobsQueue").cloned().unwrap_or_default(),
+            batch_size: template.sqs_batch_size("SyncWorkerFunction").unwrap_or(10),
+            timeout: template.function_timeout("SyncWorkerFunction"),
+            fast_forward: None,
+        };
+        // The worker in this process, or its binary as Lambda runs it.
+        let (target, worker_lambda, taps): (Arc<dyn SqsTarget>, _, _) = match &options.worker_process {
+            None => (Arc::new(worker), None, Vec::new()),
+            Some(process) => {
+                let names: BTreeMap<String, String> = tables.clone().into_iter().chain(queues.clone()).collect();
+                let (lambda, taps) = process
+                    .start(&template, &names, &aws_endpoint, sandbox.base_url(), principals.get("SyncWorkerFunction"))
+                    .await?;
+                settings.timeout = lambda.timeout();
+                if process.fast_forward {
+                    settings.fast_forward = Some(aws_sdk_sqs::Client::new(&sdk));
+                }
+                let lambda = Arc::new(lambda);
+                (lambda.clone() as Arc<dyn SqsTarget>, Some(lambda), taps)
+            }
+        };
         let poller = options
             .run_worker
             .then(|| -> Result<SqsPoller, StackError> {
                 // The event source mapping polls with the worker's role and SAM's SQS permissions.
                 let events = clients_of("SyncWorkerFunction.events")?;
-                Ok(SqsPoller::start(events.sqs, sync_queue.clone(), worker, batch_size))
+                Ok(SqsPoller::start(events.sqs, settings, target))
             })
             .transpose()?;
         let scheduler_clients = clients_of("SchedulerFunction")?;
         let scheduler = options.schedule_every.map(|every| {
             let (store, queue) = wiring::scheduler(
                 &scheduler_clients,
-                SchedulerConfig { table_name: platform_table.clone(), queue_url: sync_queue.clone() },
+                SchedulerConfig {
+                    table_name: platform_table.clone(),
+                    queue_url: sync_queue.clone(),
+                    sweep: options.sweep,
+                },
             );
-            let (ahead, reports) = (options.schedule_ahead, options.tick_reports.clone());
+            let (ahead, reports, sweep) = (options.schedule_ahead, options.tick_reports.clone(), options.sweep);
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 loop {
                     ticks.tick().await;
                     let now = chrono::Utc::now();
-                    match shared::scheduler::tick_ahead(&store, &queue, now, ahead, shared::scheduler::TICK_BUDGET)
-                        .await
-                    {
+                    let tick = shared::scheduler::scheduled_tick(
+                        &store,
+                        &queue,
+                        now,
+                        &sweep,
+                        ahead,
+                        shared::scheduler::TICK_BUDGET,
+                    );
+                    match tick.await {
                         Ok(report) => {
                             if let Some(reports) = &reports {
                                 let _ = reports.send(report);
@@ -299,6 +425,8 @@ impl DevStack {
             moto,
             runner,
             poller,
+            worker_lambda,
+            _taps: taps,
             scheduler,
             sandbox,
             aws_endpoint,

@@ -34,6 +34,12 @@ pub enum TemplateError {
 pub struct Template {
     /// Resources by logical id.
     pub resources: BTreeMap<String, Resource>,
+    /// `Globals` (SAM): settings every function inherits.
+    #[serde(default)]
+    pub globals: serde_norway::Value,
+    /// `Parameters`, kept as YAML.
+    #[serde(default)]
+    pub parameters: serde_norway::Value,
 }
 
 /// One resource.
@@ -89,6 +95,20 @@ pub struct IndexSpec {
     pub index_name: String,
     /// Its key.
     pub key_schema: Vec<KeySpec>,
+    /// What it copies of each item (`ALL`, `KEYS_ONLY` or `INCLUDE`), as deployed: a query
+    /// that reads more than its index holds fails here as in AWS.
+    pub projection: ProjectionSpec,
+}
+
+/// A global secondary index's projection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionSpec {
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection_type: String,
+    /// The attributes `INCLUDE` adds to the keys.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 impl Template {
@@ -155,7 +175,14 @@ impl TableSpec {
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.index_name)
                     .set_key_schema(Some(key_schema(&index.key_schema)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+                            .set_non_key_attributes(
+                                Some(index.projection.non_key_attributes.clone()).filter(|a| !a.is_empty()),
+                            )
+                            .build(),
+                    )
                     .build()
                     .map_err(|e| err(e.to_string()))?,
             );
@@ -188,6 +215,75 @@ impl Template {
             }
         }
         routes
+    }
+
+    /// A function's environment as deployed: the `Globals` variables, then its own, each
+    /// `!Ref` resolved: a parameter to `parameters[name]` (else its `Default`), a resource to
+    /// `resources[logical id]` (a table's name, a queue's URL).
+    pub fn function_environment(
+        &self,
+        function: &str,
+        parameters: &BTreeMap<String, String>,
+        resources: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
+        let variables = |root: Option<&serde_norway::Value>| -> Option<serde_norway::Mapping> {
+            root?.get("Environment")?.get("Variables")?.as_mapping().cloned()
+        };
+        let own = self.resources.get(function).map(|r| &r.properties);
+        let mut env = BTreeMap::new();
+        for mapping in [variables(self.globals.get("Function")), variables(own)].into_iter().flatten() {
+            for (name, value) in mapping {
+                let Some(name) = name.as_str() else { continue };
+                env.insert(name.to_string(), self.resolve(function, name, &value, parameters, resources)?);
+            }
+        }
+        Ok(env)
+    }
+
+    fn resolve(
+        &self,
+        function: &str,
+        variable: &str,
+        value: &serde_norway::Value,
+        parameters: &BTreeMap<String, String>,
+        resources: &BTreeMap<String, String>,
+    ) -> Result<String, TemplateError> {
+        use serde_norway::Value;
+        let unresolved = |what: String| TemplateError::Create(format!("{function} {variable}"), what);
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                let name = tagged.value.as_str().unwrap_or_default();
+                if let Some(value) = parameters.get(name).or_else(|| resources.get(name)) {
+                    return Ok(value.clone());
+                }
+                let default = self.parameters.get(name).and_then(|p| p.get("Default"));
+                match default {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    Some(Value::Number(n)) => Ok(n.to_string()),
+                    _ => Err(unresolved(format!("!Ref {name} has no local value"))),
+                }
+            }
+            other => Err(unresolved(format!("cannot resolve {other:?} locally"))),
+        }
+    }
+
+    /// A function's `Timeout` (else the template's `Globals`, else Lambda's 3 s).
+    pub fn function_timeout(&self, function: &str) -> std::time::Duration {
+        std::time::Duration::from_secs(self.function_setting(function, "Timeout").unwrap_or(3))
+    }
+
+    /// A function's `MemorySize` in MB (else the template's `Globals`, else Lambda's 128).
+    pub fn function_memory_mb(&self, function: &str) -> u64 {
+        self.function_setting(function, "MemorySize").unwrap_or(128)
+    }
+
+    fn function_setting(&self, function: &str, name: &str) -> Option<u64> {
+        let own =
+            self.resources.get(function).and_then(|r| r.properties.get(name)).and_then(serde_norway::Value::as_u64);
+        own.or_else(|| self.globals.get("Function")?.get(name)?.as_u64())
     }
 
     /// The `BatchSize` of a function's SQS event source, if it has one.

@@ -25,7 +25,12 @@ fn globals_and_functions_are_deployable() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
-    assert_eq!(globals["Architectures"][0], "arm64");
+    // The Architecture parameter, arm64 unless a deployment says x86_64.
+    let architecture = &globals["Architectures"][0];
+    assert!(format!("{architecture:?}").contains("Architecture"), "{architecture:?}");
+    assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
+    let allowed = t["Parameters"]["Architecture"]["AllowedValues"].as_sequence().expect("values").clone();
+    assert_eq!(allowed, ["arm64", "x86_64"].map(serde_norway::Value::from));
     assert_eq!(globals["Handler"], "bootstrap");
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
     let fns = functions(&t);
@@ -222,4 +227,32 @@ fn every_policy_names_the_resources_its_actions_touch() {
             assert!(indexes.iter().any(|i| i == index), "{function} queries {index} without its ARN in its policy");
         }
     }
+}
+
+/// No job is stuck or silent: the worker's idea of the last receive is the queue's, the DLQ's
+/// depth alarms to a topic that mails the `AlarmEmail` parameter, and the sweep can read its index.
+#[test]
+fn retries_match_the_queue_and_a_job_in_the_dead_letter_queue_alarms() {
+    let t = template();
+    let r = &t["Resources"];
+    let worker = &r["SyncWorkerFunction"]["Properties"];
+    let max_receives = r["SyncJobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"].as_u64().expect("count");
+    assert_eq!(worker["Environment"]["Variables"]["MAX_RECEIVE_COUNT"], max_receives.to_string().as_str());
+    let text = |v: &Value| format!("{v:?}");
+    assert!(text(&worker["Policies"]).contains("sqs:ChangeMessageVisibility"), "the worker shortens its retries");
+    let scheduler = &r["SchedulerFunction"]["Properties"];
+    assert!(text(&scheduler["Policies"]).contains("index/gsi3"), "the sweep queries the sweep index");
+    let alarm = &r["SyncJobsDeadLetterAlarm"]["Properties"];
+    assert_eq!(r["SyncJobsDeadLetterAlarm"]["Type"], "AWS::CloudWatch::Alarm");
+    assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert!(text(&alarm["Dimensions"]).contains("SyncJobsDeadLetterQueue"));
+    assert_eq!(
+        (alarm["Threshold"].as_u64(), alarm["ComparisonOperator"].as_str()),
+        (Some(0), Some("GreaterThanThreshold"))
+    );
+    assert!(text(&alarm["AlarmActions"]).contains("AlarmTopic"));
+    assert_eq!(r["AlarmTopic"]["Type"], "AWS::SNS::Topic");
+    let subscription = text(&r["AlarmTopic"]["Properties"]["Subscription"]);
+    assert!(subscription.contains("email") && subscription.contains("AlarmEmail"), "{subscription}");
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Type"], "String");
 }

@@ -19,6 +19,11 @@ pub fn aws_endpoint() -> String {
 
 impl Stack {
     pub async fn new() -> Self {
+        Self::withholding(&[]).await
+    }
+
+    /// A stack whose functions' policies lack the (function, action) pairs.
+    pub async fn withholding(withheld: &[(&str, &str)]) -> Self {
         let mut config = StoreConfig::from_seed(31, Sizes { orders: 20, products: 5, customers: 5, categories: 3 });
         config.quota = 10_000;
         let mut options = StackOptions {
@@ -26,6 +31,7 @@ impl Stack {
             aws_endpoint: Some(aws_endpoint()),
             run_worker: false,
             name_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+            withheld: withheld.iter().map(|(f, a)| (f.to_string(), a.to_string())).collect(),
             ..StackOptions::default()
         };
         options.sandbox.stores = vec![config.clone()];

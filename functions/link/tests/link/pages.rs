@@ -188,6 +188,8 @@ async fn a_merchant_connects_a_store_without_javascript() {
     let done = post(vec![("csrf".to_string(), form.csrf()), ("credentials_text".to_string(), file)]).await;
     assert_eq!(done.status, 200, "{}", done.html);
     assert!(done.html.contains("Connected") && decode(&done.html).contains(&s.store.name));
+    assert!(decode(&done.html).contains("The first sync has started"));
+    assert_eq!(done.headers["x-commerce-link-first-sync"], "queued");
     let again = b.get(&permissions_url).await;
     assert!(again.html.contains("already connected"));
     assert!(s.secret(permissions_url.rsplit('/').next().expect("id")).await.is_some());
@@ -223,4 +225,67 @@ async fn bad_links_limits_and_oversized_forms() {
     assert!(limited.headers.contains_key("retry-after"));
     let css = b.get(&format!("{}/link/assets/link.css", s.stack.api_url)).await;
     assert_eq!(css.status, 200);
+}
+
+/// Through the Link page to the credentials form of a fresh company: (form page, its URL).
+async fn credentials_form(s: &Stack, b: &Browser) -> (Page, String) {
+    let (_, _, company) = s.company().await;
+    let origin = s.stack.api_url.clone();
+    let choose = b.get(company["redirect"].as_str().expect("redirect")).await;
+    let next = b.post(&choose.action(), &[("csrf", &choose.csrf()), ("platform", "vqzp")], Some(&origin)).await;
+    let url = format!("{}/credentials", next.headers["location"].to_str().expect("location"));
+    (b.get(&url).await, url)
+}
+
+#[tokio::test]
+async fn a_link_whose_first_syncs_cannot_be_queued_says_so_and_the_sweep_sends_them() {
+    use shared::ports::DatasetStore;
+    // The Link function's policy lacks sqs:SendMessage: its datasets are recorded, never sent.
+    let s = Stack::withholding(&[("LinkFunction", "sqs:SendMessage")]).await;
+    let b = Browser::new();
+    let (form, url) = credentials_form(&s, &b).await;
+    let acct = s.full();
+    let fields = [
+        ("csrf", form.csrf()),
+        ("client_id", acct.client_id.clone()),
+        ("client_secret", acct.client_secret.clone()),
+        ("access_token", acct.access_token.clone()),
+        ("api_path", s.store.api_path()),
+    ];
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = b.post(&url, &pairs, Some(&s.stack.api_url)).await;
+    assert_eq!(done.status, 200, "the link stands: {}", done.html);
+    let text = decode(&done.html);
+    assert!(text.contains("is now connected") && !text.contains("has started"), "{text}");
+    assert!(text.contains("The first sync is about to start"), "{text}");
+    assert_eq!(done.headers["x-commerce-link-first-sync"], "waiting");
+    // The platform's API call is told the same.
+    let (company, connection, _) = s.company().await;
+    let (status, headers, _) = s
+        .api
+        .send_full("PUT", &format!("/companies/{company}/connections/{connection}/authorization"), Some(&s.body(acct)))
+        .await
+        .expect("put");
+    assert_eq!((status, headers.get("x-commerce-link-first-sync").map(String::as_str)), (200, Some("waiting")));
+    assert!(s.queued_jobs().await.is_empty(), "nothing reached the queue");
+
+    // The scheduler's sweep (its own principal) sends them once they are unsent for 2 minutes.
+    let sdk = s.stack.function_sdk("SchedulerFunction").expect("scheduler principal");
+    let store = shared::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        s.stack.tables["PlatformTable"].clone(),
+    );
+    let queue = shared::adapters::sqs::SqsJobQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        s.stack.resources.queues["SyncJobsQueue"].clone(),
+    );
+    let policy = shared::sweep::SweepPolicy::default();
+    let later = chrono::Utc::now() + chrono::Duration::minutes(3);
+    let report = shared::sweep::sweep(&store, &queue, later, &policy).await.expect("sweep");
+    assert_eq!(report.resent, 16, "8 first syncs of each of the two links: {report:?}");
+    let jobs = s.queued_jobs().await;
+    assert_eq!(jobs.len(), 16);
+    let id: uuid::Uuid = company.parse().expect("uuid");
+    let queued = store.datasets(id).await.expect("datasets");
+    assert!(queued.iter().all(|d| jobs.iter().any(|j| j["datasetId"] == d.id.to_string())), "the same datasets");
 }

@@ -5,6 +5,7 @@
 //! sandbox's fault switches.
 
 mod faults;
+mod kills;
 mod reconcile;
 
 use std::sync::Arc;

@@ -6,12 +6,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::DynamoStore;
-use super::item::{classify, condition_ok, dataset_key, datasets_pk, item, kind, record, s, status_key};
+use super::item::{
+    LIVE_PK, UNSENT_PK, classify, condition_ok, dataset_key, datasets_pk, item, kind, parse_dataset_key, record, s,
+    status_key, sweep_pk,
+};
+use super::{DynamoStore, SWEEP_INDEX};
 use crate::codat::timestamp;
 use crate::domain::{DataTypeStatus, Dataset, PullStatus};
 use crate::error::StoreError;
-use crate::ports::DatasetStore;
+use crate::ports::{DatasetStore, StaleDataset, Staleness};
 
 impl DynamoStore {
     /// An UpdateItem of a dataset that applies only while it is running (Queued, Fetching,
@@ -37,7 +40,12 @@ impl DatasetStore for DynamoStore {
     async fn queue_datasets(&self, datasets: &[Dataset]) -> Result<(), StoreError> {
         let items = datasets
             .iter()
-            .map(|d| item(d, "dataset", dataset_key(d.company_id, d.id)))
+            .map(|d| {
+                let mut keys = dataset_key(d.company_id, d.id);
+                keys.insert("gsi3pk".into(), s(UNSENT_PK));
+                keys.insert("gsi3sk".into(), s(timestamp(d.requested)));
+                item(d, "dataset", keys)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.batch.put(items).await?;
         for d in datasets {
@@ -64,6 +72,88 @@ impl DatasetStore for DynamoStore {
             condition_ok(updated)?;
         }
         Ok(())
+    }
+
+    async fn mark_sent(&self, company: Uuid, datasets: &[Uuid]) -> Result<(), StoreError> {
+        let updates = datasets.iter().map(|id| async move {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(dataset_key(company, *id)))
+                .update_expression("REMOVE gsi3pk, gsi3sk")
+                .condition_expression("gsi3pk = :unsent")
+                .expression_attribute_values(":unsent", s(UNSENT_PK))
+                .send()
+                .await
+                .map_err(classify);
+            // A run took it up already (or it ended): it is not waiting to be sent.
+            condition_ok(sent)
+        });
+        futures::future::try_join_all(updates).await.map(drop)
+    }
+
+    async fn pause_dataset(&self, company: Uuid, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let paused = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(company, id)))
+            .update_expression("SET gsi3sk = :until")
+            .condition_expression("gsi3pk = :live")
+            .expression_attribute_values(":live", s(LIVE_PK))
+            .expression_attribute_values(":until", s(timestamp(until)))
+            .send()
+            .await
+            .map_err(classify);
+        condition_ok(paused).map(drop)
+    }
+
+    async fn stale_datasets(
+        &self,
+        kind: Staleness,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StaleDataset>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SWEEP_INDEX)
+            .key_condition_expression("gsi3pk = :kind AND gsi3sk < :before")
+            .expression_attribute_values(":kind", s(sweep_pk(kind)))
+            .expression_attribute_values(":before", s(timestamp(before)))
+            .limit(limit.min(1000) as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| {
+                let (company, dataset) = parse_dataset_key(item)?;
+                let seen = item.get("gsi3sk")?.as_s().ok()?.clone();
+                Some(StaleDataset { company, dataset, seen })
+            })
+            .collect())
+    }
+
+    async fn claim_stale(&self, kind: Staleness, seen: &StaleDataset, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(seen.company, seen.dataset)))
+            .update_expression("SET gsi3sk = :now")
+            .condition_expression("gsi3pk = :kind AND gsi3sk = :seen")
+            .expression_attribute_values(":kind", s(sweep_pk(kind)))
+            .expression_attribute_values(":seen", s(seen.seen.clone()))
+            .expression_attribute_values(":now", s(timestamp(now)))
+            .send()
+            .await
+            .map_err(classify);
+        condition_ok(claimed)
     }
 
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
@@ -106,12 +196,15 @@ impl DatasetStore for DynamoStore {
             let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
             request
                 .update_expression(
-                    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message",
+                    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message REMOVE gsi3pk, gsi3sk",
                 )
                 .expression_attribute_values(":completed", s(timestamp(now)))
                 .expression_attribute_values(":message", message)
         } else {
-            request.update_expression("SET #status = :to, progress = :progress")
+            request
+                .update_expression("SET #status = :to, progress = :progress, gsi3pk = :live, gsi3sk = :alive")
+                .expression_attribute_values(":live", s(LIVE_PK))
+                .expression_attribute_values(":alive", s(timestamp(now)))
         };
         let dataset: Dataset = match request.send().await.map_err(classify) {
             Ok(out) => record(out.attributes.unwrap_or_default())?,
@@ -163,9 +256,11 @@ impl DatasetStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let request = self
             .update_running_dataset(company, id, progress)
-            .update_expression("SET progress = :progress, #checkpoint = :checkpoint")
+            .update_expression("SET progress = :progress, #checkpoint = :checkpoint, gsi3pk = :live, gsi3sk = :alive")
             .expression_attribute_names("#checkpoint", "checkpoint")
-            .expression_attribute_values(":checkpoint", s(checkpoint));
+            .expression_attribute_values(":checkpoint", s(checkpoint))
+            .expression_attribute_values(":live", s(LIVE_PK))
+            .expression_attribute_values(":alive", s(timestamp(Utc::now())));
         condition_ok(request.send().await.map_err(classify))
     }
 }

@@ -113,6 +113,27 @@ pub(super) fn status_key(company: Uuid, connection: Uuid, data_type: DataType) -
     key(datasets_pk(company), &format!("STATUS#{connection}#{}", data_type.key()))
 }
 
+/// The sweep index's (`gsi3`) partition of Queued datasets whose job never reached the queue.
+pub(super) const UNSENT_PK: &str = "UNSENT";
+/// The sweep index's partition of datasets a run is fetching (sort key: its last sign of life).
+pub(super) const LIVE_PK: &str = "LIVE";
+
+/// The sweep index partition of a kind of stale dataset.
+pub(super) fn sweep_pk(kind: crate::ports::Staleness) -> &'static str {
+    match kind {
+        crate::ports::Staleness::Unsent => UNSENT_PK,
+        crate::ports::Staleness::Live => LIVE_PK,
+    }
+}
+
+/// The company and dataset of a dataset item's key (`DATASETS#<company>`, `DATASET#<id>`).
+pub(super) fn parse_dataset_key(item: &Item) -> Option<(Uuid, Uuid)> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let company = Uuid::parse_str(text("pk")?.strip_prefix("DATASETS#")?).ok()?;
+    let id = Uuid::parse_str(text("sk")?.strip_prefix("DATASET#")?).ok()?;
+    Some((company, id))
+}
+
 /// Partition key of the due index (`gsi2`): every scheduled sync of the deployment.
 pub(super) const DUE_PK: &str = "DUE";
 
@@ -137,11 +158,14 @@ pub(super) fn parse_due_key(raw: &str) -> Option<DueSync> {
 }
 
 /// Maps an SDK error to a store error: conditions, throttling/transport, the rest.
-pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    err: SdkError<E, R>,
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
+    err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> StoreError {
     match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{err:?}")),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            tracing::warn!(error = ?err, "a storage call did not complete");
+            StoreError::Unavailable("the storage call did not complete (timeout, connection or response)".into())
+        }
         _ => match err.code() {
             Some("ConditionalCheckFailedException") => StoreError::ConditionFailed(err.message().unwrap_or("").into()),
             Some("TransactionCanceledException")
@@ -158,7 +182,17 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
                 | "TransactionConflictException"
                 | "TransactionCanceledException",
             ) => StoreError::Unavailable(format!("{}: {}", err.code().unwrap_or(""), err.message().unwrap_or(""))),
-            _ => StoreError::Backend(format!("{err:?}")),
+            // The code and AWS's message only: this may reach a dataset's error message.
+            Some(code) => StoreError::Backend(format!("{code}: {}", err.message().unwrap_or(""))),
+            None => {
+                tracing::warn!(error = ?err, "a storage call failed without an error code");
+                match err.raw_response().map(|r| r.status().as_u16()) {
+                    Some(403) => StoreError::Backend("AccessDenied (HTTP 403)".into()),
+                    Some(status) if status >= 500 => StoreError::Unavailable(format!("HTTP {status}")),
+                    Some(status) => StoreError::Backend(format!("HTTP {status}")),
+                    None => StoreError::Backend("the storage call failed without an error code".into()),
+                }
+            }
         },
     }
 }

@@ -12,6 +12,9 @@
 //! | credential attempts | `ATTEMPTS#<link token hash>` | `<window start>` | | (TTL `expires_at`)
 //! | dataset | `DATASETS#<id>` | `DATASET#<dataset id>` | |
 //! | data status | `DATASETS#<id>` | `STATUS#<connection id>#<data type>` | (gsi2: `DUE` / due key) |
+//!
+//! A running dataset is also in the sweep index (gsi3): `UNSENT` / when queued, until its job is
+//! on the queue; `LIVE` / its run's last sign of life, while a run fetches it.
 
 mod batch;
 mod companies;
@@ -33,6 +36,8 @@ use crate::error::StoreError;
 pub const COMPANIES_INDEX: &str = "gsi1";
 /// Name of the index of scheduled syncs by due time.
 pub const DUE_INDEX: &str = "gsi2";
+/// Name of the sparse index the scheduler sweeps for stuck datasets (unsent, or dead runs).
+pub const SWEEP_INDEX: &str = "gsi3";
 const COMPANIES_PARTITION: &str = "COMPANIES";
 
 /// The platform table.

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::codat::timestamp;
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
     SyncSettings,
@@ -15,7 +16,7 @@ use crate::domain::{
 use crate::error::StoreError;
 use crate::ports::{
     CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore, LinkedStore,
-    ScheduleStore, SyncSettingsStore,
+    ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -31,6 +32,8 @@ struct State {
     statuses: BTreeMap<(Uuid, Uuid, DataType), DataTypeStatus>,
     /// Next due time of each scheduled (company, connection, data type).
     due: BTreeMap<(Uuid, Uuid, DataType), DateTime<Utc>>,
+    /// The sweep marks of running datasets, by (company, dataset).
+    marks: BTreeMap<(Uuid, Uuid), (Staleness, String)>,
 }
 
 impl State {
@@ -135,6 +138,7 @@ impl CompanyStore for MemoryStore {
         state.companies.remove(&id);
         state.deleting.remove(&id);
         state.datasets.retain(|(company, _), _| *company != id);
+        state.marks.retain(|(company, _), _| *company != id);
         state.statuses.retain(|(company, _, _), _| *company != id);
         state.due.retain(|(company, _, _), _| *company != id);
         Ok(())
@@ -318,6 +322,7 @@ impl DatasetStore for MemoryStore {
         let mut state = self.lock();
         for d in datasets {
             state.datasets.insert((d.company_id, d.id), d.clone());
+            state.marks.insert((d.company_id, d.id), (Staleness::Unsent, timestamp(d.requested)));
             let entry =
                 state.statuses.entry((d.company_id, d.connection_id, d.data_type)).or_insert_with(|| DataTypeStatus {
                     connection_id: d.connection_id,
@@ -335,6 +340,58 @@ impl DatasetStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn mark_sent(&self, company: Uuid, datasets: &[Uuid]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for id in datasets {
+            if state.marks.get(&(company, *id)).is_some_and(|(kind, _)| *kind == Staleness::Unsent) {
+                state.marks.remove(&(company, *id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn pause_dataset(&self, company: Uuid, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some((Staleness::Live, at)) = state.marks.get_mut(&(company, id)) {
+            *at = timestamp(until);
+        }
+        Ok(())
+    }
+
+    async fn stale_datasets(
+        &self,
+        kind: Staleness,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StaleDataset>, StoreError> {
+        let before = timestamp(before);
+        let mut stale: Vec<StaleDataset> = self
+            .lock()
+            .marks
+            .iter()
+            .filter(|(_, (k, at))| *k == kind && *at < before)
+            .map(|((company, dataset), (_, at))| StaleDataset {
+                company: *company,
+                dataset: *dataset,
+                seen: at.clone(),
+            })
+            .collect();
+        stale.sort_by(|a, b| a.seen.cmp(&b.seen));
+        stale.truncate(limit);
+        Ok(stale)
+    }
+
+    async fn claim_stale(&self, kind: Staleness, seen: &StaleDataset, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.marks.get_mut(&(seen.company, seen.dataset)) {
+            Some((k, at)) if *k == kind && *at == seen.seen => {
+                *at = timestamp(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
@@ -370,6 +427,11 @@ impl DatasetStore for MemoryStore {
             dataset.error_message = error_message;
         }
         let dataset = dataset.clone();
+        if to.is_final() {
+            state.marks.remove(&(company, id));
+        } else {
+            state.marks.insert((company, id), (Staleness::Live, timestamp(now)));
+        }
         if let Some(status) = state.statuses.get_mut(&(company, dataset.connection_id, dataset.data_type)) {
             if status.latest_sync_id == id {
                 status.current_status = to;
@@ -394,6 +456,7 @@ impl DatasetStore for MemoryStore {
             Some(dataset) if PullStatus::RUNNING.contains(&dataset.status) => {
                 dataset.progress = progress;
                 dataset.checkpoint = Some(checkpoint.to_string());
+                state.marks.insert((company, id), (Staleness::Live, timestamp(Utc::now())));
                 Ok(true)
             }
             _ => Ok(false),

@@ -1,6 +1,7 @@
 //! In-memory twin of the sync queue: keeps every job enqueued, in order.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -12,6 +13,7 @@ use crate::ports::JobQueue;
 #[derive(Default)]
 pub struct MemoryQueue {
     jobs: Mutex<Vec<SyncJob>>,
+    redeliveries: Mutex<Vec<(String, Duration)>>,
 }
 
 impl MemoryQueue {
@@ -19,12 +21,22 @@ impl MemoryQueue {
     pub fn jobs(&self) -> Vec<SyncJob> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Every delayed redelivery asked for so far: (receipt, delay).
+    pub fn redeliveries(&self) -> Vec<(String, Duration)> {
+        self.redeliveries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[async_trait]
 impl JobQueue for MemoryQueue {
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(jobs);
+        Ok(())
+    }
+
+    async fn redeliver_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        self.redeliveries.lock().unwrap_or_else(|e| e.into_inner()).push((receipt.to_string(), delay));
         Ok(())
     }
 }

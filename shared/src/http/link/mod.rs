@@ -16,7 +16,7 @@ use crate::bigcommerce::VerifyError;
 use crate::codat::reader::FieldReader;
 use crate::codat::{self, ValidationItem};
 use crate::domain::{ConnectionStatus, LinkToken};
-use crate::link::{LinkError, LinkService, Submission};
+use crate::link::{FIRST_SYNC_HEADER, LinkError, LinkService, Submission};
 use crate::ports::{CompanyRecord, LinkFunctionStore};
 
 /// Largest Link form body accepted.
@@ -93,12 +93,12 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 Ok(page.redirect(&format!("connections/{target}")))
             }
             (["connections", id], &Method::GET) => match connection(id) {
-                Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, true)),
+                Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, None)),
                 Some(c) => Ok(page.permissions(c)),
                 None => Ok(page.not_found()),
             },
             (["connections", id, "credentials"], &Method::GET) => match connection(id) {
-                Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, true)),
+                Some(c) if c.status == ConnectionStatus::Linked => Ok(page.connected(c, None)),
                 Some(c) => Ok(page.credentials(c, &Submission::default(), &[], None, StatusCode::OK)),
                 None => Ok(page.not_found()),
             },
@@ -109,7 +109,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                     None => pages::form_fields(req),
                 };
                 if target.status == ConnectionStatus::Linked {
-                    return Ok(page.connected(target, true));
+                    return Ok(page.connected(target, None));
                 }
                 if let Some(retry_after) = self.service.over_attempts(&page.token_hash).await? {
                     return Ok(page.too_many_attempts(retry_after));
@@ -124,7 +124,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                     submission.fill_from_file(text);
                 }
                 match self.service.link(record.company.id, target.id, &submission).await {
-                    Ok(linked) => Ok(page.connected(&linked, false)),
+                    Ok(linked) => Ok(page.connected(&linked.connection, Some(linked.first_syncs))),
                     Err(LinkError::Invalid(problems)) => {
                         Ok(page.credentials(target, &submission, &problems, None, StatusCode::UNPROCESSABLE_ENTITY))
                     }
@@ -140,7 +140,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                         };
                         Ok(page.credentials(target, &submission, &field, Some(e.merchant_message()), status))
                     }
-                    Err(LinkError::AlreadyLinked) => Ok(page.connected(target, true)),
+                    Err(LinkError::AlreadyLinked) => Ok(page.connected(target, None)),
                     Err(LinkError::InProgress) => Ok(page.credentials(
                         target,
                         &submission,
@@ -195,7 +195,11 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             Err(LinkError::Store(e)) => return Err(e.into()),
         };
         let urls = self.edge.urls(info)?;
-        Ok(json(StatusCode::OK, &codat::connection(&linked, &urls), &info.correlation_id))
+        let mut response = json(StatusCode::OK, &codat::connection(&linked.connection, &urls), &info.correlation_id);
+        response
+            .headers_mut()
+            .insert(FIRST_SYNC_HEADER, http::HeaderValue::from_static(linked.first_syncs.header_value()));
+        Ok(response)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::domain::{Connection, LinkToken};
 use crate::http::edge::Edge;
 use crate::http::error::ApiError;
 use crate::http::request::RequestInfo;
-use crate::link::{LinkSettings, Submission};
+use crate::link::{FIRST_SYNC_HEADER, FirstSyncs, LinkSettings, Submission};
 use crate::ports::CompanyRecord;
 
 const CSS: &str = include_str!("../../../assets/link.css");
@@ -110,6 +110,8 @@ struct Connected<'a> {
     step: u8,
     store_name: &'a str,
     already: bool,
+    /// `queued`, `waiting`, `not-queued` or `none` (see [`FirstSyncs::header_value`]).
+    first_syncs: &'a str,
     finish_url: Option<String>,
 }
 
@@ -280,17 +282,26 @@ impl<'a> LinkPage<'a> {
         render(status, &page)
     }
 
-    pub fn connected(&self, connection: &Connection, already: bool) -> Response<Body> {
+    /// The Connected page: `first_syncs` is how the first syncs of a link just made fared
+    /// (`None`: the store was connected before).
+    pub fn connected(&self, connection: &Connection, first_syncs: Option<FirstSyncs>) -> Response<Body> {
         let store_name = connection.info.get("storeName").cloned().unwrap_or_else(|| "your store".into());
         let page = Connected {
             company_name: &self.company_name,
             assets: &self.assets,
             step: 4,
             store_name: &store_name,
-            already,
+            already: first_syncs.is_none(),
+            first_syncs: first_syncs.map_or("", FirstSyncs::header_value),
             finish_url: self.pages.settings.finish_url.as_ref().map(|u| u.to_string()),
         };
-        render(StatusCode::OK, &page)
+        let mut response = render(StatusCode::OK, &page);
+        if let Some(first_syncs) = first_syncs {
+            response
+                .headers_mut()
+                .insert(FIRST_SYNC_HEADER, http::HeaderValue::from_static(first_syncs.header_value()));
+        }
+        response
     }
 
     /// Refuses cross-site or stale form posts (403), bodies over `limit` (413) and bodies
