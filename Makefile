@@ -5,12 +5,14 @@ SHELL := /bin/bash
 VENV     := .venv
 MOTO     := $(abspath $(VENV)/bin/moto_server)
 CFN_LINT := $(VENV)/bin/cfn-lint
+SAM_VENV := .venv-sam
+SAM      := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PORT     ?= 3000
 SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv demo dev dev-change test test-unit lint fmt build invoke deploy clean sandbox bench browser-deps
+.PHONY: help venv sam-venv demo dev dev-change test test-unit lint fmt package build invoke deploy clean sandbox bench browser-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +23,13 @@ $(VENV)/.installed: tools/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Install the Python tools (moto, cfn-lint) into .venv
+
+$(SAM_VENV)/.installed: tools/sam-requirements.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/sam-requirements.txt
+	touch $@
+
+sam-venv: $(SAM_VENV)/.installed ## Install the SAM CLI into .venv-sam (its own: it pins many packages)
 
 browser-deps: ## Install headless Chromium and ChromeDriver for the browser test (Debian, as root)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium and chromedriver present"; \
@@ -35,10 +44,11 @@ dev: venv ## Run the local stack on http://127.0.0.1:$(PORT) until Ctrl-C
 dev-change: ## With `make dev` running and linked: change the sandbox, wait until the API shows it
 	cargo run --quiet -p devstack -- change
 
-lint: venv ## rustfmt, clippy (warnings are errors), cfn-lint
+lint: venv sam-venv ## rustfmt, clippy (warnings are errors), cfn-lint, sam validate --lint
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(CFN_LINT) template.yaml
+	$(SAM) validate --lint --template template.yaml
 
 test: lint browser-deps ## Everything CI runs: lint, then all tests against moto (and headless Chromium)
 	tools/with-moto $(MOTO) cargo test --workspace
@@ -63,12 +73,16 @@ fmt: ## Format the code
 invoke: venv ## Run one function on one event locally: make invoke FN=companies EVENT=events/...
 	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- invoke $(FN) $(EVENT)
 
-build: ## Build the Lambda functions with SAM (needs sam and cargo-lambda)
-	sam build
+package: ## Release bootstrap zips of every function (cargo-lambda; arm64, or x86_64 without the aarch64 target)
+	tools/package
+
+build: sam-venv ## Build the functions with `sam build` (cargo-lambda from make package's venv)
+	tools/package --venv
+	PATH="$(abspath .venv-package/bin):$$PATH" $(SAM) build
 
 deploy: build ## Deploy with SAM (asks for parameters the first time)
-	sam deploy --guided
+	$(SAM) deploy --guided
 
 clean: ## Remove build outputs and the venv
 	cargo clean
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .venv-package .aws-sam
