@@ -292,6 +292,12 @@ impl<S: PlatformStore> SyncWorker<S> {
             if let Err(e) = self.give_up(job, error, receives).await {
                 tracing::error!(error = %e, dataset_id = %job.dataset_id, "the dataset could not be ended");
             }
+            // Straight to the dead-letter queue: the connection's other jobs wait no longer.
+            if let Some(receipt) = receipt
+                && let Err(e) = self.queue.redeliver_after(receipt, Duration::ZERO).await
+            {
+                tracing::warn!(error = %e, "the message waits for its visibility to end before the DLQ");
+            }
             return;
         }
         let wait = self.retries.backoff(receives);

@@ -96,8 +96,8 @@ async fn a_job_failing_on_every_receive_backs_off_growing_then_ends_with_its_par
     }
     let waits: Vec<(String, u64)> = w.queue.redeliveries().into_iter().map(|(r, d)| (r, d.as_secs())).collect();
     let expected: Vec<(String, u64)> =
-        [(1, 10), (2, 30), (3, 90), (4, 270)].iter().map(|(r, s)| (format!("receipt-{r}"), *s)).collect();
-    assert_eq!(waits, expected, "each retry waits three times longer, none on the last receive");
+        [(1, 10), (2, 30), (3, 90), (4, 270), (5, 0)].iter().map(|(r, s)| (format!("receipt-{r}"), *s)).collect();
+    assert_eq!(waits, expected, "each retry waits three times longer; the last goes to the DLQ at once");
     assert_eq!(policy.backoff(5), Duration::from_secs(300), "at most five minutes");
     assert!(refusals.load(Ordering::SeqCst) >= 5);
     for id in ids {

@@ -88,50 +88,93 @@ impl TapHook for Killer {
     }
 }
 
-struct Env {
-    stack: DevStack,
-    api: ApiClient,
-    killer: Arc<Killer>,
-    records: DynamoRecords,
-    store: StoreConfig,
+/// A stack whose worker runs as its own process from its binary, under its own principal.
+pub(crate) struct Env {
+    pub(crate) stack: DevStack,
+    pub(crate) api: ApiClient,
+    pub(crate) records: DynamoRecords,
+    pub(crate) store: StoreConfig,
+}
+
+/// How [`Env`]'s worker runs.
+pub(crate) struct ProcessSetup {
+    /// The hook every call of the worker passes.
+    pub(crate) hook: Option<Arc<dyn TapHook>>,
+    /// Variables over the template's.
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// Actions left out of the functions' policies.
+    pub(crate) withheld: Vec<(String, String)>,
+    /// Poll the queue (false: the test works it).
+    pub(crate) run_worker: bool,
+    /// After a failed invocation, redeliver at once (as if the wait had passed).
+    pub(crate) fast_forward: bool,
+}
+
+impl Default for ProcessSetup {
+    fn default() -> Self {
+        Self { hook: None, env: Vec::new(), withheld: Vec::new(), run_worker: true, fast_forward: true }
+    }
 }
 
 async fn env(killer: Arc<Killer>, budget_secs: u64) -> Env {
+    let e = process_env(ProcessSetup {
+        hook: Some(killer.clone() as Arc<dyn TapHook>),
+        env: vec![("JOB_BUDGET_SECS", budget_secs.to_string()), ("RETRY_FIRST_BACKOFF_SECS", "1".into())],
+        ..ProcessSetup::default()
+    })
+    .await;
+    let lambda = e.stack.worker_lambda.clone().expect("the worker runs as a process");
+    let _ = killer.switch.set(lambda.kill_switch());
+    e
+}
+
+/// The stack of `setup`, with a small store.
+pub(crate) async fn process_env(setup: ProcessSetup) -> Env {
     let mut store = StoreConfig::from_seed(43, Sizes { orders: 120, products: 30, customers: 60, categories: 3 });
     store.quota = 100_000;
-    let log = devstack::repo_root().join("target/lambda-logs/kills.log");
+    let log = devstack::repo_root().join("target/lambda-logs/sync-worker.log");
+    let mut env = BTreeMap::from([("RUST_LOG".to_string(), "warn".to_string())]);
+    env.extend(setup.env.into_iter().map(|(k, v)| (k.to_string(), v)));
     let mut options = StackOptions {
         port: 0,
         aws_endpoint: Some(devstack::emulator_endpoint()),
         name_prefix: format!("k{}-", Uuid::new_v4().simple()),
+        run_worker: setup.run_worker,
+        withheld: setup.withheld,
         worker_process: Some(WorkerProcess {
             binary: env!("CARGO_BIN_EXE_sync-worker").into(),
-            env: BTreeMap::from([
-                ("JOB_BUDGET_SECS".to_string(), budget_secs.to_string()),
-                ("RETRY_FIRST_BACKOFF_SECS".to_string(), "1".to_string()),
-                ("RUST_LOG".to_string(), "warn".to_string()),
-            ]),
+            env,
             timeout: None,
-            hook: Some(killer.clone() as Arc<dyn TapHook>),
-            fast_forward: true,
+            hook: setup.hook,
+            fast_forward: setup.fast_forward,
             log: Some(log),
         }),
         ..StackOptions::default()
     };
     options.sandbox.stores = vec![store.clone()];
     let stack = DevStack::start(options).await.expect("stack");
-    let lambda = stack.worker_lambda.clone().expect("the worker runs as a process");
-    let _ = killer.switch.set(lambda.kill_switch());
     let api = ApiClient::new(&stack.api_url, &stack.api_key);
     let records =
         DynamoRecords::new(aws_sdk_dynamodb::Client::new(&stack.admin_sdk()), stack.tables["DataTable"].clone());
-    Env { stack, api, killer, records, store }
+    Env { stack, api, records, store }
 }
 
 impl Env {
     /// Links a new company to the store and waits until its first syncs end: (company,
     /// connection, final status by data type).
-    async fn link_and_sync(&self) -> (String, Uuid, BTreeMap<String, String>) {
+    pub(crate) async fn link_and_sync(&self) -> (String, Uuid, BTreeMap<String, String>) {
+        let (company, connection) = self.link().await;
+        let statuses = self.api.wait_for_syncs(&company, Duration::from_secs(90), |_, _, _| {}).await.expect("history");
+        let Some(statuses) = statuses else {
+            let history = format!("/companies/{company}/data/history?pageSize=100");
+            let history = self.api.expect("GET", &history, None, 200).await.expect("history");
+            panic!("the syncs of {company} did not end: {history:#}");
+        };
+        (company, connection, statuses)
+    }
+
+    /// Links a new company to the store: (company, connection).
+    pub(crate) async fn link(&self) -> (String, Uuid) {
         let company = self.api.expect("POST", "/companies", Some(&json!({"name": "Killed Co"})), 200).await.expect("c");
         let company = company["id"].as_str().expect("id").to_string();
         let connection = self
@@ -142,17 +185,11 @@ impl Env {
         let connection = connection["id"].as_str().expect("id").to_string();
         let path = format!("/companies/{company}/connections/{connection}/authorization");
         self.api.expect("PUT", &path, Some(&self.stack.sandbox_credentials()), 200).await.expect("link");
-        let statuses = self.api.wait_for_syncs(&company, Duration::from_secs(90), |_, _, _| {}).await.expect("history");
-        let Some(statuses) = statuses else {
-            let history = format!("/companies/{company}/data/history?pageSize=100");
-            let history = self.api.expect("GET", &history, None, 200).await.expect("history");
-            panic!("the syncs of {company} did not end: {history:#}");
-        };
-        (company, connection.parse().expect("uuid"), statuses)
+        (company, connection.parse().expect("uuid"))
     }
 
     /// (lost, extra, duplicate rows) of what is stored for `connection` against the store.
-    async fn compare(&self, connection: Uuid) -> (usize, usize, usize) {
+    pub(crate) async fn compare(&self, connection: Uuid) -> (usize, usize, usize) {
         let sandbox = self.stack.sandbox.store(&self.store.hash).expect("store");
         let truth = devstack::truth::of_store(&sandbox);
         let mut expected: BTreeMap<DataType, BTreeSet<String>> = BTreeMap::new();
@@ -211,10 +248,10 @@ async fn killed_at_seeded_points_every_sync_converges_with_nothing_lost_or_dupli
     killer.arm(&[]);
     let started = std::time::Instant::now();
     let (_, baseline, statuses) = e.link_and_sync().await;
-    eprintln!("baseline: {} calls, {:?}", e.killer.kinds.lock().expect("kinds").len(), started.elapsed());
+    eprintln!("baseline: {} calls, {:?}", killer.kinds.lock().expect("kinds").len(), started.elapsed());
     assert!(statuses.values().all(|s| s == "Complete" || s == "NotSupported"), "{statuses:?}");
     assert_eq!(e.compare(baseline).await, (0, 0, 0));
-    let kinds = e.killer.kinds.lock().expect("kinds").clone();
+    let kinds = killer.kinds.lock().expect("kinds").clone();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED);
     let mut points = Vec::new();
     for wanted in ["page", "write", "checkpoint", "seal"] {
@@ -256,7 +293,7 @@ async fn killed_at_seeded_points_every_sync_converges_with_nothing_lost_or_dupli
         assert_eq!((lost, extra, duplicates), (0, 0, 0), "killed at calls {plan:?}");
     }
     let stats = lambda.stats();
-    let killed = e.killer.killed.lock().expect("killed").clone();
+    let killed = killer.killed.lock().expect("killed").clone();
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for (kind, _) in &killed {
         *by_kind.entry(kind).or_default() += 1;

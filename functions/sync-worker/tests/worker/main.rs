@@ -6,6 +6,7 @@
 
 mod faults;
 mod kills;
+mod limits;
 mod reconcile;
 
 use std::sync::Arc;
