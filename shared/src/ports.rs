@@ -10,8 +10,8 @@ use uuid::Uuid;
 use secrecy::SecretString;
 
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus, SyncJob,
-    SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
+    StoredApiKey, SyncJob, SyncSettings,
 };
 use crate::error::StoreError;
 
@@ -121,6 +121,28 @@ pub trait SyncSettingsStore: Send + Sync {
     async fn sync_settings(&self, company: Uuid) -> Result<Option<SyncSettings>, StoreError>;
     /// Replaces the company's settings. `ConditionFailed` if the company is absent.
     async fn put_sync_settings(&self, company: Uuid, settings: &SyncSettings) -> Result<(), StoreError>;
+    /// The deployment's default settings (`/profile/syncSettings`), if ever set.
+    async fn profile_sync_settings(&self) -> Result<Option<SyncSettings>, StoreError>;
+    /// Replaces the deployment's default settings.
+    async fn put_profile_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError>;
+    /// The settings in force for `company`: its own, over the profile's defaults, over the
+    /// built-in ones ([`SyncSettings::over`]).
+    async fn settings_in_force(&self, company: Uuid) -> Result<SyncSettings, StoreError> {
+        let own = self.sync_settings(company).await?.unwrap_or_default();
+        let profile = self.profile_sync_settings().await?.unwrap_or_default();
+        Ok(own.over(&profile))
+    }
+}
+
+/// API keys created through the API or the portal (digests only).
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Every stored key, oldest first.
+    async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError>;
+    /// Stores `key` unless `max` keys are stored already (`ConditionFailed` then).
+    async fn create_api_key(&self, key: &StoredApiKey, max: usize) -> Result<(), StoreError>;
+    /// Deletes a key; false when there is none with that id.
+    async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError>;
 }
 
 /// Which running datasets the scheduler's sweep looks for ([`DatasetStore::stale_datasets`]).
@@ -365,12 +387,13 @@ pub trait RecordReader: Send + Sync {
 
 /// Everything the Platform API needs.
 pub trait PlatformStore:
-    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore
+    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore + ApiKeyStore
 {
 }
 
-impl<T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore>
-    PlatformStore for T
+impl<
+    T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore + ApiKeyStore,
+> PlatformStore for T
 {
 }
 

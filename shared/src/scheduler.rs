@@ -209,7 +209,7 @@ async fn connection_tick<S: PlatformStore>(
     if ready.is_empty() {
         return Ok(report);
     }
-    let settings = store.sync_settings(company).await?.unwrap_or_default().effective();
+    let settings = store.settings_in_force(company).await?.effective();
     let order = |d: &DataType| settings.iter().find(|s| s.data_type == *d).map_or(u32::MAX, |s| s.sync_order);
     ready.sort_by_key(|d| (order(d), d.key()));
     request_syncs(store, queue, company, connection, &ready, JobReason::Schedule, now).await?;

@@ -29,7 +29,7 @@ pub async fn request_syncs(
     queue.enqueue(&jobs).await?;
     // Until this, the scheduler's sweep sends again whatever it finds unsent.
     store.mark_sent(company, &jobs.iter().map(|j| j.dataset_id).collect::<Vec<_>>()).await?;
-    let settings = store.sync_settings(company).await?.unwrap_or_default().effective();
+    let settings = store.settings_in_force(company).await?.effective();
     // One write per data type, all at once.
     futures::future::try_join_all(data_types.iter().filter(|d| d.supported()).map(|data_type| {
         let hours = settings.iter().find(|s| s.data_type == *data_type).map_or(24, |s| s.sync_schedule);

@@ -59,7 +59,9 @@ pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<Dyn
     let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     let link_key = config.edge.link_key.clone();
-    CompaniesApi::new(Companies::new(store, vault, queue, link_key), config.edge)
+    let mut edge = config.edge;
+    edge.keys = edge.keys.with_store(Arc::new(store.clone()));
+    CompaniesApi::new(Companies::new(store, vault, queue, link_key), edge)
 }
 
 /// fn link: the Link pages and `PUT .../authorization`.
@@ -67,15 +69,18 @@ pub fn link(clients: &Clients, config: LinkConfig) -> LinkApi<DynamoStore> {
     let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
     let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    let mut edge = config.edge;
+    edge.keys = edge.keys.with_store(Arc::new(store.clone()));
     let service = LinkService::new(store, vault, queue, config.bigcommerce, config.settings);
-    LinkApi::new(service, config.edge)
+    LinkApi::new(service, edge)
 }
 
 /// fn data: the Commerce API (read-only).
 pub fn data(clients: &Clients, config: DataConfig) -> DataApi<DynamoStore> {
     let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
     let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
-    DataApi::new(Data::new(store, records), config.keys)
+    let keys = config.keys.with_store(Arc::new(store.clone()));
+    DataApi::new(Data::new(store, records), keys)
 }
 
 /// fn sync-worker: the sync worker.

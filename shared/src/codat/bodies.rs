@@ -56,11 +56,44 @@ fn read_tags(reader: &mut FieldReader<'_>) -> Option<Tags> {
 
 /// Codat's `POST /companies/{id}/syncSettings` body for `company_id`.
 pub fn sync_settings(body: &Value, company_id: Uuid) -> Result<SyncSettings, BadInput> {
-    let mut reader = FieldReader::new(body, &["companyId", "settings", "overridesDefaults"])?;
-    if let Some(raw) = reader.required_string("companyId")
-        && Uuid::parse_str(raw).ok() != Some(company_id)
+    settings_body(body, ("companyId", company_id, "the company id in the path"))
+}
+
+/// `POST /profile/syncSettings`: the deployment's defaults; `clientId` must be the deployment's
+/// (as `GET /profile/syncSettings` gives it).
+pub fn profile_sync_settings(body: &Value, client_id: Uuid) -> Result<SyncSettings, BadInput> {
+    settings_body(body, ("clientId", client_id, "this deployment's clientId (GET /profile/syncSettings)"))
+}
+
+/// `POST /apiKeys`: `{"name": ...}`, the name optional (an empty body too).
+pub fn api_key_name(body: Option<&Value>) -> Result<Option<String>, BadInput> {
+    let Some(body) = body else { return Ok(None) };
+    let mut reader = FieldReader::new(body, &["name"])?;
+    let name = match reader.raw("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(raw)) => match crate::domain::api_key::parse_key_name(raw) {
+            Ok(name) => name,
+            Err(message) => {
+                reader.error("name", message);
+                None
+            }
+        },
+        Some(_) => {
+            reader.error("name", "'name' must be a string");
+            None
+        }
+    };
+    reader.finish()?;
+    Ok(name)
+}
+
+/// A sync settings body whose `id_field` must equal `expected` (described by `what`).
+fn settings_body(body: &Value, (id_field, expected, what): (&str, Uuid, &str)) -> Result<SyncSettings, BadInput> {
+    let mut reader = FieldReader::new(body, &[id_field, "settings", "overridesDefaults"])?;
+    if let Some(raw) = reader.required_string(id_field)
+        && Uuid::parse_str(raw).ok() != Some(expected)
     {
-        reader.error("companyId", "'companyId' must equal the company id in the path");
+        reader.error(id_field, format!("'{id_field}' must equal {what}"));
     }
     let overrides_defaults = reader.bool("overridesDefaults");
     if reader.raw("overridesDefaults").is_none() {

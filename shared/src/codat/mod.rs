@@ -16,7 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub use errors::{BadInput, ErrorMessage, Validation, ValidationItem};
 pub use platform::{
     COMPANY_SCHEMA, CONNECTION_SCHEMA, DATASET_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, SOURCE_TYPE, TAGS_SCHEMA,
-    branding, company, connection, data_statuses, integration, pull_operation, sync_setting,
+    api_key, bootstrap_key, branding, company, connection, data_statuses, integration, pull_operation, sync_setting,
 };
 
 /// Formats an instant as Codat does (ISO 8601 UTC, milliseconds).

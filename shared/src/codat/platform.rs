@@ -7,7 +7,9 @@ use url::Url;
 
 use super::timestamp;
 use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
-use crate::domain::{Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKey, SyncSetting};
+use crate::domain::{
+    Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKey, StoredApiKey, SyncSetting,
+};
 use crate::query::{Field, FieldKind, Schema};
 
 /// Codat's `sourceType` of every integration here.
@@ -288,6 +290,26 @@ pub const INTEGRATION_SCHEMA: Schema = Schema {
 /// Tags a company list can be filtered by with the `tags` parameter (`region=uk && team=x`):
 /// parsed as a query over the tag map.
 pub const TAGS_SCHEMA: Schema = Schema { entity: "Tags", fields: &[text("*")] };
+
+/// Name listed for a key of the deploy parameter.
+pub const BOOTSTRAP_KEY_NAME: &str = "Bootstrap key (deploy parameter ApiKeySha256)";
+
+/// Codat's `ApiKeyDetails` of a stored key; `key` only in the creation answer (never listed).
+pub fn api_key(stored: &StoredApiKey, key: Option<&str>) -> Value {
+    let mut value = serde_json::json!({"id": stored.id, "createdDate": timestamp(stored.created)});
+    if let Some(name) = &stored.name {
+        value["name"] = Value::String(name.clone());
+    }
+    if let Some(key) = key {
+        value["apiKey"] = Value::String(key.to_string());
+    }
+    value
+}
+
+/// Codat's `ApiKeyDetails` of a bootstrap key: its id and a name saying where it comes from.
+pub fn bootstrap_key(id: uuid::Uuid) -> Value {
+    serde_json::json!({"id": id, "name": BOOTSTRAP_KEY_NAME})
+}
 
 #[cfg(test)]
 mod tests {

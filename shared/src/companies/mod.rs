@@ -5,9 +5,10 @@
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::domain::api_key::MAX_API_KEYS;
 use crate::domain::{
     Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState,
-    JobReason, LinkKey, SyncSettings,
+    JobReason, LinkKey, NewApiKey, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
@@ -42,6 +43,15 @@ pub enum CompaniesError {
     /// The integration is disabled: no new connections.
     #[error("the integration is disabled")]
     IntegrationDisabled,
+    /// The deployment holds [`MAX_API_KEYS`] keys already.
+    #[error("too many API keys")]
+    TooManyKeys,
+    /// No stored key has this id.
+    #[error("no API key {0}")]
+    ApiKeyNotFound(Uuid),
+    /// Bootstrap keys come from the deploy parameter and cannot be deleted here.
+    #[error("API key {0} is a bootstrap key")]
+    BootstrapKey(Uuid),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -168,15 +178,59 @@ impl<S: PlatformStore> Companies<S> {
         Ok(())
     }
 
-    /// A company's explicit sync settings (defaults when it never set any).
+    /// A company's sync settings in force: its own over the deployment's defaults.
     pub async fn sync_settings(&self, id: Uuid) -> Result<SyncSettings> {
         self.company(id).await?;
-        Ok(self.store.sync_settings(id).await?.unwrap_or_default())
+        Ok(self.store.settings_in_force(id).await?)
     }
 
     /// Replaces a company's sync settings.
     pub async fn set_sync_settings(&self, id: Uuid, settings: &SyncSettings) -> Result<()> {
         self.store.put_sync_settings(id, settings).await.map_err(|e| not_found_if_condition(e, id))
+    }
+
+    /// The deployment's default sync settings (the built-in ones where never set).
+    pub async fn profile_sync_settings(&self) -> Result<SyncSettings> {
+        Ok(self.store.profile_sync_settings().await?.unwrap_or_default())
+    }
+
+    /// Replaces the deployment's default sync settings: companies that do not set a data type
+    /// themselves follow them from now on (new companies included).
+    pub async fn set_profile_sync_settings(&self, settings: &SyncSettings) -> Result<()> {
+        self.store.put_profile_sync_settings(settings).await?;
+        tracing::info!(settings = settings.settings.len(), "default sync settings replaced");
+        Ok(())
+    }
+
+    /// The stored API keys, oldest first.
+    pub async fn api_keys(&self) -> Result<Vec<StoredApiKey>> {
+        Ok(self.store.api_keys().await?)
+    }
+
+    /// Creates an API key, unless the deployment would then hold more than [`MAX_API_KEYS`]
+    /// (its `bootstrap` keys count too).
+    pub async fn create_api_key(&self, name: Option<String>, bootstrap: usize) -> Result<NewApiKey> {
+        let created = NewApiKey::generate(name, Utc::now());
+        let room = MAX_API_KEYS.saturating_sub(bootstrap);
+        match self.store.create_api_key(&created.stored, room).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed(_)) => return Err(CompaniesError::TooManyKeys),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(api_key_id = %created.stored.id, "API key created");
+        Ok(created)
+    }
+
+    /// Deletes a stored API key; `bootstrap` are the ids of the deploy parameter's keys.
+    pub async fn delete_api_key(&self, id: Uuid, bootstrap: &[Uuid]) -> Result<()> {
+        if bootstrap.contains(&id) {
+            return Err(CompaniesError::BootstrapKey(id));
+        }
+        if !self.store.delete_api_key(id).await? {
+            return Err(CompaniesError::ApiKeyNotFound(id));
+        }
+        tracing::info!(api_key_id = %id, "API key deleted");
+        Ok(())
     }
 
     /// The latest status of every data type of a company's connections.
@@ -205,7 +259,7 @@ impl<S: PlatformStore> Companies<S> {
         if linked.is_empty() {
             return Err(CompaniesError::NoLinkedConnection);
         }
-        let settings = self.store.sync_settings(id).await?.unwrap_or_default();
+        let settings = self.store.settings_in_force(id).await?;
         let types = settings.fetched_on_first_link();
         for connection in linked {
             request_syncs(&self.store, self.queue.as_ref(), id, connection.id, &types, JobReason::Refresh, Utc::now())

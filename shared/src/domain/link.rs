@@ -71,6 +71,21 @@ impl LinkKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// A MAC of `parts` under this key for the purpose `label` (sessions, CSRF tokens, ids).
+    pub fn sign(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut all: Vec<&[u8]> = vec![label.as_bytes()];
+        all.extend_from_slice(parts);
+        self.mac(&all)
+    }
+
+    /// This deployment's Codat `clientId`: stable for as long as the key is.
+    pub fn client_id(&self) -> Uuid {
+        let mac = self.sign("client-id/v1", &[]);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&mac[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
     /// The Link token of a company.
     pub fn token_for(&self, company: Uuid) -> LinkToken {
         LinkToken(URL_SAFE_NO_PAD.encode(self.mac(&[b"link-token/v1", company.as_bytes()])))

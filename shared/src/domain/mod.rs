@@ -2,6 +2,7 @@
 //! sync jobs, as types that can only hold valid values. Wire input is parsed into these once, at
 //! the edge (`codat::bodies`).
 
+pub mod api_key;
 pub mod company;
 pub mod connection;
 pub mod data_type;
@@ -11,6 +12,7 @@ pub mod job;
 pub mod link;
 pub mod sync_settings;
 
+pub use api_key::{NewApiKey, StoredApiKey};
 pub use company::{Company, CompanyDraft, CompanyName, CompanyPatch, Tags};
 pub use connection::{Connection, ConnectionStatus};
 pub use data_type::DataType;

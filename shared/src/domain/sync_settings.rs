@@ -69,6 +69,17 @@ impl SyncSettings {
         self.effective().iter().filter(|s| s.fetch_on_first_link).map(|s| s.data_type).collect()
     }
 
+    /// These settings over `defaults`: this set's explicit entries, then the defaults' entries
+    /// for the data types this set does not name (the built-in defaults fill the rest).
+    pub fn over(mut self, defaults: &SyncSettings) -> SyncSettings {
+        for setting in &defaults.settings {
+            if !self.settings.iter().any(|s| s.data_type == setting.data_type) {
+                self.settings.push(setting.clone());
+            }
+        }
+        self
+    }
+
     /// The effective setting of every data type: explicit ones, defaults for the rest, in
     /// sync order.
     pub fn effective(&self) -> Vec<SyncSetting> {
@@ -86,6 +97,21 @@ impl SyncSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_settings_win_over_the_profile_defaults() {
+        let setting = |d: DataType, hours: u32| SyncSetting { sync_schedule: hours, ..SyncSetting::default_for(d) };
+        let own = SyncSettings { settings: vec![setting(DataType::Orders, 2)], overrides_defaults: true };
+        let profile = SyncSettings {
+            settings: vec![setting(DataType::Orders, 48), setting(DataType::Products, 72)],
+            overrides_defaults: false,
+        };
+        let effective = own.over(&profile).effective();
+        let hours = |d: DataType| effective.iter().find(|s| s.data_type == d).map(|s| s.sync_schedule);
+        assert_eq!(hours(DataType::Orders), Some(2));
+        assert_eq!(hours(DataType::Products), Some(72));
+        assert_eq!(hours(DataType::Customers), Some(DEFAULT_SYNC_SCHEDULE_HOURS));
+    }
 
     #[test]
     fn defaults_cover_every_commerce_type() {

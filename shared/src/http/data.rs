@@ -111,7 +111,7 @@ impl<S: CompanyStore + DatasetStore> DataApi<S> {
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Result<Response<Body>, ApiError> {
-        if !self.keys.authorize(req.headers()) {
+        if self.keys.authorize(req.headers()).await?.is_none() {
             return Err(ApiError::unauthorized());
         }
         let segments: Vec<&str> = info.segments.iter().map(String::as_str).collect();

@@ -297,8 +297,8 @@ impl<S: LinkFunctionStore> LinkService<S> {
     /// undo the link: when the datasets were recorded the sweep sends them; when they were not,
     /// it is tried again ([`FIRST_SYNC_ATTEMPTS`] in all), then reported as it is.
     async fn queue_first_syncs(&self, connection: &Connection) -> FirstSyncs {
-        let settings = match self.store.sync_settings(connection.company_id).await {
-            Ok(settings) => settings.unwrap_or_default(),
+        let settings = match self.store.settings_in_force(connection.company_id).await {
+            Ok(settings) => settings,
             Err(e) => {
                 tracing::error!(error = %e, "reading sync settings failed; using defaults for the first sync");
                 SyncSettings::default()

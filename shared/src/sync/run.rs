@@ -334,7 +334,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         ) {
             return Ok(None);
         }
-        let settings = self.store.sync_settings(job.company_id).await?.unwrap_or_default().effective();
+        let settings = self.store.settings_in_force(job.company_id).await?.effective();
         let mut from: Option<DateTime<Utc>> = None;
         for data_type in partners.iter().map(|(_, t)| *t).chain([job.data_type]) {
             let Some(at) = settings.iter().find(|s| s.data_type == data_type).and_then(|s| s.sync_from_utc) else {

@@ -141,6 +141,15 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
         .expect("done")
         .expect("exists");
     assert_eq!((done.status, done.completed.is_some()), (PullStatus::Complete, true));
+    let synced = store.get_company(a.id).await.expect("get").expect("present");
+    let close = |at: Option<chrono::DateTime<Utc>>| at.is_some_and(|at| (at - now).num_milliseconds().abs() < 5);
+    assert!(
+        close(synced.company.last_sync),
+        "the company's lastSync is the completion: {:?}",
+        synced.company.last_sync
+    );
+    let connection_sync = synced.connections.iter().find(|c| c.id == pending.id).and_then(|c| c.last_sync);
+    assert!(close(connection_sync), "and the connection's");
     let again = store
         .advance_dataset(a.id, first_sync.id, PullStatus::FetchError, 0, Some("late".into()), now)
         .await
@@ -242,4 +251,43 @@ pub async fn sweep_marks<S: PlatformStore>(store: &S) {
     }
     assert!(store.stale_datasets(Live, minutes(10_000), 10).await.expect("live").is_empty());
     assert!(store.stale_datasets(Unsent, minutes(10_000), 10).await.expect("unsent").is_empty());
+}
+
+/// API keys (a bounded count, digests only) and the deployment's default sync settings.
+pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
+    use shared::domain::NewApiKey;
+    assert!(store.api_keys().await.expect("list").is_empty());
+    let first = NewApiKey::generate(Some("one".into()), Utc::now());
+    let second = NewApiKey::generate(None, Utc::now() + chrono::Duration::seconds(1));
+    store.create_api_key(&second.stored, 2).await.expect("second");
+    store.create_api_key(&first.stored, 2).await.expect("first");
+    let third = NewApiKey::generate(None, Utc::now());
+    assert!(condition_failed(store.create_api_key(&third.stored, 2).await), "at the limit");
+    let listed = store.api_keys().await.expect("list");
+    assert_eq!(listed, [first.stored.clone(), second.stored.clone()], "oldest first, as stored");
+    assert!(store.delete_api_key(first.stored.id).await.expect("delete"));
+    assert!(!store.delete_api_key(first.stored.id).await.expect("delete again"), "gone");
+    store.create_api_key(&third.stored, 2).await.expect("room again after a delete");
+    assert_eq!(store.api_keys().await.expect("list").len(), 2);
+
+    assert_eq!(store.profile_sync_settings().await.expect("profile"), None);
+    let company = company("Profiled");
+    store.create_company(&company).await.expect("create");
+    let hours = |settings: &SyncSettings, data_type: DataType| {
+        settings.effective().iter().find(|s| s.data_type == data_type).map(|s| s.sync_schedule)
+    };
+    let profile = SyncSettings {
+        settings: vec![SyncSetting { sync_schedule: 6, ..SyncSetting::default_for(DataType::Orders) }],
+        overrides_defaults: true,
+    };
+    store.put_profile_sync_settings(&profile).await.expect("put profile");
+    assert_eq!(store.profile_sync_settings().await.expect("profile"), Some(profile));
+    let in_force = store.settings_in_force(company.id).await.expect("in force");
+    assert_eq!(hours(&in_force, DataType::Orders), Some(6), "the company follows the profile");
+    let own = SyncSettings {
+        settings: vec![SyncSetting { sync_schedule: 2, ..SyncSetting::default_for(DataType::Orders) }],
+        overrides_defaults: true,
+    };
+    store.put_sync_settings(company.id, &own).await.expect("own");
+    assert_eq!(hours(&store.settings_in_force(company.id).await.expect("in force"), DataType::Orders), Some(2));
 }

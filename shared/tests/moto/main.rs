@@ -34,6 +34,12 @@ async fn dynamodb_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_store_keeps_keys_and_profile_settings() {
+    let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
+    contract::platform::keys_and_profile(&store).await;
+}
+
+#[tokio::test]
 async fn dynamodb_store_keeps_the_sweep_marks_in_its_sparse_index() {
     let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
     contract::platform::sweep_marks(&store).await;

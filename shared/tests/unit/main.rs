@@ -16,6 +16,11 @@ async fn memory_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn memory_store_keeps_keys_and_profile_settings() {
+    contract::platform::keys_and_profile(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_records_honour_the_contract() {
     contract::records::records(&MemoryRecords::new()).await;
 }

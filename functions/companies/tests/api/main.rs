@@ -1,5 +1,6 @@
 //! Integration tests of the Platform API against DynamoDB in moto (started by `make test`).
 
+mod api_keys;
 mod auth;
 mod bad_input;
 mod companies;

@@ -60,6 +60,8 @@ fn companies_function_routes_and_least_privilege() {
         .collect();
     routes.sort();
     let expected = [
+        ("ANY", "/apiKeys"),
+        ("ANY", "/apiKeys/{apiKeyId}"),
         ("ANY", "/companies"),
         ("ANY", "/companies/{companyId}"),
         ("ANY", "/companies/{companyId}/connections"),
@@ -67,6 +69,7 @@ fn companies_function_routes_and_least_privilege() {
         ("ANY", "/companies/{companyId}/data/{proxy+}"),
         ("ANY", "/companies/{companyId}/syncSettings"),
         ("ANY", "/integrations/{platformKey}"),
+        ("ANY", "/profile/syncSettings"),
         ("GET", "/assets/{asset}"),
         ("GET", "/companies/{companyId}/dataStatus"),
         ("GET", "/integrations"),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::item::{
     Item, classify, company_key, company_pk, condition_ok, datasets_pk, integration_key, item, key_of, kind, link_key,
-    map, record, s, settings_key,
+    map, profile_settings_key, record, s, settings_key,
 };
 use super::{COMPANIES_INDEX, COMPANIES_PARTITION, DynamoStore};
 use crate::domain::{Company, Connection, IntegrationState, SyncSettings};
@@ -194,6 +194,16 @@ impl SyncSettingsStore for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn profile_sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
+        self.get(profile_settings_key()).await?.map(record).transpose()
+    }
+
+    async fn put_profile_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
+        let item = item(settings, "profilesettings", profile_settings_key())?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
         Ok(())
     }
 }

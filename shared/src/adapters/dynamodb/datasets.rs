@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::item::{
-    LIVE_PK, UNSENT_PK, classify, condition_ok, dataset_key, datasets_pk, item, kind, parse_dataset_key, record, s,
-    status_key, sweep_pk,
+    LIVE_PK, UNSENT_PK, classify, company_key, condition_ok, connection_key, dataset_key, datasets_pk, item, kind,
+    parse_dataset_key, record, s, status_key, sweep_pk,
 };
 use super::{DynamoStore, SWEEP_INDEX};
 use crate::codat::timestamp;
@@ -32,6 +32,33 @@ impl DynamoStore {
             request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
         }
         request
+    }
+}
+
+impl DynamoStore {
+    /// Moves the `lastSync` of a connection and its company forward to `at` (never back, and
+    /// never onto an item that is gone).
+    async fn record_last_sync(&self, company: Uuid, connection: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at)
+            .map_err(|e| StoreError::Backend(format!("serialise lastSync: {e}")))?;
+        for key in [connection_key(company, connection), company_key(company)] {
+            let moved = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("SET last_sync = :at")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_sync) OR attribute_type(last_sync, :null) OR last_sync < :at)",
+                )
+                .expression_attribute_values(":at", value.clone())
+                .expression_attribute_values(":null", s("NULL"))
+                .send()
+                .await
+                .map_err(classify);
+            condition_ok(moved)?;
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +270,7 @@ impl DatasetStore for DynamoStore {
                 .await
                 .map_err(classify);
             condition_ok(success)?;
+            self.record_last_sync(company, dataset.connection_id, now).await?;
         }
         Ok(Some(dataset))
     }

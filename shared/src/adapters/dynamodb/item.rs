@@ -88,6 +88,21 @@ pub(super) fn settings_key(company: Uuid) -> Item {
     key(company_pk(company), "SYNCSETTINGS")
 }
 
+/// The deployment's default sync settings (`/profile/syncSettings`).
+pub(super) fn profile_settings_key() -> Item {
+    key("PROFILE".into(), "SYNCSETTINGS")
+}
+
+/// A stored API key.
+pub(super) fn api_key_key(id: Uuid) -> Item {
+    key(super::api_keys::API_KEYS_PK.into(), &format!("KEY#{id}"))
+}
+
+/// The count of stored API keys.
+pub(super) fn api_keys_count_key() -> Item {
+    key(super::api_keys::API_KEYS_PK.into(), "COUNT")
+}
+
 /// A Link token item, by the token's hash.
 pub(super) fn link_key(token_hash: &str) -> Item {
     key(format!("LINK#{token_hash}"), "LINK")

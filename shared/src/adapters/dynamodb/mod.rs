@@ -8,6 +8,9 @@
 //! | company | `COMPANY#<id>` | `COMPANY` | `COMPANIES` / `<id>` |
 //! | connection | `COMPANY#<id>` | `CONNECTION#<connection id>` | `COMPANIES` / `<id>#CONNECTION#<connection id>` |
 //! | sync settings | `COMPANY#<id>` | `SYNCSETTINGS` | |
+//! | default sync settings | `PROFILE` | `SYNCSETTINGS` | |
+//! | API key (digest) | `APIKEYS` | `KEY#<key id>` | |
+//! | API key count | `APIKEYS` | `COUNT` | |
 //! | Link token | `LINK#<sha256 of token>` | `LINK` | |
 //! | credential attempts | `ATTEMPTS#<link token hash>` | `<window start>` | | (TTL `expires_at`)
 //! | dataset | `DATASETS#<id>` | `DATASET#<dataset id>` | |
@@ -16,6 +19,7 @@
 //! A running dataset is also in the sweep index (gsi3): `UNSENT` / when queued, until its job is
 //! on the queue; `LIVE` / its run's last sign of life, while a run fetches it.
 
+mod api_keys;
 mod batch;
 mod companies;
 mod connections;

@@ -11,12 +11,12 @@ use uuid::Uuid;
 use crate::codat::timestamp;
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
-    SyncSettings,
+    StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{
-    CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore, LinkedStore,
-    ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
+    ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore,
+    LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -27,6 +27,8 @@ struct State {
     connections: BTreeMap<(Uuid, Uuid), Connection>,
     leases: BTreeMap<(Uuid, Uuid), (Uuid, i64)>,
     settings: BTreeMap<Uuid, SyncSettings>,
+    profile: Option<SyncSettings>,
+    api_keys: BTreeMap<Uuid, StoredApiKey>,
     attempts: BTreeMap<(String, i64), u32>,
     datasets: BTreeMap<(Uuid, Uuid), Dataset>,
     statuses: BTreeMap<(Uuid, Uuid, DataType), DataTypeStatus>,
@@ -259,6 +261,40 @@ impl SyncSettingsStore for MemoryStore {
         state.settings.insert(company, settings.clone());
         Ok(())
     }
+
+    async fn profile_sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
+        Ok(self.lock().profile.clone())
+    }
+
+    async fn put_profile_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
+        self.lock().profile = Some(settings.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
+        let mut keys: Vec<StoredApiKey> = self.lock().api_keys.values().cloned().collect();
+        keys.sort_by_key(|k| (k.created, k.id));
+        Ok(keys)
+    }
+
+    async fn create_api_key(&self, key: &StoredApiKey, max: usize) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.api_keys.len() >= max {
+            return Err(condition("at the key limit"));
+        }
+        if state.api_keys.contains_key(&key.id) {
+            return Err(condition("key exists"));
+        }
+        state.api_keys.insert(key.id, key.clone());
+        Ok(())
+    }
+
+    async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.lock().api_keys.remove(&id).is_some())
+    }
 }
 
 #[async_trait]
@@ -439,6 +475,19 @@ impl DatasetStore for MemoryStore {
             if to == PullStatus::Complete && status.last_successful_sync.is_none_or(|at| at <= now) {
                 status.latest_successful_sync_id = Some(id);
                 status.last_successful_sync = Some(now);
+            }
+        }
+        if to == PullStatus::Complete {
+            let forward = |at: &mut Option<DateTime<Utc>>| {
+                if at.is_none_or(|at| at < now) {
+                    *at = Some(now);
+                }
+            };
+            if let Some(connection) = state.connections.get_mut(&(company, dataset.connection_id)) {
+                forward(&mut connection.last_sync);
+            }
+            if let Some(company) = state.companies.get_mut(&company) {
+                forward(&mut company.last_sync);
             }
         }
         Ok(Some(dataset))

@@ -46,6 +46,9 @@ enum Route {
     RefreshOne(Uuid, String),
     History(Uuid),
     HistoryItem(Uuid, Uuid),
+    ProfileSyncSettings,
+    ApiKeys,
+    ApiKey(Uuid),
 }
 
 fn integration_key(raw: &str) -> Result<(), ApiError> {
@@ -63,6 +66,11 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
     Ok(match segments {
         ["assets", "bigcommerce-logo.svg"] => Route::Logo,
         ["integrations"] => Route::Integrations,
+        ["profile", "syncSettings"] => Route::ProfileSyncSettings,
+        ["apiKeys"] => Route::ApiKeys,
+        ["apiKeys", id] => Route::ApiKey(
+            Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("API key {} not found", shorten(id))))?,
+        ),
         ["integrations", key] => {
             integration_key(key)?;
             Route::Integration
@@ -111,6 +119,13 @@ impl From<CompaniesError> for ApiError {
             CompaniesError::IntegrationDisabled => ApiError::bad_request(format!(
                 "The BigCommerce integration ('{PLATFORM_KEY}') is disabled, so new connections are refused; enable it with PATCH /integrations/{PLATFORM_KEY}"
             )),
+            CompaniesError::TooManyKeys => ApiError::conflict(
+                "Maximum number of API keys reached. To create a new API key, delete an unused key and try again.",
+            ),
+            CompaniesError::ApiKeyNotFound(id) => ApiError::not_found(format!("API key {id} not found")),
+            CompaniesError::BootstrapKey(id) => ApiError::bad_request(format!(
+                "API key {id} comes from the deploy parameter ApiKeySha256 and cannot be deleted here; remove its digest from the parameter and redeploy"
+            )),
             CompaniesError::Store(e) => e.into(),
         }
     }
@@ -139,9 +154,7 @@ impl<S: PlatformStore> CompaniesApi<S> {
         if route == Ok(Route::Logo) && req.method() == Method::GET {
             return Ok(asset("image/svg+xml", LOGO_SVG, &info.correlation_id));
         }
-        if !self.edge.keys.authorize(req.headers()) {
-            return Err(ApiError::unauthorized());
-        }
+        let principal = self.edge.keys.authorize(req.headers()).await?.ok_or_else(ApiError::unauthorized)?;
         let route = route?;
         let urls = self.edge.urls(info)?;
         let cid = info.correlation_id.as_str();
@@ -221,6 +234,46 @@ impl<S: PlatformStore> CompaniesApi<S> {
                 empty(StatusCode::NO_CONTENT, cid)
             }
             (Route::RefreshOne(id, data_type), Method::POST) => ok(self.refresh_one(req, id, &data_type).await?),
+            (Route::ProfileSyncSettings, Method::GET) => {
+                let settings = service.profile_sync_settings().await?;
+                ok(json!({
+                    "clientId": self.edge.link_key.client_id(),
+                    "settings": settings.effective().iter().map(codat::sync_setting).collect::<Vec<_>>(),
+                    "overridesDefaults": settings.overrides_defaults,
+                }))
+            }
+            (Route::ProfileSyncSettings, Method::POST) => {
+                let settings = codat::bodies::profile_sync_settings(&json_body(req)?, self.edge.link_key.client_id())?;
+                service.set_profile_sync_settings(&settings).await?;
+                empty(StatusCode::NO_CONTENT, cid)
+            }
+            (Route::ApiKeys, Method::GET) => {
+                let mut results: Vec<Value> =
+                    self.edge.keys.bootstrap_ids().into_iter().map(codat::bootstrap_key).collect();
+                results.extend(service.api_keys().await?.iter().map(|k| codat::api_key(k, None)));
+                ok(json!({ "results": results }))
+            }
+            (Route::ApiKeys, Method::POST) => {
+                let no_body = match req.body() {
+                    Body::Text(text) => text.is_empty(),
+                    Body::Binary(bytes) => bytes.is_empty(),
+                    _ => true,
+                };
+                let body = match (no_body, req.headers().contains_key(http::header::CONTENT_TYPE)) {
+                    (true, false) => None,
+                    _ => Some(json_body(req)?),
+                };
+                let name = codat::bodies::api_key_name(body.as_ref())?;
+                let created = service.create_api_key(name, self.edge.keys.bootstrap_ids().len()).await?;
+                self.edge.keys.forget_cache();
+                json(StatusCode::CREATED, &codat::api_key(&created.stored, Some(&created.key)), cid)
+            }
+            (Route::ApiKey(id), Method::DELETE) => {
+                service.delete_api_key(id, &self.edge.keys.bootstrap_ids()).await?;
+                self.edge.keys.forget_cache();
+                tracing::info!(by = %principal.key_id, "API key deleted through the API");
+                empty(StatusCode::NO_CONTENT, cid)
+            }
             (_, method) => return Err(ApiError::method_not_allowed(&method)),
         })
     }

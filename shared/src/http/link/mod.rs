@@ -54,7 +54,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
         let method = req.method();
         match segments.as_slice() {
             ["companies", company, "connections", connection, "authorization"] => {
-                if !self.edge.keys.authorize(req.headers()) {
+                if self.edge.keys.authorize(req.headers()).await?.is_none() {
                     return Err(ApiError::unauthorized());
                 }
                 if method != Method::PUT {
