@@ -304,6 +304,10 @@ pub trait RecordStore: Send + Sync {
     /// what is stored now, so lists can jump to any page. Called once a sync of the data type
     /// ends; returns the count.
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError>;
+    /// Visits every record summary of `set`, in source id order (costs the summary index).
+    async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError>;
+    /// Stores `value` as the aggregate `name` of `connection` (e.g. sales per month), replacing it.
+    async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError>;
 }
 
 /// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
@@ -381,6 +385,8 @@ pub trait RecordReader: Send + Sync {
     async fn records(&self, set: RecordSet, ids: &[String]) -> Result<Vec<StoredRecord>, StoreError>;
     /// Every record, in source id order (costs the whole data set).
     async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError>;
+    /// The aggregate `name` of `connection`, if one was stored (one item).
+    async fn aggregate(&self, connection: Uuid, name: &str) -> Result<Option<serde_json::Value>, StoreError>;
     /// Reads made so far.
     fn stats(&self) -> ReadStats;
 }

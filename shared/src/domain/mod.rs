@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod integration;
 pub mod job;
 pub mod link;
+pub mod sales;
 pub mod sync_settings;
 
 pub use api_key::{NewApiKey, StoredApiKey};
@@ -20,4 +21,5 @@ pub use dataset::{DataTypeStatus, Dataset, PullStatus};
 pub use integration::IntegrationState;
 pub use job::{JobReason, SyncJob};
 pub use link::{LinkKey, LinkToken};
+pub use sales::SalesByMonth;
 pub use sync_settings::{SyncSetting, SyncSettings};

@@ -16,7 +16,9 @@ use super::{INCREMENTAL_OVERLAP, JobReport, MIN_GRACE, Retry, SyncWorker};
 use crate::bigcommerce::endpoints::rfc3339;
 use crate::bigcommerce::paced::{FetchError, PacedClient};
 use crate::codat::timestamp;
-use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus, SyncJob};
+use crate::domain::sales::SALES_AGGREGATE;
+use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus, SalesByMonth, SyncJob};
+use crate::error::StoreError;
 use crate::ports::{PlatformStore, RecordSet};
 
 /// How long before Lambda's deadline a run must have ended (its final writes, the answer).
@@ -274,12 +276,26 @@ impl<S: PlatformStore> SyncWorker<S> {
         for data_type in run.data_types() {
             let count = self.records.seal(RecordSet::new(connection, data_type)).await?;
             tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
+            if data_type == DataType::Orders && status == PullStatus::Complete {
+                self.aggregate_sales(connection).await?;
+            }
         }
         for (partner, data_type, _) in &run.partners {
             let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;
         }
         Ok(self.finish(run.job, status, message).await?)
+    }
+
+    /// Recomputes the store's sales per month from its order summaries (one read of the summary
+    /// index per orders sync, so a view of the chart reads one item).
+    async fn aggregate_sales(&self, connection: Uuid) -> Result<(), Retry> {
+        let mut sales = SalesByMonth { computed: Some(Utc::now()), ..SalesByMonth::default() };
+        self.records.summaries(RecordSet::new(connection, DataType::Orders), &mut |s| sales.add(&s.summary)).await?;
+        let value = serde_json::to_value(&sales).map_err(|e| StoreError::Backend(format!("serialise sales: {e}")))?;
+        self.records.put_aggregate(connection, SALES_AGGREGATE, &value).await?;
+        tracing::info!(orders = sales.orders, cancelled = sales.cancelled, "sales per month aggregated");
+        Ok(())
     }
 
     /// Where an incremental run starts: the last successful sync of the run's data type (and of

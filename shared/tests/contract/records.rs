@@ -96,3 +96,14 @@ pub async fn records<S: RecordStore + RecordReader>(store: &S) {
     assert_eq!(ids(&found), ["120", "3", "42_2"], "in the order asked, missing ones left out");
     assert!(store.stats().calls > 0 && store.stats().items > 0, "reads are metered");
 }
+
+/// Aggregates: stored per connection and name, replaced whole, read back as stored.
+pub async fn aggregates<S: RecordStore + RecordReader>(store: &S) {
+    let (connection, other) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(store.aggregate(connection, "sales").await.expect("read"), None);
+    store.put_aggregate(connection, "sales", &serde_json::json!({"a": 1})).await.expect("put");
+    store.put_aggregate(connection, "sales", &serde_json::json!({"b": 2})).await.expect("replace");
+    assert_eq!(store.aggregate(connection, "sales").await.expect("read"), Some(serde_json::json!({"b": 2})));
+    assert_eq!(store.aggregate(other, "sales").await.expect("read"), None, "per connection");
+    assert_eq!(store.aggregate(connection, "other").await.expect("read"), None, "per name");
+}

@@ -49,6 +49,7 @@ async fn dynamodb_store_keeps_the_sweep_marks_in_its_sparse_index() {
 async fn dynamodb_records_honour_the_contract() {
     let records = DynamoRecords::new(dynamo(), table("DataTable").await);
     contract::records::records(&records).await;
+    contract::records::aggregates(&records).await;
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use sandbox::Faults;
 use shared::adapters::memory::MemoryRecords;
 use shared::domain::{DataType, JobReason, PullStatus, SyncJob};
 use shared::error::StoreError;
-use shared::ports::{DatasetStore, PassTally, RecordSet, RecordStore, StoredRecord};
+use shared::ports::{DatasetStore, PassTally, RecordSet, RecordStore, RecordSummary, StoredRecord};
 use shared::sync::RetryPolicy;
 use shared::syncs::request_syncs;
 use uuid::Uuid;
@@ -44,6 +44,12 @@ impl RecordStore for Refusing {
     }
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
         self.inner.seal(set).await
+    }
+    async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {
+        self.inner.summaries(set, visit).await
+    }
+    async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.inner.put_aggregate(connection, name, value).await
     }
 }
 

@@ -275,3 +275,35 @@ fn jobs_carry_ids_and_no_credentials() {
         assert!(!text.contains(field), "{field} in {text}");
     }
 }
+
+#[tokio::test]
+async fn an_orders_sync_aggregates_net_sales_per_month_without_cancelled_orders() {
+    use rust_decimal::Decimal;
+    use shared::domain::SalesByMonth;
+    use shared::domain::sales::SALES_AGGREGATE;
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    let datasets = w.sync(&[DataType::Orders]).await;
+    assert!(datasets.iter().all(|d| d.status == PullStatus::Complete), "{datasets:#?}");
+    let stored = w.records.aggregate(w.connection, SALES_AGGREGATE).await.expect("read").expect("aggregated at seal");
+    let sales: SalesByMonth = serde_json::from_value(stored).expect("sales");
+    // Expected from the whole stored records (not their summaries).
+    let mut expected: std::collections::BTreeMap<String, Decimal> = Default::default();
+    let mut cancelled = 0;
+    let orders = w.stored(DataType::Orders).await;
+    for order in &orders {
+        let o = &order.record;
+        if o["supplementalData"]["content"]["bigcommerce"]["statusId"] == 5 {
+            cancelled += 1;
+            continue;
+        }
+        let amount = |v: &serde_json::Value| v.to_string().parse::<Decimal>().unwrap_or_default();
+        let month = o["createdDate"].as_str().expect("created")[..7].to_string();
+        *expected.entry(month).or_default() += amount(&o["totalAmount"]) + amount(&o["totalRefund"]);
+    }
+    assert!(cancelled > 0, "the sandbox store has cancelled orders");
+    let (currency, months) = sales.main_currency().expect("sales");
+    assert_eq!(currency, orders[0].record["currency"].as_str().expect("currency"));
+    assert_eq!(months, &expected);
+    assert_eq!((sales.orders + sales.cancelled) as usize, orders.len());
+    assert_eq!(sales.cancelled, cancelled);
+}

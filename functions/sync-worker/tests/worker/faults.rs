@@ -12,7 +12,7 @@ use sandbox::{Faults, Mutations, Sizes};
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
 use shared::error::StoreError;
-use shared::ports::{PassTally, RecordSet, RecordStore, StoredRecord};
+use shared::ports::{PassTally, RecordSet, RecordStore, RecordSummary, StoredRecord};
 use uuid::Uuid;
 
 use super::{Setup, World};
@@ -248,6 +248,14 @@ impl RecordStore for Flaky {
 
     async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError> {
         self.inner().delete_records(set, ids).await
+    }
+
+    async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {
+        self.inner().summaries(set, visit).await
+    }
+
+    async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.inner().put_aggregate(connection, name, value).await
     }
 
     async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -9,6 +9,8 @@
 //! - `DIR#<connection>#<data type>` / `HEAD`, `CHUNK#<n>`: the directory written by
 //!   [`RecordStore::seal`]: the count, and the sort key of every [`STRIDE`]-th record, so page N
 //!   starts at a known key instead of after reading the records before it.
+//! - `AGG#<connection>` / `<name>`: an aggregate computed when a sync seals (`v`, JSON), such as
+//!   the sales per month the portal charts.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -385,6 +387,18 @@ impl RecordStore for DynamoRecords {
         self.client.put_item().table_name(&self.table).set_item(Some(head)).send().await.map_err(classify)?;
         Ok(keys.len() as u64)
     }
+
+    async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {
+        RecordReader::scan(self, set, false, visit).await
+    }
+
+    async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let mut item = key(format!("AGG#{connection}"), name.to_string());
+        item.insert("v".into(), AttributeValue::S(value.to_string()));
+        item.insert("at".into(), AttributeValue::S(timestamp(chrono::Utc::now())));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -492,6 +506,23 @@ impl RecordReader for DynamoRecords {
     async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError> {
         let request = self.request(partition(set), None, None, false);
         self.collect(request, None).await?.iter().map(decode).collect()
+    }
+
+    async fn aggregate(&self, connection: Uuid, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("AGG#{connection}"), name.to_string())))
+            .send()
+            .await
+            .map_err(classify)?;
+        self.meter.count(out.item.as_slice(), true, false);
+        out.item
+            .as_ref()
+            .and_then(|item| text(item, "v"))
+            .map(|v| serde_json::from_str(v).map_err(|e| StoreError::Backend(format!("corrupt aggregate: {e}"))))
+            .transpose()
     }
 
     fn stats(&self) -> ReadStats {

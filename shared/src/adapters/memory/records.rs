@@ -35,6 +35,7 @@ struct Kind {
 #[derive(Debug, Default)]
 pub struct MemoryRecords {
     kinds: Mutex<HashMap<RecordSet, Kind>>,
+    aggregates: Mutex<HashMap<(Uuid, String), Value>>,
     stats: Mutex<ReadStats>,
 }
 
@@ -122,6 +123,15 @@ impl RecordStore for MemoryRecords {
             count
         }))
     }
+
+    async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {
+        RecordReader::scan(self, set, false, visit).await
+    }
+
+    async fn put_aggregate(&self, connection: Uuid, name: &str, value: &Value) -> Result<(), StoreError> {
+        self.aggregates.lock().unwrap_or_else(|e| e.into_inner()).insert((connection, name.to_string()), value.clone());
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -183,6 +193,13 @@ impl RecordReader for MemoryRecords {
             ids.iter().filter_map(|id| kind.entries.get(&sort_key(id)).map(|e| e.record.clone())).collect()
         });
         self.meter(found.len(), found.iter().map(|r| size(&r.record)).sum());
+        Ok(found)
+    }
+
+    async fn aggregate(&self, connection: Uuid, name: &str) -> Result<Option<Value>, StoreError> {
+        let found =
+            self.aggregates.lock().unwrap_or_else(|e| e.into_inner()).get(&(connection, name.to_string())).cloned();
+        self.meter(1, found.as_ref().map_or(0, size));
         Ok(found)
     }
 

@@ -233,6 +233,14 @@ pub fn order(source: &Value, refunded: rust_decimal::Decimal, synced: DateTime<U
     if let Some(created) = rfc2822("date_created") {
         order["createdDate"] = json!(created);
     }
+    // Codat's Order has no status: BigCommerce's goes in supplementalData (statusId 5: Cancelled).
+    if let Some(status_id) = source["status_id"].as_u64() {
+        let mut status = json!({"statusId": status_id});
+        if let Some(name) = source["status"].as_str() {
+            status["status"] = json!(name);
+        }
+        order["supplementalData"] = json!({"content": {"bigcommerce": status}});
+    }
     if let Some(modified) = rfc2822("date_modified") {
         order["sourceModifiedDate"] = json!(modified);
     }
