@@ -12,7 +12,7 @@ SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv sam-venv demo dev dev-change test test-unit lint fmt package build invoke deploy clean sandbox bench browser-deps
+.PHONY: help venv sam-venv demo dev dev-change test test-unit lint fmt package build invoke deploy clean sandbox bench browser-deps axe
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,8 +50,22 @@ lint: venv sam-venv ## rustfmt, clippy (warnings are errors), cfn-lint, sam vali
 	$(CFN_LINT) template.yaml
 	$(SAM) validate --lint --template template.yaml
 
-test: lint browser-deps ## Everything CI runs: lint, then all tests against moto (and headless Chromium)
-	tools/with-moto $(MOTO) cargo test --workspace
+AXE_VERSION   := 4.10.3
+AXE_INTEGRITY := sha512-Xm7bpRXnDSX2YE2YFfBk2FnF0ep6tmG7xPh8iHee8MIcrgq762Nkce856dYtJYLkuIoYZvGfTs/PbZhideTcEg==
+AXE_JS        := target/axe/axe-$(AXE_VERSION).min.js
+
+axe: $(AXE_JS) ## Fetch axe-core (pinned, checked against the npm registry's integrity) for the accessibility checks
+
+$(AXE_JS):
+	@mkdir -p target/axe
+	curl -fsSL -o target/axe/axe-core.tgz https://registry.npmjs.org/axe-core/-/axe-core-$(AXE_VERSION).tgz
+	@test "sha512-$$(openssl dgst -sha512 -binary target/axe/axe-core.tgz | base64 -w0)" = "$(AXE_INTEGRITY)" \
+		|| { echo "axe-core $(AXE_VERSION): integrity mismatch"; rm -f target/axe/axe-core.tgz; exit 1; }
+	tar -xzf target/axe/axe-core.tgz -C target/axe package/axe.min.js
+	mv target/axe/package/axe.min.js $@ && rmdir target/axe/package && rm target/axe/axe-core.tgz
+
+test: lint browser-deps axe ## Everything CI runs: lint, then all tests against moto (and headless Chromium, axe-core)
+	AXE_CORE=$(abspath $(AXE_JS)) tools/with-moto $(MOTO) cargo test --workspace
 
 test-unit: ## Fast tests: no moto, no browser (the in-process sandbox store only)
 	cargo test --workspace --lib --bins --quiet

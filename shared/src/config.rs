@@ -126,6 +126,35 @@ impl DataConfig {
     }
 }
 
+/// Configuration of the operators' portal (fn portal).
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    /// The platform table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The data table (`DATA_TABLE_NAME`), read for the data pages and the sales chart.
+    pub data_table_name: String,
+    /// API keys (sign-in), public base URL and the key sessions are signed with.
+    pub edge: Edge,
+    /// The sync queue (`SYNC_QUEUE_URL`), for Refresh data.
+    pub queue_url: String,
+    /// Prefix of the credential secrets a company's delete removes (`SECRET_PREFIX`).
+    pub secret_prefix: String,
+}
+
+impl PortalConfig {
+    /// Reads `TABLE_NAME`, `DATA_TABLE_NAME`, `SYNC_QUEUE_URL`, `SECRET_PREFIX` and the
+    /// [`edge_from_env`] variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            data_table_name: required("DATA_TABLE_NAME")?,
+            edge: edge_from_env()?,
+            queue_url: required("SYNC_QUEUE_URL")?,
+            secret_prefix: secret_prefix()?,
+        })
+    }
+}
+
 /// Configuration of the scheduler (fn scheduler).
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {

@@ -221,6 +221,9 @@ pub trait DatasetStore: Send + Sync {
         progress: u8,
         checkpoint: &str,
     ) -> Result<bool, StoreError>;
+    /// Records how many records of its data type were stored when a dataset's run sealed them
+    /// (shown in the history). Nothing is written when the dataset is gone.
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError>;
 }
 
 /// A (connection, data type) whose scheduled sync is due, as the due index lists it.

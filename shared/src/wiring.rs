@@ -11,12 +11,13 @@ use crate::adapters::dynamodb::records::DynamoRecords;
 use crate::adapters::secrets_manager::SecretsManagerStore;
 use crate::adapters::sqs::SqsJobQueue;
 use crate::companies::Companies;
-use crate::config::{CompaniesConfig, DataConfig, LinkConfig, SchedulerConfig, WorkerConfig};
+use crate::config::{CompaniesConfig, DataConfig, LinkConfig, PortalConfig, SchedulerConfig, WorkerConfig};
 use crate::data::Data;
 use crate::http::Handler;
 use crate::http::companies::CompaniesApi;
 use crate::http::data::DataApi;
 use crate::http::link::LinkApi;
+use crate::http::portal::PortalApi;
 use crate::link::LinkService;
 use crate::sync::SyncWorker;
 use crate::vault::CredentialVault;
@@ -81,6 +82,18 @@ pub fn data(clients: &Clients, config: DataConfig) -> DataApi<DynamoStore> {
     let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
     let keys = config.keys.with_store(Arc::new(store.clone()));
     DataApi::new(Data::new(store, records), keys)
+}
+
+/// fn portal: the operators' pages.
+pub fn portal(clients: &Clients, config: PortalConfig) -> PortalApi<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
+    let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
+    let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    let mut edge = config.edge;
+    edge.keys = edge.keys.with_store(Arc::new(store.clone()));
+    let companies = Companies::new(store.clone(), vault, queue, edge.link_key.clone());
+    PortalApi::new(companies, store, records, edge)
 }
 
 /// fn sync-worker: the sync worker.

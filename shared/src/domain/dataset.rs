@@ -136,6 +136,9 @@ pub struct Dataset {
     /// job resumes from here. It only moves after the records before it are stored.
     #[serde(default)]
     pub checkpoint: Option<String>,
+    /// Records of its data type stored when it ended (the sealed count).
+    #[serde(default)]
+    pub records: Option<u64>,
 }
 
 impl Dataset {
@@ -152,6 +155,7 @@ impl Dataset {
             progress: 0,
             error_message: None,
             checkpoint: None,
+            records: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP edge: what API Gateway's requests meet first. Shared pieces (API-key auth, request
 //! parsing with body limits, ids in paths, Codat error responses, per-request correlation ids and
 //! spans) and one router per HTTP function: [`companies`] (fn companies), [`link`] (fn link),
-//! [`data`] (fn data). Routers parse wire input, call their use case, and render the answer.
+//! [`data`] (fn data), [`portal`] (fn portal). Routers parse wire input, call their use case, and render the answer.
 
 pub mod auth;
 pub mod companies;
@@ -10,6 +10,7 @@ pub mod edge;
 pub mod error;
 pub mod link;
 pub mod paths;
+pub mod portal;
 pub mod request;
 pub mod response;
 

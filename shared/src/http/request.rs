@@ -21,14 +21,18 @@ pub struct RequestInfo {
     pub path: String,
     /// The custom or execute-api domain API Gateway received the request on.
     pub domain: Option<String>,
+    /// The client's address, as API Gateway saw it.
+    pub source_ip: Option<String>,
 }
 
 impl RequestInfo {
     /// Extracts the request's routing facts.
     pub fn new(req: &Request) -> Self {
-        let (request_id, domain) = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.request_id.clone(), ctx.domain_name.clone()),
-            _ => (None, None),
+        let (request_id, domain, source_ip) = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                (ctx.request_id.clone(), ctx.domain_name.clone(), ctx.http.source_ip.clone())
+            }
+            _ => (None, None, None),
         };
         let correlation_id =
             request_id.filter(|id| !id.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
@@ -39,7 +43,7 @@ impl RequestInfo {
             .filter(|s| !s.is_empty())
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
-        Self { correlation_id, segments, path, domain }
+        Self { correlation_id, segments, path, domain, source_ip }
     }
 
     /// The decoded query string.

@@ -276,6 +276,11 @@ impl<S: PlatformStore> SyncWorker<S> {
         for data_type in run.data_types() {
             let count = self.records.seal(RecordSet::new(connection, data_type)).await?;
             tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
+            let dataset = match run.partners.iter().find(|(_, partner, _)| *partner == data_type) {
+                Some((partner, _, _)) => *partner,
+                None => run.job.dataset_id,
+            };
+            self.store.record_count(run.job.company_id, dataset, count).await?;
             if data_type == DataType::Orders && status == PullStatus::Complete {
                 self.aggregate_sales(connection).await?;
             }

@@ -15,6 +15,7 @@
 //! - [`stack`]: all of it together, writing `target/devstack.json`
 //! - [`truth`]: what a full sync of a sandbox store must store (demo, benchmark and tests)
 
+pub mod browser;
 pub mod change;
 pub mod client;
 pub mod event;

@@ -93,6 +93,7 @@ async fn run_demo(
     println!("commerce-link demo");
     println!("  AWS emulator (moto): {}", stack.aws_endpoint);
     println!("  API:                 {}", stack.api_url);
+    println!("  Portal:              {}/portal", stack.api_url);
     let store = stack.sandbox_description();
     println!(
         "  BigCommerce sandbox: {} (store {})",
@@ -355,6 +356,7 @@ async fn dev() -> Result<()> {
     let link_url = company["redirect"].as_str().unwrap_or_default().to_string();
     let path = stack.write_description(company["id"].as_str(), Some(&link_url))?;
     println!("commerce-link dev stack is running (Ctrl-C to stop)");
+    println!("  Portal:    {}/portal (sign in with the API key)", stack.api_url);
     println!("  API URL:   {}", stack.api_url);
     println!("  API key:   {}", stack.api_key);
     println!("  Link URL:  {link_url}");

@@ -11,7 +11,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{Value, json};
 use shared::bigcommerce::BigCommerceClient;
-use shared::config::{CompaniesConfig, DataConfig, LinkConfig, SchedulerConfig, WorkerConfig};
+use shared::config::{CompaniesConfig, DataConfig, LinkConfig, PortalConfig, SchedulerConfig, WorkerConfig};
 use shared::domain::LinkKey;
 use shared::http::{ApiKeys, Edge};
 use shared::link::LinkSettings;
@@ -316,7 +316,7 @@ impl DevStack {
             &clients_of("LinkFunction")?,
             LinkConfig {
                 table_name: platform_table.clone(),
-                edge,
+                edge: edge.clone(),
                 secret_prefix: secret_prefix.clone(),
                 queue_url: sync_queue.clone(),
                 bigcommerce: BigCommerceClient::new(
@@ -327,6 +327,16 @@ impl DevStack {
                 settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
             },
         ));
+        let portal = Arc::new(wiring::portal(
+            &clients_of("PortalFunction")?,
+            PortalConfig {
+                table_name: platform_table.clone(),
+                data_table_name: data_table.clone(),
+                edge: edge.clone(),
+                queue_url: sync_queue.clone(),
+                secret_prefix: secret_prefix.clone(),
+            },
+        ));
         // Route as the template routes: each function's HTTP events, most specific first.
         let mut routes = Routes::default();
         for (function, path) in template.http_routes() {
@@ -334,6 +344,7 @@ impl DevStack {
                 "CompaniesFunction" => platform.clone(),
                 "LinkFunction" => link.clone(),
                 "DataFunction" => data.clone(),
+                "PortalFunction" => portal.clone(),
                 other => return Err(StackError::Config(format!("the local runner does not host {other}"))),
             };
             routes = routes.with(path, handler);
@@ -487,6 +498,7 @@ impl DevStack {
         std::fs::create_dir_all(path.parent().unwrap_or(&crate::repo_root()))?;
         let body = json!({
             "api_url": self.api_url,
+            "portal_url": format!("{}/portal", self.api_url),
             "api_key": self.api_key,
             "company_id": company_id,
             "link_url": link_url,

@@ -3,67 +3,12 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`make browser-deps`; `.ci/run` installs them).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
-use tokio::process::{Child, Command};
+use devstack::browser::ChromeDriver;
+use fantoccini::{Client, Locator};
 
 use crate::helpers::Stack;
-
-struct ChromeDriver {
-    _child: Child,
-    url: String,
-}
-
-impl ChromeDriver {
-    async fn start() -> Self {
-        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        assert!(
-            std::path::Path::new(&binary).exists(),
-            "{binary} not found: install Debian's chromium and chromium-driver (make browser-deps)"
-        );
-        let port = devstack::moto::free_port().expect("port");
-        let child = Command::new(&binary)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { _child: child, url: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn browser(&self, profile: &std::path::Path) -> Client {
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--disable-quic", "--window-size=1000,1100",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
-        });
-        let serde_json::Value::Object(capabilities) = capabilities else { unreachable!("object") };
-        ClientBuilder::rustls()
-            .expect("tls")
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("browser session")
-    }
-}
 
 struct Flow {
     client: Client,
@@ -127,7 +72,7 @@ async fn a_merchant_completes_link_in_a_real_browser() {
     let profile = std::env::temp_dir().join(format!("cl-chromium-{}", uuid::Uuid::new_v4().simple()));
     let shots = devstack::repo_root().join("target/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots dir");
-    let flow = Flow { client: driver.browser(&profile).await, shots };
+    let flow = Flow { client: driver.browser(&profile, 1000, 1100).await, shots };
 
     flow.client.goto(company["redirect"].as_str().expect("redirect")).await.expect("open Link URL");
     assert!(flow.text().await.contains("Connect your commerce platform"));

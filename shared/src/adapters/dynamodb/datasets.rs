@@ -291,4 +291,20 @@ impl DatasetStore for DynamoStore {
             .expression_attribute_values(":alive", s(timestamp(Utc::now())));
         condition_ok(request.send().await.map_err(classify))
     }
+
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError> {
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(company, id)))
+            .update_expression("SET #records = :n")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#records", "records")
+            .expression_attribute_values(":n", AttributeValue::N(records.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        condition_ok(written).map(|_| ())
+    }
 }

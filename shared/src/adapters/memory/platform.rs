@@ -493,6 +493,13 @@ impl DatasetStore for MemoryStore {
         Ok(Some(dataset))
     }
 
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError> {
+        if let Some(dataset) = self.lock().datasets.get_mut(&(company, id)) {
+            dataset.records = Some(records);
+        }
+        Ok(())
+    }
+
     async fn checkpoint_dataset(
         &self,
         company: Uuid,
