@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::domain::{ConnectionStatus, DataType, JobReason, PullStatus};
+use crate::domain::{ConnectionStatus, DataType, JobReason, PullStatus, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{DueSync, JobQueue, PlatformStore};
 use crate::sweep::{SweepPolicy, SweepReport, sweep};
-use crate::syncs::request_syncs;
+use crate::syncs::request_syncs_with;
 
 /// How long a claimed entry is held before it is due again if its tick did not queue it.
 pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(15);
@@ -115,12 +115,16 @@ pub async fn tick_ahead<S: PlatformStore>(
         by_connection.entry((entry.company, entry.connection)).or_default().push(entry.clone());
     }
     let mut report = TickReport { due: due.len(), ..TickReport::default() };
+    // The deployment's defaults, read once a tick rather than once a connection.
+    let profile =
+        if due.is_empty() { SyncSettings::default() } else { store.profile_sync_settings().await?.unwrap_or_default() };
+    let profile = &profile;
     let outcomes: Vec<Result<TickReport, StoreError>> = futures::stream::iter(by_connection)
         .map(|((company, connection), entries)| async move {
             if started.elapsed() >= budget {
                 return Ok(TickReport { deferred: 1, ..TickReport::default() });
             }
-            connection_tick(store, queue, company, connection, entries, now).await
+            connection_tick(store, queue, profile, company, connection, entries, now).await
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -170,6 +174,7 @@ pub fn event_time(event: &serde_json::Value) -> Option<DateTime<Utc>> {
 async fn connection_tick<S: PlatformStore>(
     store: &S,
     queue: &dyn JobQueue,
+    profile: &SyncSettings,
     company: Uuid,
     connection: Uuid,
     entries: Vec<DueSync>,
@@ -209,10 +214,10 @@ async fn connection_tick<S: PlatformStore>(
     if ready.is_empty() {
         return Ok(report);
     }
-    let settings = store.settings_in_force(company).await?.effective();
+    let settings = store.sync_settings(company).await?.unwrap_or_default().over(profile).effective();
     let order = |d: &DataType| settings.iter().find(|s| s.data_type == *d).map_or(u32::MAX, |s| s.sync_order);
     ready.sort_by_key(|d| (order(d), d.key()));
-    request_syncs(store, queue, company, connection, &ready, JobReason::Schedule, now).await?;
+    request_syncs_with(store, queue, company, connection, &ready, JobReason::Schedule, now, &settings).await?;
     report.queued = ready.len();
     report.connections = 1;
     Ok(report)
@@ -224,6 +229,7 @@ mod tests {
     use crate::adapters::memory::{MemoryQueue, MemoryStore};
     use crate::domain::{Company, CompanyName, Connection, Tags};
     use crate::ports::{CompanyStore, ConnectionStore, DatasetStore, SyncSettingsStore};
+    use crate::syncs::request_syncs;
     use proptest::prelude::*;
 
     async fn linked(store: &MemoryStore, now: DateTime<Utc>) -> (Uuid, Uuid) {

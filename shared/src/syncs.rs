@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{DataType, Dataset, JobReason, SyncJob};
+use crate::domain::{DataType, Dataset, JobReason, SyncJob, SyncSetting};
 use crate::error::StoreError;
 use crate::ports::{DatasetStore, JobQueue, ScheduleStore, SyncSettingsStore};
 
@@ -22,6 +22,22 @@ pub async fn request_syncs(
     reason: JobReason,
     now: DateTime<Utc>,
 ) -> Result<Vec<Dataset>, StoreError> {
+    let settings = store.settings_in_force(company).await?.effective();
+    request_syncs_with(store, queue, company, connection, data_types, reason, now, &settings).await
+}
+
+/// [`request_syncs`] under `settings` (the company's effective settings, already read).
+#[allow(clippy::too_many_arguments)]
+pub async fn request_syncs_with(
+    store: &(impl DatasetStore + SyncSettingsStore + ScheduleStore),
+    queue: &dyn JobQueue,
+    company: Uuid,
+    connection: Uuid,
+    data_types: &[DataType],
+    reason: JobReason,
+    now: DateTime<Utc>,
+    settings: &[SyncSetting],
+) -> Result<Vec<Dataset>, StoreError> {
     let jobs: Vec<SyncJob> = data_types.iter().map(|d| SyncJob::new(company, connection, *d, reason, now)).collect();
     let datasets: Vec<Dataset> =
         jobs.iter().map(|j| Dataset::queued(j.dataset_id, company, connection, j.data_type, now)).collect();
@@ -29,7 +45,6 @@ pub async fn request_syncs(
     queue.enqueue(&jobs).await?;
     // Until this, the scheduler's sweep sends again whatever it finds unsent.
     store.mark_sent(company, &jobs.iter().map(|j| j.dataset_id).collect::<Vec<_>>()).await?;
-    let settings = store.settings_in_force(company).await?.effective();
     // One write per data type, all at once.
     futures::future::try_join_all(data_types.iter().filter(|d| d.supported()).map(|data_type| {
         let hours = settings.iter().find(|s| s.data_type == *data_type).map_or(24, |s| s.sync_schedule);

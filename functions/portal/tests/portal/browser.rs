@@ -123,6 +123,7 @@ async fn walk(name: &'static str, width: u32, height: u32, keyboard: bool) {
     w.accessible("sign in").await;
     w.fill("#api_key", "wrong-key").await;
     w.press("#sign-in").await;
+    w.wait_for("#error-summary").await;
     assert!(w.text().await.contains("not accepted"));
     w.accessible("sign in, refused").await;
     w.fill("#api_key", &p.stack.api_key).await;
