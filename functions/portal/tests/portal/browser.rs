@@ -264,6 +264,14 @@ async fn walk(name: &'static str, width: u32, height: u32, keyboard: bool) {
     w.wait_for("#create-key").await;
     assert!(!w.text().await.contains("walk"), "the key is deleted");
 
+    // The pages without script: Add new company as a page, and a page that does not exist.
+    w.client.goto(&format!("{portal}/companies/new")).await.expect("new company page");
+    w.wait_for("#add-page").await;
+    w.accessible("add new company page").await;
+    w.client.goto(&format!("{portal}/no-such-page")).await.expect("missing page");
+    assert!(w.text().await.contains("Page not found"));
+    w.accessible("page not found").await;
+
     // Delete the company, after a confirmation naming it.
     w.client.goto(&company_href).await.expect("company");
     w.press("#delete-company").await;
