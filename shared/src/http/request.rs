@@ -52,6 +52,43 @@ impl RequestInfo {
     }
 }
 
+/// The raw body bytes of a request.
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// The URL-encoded form fields of a request body (first value of each name).
+pub fn form_fields(req: &Request) -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    for (key, value) in url::form_urlencoded::parse(body_bytes(req)) {
+        fields.entry(key.into_owned()).or_insert_with(|| value.into_owned());
+    }
+    fields
+}
+
+/// Whether a browser form post comes from `expected` (an origin): `Origin` is absent, equal, or
+/// `null` (sent under `Referrer-Policy: no-referrer`), and `Sec-Fetch-Site` is absent,
+/// `same-origin` or `none`. The form token decides the rest.
+pub fn same_origin_form(req: &Request, expected: &str) -> bool {
+    let headers = req.headers();
+    let origin_ok =
+        headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == expected || o == "null");
+    let site_ok =
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s == "same-origin" || s == "none");
+    origin_ok && site_ok
+}
+
+/// Whether the request's body is declared URL-encoded.
+pub fn is_url_encoded_form(req: &Request) -> bool {
+    req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 /// Whether a `Content-Type` value is JSON (`application/json` or `application/*+json`).
 pub fn is_json(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();

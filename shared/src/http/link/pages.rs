@@ -1,7 +1,5 @@
 //! The Link pages: server-rendered HTML (askama, auto-escaped), working without JavaScript.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use chrono::Utc;
 use http::{HeaderValue, StatusCode};
@@ -14,7 +12,7 @@ use crate::codat::PublicUrls;
 use crate::domain::{Connection, LinkToken};
 use crate::http::edge::Edge;
 use crate::http::error::ApiError;
-use crate::http::request::RequestInfo;
+use crate::http::request::{RequestInfo, body_bytes, is_url_encoded_form, same_origin_form};
 use crate::link::{FIRST_SYNC_HEADER, FirstSyncs, LinkSettings, Submission};
 use crate::ports::CompanyRecord;
 
@@ -307,19 +305,8 @@ impl<'a> LinkPage<'a> {
     /// Refuses cross-site or stale form posts (403), bodies over `limit` (413) and bodies
     /// that are not URL-encoded forms (415). `None` when the post may proceed.
     pub fn check_form(&self, req: &Request, limit: Option<usize>) -> Option<Response<Body>> {
-        let headers = req.headers();
         let expected = self.urls.base().origin().ascii_serialization();
-        // With `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts; then
-        // `Sec-Fetch-Site` and the form token decide.
-        let origin_ok = headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|o| o == expected || o == "null");
-        let site_ok = headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|s| s == "same-origin" || s == "none");
-        if !origin_ok || !site_ok {
+        if !same_origin_form(req, &expected) {
             return Some(self.message(
                 StatusCode::FORBIDDEN,
                 "Request refused",
@@ -334,9 +321,7 @@ impl<'a> LinkPage<'a> {
                 "The form sent was too large. Paste only the four values or the credentials file.",
             ));
         }
-        let form_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-            v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        let form_type = is_url_encoded_form(req);
         if !form_type {
             return Some(self.message(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -359,19 +344,5 @@ impl<'a> LinkPage<'a> {
 
 const MAX_SMALL_FORM: usize = 4096;
 
-fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    }
-}
-
 /// The URL-encoded form fields (first value of each name).
-pub(super) fn form_fields(req: &Request) -> HashMap<String, String> {
-    let mut fields = HashMap::new();
-    for (key, value) in url::form_urlencoded::parse(body_bytes(req)) {
-        fields.entry(key.into_owned()).or_insert_with(|| value.into_owned());
-    }
-    fields
-}
+pub(super) use crate::http::request::form_fields;

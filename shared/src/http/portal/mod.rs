@@ -26,7 +26,7 @@ use self::session::{COOKIE, IDLE_SECS, RENEW_AFTER_SECS, Session, check_sign_in_
 use super::edge::Edge;
 use super::error::ApiError;
 use super::link::secure;
-use super::request::RequestInfo;
+use super::request::{RequestInfo, body_bytes, form_fields, is_url_encoded_form, same_origin_form};
 use crate::codat::{self, PublicUrls};
 use crate::companies::{Companies, CompaniesError};
 use crate::domain::api_key::parse_key_name;
@@ -80,23 +80,6 @@ fn with_cookie(mut response: Response<Body>, cookie: &str) -> Response<Body> {
         response.headers_mut().append(http::header::SET_COOKIE, value);
     }
     response
-}
-
-fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    }
-}
-
-/// The URL-encoded form fields (first value of each name).
-fn form_fields(req: &Request) -> HashMap<String, String> {
-    let mut fields = HashMap::new();
-    for (key, value) in url::form_urlencoded::parse(body_bytes(req)) {
-        fields.entry(key.into_owned()).or_insert_with(|| value.into_owned());
-    }
-    fields
 }
 
 fn query_fields(req: &Request) -> HashMap<String, String> {
@@ -386,19 +369,8 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
     }
 
     fn check_origin(&self, req: &Request, urls: &PublicUrls) -> Option<Response<Body>> {
-        let headers = req.headers();
         let expected = urls.base().origin().ascii_serialization();
-        // With `Referrer-Policy: no-referrer` browsers send `Origin: null` on same-origin form
-        // posts; `Sec-Fetch-Site` and the token decide then.
-        let origin_ok = headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|o| o == expected || o == "null");
-        let site_ok = headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|s| s == "same-origin" || s == "none");
-        if !origin_ok || !site_ok {
+        if !same_origin_form(req, &expected) {
             return Some(self.message(
                 urls,
                 StatusCode::FORBIDDEN,
@@ -414,9 +386,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
                 "The form sent was too large.",
             ));
         }
-        let form_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-            v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        let form_type = is_url_encoded_form(req);
         if !form_type {
             return Some(self.message(
                 urls,
