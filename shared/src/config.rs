@@ -254,6 +254,10 @@ pub struct WorkerConfig {
     /// 5), `RETRY_FIRST_BACKOFF_SECS` (default 10), `RETRY_MAX_BACKOFF_SECS` (default 300) and
     /// `CONTINUATION_WAIT_SECS` (default 21600).
     pub retries: RetryPolicy,
+    /// Name prefix of the credential secrets, which erasures delete (`SECRET_PREFIX`).
+    pub secret_prefix: String,
+    /// How long an erasure waits between its two passes (`ERASURE_SETTLE_SECS`, default 360).
+    pub erasure_settle: std::time::Duration,
 }
 
 impl WorkerConfig {
@@ -286,6 +290,8 @@ impl WorkerConfig {
             queue_url: required("SYNC_QUEUE_URL")?,
             full_sync_every: std::time::Duration::from_secs(full_sync_hours.saturating_mul(3600)),
             retries,
+            secret_prefix: secret_prefix()?,
+            erasure_settle: seconds("ERASURE_SETTLE_SECS", crate::sync::ERASURE_SETTLE)?,
         })
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use secrecy::SecretString;
 
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
-    StoredApiKey, SyncJob, SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob, ErasureProgress,
+    ErasureReceipt, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings,
 };
 use crate::error::StoreError;
 
@@ -47,12 +47,41 @@ pub trait CompanyStore: Send + Sync {
     /// The company whose Link token hashes to `token_hash`.
     async fn company_by_link_hash(&self, token_hash: &str) -> Result<Option<CompanyRecord>, StoreError>;
     /// First step of a delete: marks the company deleting (it disappears from reads and refuses
-    /// new children) and returns it with its connections, so their secrets can be deleted.
-    /// Repeatable; `None` if there is no such company.
+    /// new children) and returns it with its connections (tombstones included), so each can be
+    /// erased. Repeatable; `None` if there is no such company.
     async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
-    /// Last step of a delete: removes everything stored under the company, then the company.
-    /// Repeatable.
-    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Erasure: tombstones, the purge of the platform table's items, receipts (see
+/// [`crate::domain::erasure`]).
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Marks a connection for erasure (its tombstone, `progress`), unless it is marked already:
+    /// from then on it is hidden from reads and refused to links, status changes and syncs.
+    /// Returns it as stored; `None` if there is no such connection. Repeatable.
+    async fn mark_connection_erasing(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: &ErasureProgress,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// A company being deleted, with every connection it still has (tombstones included).
+    async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
+    /// Records how far a connection's erasure got; false when its tombstone is gone.
+    async fn record_erasure(&self, company: Uuid, id: Uuid, progress: &ErasureProgress) -> Result<bool, StoreError>;
+    /// Deletes a connection's datasets and data statuses (its schedule entries with them);
+    /// returns how many items went.
+    async fn erase_connection_history(&self, company: Uuid, id: Uuid) -> Result<u64, StoreError>;
+    /// Deletes a connection's tombstone, its last item. Returns true when its company is being
+    /// deleted and has no connection left (its own items are due to go).
+    async fn remove_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes what a company being deleted still has: its partition, datasets, Link token and
+    /// attempt counters, the company item last. Repeatable; returns how many items went.
+    async fn purge_company(&self, id: Uuid) -> Result<u64, StoreError>;
+    /// Stores the receipt of a finished erasure under `key` ([`crate::domain::erasure::erasure_receipt_key`]).
+    async fn put_erasure_receipt(&self, key: &str, receipt: &ErasureReceipt) -> Result<(), StoreError>;
+    /// The receipt stored under `key`, if it has not expired.
+    async fn erasure_receipt(&self, key: &str) -> Result<Option<ErasureReceipt>, StoreError>;
 }
 
 /// The store an account was verified against, recorded on a Linked connection.
@@ -110,8 +139,6 @@ pub trait ConnectionStore: Send + Sync {
         from: &[ConnectionStatus],
         to: ConnectionStatus,
     ) -> Result<Connection, StoreError>;
-    /// Deletes a connection; false if it did not exist.
-    async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError>;
 }
 
 /// Sync settings.
@@ -311,6 +338,11 @@ pub trait RecordStore: Send + Sync {
     async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError>;
     /// Stores `value` as the aggregate `name` of `connection` (e.g. sales per month), replacing it.
     async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError>;
+    /// Erasure: deletes up to about `limit` items of `set` (records, summaries, the directory);
+    /// returns how many went and whether any are left.
+    async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError>;
+    /// Erasure: deletes every aggregate of `connection`; returns how many went.
+    async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError>;
 }
 
 /// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
@@ -396,12 +428,26 @@ pub trait RecordReader: Send + Sync {
 
 /// Everything the Platform API needs.
 pub trait PlatformStore:
-    IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore + ApiKeyStore
+    IntegrationStore
+    + CompanyStore
+    + ConnectionStore
+    + SyncSettingsStore
+    + DatasetStore
+    + ScheduleStore
+    + ApiKeyStore
+    + ErasureStore
 {
 }
 
 impl<
-    T: IntegrationStore + CompanyStore + ConnectionStore + SyncSettingsStore + DatasetStore + ScheduleStore + ApiKeyStore,
+    T: IntegrationStore
+        + CompanyStore
+        + ConnectionStore
+        + SyncSettingsStore
+        + DatasetStore
+        + ScheduleStore
+        + ApiKeyStore
+        + ErasureStore,
 > PlatformStore for T
 {
 }
@@ -428,6 +474,8 @@ pub trait SecretReader: Send + Sync {
 pub trait JobQueue: Send + Sync {
     /// Enqueues jobs; each is delivered at least once, in order per connection.
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError>;
+    /// Enqueues erasures, each behind the jobs of its connection.
+    async fn enqueue_erasures(&self, jobs: &[ErasureJob]) -> Result<(), StoreError>;
     /// Has a received message (its `receipt`) delivered again after `delay`, unless it is
     /// deleted first, rather than after the queue's visibility timeout: a retry (or a run that
     /// dies) holds up its connection's other jobs no longer.

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::domain::{ConnectionStatus, DataType, JobReason, PullStatus, SyncSettings};
+use crate::domain::{DataType, JobReason, PullStatus, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{DueSync, JobQueue, PlatformStore};
 use crate::sweep::{SweepPolicy, SweepReport, sweep};
@@ -181,7 +181,7 @@ async fn connection_tick<S: PlatformStore>(
     now: DateTime<Utc>,
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
-    let linked = store.get_connection(company, connection).await?.is_some_and(|c| c.status == ConnectionStatus::Linked);
+    let linked = store.get_connection(company, connection).await?.is_some_and(|c| c.syncable());
     if !linked {
         for entry in &entries {
             store.unschedule(entry).await?;
@@ -227,7 +227,7 @@ async fn connection_tick<S: PlatformStore>(
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryQueue, MemoryStore};
-    use crate::domain::{Company, CompanyName, Connection, Tags};
+    use crate::domain::{Company, CompanyName, Connection, ConnectionStatus, Tags};
     use crate::ports::{CompanyStore, ConnectionStore, DatasetStore, SyncSettingsStore};
     use crate::syncs::request_syncs;
     use proptest::prelude::*;

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::domain::{ConnectionStatus, DataType, Dataset, JobReason, PullStatus, SyncJob};
+use crate::domain::{DataType, Dataset, JobReason, PullStatus, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{JobQueue, PlatformStore, StaleDataset, Staleness};
 use crate::sync::{checkpoint_links, partners_of};
@@ -108,7 +108,7 @@ async fn claimed<S: PlatformStore>(
 
 async fn linked<S: PlatformStore>(store: &S, dataset: &Dataset) -> Result<bool, StoreError> {
     let connection = store.get_connection(dataset.company_id, dataset.connection_id).await?;
-    Ok(connection.is_some_and(|c| c.status == ConnectionStatus::Linked))
+    Ok(connection.is_some_and(|c| c.syncable()))
 }
 
 async fn end<S: PlatformStore>(

@@ -102,9 +102,12 @@ pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<Dynamo
     let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
     let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
+    let vault = CredentialVault::new(secrets.clone(), config.secret_prefix);
     SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget)
         .with_full_sync_every(config.full_sync_every)
         .with_retries(config.retries)
+        .with_vault(vault)
+        .with_erasure_settle(config.erasure_settle)
 }
 
 /// fn scheduler: the store it reads due syncs from, and the queue it sends them to.

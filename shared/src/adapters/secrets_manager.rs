@@ -22,6 +22,10 @@ impl SecretsManagerStore {
     }
 }
 
+/// Attempts at creating a secret whose name's previous secret is still being deleted (waits of
+/// 0.5, 1 and 2 s between them: inside the Link function's 20 s).
+const DELETION_WAITS: u32 = 4;
+
 fn failure<E: ProvideErrorMetadata>(operation: &str, e: &E) -> StoreError {
     // Codes and messages only: the SDK error's Debug could include the request.
     let code = e.code().unwrap_or("unknown");
@@ -35,28 +39,41 @@ fn failure<E: ProvideErrorMetadata>(operation: &str, e: &E) -> StoreError {
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn put_secret(&self, name: &str, value: &SecretString, tags: &[(&str, String)]) -> Result<(), StoreError> {
-        let created = self
-            .client
-            .create_secret()
-            .name(name)
-            .secret_string(value.expose_secret())
-            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build()).collect()))
-            .send()
-            .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ResourceExistsException") => {
-                self.client
-                    .put_secret_value()
-                    .secret_id(name)
-                    .secret_string(value.expose_secret())
-                    .send()
-                    .await
-                    .map_err(|e| failure("PutSecretValue", &e))?;
-                Ok(())
+        for attempt in 0..DELETION_WAITS {
+            let created = self
+                .client
+                .create_secret()
+                .name(name)
+                .secret_string(value.expose_secret())
+                .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build()).collect()))
+                .send()
+                .await;
+            match created {
+                Ok(_) => return Ok(()),
+                Err(e) if e.code() == Some("ResourceExistsException") => {
+                    self.client
+                        .put_secret_value()
+                        .secret_id(name)
+                        .secret_string(value.expose_secret())
+                        .send()
+                        .await
+                        .map_err(|e| failure("PutSecretValue", &e))?;
+                    return Ok(());
+                }
+                // The name's previous secret (deleted at unlink, without recovery) is still
+                // being removed: that takes seconds.
+                Err(e) if e.code() == Some("InvalidRequestException") && attempt + 1 < DELETION_WAITS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                }
+                Err(e) if e.code() == Some("InvalidRequestException") => {
+                    return Err(StoreError::Unavailable(
+                        "CreateSecret: the connection's previous secret is still being deleted".into(),
+                    ));
+                }
+                Err(e) => return Err(failure("CreateSecret", &e)),
             }
-            Err(e) => Err(failure("CreateSecret", &e)),
         }
+        Err(StoreError::Unavailable("CreateSecret: no attempt left".into()))
     }
 
     async fn delete_secret(&self, name: &str) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::domain::SyncJob;
+use crate::domain::{ErasureJob, SyncJob};
 use crate::error::StoreError;
 use crate::ports::JobQueue;
 
@@ -55,15 +55,15 @@ impl SqsJobQueue {
     }
 }
 
-#[async_trait]
-impl JobQueue for SqsJobQueue {
-    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
-        for chunk in jobs.chunks(MAX_BATCH) {
+impl SqsJobQueue {
+    /// Sends `(body, message group, de-duplication id)` messages, 10 per batch, retrying
+    /// failed entries.
+    async fn send(&self, messages: Vec<(String, String, String)>) -> Result<(), StoreError> {
+        for chunk in messages.chunks(MAX_BATCH) {
             let mut pending: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, job)| {
-                    let body = serde_json::to_string(job).map_err(|e| StoreError::Backend(e.to_string()))?;
+                .map(|(i, (body, group, dedup))| {
                     if body.len() > MAX_BODY_BYTES {
                         return Err(StoreError::Backend(format!(
                             "job message of {} bytes exceeds SQS's limit",
@@ -73,8 +73,8 @@ impl JobQueue for SqsJobQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
-                        .message_group_id(job.connection_id.to_string())
-                        .message_deduplication_id(job.deduplication_id())
+                        .message_group_id(group)
+                        .message_deduplication_id(dedup)
                         .build()
                         .map_err(|e| StoreError::Backend(e.to_string()))
                 })
@@ -108,6 +108,29 @@ impl JobQueue for SqsJobQueue {
             }
         }
         Ok(())
+    }
+}
+
+fn body<T: serde::Serialize>(message: &T) -> Result<String, StoreError> {
+    serde_json::to_string(message).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
+        let messages = jobs
+            .iter()
+            .map(|job| Ok((body(job)?, job.connection_id.to_string(), job.deduplication_id())))
+            .collect::<Result<_, StoreError>>()?;
+        self.send(messages).await
+    }
+
+    async fn enqueue_erasures(&self, jobs: &[ErasureJob]) -> Result<(), StoreError> {
+        let messages = jobs
+            .iter()
+            .map(|job| Ok((body(job)?, job.group(), job.deduplication_id())))
+            .collect::<Result<_, StoreError>>()?;
+        self.send(messages).await
     }
 
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {

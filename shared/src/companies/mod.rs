@@ -6,9 +6,10 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::domain::api_key::MAX_API_KEYS;
+use crate::domain::erasure::erasure_receipt_key;
 use crate::domain::{
-    Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState,
-    JobReason, LinkKey, NewApiKey, StoredApiKey, SyncSettings,
+    Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob,
+    ErasureProgress, ErasureReceipt, IntegrationState, JobReason, LinkKey, NewApiKey, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
@@ -58,6 +59,20 @@ pub enum CompaniesError {
 }
 
 type Result<T> = std::result::Result<T, CompaniesError>;
+
+/// How an erasure stands ([`Companies::erasure`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErasureStatus {
+    /// Under way: the connections still being erased, and their progress summed.
+    InProgress {
+        /// Connections not yet erased.
+        connections: usize,
+        /// Where it stands (the earliest request; items and data types summed).
+        progress: ErasureProgress,
+    },
+    /// Finished; the receipt.
+    Complete(ErasureReceipt),
+}
 
 /// The Platform API's use cases over a store.
 pub struct Companies<S> {
@@ -118,16 +133,84 @@ impl<S: PlatformStore> Companies<S> {
         Ok(record)
     }
 
-    /// Deletes a company: mark it (reads stop, no new children), delete its connections'
-    /// secrets, then everything stored under it. A failure part-way can be retried.
+    /// Deletes a company: marks it (reads stop, no new children), puts a tombstone on each
+    /// connection, deletes their secrets by name, and queues the erasure of everything else
+    /// (see [`crate::domain::erasure`]). Repeatable while the erasure runs (it queues it again).
     pub async fn delete_company(&self, id: Uuid) -> Result<()> {
-        let record = self.store.mark_company_deleting(id).await?.ok_or(CompaniesError::CompanyNotFound(id))?;
-        for secret in record.connections.iter().filter_map(|c| c.secret_name.as_deref()) {
-            self.vault.forget(secret).await?;
+        if let Some(erasing) = self.store.erasing_company(id).await? {
+            // Deleted already (the answer stays 404), but its erasure is queued again in case
+            // the first request failed after marking it: erasures are repeatable.
+            let now = Utc::now();
+            for connection in &erasing.connections {
+                self.erase_connection(id, connection.id, now).await?;
+            }
+            self.queue_erasures(&erasing, now).await?;
+            return Err(CompaniesError::CompanyNotFound(id));
         }
-        self.store.purge_company(id).await?;
-        tracing::info!(company_id = %id, connections = record.connections.len(), "company deleted");
+        let record = self.store.mark_company_deleting(id).await?.ok_or(CompaniesError::CompanyNotFound(id))?;
+        let now = Utc::now();
+        for connection in &record.connections {
+            self.erase_connection(id, connection.id, now).await?;
+        }
+        self.queue_erasures(&record, now).await?;
+        tracing::info!(company_id = %id, connections = record.connections.len(), "company deleted; erasure queued");
         Ok(())
+    }
+
+    /// Queues the erasure of each connection of a company being deleted, or of the company's
+    /// own items when it has none.
+    async fn queue_erasures(&self, record: &CompanyRecord, now: chrono::DateTime<Utc>) -> Result<()> {
+        let id = record.company.id;
+        let mut jobs: Vec<ErasureJob> =
+            record.connections.iter().map(|c| ErasureJob::connection(id, c.id, now)).collect();
+        if jobs.is_empty() {
+            jobs.push(ErasureJob::company(id, now));
+        }
+        Ok(self.queue.enqueue_erasures(&jobs).await?)
+    }
+
+    /// Puts the tombstone on a connection and deletes its secret (by its deterministic name,
+    /// whatever the connection records). False when there is no such connection.
+    async fn erase_connection(&self, company: Uuid, id: Uuid, now: chrono::DateTime<Utc>) -> Result<bool> {
+        if self.store.mark_connection_erasing(company, id, &ErasureProgress::queued(now)).await?.is_none() {
+            return Ok(false);
+        }
+        self.vault.forget(&self.vault.secret_name(id)).await?;
+        Ok(true)
+    }
+
+    /// How the erasure of a deleted company (or, with `connection`, of one of its connections)
+    /// stands: in progress while its tombstone stands, done once its receipt is stored.
+    pub async fn erasure(&self, company: Uuid, connection: Option<Uuid>) -> Result<ErasureStatus> {
+        let subject = connection.unwrap_or(company);
+        let in_progress = match connection {
+            Some(id) => self
+                .store
+                .get_connection(company, id)
+                .await?
+                .and_then(|c| c.erasure)
+                .map(|p| ErasureStatus::InProgress { connections: 1, progress: p }),
+            None => self.store.erasing_company(company).await?.map(|record| {
+                let tombstones: Vec<ErasureProgress> =
+                    record.connections.iter().filter_map(|c| c.erasure.clone()).collect();
+                let mut progress = tombstones
+                    .iter()
+                    .min_by_key(|p| p.requested)
+                    .cloned()
+                    .unwrap_or_else(|| ErasureProgress::queued(record.company.created));
+                progress.items_deleted = tombstones.iter().map(|p| p.items_deleted).sum();
+                progress.data_types_done = tombstones.iter().map(|p| p.data_types_done).sum();
+                ErasureStatus::InProgress { connections: tombstones.len(), progress }
+            }),
+        };
+        if let Some(status) = in_progress {
+            return Ok(status);
+        }
+        match self.store.erasure_receipt(&erasure_receipt_key(subject)).await? {
+            Some(receipt) => Ok(ErasureStatus::Complete(receipt)),
+            None if connection.is_some() => Err(CompaniesError::ConnectionNotFound(subject)),
+            None => Err(CompaniesError::CompanyNotFound(subject)),
+        }
     }
 
     /// Creates a PendingAuth BigCommerce connection, unless the integration is disabled.
@@ -161,20 +244,27 @@ impl<S: PlatformStore> Companies<S> {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(company_id = %company, connection_id = %id, "connection unlinked");
+        // The data stays (as Codat keeps it); the credentials are no longer needed.
+        self.vault.forget(&self.vault.secret_name(id)).await?;
+        tracing::info!(company_id = %company, connection_id = %id, "connection unlinked; credentials deleted");
         Ok(updated)
     }
 
-    /// Deletes a connection and its credentials.
+    /// Deletes a connection: its tombstone and its secret at once, then the erasure of its
+    /// records, history and schedule as a job. Repeatable while the erasure runs.
     pub async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<()> {
-        let connection = self.connection(company, id).await?;
-        if let Some(secret) = &connection.secret_name {
-            self.vault.forget(secret).await?;
-        }
-        if !self.store.delete_connection(company, id).await? {
+        self.company(company).await?;
+        let now = Utc::now();
+        if let Some(erasing) = self.store.get_connection(company, id).await?.and_then(|c| c.erasure) {
+            // Deleted already: 404 as before, and its erasure queued again (repeatable).
+            self.queue.enqueue_erasures(&[ErasureJob::connection(company, id, erasing.requested)]).await?;
             return Err(CompaniesError::ConnectionNotFound(id));
         }
-        tracing::info!(company_id = %company, connection_id = %id, "connection deleted");
+        if !self.erase_connection(company, id, now).await? {
+            return Err(CompaniesError::ConnectionNotFound(id));
+        }
+        self.queue.enqueue_erasures(&[ErasureJob::connection(company, id, now)]).await?;
+        tracing::info!(company_id = %company, connection_id = %id, "connection deleted; erasure queued");
         Ok(())
     }
 

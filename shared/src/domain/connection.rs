@@ -70,9 +70,18 @@ pub struct Connection {
     /// Name of the secret holding the store credentials (never the credentials).
     #[serde(default)]
     pub secret_name: Option<String>,
+    /// Set once the connection (or its company) is deleted: its tombstone, until the erasure
+    /// job removes it with everything else (see [`super::erasure`]). Hidden from reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<super::ErasureProgress>,
 }
 
 impl Connection {
+    /// Whether syncs may run: Linked, and not deleted (no tombstone).
+    pub fn syncable(&self) -> bool {
+        self.status == ConnectionStatus::Linked && self.erasure.is_none()
+    }
+
     /// A new connection waiting for credentials.
     pub fn create(company_id: Uuid, now: DateTime<Utc>) -> Self {
         Self {
@@ -84,6 +93,7 @@ impl Connection {
             info: BTreeMap::new(),
             store_hash: None,
             secret_name: None,
+            erasure: None,
         }
     }
 }

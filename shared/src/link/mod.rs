@@ -105,6 +105,15 @@ pub enum LinkError {
     /// Another submission for this connection is being verified.
     #[error("a submission is in progress")]
     InProgress,
+    /// The connection was linked to another store before: a different store needs a new
+    /// connection (one connection never shows two stores' data). Nothing was sent or stored.
+    #[error("the connection belongs to store {linked}, not {submitted}")]
+    OtherStore {
+        /// The store hash the connection was linked to.
+        linked: String,
+        /// The store hash the credentials are for.
+        submitted: String,
+    },
     /// The store refused or could not be asked.
     #[error("verification failed: {0}")]
     Verify(VerifyError),
@@ -248,7 +257,18 @@ impl<S: LinkFunctionStore> LinkService<S> {
             }
             Err(e) => return Err(e.into()),
         }
-        let outcome = self.verify_and_store(company, connection, lease, &credentials).await;
+        // Under the lease no other submission can link the connection: what it says now holds.
+        let outcome = match self.store.get_connection(company, connection).await {
+            Ok(Some(c)) => match c.store_hash {
+                Some(linked) if linked != credentials.store_hash.as_str() => {
+                    tracing::info!(company_id = %company, connection_id = %connection, "credentials for another store refused");
+                    Err(LinkError::OtherStore { linked, submitted: credentials.store_hash.to_string() })
+                }
+                _ => self.verify_and_store(company, connection, lease, &credentials).await,
+            },
+            Ok(None) => Err(LinkError::NotFound),
+            Err(e) => Err(e.into()),
+        };
         if outcome.is_err() {
             self.store.release_link(company, connection, lease).await?;
         }
@@ -282,8 +302,13 @@ impl<S: LinkFunctionStore> LinkService<S> {
         match self.store.complete_link(company, connection, lease, &linked).await {
             Ok(connection) => Ok(connection),
             Err(StoreError::ConditionFailed(_)) => {
-                // The lease expired or the connection went away while we verified.
-                if self.store.get_connection(company, connection).await?.is_none() {
+                // The lease expired, or the connection (or its company) is being erased or went
+                // away while we verified: then the credentials must not stay behind.
+                let erased = match self.store.get_connection(company, connection).await? {
+                    None => true,
+                    Some(c) => c.erasure.is_some() || self.store.get_company(company).await?.is_none(),
+                };
+                if erased {
                     self.vault.forget(&secret_name).await?;
                     return Err(LinkError::NotFound);
                 }

@@ -27,6 +27,8 @@ pub(super) enum Stop {
     Store(StoreError),
     /// The time budget is spent: carry on from this checkpoint in a continuation.
     Yield(Value),
+    /// The connection was deleted (its tombstone stands, or it is gone): write nothing more.
+    Erased,
 }
 
 impl From<FetchError> for Stop {
@@ -192,7 +194,8 @@ impl<S: PlatformStore> SyncWorker<S> {
         data_type: DataType,
         records: &[StoredRecord],
         progress: u8,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Stop> {
+        self.ensure_not_erased(run).await?;
         self.records
             .put_records(RecordSet::new(run.job.connection_id, data_type), records, Some(run.job.dataset_id))
             .await?;
@@ -217,7 +220,17 @@ impl<S: PlatformStore> SyncWorker<S> {
 
     /// Stores records that come whole from one answer (no checkpoint needed).
     pub(super) async fn store_all(&self, run: &Run<'_>, records: &[StoredRecord]) -> Result<(), Stop> {
-        Ok(self.store_kind(run, run.job.data_type, records, 0).await?)
+        self.store_kind(run, run.job.data_type, records, 0).await
+    }
+
+    /// The tombstone check before each page is stored (one consistent read): a connection
+    /// deleted mid-sync gets nothing more written (its erasure's final pass removes a page that
+    /// was already being written).
+    pub(super) async fn ensure_not_erased(&self, run: &Run<'_>) -> Result<(), Stop> {
+        match self.store.get_connection(run.job.company_id, run.job.connection_id).await? {
+            Some(connection) if connection.erasure.is_none() => Ok(()),
+            _ => Err(Stop::Erased),
+        }
     }
 
     /// Stores one page of mapped records, then records the checkpoint (see [`Self::write_checkpoint`]).

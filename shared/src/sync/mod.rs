@@ -8,9 +8,11 @@
 //! - `listings`: the store, products, categories, customers and payment methods;
 //! - `order_pass`: orders, payments and transactions in one pass over the order pages;
 //! - `reconcile`: deletes inferred after a full listing;
+//! - [`erase`](self::erase): the erasure of a deleted connection or company;
 //! - `context`: the run's state and the write side the stages share.
 
 mod context;
+mod erase;
 mod listings;
 mod order_pass;
 mod reconcile;
@@ -24,10 +26,11 @@ use tracing::Instrument;
 
 use crate::bigcommerce::BigCommerceClient;
 use crate::bigcommerce::paced::FetchError;
-use crate::domain::{DataType, PullStatus, SyncJob};
+use crate::domain::{DataType, PullStatus, QueueMessage, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{JobQueue, PlatformStore, RecordStore, SecretReader};
-use crate::vault::CredentialReader;
+use crate::vault::{CredentialReader, CredentialVault};
+pub use erase::Erased;
 
 /// The partner datasets (payments, transactions) an orders run fills, as its checkpoint
 /// records them (`"with": {data type: dataset id}`).
@@ -181,7 +184,14 @@ pub struct SyncWorker<S> {
     full_sync_every: chrono::Duration,
     retries: RetryPolicy,
     reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
+    vault: Option<CredentialVault>,
+    erasure_settle: Duration,
 }
+
+/// How long an erasure waits between its first and final pass by default: longer than any
+/// writer that may have started before the delete can run (the scheduler's 300 s timeout, the
+/// Link function's 20 s).
+pub const ERASURE_SETTLE: Duration = Duration::from_secs(360);
 
 impl<S: PlatformStore> SyncWorker<S> {
     /// A worker that starts no new page after `budget` in one job (the job then checkpoints and
@@ -206,7 +216,21 @@ impl<S: PlatformStore> SyncWorker<S> {
             full_sync_every: FULL_SYNC_EVERY,
             retries: RetryPolicy::default(),
             reports: None,
+            vault: None,
+            erasure_settle: ERASURE_SETTLE,
         }
+    }
+
+    /// Erasures delete credentials through `vault` (secrets named by connection id).
+    pub fn with_vault(mut self, vault: CredentialVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Erasures wait `settle` between their two passes (default [`ERASURE_SETTLE`]).
+    pub fn with_erasure_settle(mut self, settle: Duration) -> Self {
+        self.erasure_settle = settle;
+        self
     }
 
     /// Makes a sync of orders, payments, transactions, products or customers full (and so
@@ -247,18 +271,43 @@ impl<S: PlatformStore> SyncWorker<S> {
             let span = tracing::info_span!("job", message_id = %id);
             let receives: u32 =
                 message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-            let job = message.body.as_deref().map(serde_json::from_str::<SyncJob>);
+            let message_body = message.body.as_deref().map(serde_json::from_str::<QueueMessage>);
             self.hold(message.receipt_handle.as_deref(), deadline).await;
-            let ok = match job {
-                Some(Ok(job)) if !failed_group => match self.run_within(&job, deadline).instrument(span).await {
+            let receipt = message.receipt_handle.as_deref();
+            let ok = match message_body {
+                Some(Ok(_)) if failed_group => false,
+                Some(Ok(QueueMessage::Sync(job))) => match self.run_within(&job, deadline).instrument(span).await {
                     Ok(()) => true,
                     Err(e) => {
                         failed_group = true;
-                        self.after_failure(&job, &e, receives, message.receipt_handle.as_deref()).await;
+                        self.after_failure(&job, &e, receives, receipt).await;
                         false
                     }
                 },
-                Some(Ok(_)) => false,
+                Some(Ok(QueueMessage::Erase(job))) => match self.erase(&job, deadline).instrument(span).await {
+                    Ok(Erased::Done | Erased::Continued) => true,
+                    Ok(Erased::Settle(wait)) => {
+                        // Back after the settle time for the final pass (the group waits too).
+                        failed_group = true;
+                        if let Some(receipt) = receipt
+                            && let Err(e) = self.queue.redeliver_after(receipt, wait).await
+                        {
+                            tracing::warn!(error = %e, "the final pass waits for the queue's visibility timeout");
+                        }
+                        false
+                    }
+                    Err(e) => {
+                        failed_group = true;
+                        let wait = self.retries.backoff(receives);
+                        tracing::warn!(error = %e, receives, wait_secs = wait.as_secs(), "erasure will be retried");
+                        if let Some(receipt) = receipt
+                            && let Err(e) = self.queue.redeliver_after(receipt, wait).await
+                        {
+                            tracing::warn!(error = %e, "the retry waits for the queue's visibility timeout instead");
+                        }
+                        false
+                    }
+                },
                 _ => {
                     tracing::error!(message_id = %id, "undecodable job message");
                     false

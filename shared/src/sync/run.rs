@@ -17,7 +17,7 @@ use crate::bigcommerce::endpoints::rfc3339;
 use crate::bigcommerce::paced::{FetchError, PacedClient};
 use crate::codat::timestamp;
 use crate::domain::sales::SALES_AGGREGATE;
-use crate::domain::{ConnectionStatus, DataType, DataTypeStatus, PullStatus, SalesByMonth, SyncJob};
+use crate::domain::{Connection, ConnectionStatus, DataType, DataTypeStatus, PullStatus, SalesByMonth, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{PlatformStore, RecordSet};
 
@@ -56,6 +56,11 @@ impl<S: PlatformStore> SyncWorker<S> {
             return Ok(self.finish(job, PullStatus::NotSupported, message).await?);
         }
         let connection = match self.store.get_connection(job.company_id, job.connection_id).await? {
+            None | Some(Connection { erasure: Some(_), .. }) => {
+                // Deleted: its erasure removes the dataset; nothing may be written for it.
+                tracing::info!(dataset_id = %job.dataset_id, "connection deleted; dropping the job");
+                return Ok(());
+            }
             Some(c) if c.status == ConnectionStatus::Linked => c,
             Some(c) if c.status == ConnectionStatus::Deauthorized => {
                 let message = Some("The connection is Deauthorized".into());
@@ -122,6 +127,11 @@ impl<S: PlatformStore> SyncWorker<S> {
         };
         let mut continued = false;
         let result = match outcome {
+            Err(Stop::Erased) => {
+                // Nothing more is written: no seal, no status (the erasure removes what was).
+                tracing::info!(dataset_id = %job.dataset_id, "connection deleted mid-sync; the run stops");
+                Ok(())
+            }
             Ok(()) => self.finish_run(&run, PullStatus::Complete, None).await,
             Err(Stop::Yield(checkpoint)) => {
                 // The checkpoint is stored already; the continuation only says where to go on.
@@ -175,7 +185,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// How long a run may start new pages, and how long it may last, from its start: the job
     /// budget (with a quarter more, at least [`MIN_GRACE`], for requests in flight), cut to end
     /// [`LAMBDA_MARGIN`] before `lambda_deadline`.
-    fn time_box(&self, lambda_deadline: Option<std::time::SystemTime>) -> (Duration, Duration) {
+    pub(super) fn time_box(&self, lambda_deadline: Option<std::time::SystemTime>) -> (Duration, Duration) {
         let grace = |budget: Duration| (budget / 4).max(MIN_GRACE);
         let (budget, end) = (self.budget, self.budget + grace(self.budget));
         let Some(left) = lambda_deadline.and_then(|d| d.duration_since(std::time::SystemTime::now()).ok()) else {

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::json;
 use shared::domain::{Company, Connection, ConnectionStatus, DataType, SyncSetting, SyncSettings};
-use shared::domain::{Dataset, LinkKey, PullStatus};
+use shared::domain::{Dataset, ErasurePhase, ErasureProgress, ErasureReceipt, ErasureSubject, LinkKey, PullStatus};
 use shared::error::StoreError;
 use shared::ports::{LinkStore, LinkedStore, PlatformStore};
 use uuid::Uuid;
@@ -68,8 +68,27 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
             .set_connection_status(a.id, Uuid::new_v4(), &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked)
             .await
     ));
-    assert!(store.delete_connection(a.id, second.id).await.expect("delete"));
-    assert!(!store.delete_connection(a.id, second.id).await.expect("delete again"));
+    // A tombstone hides the connection from reads and refuses status changes; removing it
+    // leaves nothing (the company is not being deleted: no purge due).
+    let progress = ErasureProgress::queued(Utc::now());
+    let marked = store.mark_connection_erasing(a.id, second.id, &progress).await.expect("mark").expect("present");
+    assert_eq!(marked.erasure, Some(progress.clone()));
+    let later = ErasureProgress::queued(Utc::now() + chrono::Duration::seconds(5));
+    let again = store.mark_connection_erasing(a.id, second.id, &later).await.expect("mark again").expect("present");
+    assert_eq!(again.erasure, Some(progress.clone()), "the first mark stands");
+    assert!(store.mark_connection_erasing(a.id, Uuid::new_v4(), &progress).await.expect("mark").is_none());
+    let ids: Vec<Uuid> =
+        store.get_company(a.id).await.expect("get").expect("present").connections.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [first.id], "tombstones are hidden");
+    assert!(condition_failed(
+        store.set_connection_status(a.id, second.id, &[ConnectionStatus::PendingAuth], ConnectionStatus::Linked).await
+    ));
+    let moved = ErasureProgress { phase: ErasurePhase::Erasing, items_deleted: 7, ..progress.clone() };
+    assert!(store.record_erasure(a.id, second.id, &moved).await.expect("record"));
+    assert_eq!(store.get_connection(a.id, second.id).await.expect("get").and_then(|c| c.erasure), Some(moved.clone()));
+    assert!(!store.remove_connection(a.id, second.id).await.expect("remove"), "the company stays");
+    assert!(!store.record_erasure(a.id, second.id, &moved).await.expect("record"), "gone");
+    assert_eq!(store.get_connection(a.id, second.id).await.expect("get"), None);
 
     // Sync settings
     assert_eq!(store.sync_settings(a.id).await.expect("settings"), None);
@@ -119,6 +138,17 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
         "Linked is not linkable"
     );
     store.release_link(a.id, pending.id, l1).await.expect("release of a lease not held is harmless");
+    // A connection linked once stays with its store.
+    store
+        .set_connection_status(a.id, pending.id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+        .await
+        .expect("unlink");
+    let l3 = Uuid::new_v4();
+    store.begin_link(a.id, pending.id, l3, now + chrono::Duration::seconds(200), 30).await.expect("lease");
+    let other = LinkedStore { store_hash: "zzz999".into(), ..linked.clone() };
+    assert!(condition_failed(store.complete_link(a.id, pending.id, l3, &other).await), "another store");
+    let relinked = store.complete_link(a.id, pending.id, l3, &linked).await.expect("the same store");
+    assert_eq!(relinked.status, ConnectionStatus::Linked);
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("1"), 1);
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("2"), 2);
     assert_eq!(store.count_attempt("k", 120, 180).await.expect("new window"), 1);
@@ -179,13 +209,32 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
     let by_link = store.company_by_link_hash(&a.link_token_hash).await.expect("lookup").expect("found");
     assert_eq!(by_link.company.id, a.id);
     assert!(store.company_by_link_hash("0000").await.expect("lookup").is_none());
+    assert!(store.erasing_company(a.id).await.expect("erasing").is_none(), "not being deleted");
     let marked = store.mark_company_deleting(a.id).await.expect("mark").expect("present");
-    assert_eq!(marked.connections.len(), 2, "marking returns the connections whose secrets must go");
+    assert_eq!(marked.connections.len(), 2, "marking returns the connections to erase");
     assert!(store.get_company(a.id).await.expect("get").is_none(), "a company being deleted is invisible");
     assert!(condition_failed(store.begin_link(a.id, first.id, l1, Utc::now(), 30).await));
     assert!(store.mark_company_deleting(a.id).await.expect("mark again").is_some(), "repeatable");
-    store.purge_company(a.id).await.expect("purge");
+    assert_eq!(store.erasing_company(a.id).await.expect("erasing").map(|r| r.connections.len()), Some(2));
+    store.count_attempt(&a.link_token_hash, 60, 120).await.expect("an attempt on its Link URL");
+    assert!(store.erase_connection_history(a.id, pending.id).await.expect("history") >= 2, "datasets and statuses");
+    assert_eq!(store.data_statuses(a.id).await.expect("statuses"), Vec::new());
+    assert!(!store.remove_connection(a.id, first.id).await.expect("remove"), "one connection is left");
+    assert!(store.remove_connection(a.id, pending.id).await.expect("remove"), "the last one: the company is due");
+    assert!(store.purge_company(a.id).await.expect("purge") >= 2, "settings, attempts, the company");
     store.purge_company(a.id).await.expect("purge again");
+    assert_eq!(store.count_attempt(&a.link_token_hash, 60, 120).await.expect("counted anew"), 1, "the counter went");
+    let receipt = ErasureReceipt {
+        subject: ErasureSubject::Company,
+        requested: Utc::now(),
+        completed: Utc::now(),
+        items_deleted: 9,
+    };
+    let key = shared::domain::erasure::erasure_receipt_key(a.id);
+    assert_eq!(store.erasure_receipt(&key).await.expect("receipt"), None);
+    store.put_erasure_receipt(&key, &receipt).await.expect("put receipt");
+    let back = store.erasure_receipt(&key).await.expect("receipt").expect("present");
+    assert_eq!((back.subject, back.items_deleted), (ErasureSubject::Company, 9));
     assert!(store.mark_company_deleting(a.id).await.expect("gone").is_none());
     assert!(store.get_company(a.id).await.expect("get").is_none());
     assert_eq!(store.get_connection(a.id, first.id).await.expect("get"), None);

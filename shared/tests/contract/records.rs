@@ -107,3 +107,41 @@ pub async fn aggregates<S: RecordStore + RecordReader>(store: &S) {
     assert_eq!(store.aggregate(other, "sales").await.expect("read"), None, "per connection");
     assert_eq!(store.aggregate(connection, "other").await.expect("read"), None, "per name");
 }
+
+/// Erasure: a set's records, summaries and directory go in bounded steps, other sets and
+/// connections stay; aggregates go per connection.
+pub async fn erasure<S: RecordStore + RecordReader>(store: &S) {
+    let (connection, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let orders = RecordSet::new(connection, DataType::Orders);
+    let records: Vec<StoredRecord> = (1..=30)
+        .map(|n| StoredRecord { id: n.to_string(), modified: None, record: serde_json::json!({"id": n.to_string()}) })
+        .collect();
+    for set in [orders, RecordSet::new(connection, DataType::Customers), RecordSet::new(other, DataType::Orders)] {
+        store.put_records(set, &records, None).await.expect("put");
+        store.seal(set).await.expect("seal");
+    }
+    store.put_aggregate(connection, "sales", &serde_json::json!({"a": 1})).await.expect("put");
+    store.put_aggregate(other, "sales", &serde_json::json!({"a": 1})).await.expect("put");
+    let (mut deleted, mut rounds) = (0, 0);
+    loop {
+        let (n, more) = store.erase(orders, 25).await.expect("erase");
+        assert!(n <= 25 * 2, "bounded by the limit (a record and its summary at most)");
+        deleted += n;
+        rounds += 1;
+        if !more {
+            break;
+        }
+        assert!(rounds < 10, "erasure ends");
+    }
+    assert!(deleted >= 60, "30 records and 30 summaries at least, the directory too: {deleted}");
+    assert!(rounds > 1, "in steps");
+    assert_eq!(store.erase(orders, 25).await.expect("again"), (0, false), "nothing left");
+    assert_eq!(store.page(orders, 0, 10).await.expect("page"), None, "the directory went too");
+    assert!(store.every_record(orders).await.expect("read").is_empty());
+    let customers = store.every_record(RecordSet::new(connection, DataType::Customers)).await.expect("read");
+    assert_eq!(customers.len(), 30, "other data types stay");
+    assert_eq!(store.every_record(RecordSet::new(other, DataType::Orders)).await.expect("read").len(), 30);
+    assert_eq!(store.erase_aggregates(connection).await.expect("aggregates"), 1);
+    assert_eq!(store.aggregate(connection, "sales").await.expect("read"), None);
+    assert!(store.aggregate(other, "sales").await.expect("read").is_some(), "other connections keep theirs");
+}

@@ -50,6 +50,7 @@ async fn dynamodb_records_honour_the_contract() {
     let records = DynamoRecords::new(dynamo(), table("DataTable").await);
     contract::records::records(&records).await;
     contract::records::aggregates(&records).await;
+    contract::records::erasure(&records).await;
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ async fn memory_store_keeps_keys_and_profile_settings() {
 async fn memory_records_honour_the_contract() {
     contract::records::records(&MemoryRecords::new()).await;
     contract::records::aggregates(&MemoryRecords::new()).await;
+    contract::records::erasure(&MemoryRecords::new()).await;
 }
 
 #[tokio::test]

@@ -51,6 +51,12 @@ impl RecordStore for Refusing {
     async fn put_aggregate(&self, connection: Uuid, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
         self.inner.put_aggregate(connection, name, value).await
     }
+    async fn erase(&self, _: RecordSet, _: usize) -> Result<(u64, bool), StoreError> {
+        Ok((0, false))
+    }
+    async fn erase_aggregates(&self, _: Uuid) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn refusing(error: fn() -> StoreError, refusals: Arc<AtomicU32>) -> Option<WrapRecords> {

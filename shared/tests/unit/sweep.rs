@@ -23,6 +23,9 @@ impl JobQueue for DownQueue {
     async fn redeliver_after(&self, _: &str, _: std::time::Duration) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("ChangeMessageVisibility: ServiceUnavailable".into()))
     }
+    async fn enqueue_erasures(&self, _: &[shared::domain::ErasureJob]) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("queue down".into()))
+    }
 }
 
 async fn linked(store: &MemoryStore, now: DateTime<Utc>) -> (Uuid, Uuid) {

@@ -217,6 +217,8 @@ pub async fn worker(
         queue_url,
         full_sync_every: Duration::from_secs(7 * 86_400),
         retries: shared::sync::RetryPolicy::default(),
+        secret_prefix: format!("{prefix}commerce-link/"),
+        erasure_settle: shared::sync::ERASURE_SETTLE,
     };
     Ok(wiring::sync_worker(&function_clients(sdk, "SyncWorkerFunction", &local).await?, config))
 }

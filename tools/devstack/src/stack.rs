@@ -81,6 +81,9 @@ pub struct StackOptions {
     /// Run the worker as its own process from its binary, as Lambda does (`None`: in this
     /// process).
     pub worker_process: Option<WorkerProcess>,
+    /// How long an erasure waits between its two passes (deployed: `ERASURE_SETTLE_SECS`,
+    /// 360 s; locally 2 s, as no writer here runs long).
+    pub erasure_settle: Duration,
 }
 
 /// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
@@ -176,6 +179,7 @@ impl Default for StackOptions {
             sweep: shared::sweep::SweepPolicy::default(),
             withheld: Vec::new(),
             worker_process: None,
+            erasure_settle: Duration::from_secs(2),
         }
     }
 }
@@ -360,6 +364,8 @@ impl DevStack {
                 queue_url: sync_queue.clone(),
                 full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
                 retries: options.retries,
+                secret_prefix: secret_prefix.clone(),
+                erasure_settle: options.erasure_settle,
             },
         );
         if let Some(reports) = options.worker_reports.clone() {
@@ -377,6 +383,11 @@ impl DevStack {
             None => (Arc::new(worker), None, Vec::new()),
             Some(process) => {
                 let names: BTreeMap<String, String> = tables.clone().into_iter().chain(queues.clone()).collect();
+                // The stack's secret names and settle time, unless the test sets its own.
+                let mut process = process.clone();
+                process.env.entry("SECRET_PREFIX".into()).or_insert_with(|| secret_prefix.clone());
+                let settle = options.erasure_settle.as_secs().max(1).to_string();
+                process.env.entry("ERASURE_SETTLE_SECS".into()).or_insert(settle);
                 let (lambda, taps) = process
                     .start(&template, &names, &aws_endpoint, sandbox.base_url(), principals.get("SyncWorkerFunction"))
                     .await?;

@@ -65,11 +65,22 @@ async fn deleting_a_company_removes_everything_stored_for_it() {
     assert_eq!(app.partition(&format!("COMPANY#{id}")).await.len(), 32);
 
     assert_eq!(app.call("DELETE", &format!("/companies/{id}"), None).await.status, 204);
+    assert_error(&app.call("GET", &format!("/companies/{id}"), None).await, 404, id);
+    let erasing = app.call("GET", &format!("/companies/{id}/erasure"), None).await;
+    assert_eq!((erasing.status, erasing.body["status"].as_str()), (200, Some("InProgress")), "{}", erasing.body);
+    assert_eq!(erasing.body["connectionsRemaining"], 30);
+    assert_error(&app.call("DELETE", &format!("/companies/{id}"), None).await, 404, id);
+    app.run_erasures().await;
+    let erased = app.call("GET", &format!("/companies/{id}/erasure"), None).await;
+    assert_eq!((erased.status, erased.body["status"].as_str()), (200, Some("Complete")), "{}", erased.body);
+    assert!(erased.body["itemsDeleted"].as_u64().is_some_and(|n| n >= 2), "{}", erased.body);
     assert!(app.partition(&format!("COMPANY#{id}")).await.is_empty());
     let token = company["redirect"].as_str().expect("redirect").rsplit('/').next().expect("token");
     assert!(app.partition(&format!("LINK#{token}")).await.is_empty(), "the Link token must go too");
     let leftovers: Vec<_> = app.all_items().await.into_iter().filter(|item| format!("{item:?}").contains(id)).collect();
     assert!(leftovers.is_empty(), "items still mention the deleted company: {leftovers:?}");
+    let never = uuid::Uuid::new_v4();
+    assert_error(&app.call("GET", &format!("/companies/{never}/erasure"), None).await, 404, &never.to_string());
     assert_eq!(app.call("GET", &format!("/companies/{}", keep["id"].as_str().expect("id")), None).await.status, 200);
     assert_eq!(app.call("GET", "/companies", None).await.body["totalResults"], 1);
 }

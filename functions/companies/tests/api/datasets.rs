@@ -102,6 +102,7 @@ async fn refresh_one_data_type_then_all() {
 
     // Deleting the company removes its datasets too.
     assert_eq!(app.call("DELETE", &format!("/companies/{company}"), None).await.status, 204);
+    app.run_erasures().await;
     assert!(app.partition(&format!("DATASETS#{company}")).await.is_empty());
 }
 

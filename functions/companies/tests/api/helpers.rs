@@ -154,6 +154,62 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// Runs the sync worker on the sync queue, as the event source mapping does, until the
+    /// queue is empty: the erasures the deletes queued (with no settle time between passes).
+    pub async fn run_erasures(&self) {
+        let data_table = format!("{}-data", self.table);
+        let template = Template::load_default().expect("template");
+        // Created once per test app (a second create fails: it exists).
+        let _ = template.table("DataTable").expect("DataTable").create(&self.dynamo, &data_table).await;
+        let config = shared::config::WorkerConfig {
+            table_name: self.table.clone(),
+            data_table_name: data_table,
+            bigcommerce: shared::bigcommerce::BigCommerceClient::new(
+                url::Url::parse("http://127.0.0.1:9").expect("url"),
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(1),
+            ),
+            job_budget: std::time::Duration::from_secs(60),
+            queue_url: self.queue_url.clone(),
+            full_sync_every: std::time::Duration::from_secs(86_400),
+            retries: shared::sync::RetryPolicy::default(),
+            secret_prefix: format!("{}/", self.table),
+            erasure_settle: std::time::Duration::ZERO,
+        };
+        let worker = shared::wiring::sync_worker(&Clients::new(&sdk()), config);
+        let settings = devstack::runner::PollerSettings {
+            queue_url: self.queue_url.clone(),
+            queue_arn: String::new(),
+            batch_size: 1,
+            timeout: std::time::Duration::from_secs(60),
+            fast_forward: None,
+        };
+        let poller = devstack::runner::SqsPoller::start(self.sqs.clone(), settings, std::sync::Arc::new(worker));
+        let mut empty_checks = 0;
+        for _ in 0..240 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let attributes = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&self.queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .expect("attributes")
+                .attributes
+                .unwrap_or_default();
+            let count = |name| attributes.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let left = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+            empty_checks = if left == 0 { empty_checks + 1 } else { 0 };
+            if empty_checks >= 3 {
+                break;
+            }
+        }
+        poller.stop().await;
+        assert!(empty_checks >= 3, "the queue did not empty");
+    }
+
     /// Every item of the table (test inspection only).
     pub async fn all_items(&self) -> Vec<HashMap<String, AttributeValue>> {
         self.dynamo.scan().table_name(&self.table).send().await.expect("scan").items.unwrap_or_default()

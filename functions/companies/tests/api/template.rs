@@ -71,7 +71,9 @@ fn companies_function_routes_and_least_privilege() {
         ("ANY", "/integrations/{platformKey}"),
         ("ANY", "/profile/syncSettings"),
         ("GET", "/assets/{asset}"),
+        ("GET", "/companies/{companyId}/connections/{connectionId}/erasure"),
         ("GET", "/companies/{companyId}/dataStatus"),
+        ("GET", "/companies/{companyId}/erasure"),
         ("GET", "/integrations"),
         ("GET", "/integrations/{platformKey}/branding"),
     ];
@@ -169,9 +171,14 @@ fn only_the_sync_worker_reads_secrets_and_it_reports_partial_batch_failures() {
     assert_eq!(event["Properties"]["BatchSize"], 1, "one job per invocation: the job budget is the invocation's");
     assert!(!worker["Environment"]["Variables"]["SYNC_QUEUE_URL"].is_null(), "continuations go back on the queue");
     let policy = serde_norway::to_string(&worker["Policies"]).expect("policies");
-    for forbidden in ["PutSecretValue", "CreateSecret", "DeleteSecret", "dynamodb:Scan", "DeleteItem"] {
+    for forbidden in ["PutSecretValue", "CreateSecret", "dynamodb:Scan"] {
         assert!(!policy.contains(forbidden), "the worker must not {forbidden}");
     }
+    // Erasures delete: a deleted connection's items and secret.
+    for needed in ["DeleteSecret", "DeleteItem", "BatchWriteItem"] {
+        assert!(policy.contains(needed), "erasures need {needed}");
+    }
+    assert!(!worker["Environment"]["Variables"]["SECRET_PREFIX"].is_null(), "erasures name secrets");
 }
 
 #[test]

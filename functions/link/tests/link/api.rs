@@ -113,16 +113,36 @@ async fn each_refusal_is_named_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn relinking_updates_the_secret_in_place_and_delete_removes_it() {
+async fn unlink_deletes_the_secret_a_relink_resumes_only_with_the_same_store_and_delete_removes_it() {
     let s = Stack::new().await;
     let (company, connection, _) = s.company().await;
     assert_eq!(s.authorize(&company, &connection, &s.body(s.full())).await.0, 200);
     let path = format!("/companies/{company}/connections/{connection}");
-    s.api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlink");
-    let (status, relinked) = s.authorize(&company, &connection, &s.body(s.full())).await;
-    assert_eq!((status, relinked["status"].as_str()), (200, Some("Linked")));
     let (_, versions) = s.secret(&connection).await.expect("secret");
-    assert_eq!(versions, 2, "PutSecretValue on the same secret, not delete-and-create");
+    assert_eq!(versions, 1);
+    s.api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlink");
+    assert!(s.secret(&connection).await.is_none(), "unlinking deletes the credentials (the data stays)");
+    let (status, relinked) = s.authorize(&company, &connection, &s.body(s.full())).await;
+    assert_eq!((status, relinked["status"].as_str()), (200, Some("Linked")), "a re-link to the same store resumes");
+    assert!(s.secret(&connection).await.is_some(), "stored again");
+    // Another store is refused, with nothing stored or changed.
+    let mut other = s.body(s.full());
+    other["apiPath"] = json!("https://api.bigcommerce.com/stores/zz9other/v3/");
+    s.api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlink");
+    let before = s.sandbox_requests();
+    let (status, refused) = s.authorize(&company, &connection, &other).await;
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"].as_str().unwrap_or_default();
+    assert!(message.contains("create a new connection") && message.contains("zz9other"), "{message}");
+    assert_eq!(s.sandbox_requests(), before, "nothing sent to either store");
+    assert!(s.secret(&connection).await.is_none(), "nothing stored");
+    let conn = s.api.expect("GET", &path, None, 200).await.expect("get");
+    assert_eq!(conn["status"], "Unlinked", "nothing changed");
+    assert_ne!(conn["connectionInfo"]["storeHash"], "zz9other");
+    let (status, _) = s.authorize(&company, &connection, &s.body(s.full())).await;
+    assert_eq!(status, 200, "the connection's own store still links");
+    let (_, versions) = s.secret(&connection).await.expect("secret");
+    assert!(versions >= 1);
     s.api.expect("DELETE", &path, None, 200).await.expect("delete");
     assert!(s.secret(&connection).await.is_none(), "deleting the connection deletes its secret");
 }

@@ -261,6 +261,14 @@ impl RecordStore for Flaky {
     async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner().ids_with_prefix(set, prefix).await
     }
+
+    async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError> {
+        self.inner().erase(set, limit).await
+    }
+
+    async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError> {
+        self.inner().erase_aggregates(connection).await
+    }
 }
 
 #[tokio::test]

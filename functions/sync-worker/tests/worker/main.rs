@@ -4,6 +4,7 @@
 //! changing between pages, storage failing mid-batch, a token revoked mid-sync) against the
 //! sandbox's fault switches.
 
+mod erasure;
 mod faults;
 mod kills;
 mod limits;

@@ -8,17 +8,17 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::item::{
-    Item, classify, company_key, company_pk, condition_ok, datasets_pk, integration_key, item, key_of, kind, link_key,
-    map, profile_settings_key, record, s, settings_key,
+    Item, classify, company_key, company_pk, condition_ok, integration_key, item, kind, link_key, map,
+    profile_settings_key, record, s, settings_key,
 };
 use super::{COMPANIES_INDEX, COMPANIES_PARTITION, DynamoStore};
 use crate::domain::{Company, Connection, IntegrationState, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, CompanyStore, IntegrationStore, SyncSettingsStore};
 
-/// Companies (not being deleted, unless `include_deleting`) with their connections, from items
-/// of any kind.
-fn group(items: Vec<Item>, include_deleting: bool) -> Result<Vec<CompanyRecord>, StoreError> {
+/// Companies (not being deleted, unless `include_deleting`) with their connections (tombstones
+/// only with `include_deleting`), from items of any kind.
+pub(super) fn group(items: Vec<Item>, include_deleting: bool) -> Result<Vec<CompanyRecord>, StoreError> {
     let mut companies: HashMap<Uuid, CompanyRecord> = HashMap::new();
     let mut connections = Vec::new();
     for item in items {
@@ -27,7 +27,9 @@ fn group(items: Vec<Item>, include_deleting: bool) -> Result<Vec<CompanyRecord>,
                 let company: Company = record(item)?;
                 companies.insert(company.id, CompanyRecord { company, connections: Vec::new() });
             }
-            Some("connection") => connections.push(record::<Connection>(item)?),
+            Some("connection") if include_deleting || !item.contains_key("erasure") => {
+                connections.push(record::<Connection>(item)?)
+            }
             _ => {}
         }
     }
@@ -150,32 +152,6 @@ impl CompanyStore for DynamoStore {
             return Ok(None);
         }
         Ok(group(self.partition(company_pk(id)).await?, true)?.pop())
-    }
-
-    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError> {
-        let items = self.partition(company_pk(id)).await?;
-        let link_hash = items
-            .iter()
-            .find(|item| kind(item) == Some("company"))
-            .and_then(|item| item.get("link_token_hash"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
-        // Children and the Link token first, the company item last, so a failed purge leaves the
-        // company findable (and still marked) for a retry.
-        let mut keys: Vec<Item> = items.into_iter().filter(|item| kind(item) != Some("company")).map(key_of).collect();
-        if let Some(hash) = link_hash {
-            keys.push(link_key(&hash));
-        }
-        keys.extend(self.partition(datasets_pk(id)).await?.into_iter().map(key_of));
-        self.batch.delete(keys).await?;
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(company_key(id)))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
     }
 }
 

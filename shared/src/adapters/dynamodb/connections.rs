@@ -27,7 +27,7 @@ impl LinkStore for DynamoStore {
             .set_key(Some(connection_key(company, id)))
             .update_expression("SET link_lease = :lease, link_lease_until = :until")
             .condition_expression(
-                "attribute_exists(pk) AND #status IN (:s0, :s1, :s2) AND (attribute_not_exists(link_lease) OR link_lease_until < :now)",
+                "attribute_exists(pk) AND attribute_not_exists(erasure) AND #status IN (:s0, :s1, :s2) AND (attribute_not_exists(link_lease) OR link_lease_until < :now)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":lease", s(lease.to_string()))
@@ -55,24 +55,32 @@ impl LinkStore for DynamoStore {
         lease: Uuid,
         linked: &LinkedStore,
     ) -> Result<Connection, StoreError> {
-        let out = self
-            .client
-            .update_item()
+        // The company must still stand, the connection not be erased, and a connection linked
+        // before stays with its store (a re-link to another one is refused earlier).
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(connection_key(company, id)))
             .update_expression("SET #status = :linked, store_hash = :hash, secret_name = :secret, info = :info REMOVE link_lease, link_lease_until")
-            .condition_expression("link_lease = :lease")
+            .condition_expression(
+                "link_lease = :lease AND attribute_not_exists(erasure) AND (attribute_not_exists(store_hash) OR attribute_type(store_hash, :null) OR store_hash = :hash)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":linked", s(ConnectionStatus::Linked.as_str()))
             .expression_attribute_values(":hash", s(linked.store_hash.clone()))
             .expression_attribute_values(":secret", s(linked.secret_name.clone()))
             .expression_attribute_values(":info", map(&linked.info)?)
             .expression_attribute_values(":lease", s(lease.to_string()))
-            .return_values(ReturnValue::AllNew)
+            .expression_attribute_values(":null", s("NULL"))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client
+            .transact_write_items()
+            .transact_items(self.company_exists_check(company)?)
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await
             .map_err(classify)?;
-        record(out.attributes.unwrap_or_default())
+        self.get_connection(company, id).await?.ok_or_else(|| StoreError::ConditionFailed("connection gone".into()))
     }
 
     async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError> {
@@ -147,7 +155,10 @@ impl ConnectionStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(connection_key(company, id)))
             .update_expression("SET #status = :to")
-            .condition_expression(format!("attribute_exists(pk) AND #status IN ({})", placeholders.join(", ")))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND attribute_not_exists(erasure) AND #status IN ({})",
+                placeholders.join(", ")
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .return_values(ReturnValue::AllNew);
@@ -156,18 +167,5 @@ impl ConnectionStore for DynamoStore {
         }
         let out = request.send().await.map_err(classify)?;
         record(out.attributes.unwrap_or_default())
-    }
-
-    async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(connection_key(company, id)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }

@@ -108,9 +108,14 @@ pub(super) fn link_key(token_hash: &str) -> Item {
     key(format!("LINK#{token_hash}"), "LINK")
 }
 
+/// The partition of the attempt counters of `attempt_key` (one item per window).
+pub(super) fn attempts_pk(attempt_key: &str) -> String {
+    format!("ATTEMPTS#{attempt_key}")
+}
+
 /// The attempts counter of `attempt_key` in the window starting at `window_start`.
 pub(super) fn attempts_key(attempt_key: &str, window_start: i64) -> Item {
-    key(format!("ATTEMPTS#{attempt_key}"), &window_start.to_string())
+    key(attempts_pk(attempt_key), &window_start.to_string())
 }
 
 /// Partition of a company's datasets and data statuses.

@@ -15,6 +15,7 @@
 //! | credential attempts | `ATTEMPTS#<link token hash>` | `<window start>` | | (TTL `expires_at`)
 //! | dataset | `DATASETS#<id>` | `DATASET#<dataset id>` | |
 //! | data status | `DATASETS#<id>` | `STATUS#<connection id>#<data type>` | (gsi2: `DUE` / due key) |
+//! | erasure receipt | `ERASED#<sha256 of the erased id>` | `RECEIPT` | | (TTL `expires_at`)
 //!
 //! A running dataset is also in the sweep index (gsi3): `UNSENT` / when queued, until its job is
 //! on the queue; `LIVE` / its run's last sign of life, while a run fetches it.
@@ -24,6 +25,7 @@ mod batch;
 mod companies;
 mod connections;
 mod datasets;
+mod erasure;
 mod item;
 pub mod records;
 mod schedule;

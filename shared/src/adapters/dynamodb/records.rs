@@ -399,6 +399,27 @@ impl RecordStore for DynamoRecords {
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
         Ok(())
     }
+
+    async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError> {
+        let mut deleted = 0usize;
+        for pk in [partition(set), index_partition(set), directory_partition(set)] {
+            let request = self.request(pk, None, Some("pk, sk"), true);
+            let keys = self.collect(request, Some(limit.saturating_sub(deleted).max(1))).await?;
+            deleted += keys.len();
+            self.batch.delete(keys).await?;
+            if deleted >= limit {
+                return Ok((deleted as u64, true));
+            }
+        }
+        Ok((deleted as u64, false))
+    }
+
+    async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError> {
+        let keys = self.collect(self.request(format!("AGG#{connection}"), None, Some("pk, sk"), true), None).await?;
+        let count = keys.len() as u64;
+        self.batch.delete(keys).await?;
+        Ok(count)
+    }
 }
 
 #[async_trait]

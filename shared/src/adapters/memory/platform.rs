@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use crate::codat::timestamp;
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, IntegrationState, PullStatus,
-    StoredApiKey, SyncSettings,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt,
+    IntegrationState, PullStatus, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{
-    ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, IntegrationStore, LinkStore,
-    LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
+    ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, ErasureStore, IntegrationStore,
+    LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
 };
 
 #[derive(Default)]
@@ -36,14 +36,27 @@ struct State {
     due: BTreeMap<(Uuid, Uuid, DataType), DateTime<Utc>>,
     /// The sweep marks of running datasets, by (company, dataset).
     marks: BTreeMap<(Uuid, Uuid), (Staleness, String)>,
+    /// Erasure receipts by key.
+    receipts: BTreeMap<String, ErasureReceipt>,
 }
 
 impl State {
+    fn record_with_tombstones(&self, company: &Company) -> CompanyRecord {
+        let mut connections: Vec<Connection> = self
+            .connections
+            .range((company.id, Uuid::nil())..=(company.id, Uuid::max()))
+            .map(|(_, c)| c.clone())
+            .collect();
+        connections.sort_by_key(|c| (c.created, c.id));
+        CompanyRecord { company: company.clone(), connections }
+    }
+
     fn record(&self, company: &Company) -> CompanyRecord {
         let mut connections: Vec<Connection> = self
             .connections
             .range((company.id, Uuid::nil())..=(company.id, Uuid::max()))
             .map(|(_, c)| c.clone())
+            .filter(|c| c.erasure.is_none())
             .collect();
         connections.sort_by_key(|c| (c.created, c.id));
         CompanyRecord { company: company.clone(), connections }
@@ -130,20 +143,7 @@ impl CompanyStore for MemoryStore {
             return Ok(None);
         }
         state.deleting.insert(id);
-        Ok(state.companies.get(&id).map(|c| state.record(c)))
-    }
-
-    async fn purge_company(&self, id: Uuid) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.connections.retain(|(company, _), _| *company != id);
-        state.settings.remove(&id);
-        state.companies.remove(&id);
-        state.deleting.remove(&id);
-        state.datasets.retain(|(company, _), _| *company != id);
-        state.marks.retain(|(company, _), _| *company != id);
-        state.statuses.retain(|(company, _, _), _| *company != id);
-        state.due.retain(|(company, _, _), _| *company != id);
-        Ok(())
+        Ok(state.companies.get(&id).map(|c| state.record_with_tombstones(c)))
     }
 }
 
@@ -161,8 +161,10 @@ impl LinkStore for MemoryStore {
         if !state.companies.contains_key(&company) || state.deleting.contains(&company) {
             return Err(condition("no company"));
         }
-        let linkable =
-            state.connections.get(&(company, id)).is_some_and(|c| ConnectionStatus::LINKABLE.contains(&c.status));
+        let linkable = state
+            .connections
+            .get(&(company, id))
+            .is_some_and(|c| c.erasure.is_none() && ConnectionStatus::LINKABLE.contains(&c.status));
         let free = state.leases.get(&(company, id)).is_none_or(|(_, until)| *until < now.timestamp());
         if !linkable || !free {
             return Err(condition("not linkable"));
@@ -181,6 +183,13 @@ impl LinkStore for MemoryStore {
         let mut state = self.lock();
         if state.leases.get(&(company, id)).map(|(l, _)| *l) != Some(lease) {
             return Err(condition("lease lost"));
+        }
+        if !state.companies.contains_key(&company) || state.deleting.contains(&company) {
+            return Err(condition("no company"));
+        }
+        let connection = state.connections.get(&(company, id)).ok_or_else(|| condition("no connection"))?;
+        if connection.erasure.is_some() || connection.store_hash.as_ref().is_some_and(|h| *h != linked.store_hash) {
+            return Err(condition("erased, or linked to another store"));
         }
         state.leases.remove(&(company, id));
         let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
@@ -235,15 +244,11 @@ impl ConnectionStore for MemoryStore {
     ) -> Result<Connection, StoreError> {
         let mut state = self.lock();
         let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
-        if !from.contains(&connection.status) {
+        if connection.erasure.is_some() || !from.contains(&connection.status) {
             return Err(condition("status changed"));
         }
         connection.status = to;
         Ok(connection.clone())
-    }
-
-    async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        Ok(self.lock().connections.remove(&(company, id)).is_some())
     }
 }
 
@@ -517,5 +522,84 @@ impl DatasetStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl ErasureStore for MemoryStore {
+    async fn mark_connection_erasing(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: &ErasureProgress,
+    ) -> Result<Option<Connection>, StoreError> {
+        let mut state = self.lock();
+        let Some(connection) = state.connections.get_mut(&(company, id)) else { return Ok(None) };
+        connection.erasure.get_or_insert_with(|| progress.clone());
+        Ok(Some(connection.clone()))
+    }
+
+    async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state.companies.get(&id).filter(|_| state.deleting.contains(&id)).map(|c| state.record_with_tombstones(c)))
+    }
+
+    async fn record_erasure(&self, company: Uuid, id: Uuid, progress: &ErasureProgress) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(connection) = state.connections.get_mut(&(company, id)) else { return Ok(false) };
+        connection.erasure = Some(progress.clone());
+        Ok(true)
+    }
+
+    async fn erase_connection_history(&self, company: Uuid, id: Uuid) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let before = state.datasets.len() + state.statuses.len();
+        let gone: Vec<(Uuid, Uuid)> = state
+            .datasets
+            .iter()
+            .filter(|(_, d)| d.company_id == company && d.connection_id == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in &gone {
+            state.datasets.remove(key);
+            state.marks.remove(key);
+        }
+        state.statuses.retain(|(c, n, _), _| !(*c == company && *n == id));
+        state.due.retain(|(c, n, _), _| !(*c == company && *n == id));
+        Ok((before - state.datasets.len() - state.statuses.len()) as u64)
+    }
+
+    async fn remove_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        state.connections.remove(&(company, id));
+        let left = state.connections.range((company, Uuid::nil())..=(company, Uuid::max())).next().is_some();
+        Ok(state.deleting.contains(&company) && !left)
+    }
+
+    async fn purge_company(&self, id: Uuid) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let before = state.connections.len() + state.datasets.len() + state.statuses.len() + state.attempts.len();
+        if let Some(hash) = state.companies.get(&id).map(|c| c.link_token_hash.clone()) {
+            state.attempts.retain(|(key, _), _| *key != hash);
+        }
+        state.connections.retain(|(company, _), _| *company != id);
+        let settings = u64::from(state.settings.remove(&id).is_some());
+        let company = u64::from(state.companies.remove(&id).is_some());
+        state.deleting.remove(&id);
+        state.datasets.retain(|(company, _), _| *company != id);
+        state.marks.retain(|(company, _), _| *company != id);
+        state.statuses.retain(|(company, _, _), _| *company != id);
+        state.due.retain(|(company, _, _), _| *company != id);
+        let after = state.connections.len() + state.datasets.len() + state.statuses.len() + state.attempts.len();
+        Ok((before - after) as u64 + settings + company)
+    }
+
+    async fn put_erasure_receipt(&self, key: &str, receipt: &ErasureReceipt) -> Result<(), StoreError> {
+        self.lock().receipts.insert(key.to_string(), receipt.clone());
+        Ok(())
+    }
+
+    async fn erasure_receipt(&self, key: &str) -> Result<Option<ErasureReceipt>, StoreError> {
+        Ok(self.lock().receipts.get(key).cloned())
     }
 }

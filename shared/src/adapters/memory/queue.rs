@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::SyncJob;
+use crate::domain::{ErasureJob, SyncJob};
 use crate::error::StoreError;
 use crate::ports::JobQueue;
 
@@ -13,6 +13,7 @@ use crate::ports::JobQueue;
 #[derive(Default)]
 pub struct MemoryQueue {
     jobs: Mutex<Vec<SyncJob>>,
+    erasures: Mutex<Vec<ErasureJob>>,
     redeliveries: Mutex<Vec<(String, Duration)>>,
 }
 
@@ -20,6 +21,11 @@ impl MemoryQueue {
     /// Everything enqueued so far.
     pub fn jobs(&self) -> Vec<SyncJob> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every erasure enqueued so far.
+    pub fn erasures(&self) -> Vec<ErasureJob> {
+        self.erasures.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Every delayed redelivery asked for so far: (receipt, delay).
@@ -32,6 +38,11 @@ impl MemoryQueue {
 impl JobQueue for MemoryQueue {
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(jobs);
+        Ok(())
+    }
+
+    async fn enqueue_erasures(&self, jobs: &[ErasureJob]) -> Result<(), StoreError> {
+        self.erasures.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(jobs);
         Ok(())
     }
 

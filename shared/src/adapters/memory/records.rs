@@ -132,6 +132,30 @@ impl RecordStore for MemoryRecords {
         self.aggregates.lock().unwrap_or_else(|e| e.into_inner()).insert((connection, name.to_string()), value.clone());
         Ok(())
     }
+
+    async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError> {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(kind) = kinds.get_mut(&set) else { return Ok((0, false)) };
+        let keys: Vec<String> = kind.entries.keys().take(limit.max(1)).cloned().collect();
+        for key in &keys {
+            kind.entries.remove(key);
+        }
+        // A record and its summary are two items, as in the data table.
+        let mut deleted = keys.len() as u64 * 2;
+        if kind.entries.is_empty() {
+            deleted += u64::from(kind.sealed.is_some());
+            kinds.remove(&set);
+            return Ok((deleted, false));
+        }
+        Ok((deleted, true))
+    }
+
+    async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError> {
+        let mut aggregates = self.aggregates.lock().unwrap_or_else(|e| e.into_inner());
+        let before = aggregates.len();
+        aggregates.retain(|(owner, _), _| *owner != connection);
+        Ok((before - aggregates.len()) as u64)
+    }
 }
 
 #[async_trait]

@@ -18,10 +18,11 @@ use super::request::{RequestInfo, json_body};
 use super::response::{asset, empty, json};
 use crate::codat::paging::{ListParams, by_id};
 use crate::codat::reader::FieldReader;
+use crate::codat::timestamp;
 use crate::codat::{
     self, COMPANY_SCHEMA, CONNECTION_SCHEMA, DATASET_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, TAGS_SCHEMA,
 };
-use crate::companies::{Companies, CompaniesError};
+use crate::companies::{Companies, CompaniesError, ErasureStatus};
 use crate::domain::integration::PLATFORM_KEY;
 use crate::domain::{ConnectionStatus, DataType};
 use crate::ports::{CompanyRecord, PlatformStore};
@@ -46,6 +47,7 @@ enum Route {
     RefreshOne(Uuid, String),
     History(Uuid),
     HistoryItem(Uuid, Uuid),
+    Erasure(Uuid, Option<Uuid>),
     ProfileSyncSettings,
     ApiKeys,
     ApiKey(Uuid),
@@ -83,6 +85,8 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["companies", c] => Route::Company(company_id(c)?),
         ["companies", c, "connections"] => Route::Connections(company_id(c)?),
         ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
+        ["companies", c, "erasure"] => Route::Erasure(company_id(c)?, None),
+        ["companies", c, "connections", id, "erasure"] => Route::Erasure(company_id(c)?, Some(connection_id(id)?)),
         ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
         ["companies", c, "dataStatus"] => Route::DataStatus(company_id(c)?),
         ["companies", c, "data", "all"] => Route::RefreshAll(company_id(c)?),
@@ -94,6 +98,28 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ),
         _ => return Err(ApiError::not_found("No such resource")),
     })
+}
+
+/// The erasure extension's answer: where the erasure of `id` (a company or a connection) stands.
+fn erasure_json(id: Uuid, status: &ErasureStatus) -> Value {
+    match status {
+        ErasureStatus::InProgress { connections, progress } => json!({
+            "id": id,
+            "status": "InProgress",
+            "phase": progress.phase.as_str(),
+            "requested": timestamp(progress.requested),
+            "connectionsRemaining": connections,
+            "dataTypesErased": progress.data_types_done,
+            "itemsDeleted": progress.items_deleted,
+        }),
+        ErasureStatus::Complete(receipt) => json!({
+            "id": id,
+            "status": "Complete",
+            "requested": timestamp(receipt.requested),
+            "completed": timestamp(receipt.completed),
+            "itemsDeleted": receipt.items_deleted,
+        }),
+    }
 }
 
 impl From<CompaniesError> for ApiError {
@@ -206,6 +232,9 @@ impl<S: PlatformStore> CompaniesApi<S> {
             (Route::Connection(c, id), Method::DELETE) => {
                 service.delete_connection(c, id).await?;
                 empty(StatusCode::OK, cid)
+            }
+            (Route::Erasure(c, connection), Method::GET) => {
+                ok(erasure_json(connection.unwrap_or(c), &service.erasure(c, connection).await?))
             }
             (Route::SyncSettings(id), Method::GET) => {
                 let settings = service.sync_settings(id).await?;

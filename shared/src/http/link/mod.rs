@@ -33,6 +33,9 @@ pub struct LinkApi<S> {
 /// A page or a JSON answer.
 type Reply = Result<Response<Body>, ApiError>;
 
+/// What the Link page says when the credentials are for another store than the connection's.
+const OTHER_STORE_MESSAGE: &str = "These credentials are for a different store from the one this connection was linked to, and one connection never holds two stores' data. To connect this store, open the link you were given again and choose BigCommerce: that starts a new connection.";
+
 impl<S: LinkFunctionStore> LinkApi<S> {
     /// The function over `service`.
     pub fn new(service: LinkService<S>, edge: Edge) -> Self {
@@ -150,6 +153,13 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                         ),
                         StatusCode::CONFLICT,
                     )),
+                    Err(LinkError::OtherStore { .. }) => Ok(page.credentials(
+                        target,
+                        &submission,
+                        &[("apiPath", "This is not the store this connection was linked to.".into())],
+                        Some(OTHER_STORE_MESSAGE.into()),
+                        StatusCode::CONFLICT,
+                    )),
                     Err(LinkError::NotFound) => Ok(page.not_found()),
                     Err(LinkError::Store(e)) => Err(e.into()),
                 }
@@ -191,6 +201,11 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 return Err(ApiError::conflict(
                     "Credentials for this connection are being verified; retry in a minute",
                 ));
+            }
+            Err(LinkError::OtherStore { linked, submitted }) => {
+                return Err(ApiError::conflict(format!(
+                    "This connection was linked to store {linked}; these credentials are for store {submitted}. A connection holds one store's data: create a new connection (POST /companies/{company}/connections) to link another store"
+                )));
             }
             Err(LinkError::Store(e)) => return Err(e.into()),
         };
