@@ -165,6 +165,8 @@ pub struct SchedulerConfig {
     /// When the sweep takes a dataset for stuck: `UNSENT_AFTER_SECS` (default 120) and
     /// `JOB_DEAD_AFTER_SECS` (default 1200: the worker's 900 s timeout and a margin).
     pub sweep: SweepPolicy,
+    /// The history kept (datasets the sweep ends get their expiry): see [`history`].
+    pub history: crate::domain::History,
 }
 
 impl SchedulerConfig {
@@ -181,7 +183,12 @@ impl SchedulerConfig {
             dead_after: seconds("JOB_DEAD_AFTER_SECS", defaults.dead_after)?,
             ..defaults
         };
-        Ok(Self { table_name: required("TABLE_NAME")?, queue_url: required("SYNC_QUEUE_URL")?, sweep })
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            queue_url: required("SYNC_QUEUE_URL")?,
+            sweep,
+            history: history()?,
+        })
     }
 }
 
@@ -258,6 +265,9 @@ pub struct WorkerConfig {
     pub secret_prefix: String,
     /// How long an erasure waits between its two passes (`ERASURE_SETTLE_SECS`, default 360).
     pub erasure_settle: std::time::Duration,
+    /// The history kept: `HISTORY_RETENTION_DAYS` (default 90) and `HISTORY_PER_DATA_TYPE`
+    /// (default 500).
+    pub history: crate::domain::History,
 }
 
 impl WorkerConfig {
@@ -292,8 +302,21 @@ impl WorkerConfig {
             retries,
             secret_prefix: secret_prefix()?,
             erasure_settle: seconds("ERASURE_SETTLE_SECS", crate::sync::ERASURE_SETTLE)?,
+            history: history()?,
         })
     }
+}
+
+/// The history kept: `HISTORY_RETENTION_DAYS` (default 90) and `HISTORY_PER_DATA_TYPE`
+/// (default 500).
+pub fn history() -> Result<crate::domain::History, ConfigError> {
+    let defaults = crate::domain::History::default();
+    let days = positive("HISTORY_RETENTION_DAYS", "days")?;
+    let per_type = positive("HISTORY_PER_DATA_TYPE", "datasets")?;
+    Ok(crate::domain::History {
+        retention: days.map_or(defaults.retention, |d| chrono::Duration::days(d.min(36_500) as i64)),
+        per_data_type: per_type.map_or(defaults.per_data_type, |n| n as usize),
+    })
 }
 
 /// An optional variable holding a positive whole number of `unit`.

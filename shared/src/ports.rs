@@ -219,15 +219,36 @@ pub trait DatasetStore: Send + Sync {
     async fn claim_stale(&self, kind: Staleness, seen: &StaleDataset, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// A dataset of a company.
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError>;
-    /// Every dataset of a company (not in any order).
+    /// Every dataset of a company still in the history (not expired; not in any order).
     async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError>;
+    /// A page of a company's history, newest first (by id: dataset ids are time-ordered), read
+    /// with a Limit (expired datasets skipped), and how many datasets the history holds.
+    async fn history_page(
+        &self,
+        company: Uuid,
+        offset: usize,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Dataset>, u64), StoreError>;
+    /// Keeps at most `keep` datasets of a (connection, data type), deleting the oldest others
+    /// (never the latest or the latest successful one); returns how many went.
+    async fn trim_history(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        keep: usize,
+    ) -> Result<u64, StoreError>;
     /// The latest status of every (connection, data type) of a company that was ever queued.
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError>;
     /// Moves a dataset to `to` (and `progress`) if it is still running (Queued, Fetching,
     /// MapQueued, Mapping); a final `to` also records `completed` and `error_message`, clears its
     /// sweep marks and updates the data type's status (the last success only moves forward); a
     /// running `to` marks it [`Staleness::Live`] as of `now`. Returns the dataset as stored
-    /// afterwards; a dataset already final is returned unchanged (redelivered jobs).
+    /// afterwards; a dataset already final is returned unchanged (redelivered jobs). Datasets this
+    /// one supersedes (and itself, when a newer one is the latest) get their expiry
+    /// ([`crate::domain::History::retention`]), unless one is still the latest or the latest
+    /// successful of its data type.
     async fn advance_dataset(
         &self,
         company: Uuid,

@@ -98,7 +98,7 @@ pub fn portal(clients: &Clients, config: PortalConfig) -> PortalApi<DynamoStore>
 
 /// fn sync-worker: the sync worker.
 pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<DynamoStore> {
-    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name).with_history(config.history);
     let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
     let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
@@ -108,12 +108,13 @@ pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<Dynamo
         .with_retries(config.retries)
         .with_vault(vault)
         .with_erasure_settle(config.erasure_settle)
+        .with_history(config.history)
 }
 
 /// fn scheduler: the store it reads due syncs from, and the queue it sends them to.
 pub fn scheduler(clients: &Clients, config: SchedulerConfig) -> (DynamoStore, SqsJobQueue) {
     (
-        DynamoStore::new(clients.dynamo.clone(), config.table_name),
+        DynamoStore::new(clients.dynamo.clone(), config.table_name).with_history(config.history),
         SqsJobQueue::new(clients.sqs.clone(), config.queue_url),
     )
 }

@@ -335,6 +335,13 @@ impl<S: PlatformStore> Companies<S> {
         Ok(self.store.datasets(id).await?)
     }
 
+    /// A page of a company's history, newest first, and how many datasets it holds (read a
+    /// page at a time from the store).
+    pub async fn history_page(&self, id: Uuid, offset: usize, limit: usize) -> Result<(Vec<Dataset>, u64)> {
+        self.company(id).await?;
+        Ok(self.store.history_page(id, offset, limit, Utc::now()).await?)
+    }
+
     /// One dataset of a company.
     pub async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Dataset> {
         self.company(company).await?;

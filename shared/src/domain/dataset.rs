@@ -139,6 +139,33 @@ pub struct Dataset {
     /// Records of its data type stored when it ended (the sealed count).
     #[serde(default)]
     pub records: Option<u64>,
+    /// When it leaves the history (Unix seconds; the table's TTL attribute): set once a newer
+    /// dataset of its data type supersedes it, never on the latest or the latest successful one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// How much history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// How long a superseded dataset stays in the history.
+    pub retention: chrono::Duration,
+    /// The most datasets kept per (connection, data type); older ones go at the next sync.
+    pub per_data_type: usize,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self { retention: chrono::Duration::days(90), per_data_type: 500 }
+    }
+}
+
+impl Dataset {
+    /// Whether it has left the history at `now` (DynamoDB deletes expired items within days,
+    /// moto never: reads skip them).
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now.timestamp())
+    }
 }
 
 impl Dataset {
@@ -156,6 +183,7 @@ impl Dataset {
             error_message: None,
             checkpoint: None,
             records: None,
+            expires_at: None,
         }
     }
 }

@@ -71,7 +71,8 @@ impl SyncJob {
     ) -> Self {
         Self {
             format: JOB_FORMAT,
-            dataset_id: Uuid::new_v4(),
+            // Time-ordered: the history lists a company's datasets newest first by id.
+            dataset_id: Uuid::now_v7(),
             company_id,
             connection_id,
             data_type,

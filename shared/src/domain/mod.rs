@@ -18,7 +18,7 @@ pub use api_key::{NewApiKey, StoredApiKey};
 pub use company::{Company, CompanyDraft, CompanyName, CompanyPatch, Tags};
 pub use connection::{Connection, ConnectionStatus};
 pub use data_type::DataType;
-pub use dataset::{DataTypeStatus, Dataset, PullStatus};
+pub use dataset::{DataTypeStatus, Dataset, History, PullStatus};
 pub use erasure::{ErasureJob, ErasurePhase, ErasureProgress, ErasureReceipt, ErasureSubject, QueueMessage};
 pub use integration::IntegrationState;
 pub use job::{JobReason, SyncJob};

@@ -186,6 +186,7 @@ pub struct SyncWorker<S> {
     reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
     vault: Option<CredentialVault>,
     erasure_settle: Duration,
+    history: crate::domain::History,
 }
 
 /// How long an erasure waits between its first and final pass by default: longer than any
@@ -218,7 +219,15 @@ impl<S: PlatformStore> SyncWorker<S> {
             reports: None,
             vault: None,
             erasure_settle: ERASURE_SETTLE,
+            history: crate::domain::History::default(),
         }
+    }
+
+    /// Keeps at most `history.per_data_type` datasets per data type (the store's expiry follows
+    /// the same setting, given to the store).
+    pub fn with_history(mut self, history: crate::domain::History) -> Self {
+        self.history = history;
+        self
     }
 
     /// Erasures delete credentials through `vault` (secrets named by connection id).

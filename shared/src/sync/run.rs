@@ -299,7 +299,17 @@ impl<S: PlatformStore> SyncWorker<S> {
             let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;
         }
-        Ok(self.finish(run.job, status, message).await?)
+        self.finish(run.job, status, message).await?;
+        // The history keeps a bounded number of datasets per data type.
+        for data_type in run.data_types() {
+            let keep = self.history.per_data_type;
+            match self.store.trim_history(run.job.company_id, connection, data_type, keep).await {
+                Ok(0) => {}
+                Ok(trimmed) => tracing::info!(data_type = data_type.key(), trimmed, "oldest datasets left the history"),
+                Err(e) => tracing::warn!(error = %e, data_type = data_type.key(), "history not trimmed this time"),
+            }
+        }
+        Ok(())
     }
 
     /// Recomputes the store's sales per month from its order summaries (one read of the summary

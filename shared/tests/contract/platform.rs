@@ -340,3 +340,63 @@ pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
     store.put_sync_settings(company.id, &own).await.expect("own");
     assert_eq!(hours(&store.settings_in_force(company.id).await.expect("in force"), DataType::Orders), Some(2));
 }
+
+/// The history: superseded datasets expire (the store keeps history with a retention of zero:
+/// they expire at once), the latest and the latest successful never; pages come newest first;
+/// trimming keeps a bound per data type and never the latest or the latest successful.
+pub async fn history<S: PlatformStore>(store: &S) {
+    let (company, connection) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let queue = |data_type: DataType| {
+        let d = Dataset::queued(Uuid::now_v7(), company, connection, data_type, Utc::now());
+        async move {
+            store.queue_datasets(std::slice::from_ref(&d)).await.expect("queue");
+            d.id
+        }
+    };
+    let end = |id: Uuid, status: PullStatus| async move {
+        store.advance_dataset(company, id, status, 100, None, Utc::now()).await.expect("advance");
+    };
+    let visible = || async {
+        let mut ids: Vec<Uuid> = store.datasets(company).await.expect("datasets").iter().map(|d| d.id).collect();
+        ids.sort();
+        ids
+    };
+    let d1 = queue(DataType::Orders).await;
+    end(d1, PullStatus::Complete).await;
+    let d2 = queue(DataType::Orders).await;
+    end(d2, PullStatus::FetchError).await;
+    assert_eq!(visible().await, [d1, d2], "the latest (d2) and the latest successful (d1) stay");
+    let d3 = queue(DataType::Orders).await;
+    assert_eq!(visible().await, [d1, d2, d3], "nothing expires before the superseding dataset ends");
+    end(d3, PullStatus::Complete).await;
+    assert_eq!(visible().await, [d3], "d3 supersedes both: they expired");
+    assert!(store.dataset(company, d1).await.expect("read").is_none(), "expired datasets are not served");
+    let statuses = store.data_statuses(company).await.expect("statuses");
+    assert_eq!(
+        (statuses[0].latest_sync_id, statuses[0].latest_successful_sync_id),
+        (d3, Some(d3)),
+        "the status is untouched"
+    );
+    // A follow-up queued while one runs: the running one, once ended, is superseded.
+    let d4 = queue(DataType::Orders).await;
+    end(d4, PullStatus::Fetching).await;
+    let d5 = queue(DataType::Orders).await;
+    end(d4, PullStatus::FetchError).await;
+    assert_eq!(visible().await, [d3, d5], "d4 ended superseded (expired); d3 stays the latest successful");
+    end(d5, PullStatus::Complete).await;
+    assert_eq!(visible().await, [d5]);
+    // Pages, newest first.
+    let c1 = queue(DataType::Customers).await;
+    let c2 = queue(DataType::Customers).await;
+    let (page, total) = store.history_page(company, 0, 2, now + chrono::Duration::seconds(1)).await.expect("page");
+    assert_eq!((page.iter().map(|d| d.id).collect::<Vec<_>>(), total), (vec![c2, c1], 3));
+    let (page, _) = store.history_page(company, 2, 2, Utc::now()).await.expect("page 2");
+    assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), [d5]);
+    // Trimming: at most `keep`, the latest kept whatever its age.
+    assert_eq!(store.trim_history(company, connection, DataType::Customers, 1).await.expect("trim"), 1);
+    assert_eq!(store.dataset(company, c1).await.expect("read"), None, "the older one went");
+    assert!(store.dataset(company, c2).await.expect("read").is_some());
+    assert_eq!(store.trim_history(company, connection, DataType::Orders, 0).await.expect("trim"), 4, "d1..d4");
+    assert!(store.dataset(company, d5).await.expect("read").is_some(), "the latest stays");
+}

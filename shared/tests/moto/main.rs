@@ -40,6 +40,31 @@ async fn dynamodb_store_keeps_keys_and_profile_settings() {
 }
 
 #[tokio::test]
+async fn dynamodb_store_keeps_a_bounded_expiring_history() {
+    let history = shared::domain::History { retention: chrono::Duration::zero(), per_data_type: 500 };
+    let name = table("PlatformTable").await;
+    let store = DynamoStore::new(dynamo(), &name).with_history(history);
+    contract::platform::history(&store).await;
+    use shared::domain::{DataType, Dataset, PullStatus};
+    use shared::ports::DatasetStore;
+    let (company, connection) = (Uuid::new_v4(), Uuid::new_v4());
+    for _ in 0..2 {
+        let d = Dataset::queued(Uuid::now_v7(), company, connection, DataType::Orders, chrono::Utc::now());
+        store.queue_datasets(std::slice::from_ref(&d)).await.expect("queue");
+        store.advance_dataset(company, d.id, PullStatus::Complete, 100, None, chrono::Utc::now()).await.expect("end");
+    }
+    // Expired datasets carry the table's TTL attribute (a number), which DynamoDB deletes by
+    // (moto never does; reads skip them).
+    let items = dynamo().scan().table_name(&name).send().await.expect("scan").items.unwrap_or_default();
+    let with_ttl = items
+        .iter()
+        .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).is_some_and(|k| k == "dataset"))
+        .filter(|i| i.get("expires_at").is_some_and(|v| v.as_n().is_ok()))
+        .count();
+    assert!(with_ttl >= 1, "expired datasets carry expires_at");
+}
+
+#[tokio::test]
 async fn dynamodb_store_keeps_the_sweep_marks_in_its_sparse_index() {
     let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
     contract::platform::sweep_marks(&store).await;

@@ -33,6 +33,12 @@ async fn memory_secrets_honour_the_contract() {
 }
 
 #[tokio::test]
+async fn memory_store_keeps_a_bounded_expiring_history() {
+    let history = shared::domain::History { retention: chrono::Duration::zero(), per_data_type: 500 };
+    contract::platform::history(&MemoryStore::new().with_history(history)).await;
+}
+
+#[tokio::test]
 async fn memory_store_keeps_the_sweep_marks() {
     contract::platform::sweep_marks(&MemoryStore::new()).await;
 }

@@ -154,6 +154,7 @@ pub async fn scheduler_setup(sdk: &SdkConfig, prefix: &str) -> Result<SchedulerS
         table_name: format!("{prefix}PlatformTable"),
         queue_url: url.clone(),
         sweep: shared::sweep::SweepPolicy::default(),
+        history: shared::domain::History::default(),
     };
     let own = function_sdk(sdk, "SchedulerFunction", &local).await?;
     let (scheduler_store, queue) = wiring::scheduler(&Clients::new(&own), config);
@@ -219,6 +220,7 @@ pub async fn worker(
         retries: shared::sync::RetryPolicy::default(),
         secret_prefix: format!("{prefix}commerce-link/"),
         erasure_settle: shared::sync::ERASURE_SETTLE,
+        history: shared::domain::History::default(),
     };
     Ok(wiring::sync_worker(&function_clients(sdk, "SyncWorkerFunction", &local).await?, config))
 }

@@ -84,6 +84,8 @@ pub struct StackOptions {
     /// How long an erasure waits between its two passes (deployed: `ERASURE_SETTLE_SECS`,
     /// 360 s; locally 2 s, as no writer here runs long).
     pub erasure_settle: Duration,
+    /// The history kept (deployed: `HISTORY_RETENTION_DAYS`, `HISTORY_PER_DATA_TYPE`).
+    pub history: shared::domain::History,
 }
 
 /// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
@@ -180,6 +182,7 @@ impl Default for StackOptions {
             withheld: Vec::new(),
             worker_process: None,
             erasure_settle: Duration::from_secs(2),
+            history: shared::domain::History::default(),
         }
     }
 }
@@ -366,6 +369,7 @@ impl DevStack {
                 retries: options.retries,
                 secret_prefix: secret_prefix.clone(),
                 erasure_settle: options.erasure_settle,
+                history: options.history,
             },
         );
         if let Some(reports) = options.worker_reports.clone() {
@@ -415,6 +419,7 @@ impl DevStack {
                     table_name: platform_table.clone(),
                     queue_url: sync_queue.clone(),
                     sweep: options.sweep,
+                    history: options.history,
                 },
             );
             let (ahead, reports, sweep) = (options.schedule_ahead, options.tick_reports.clone(), options.sweep);

@@ -175,6 +175,7 @@ impl TestApp {
             retries: shared::sync::RetryPolicy::default(),
             secret_prefix: format!("{}/", self.table),
             erasure_settle: std::time::Duration::ZERO,
+            history: shared::domain::History::default(),
         };
         let worker = shared::wiring::sync_worker(&Clients::new(&sdk()), config);
         let settings = devstack::runner::PollerSettings {

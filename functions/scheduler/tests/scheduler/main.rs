@@ -204,11 +204,13 @@ async fn one_tick_handles_many_connections_and_drops_unlinked_ones_from_the_sche
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1000.0 / (LINKED + UNLINKED + 1) as f64
     );
-    // The cost of a connection is a fixed handful of calls plus three per due data type (its
-    // claim, its next schedule, and the record that its job was sent), never a read of other
-    // connections' data; an unlinked one costs its lookup and one removal per entry. Plus the
-    // due index's Query and the deployment's default settings (read once a tick).
-    let bound = LINKED * (8 + 3 * types.len()) + UNLINKED * (1 + types.len()) + 3;
+    // The cost of a connection is a fixed handful of calls (one of them the check for data
+    // types still Queued, which are not queued twice) plus four per due data type (its claim,
+    // its next schedule, the record that its job was sent, and the note of the dataset it
+    // supersedes, which expires once the new one ends), never a read of other connections'
+    // data; an unlinked one costs its lookup and one removal per entry. Plus the due index's
+    // Query and the deployment's default settings (read once a tick).
+    let bound = LINKED * (9 + 4 * types.len()) + UNLINKED * (1 + types.len()) + 3;
     assert!(dynamo + sqs_sent <= bound as u64, "{} calls, at most {bound} expected", dynamo + sqs_sent);
     assert_eq!(sqs_sent, LINKED as u64, "one SendMessageBatch per connection");
     // The unlinked ones are off the schedule: a much later tick finds only the linked ones.

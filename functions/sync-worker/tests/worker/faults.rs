@@ -47,10 +47,12 @@ async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
         ..Setup::default()
     })
     .await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     w.sandbox().reset_metrics();
-    w.sandbox().exhaust(); // another app of the store used the whole window
     let dataset = w.queue(DataType::Payments).await;
+    // Another app of the store used the whole window, just before the job runs (exhausted
+    // earlier, the 500 ms window could reset while the job is queued).
+    w.sandbox().exhaust();
     let (runs, redeliveries, dead) = w.drain(5).await;
     let metrics = w.sandbox().metrics();
     let (lost, extra) = lost_and_extra(&w, DataType::Payments).await;
@@ -68,7 +70,7 @@ async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
 async fn a_429_that_outlasts_the_budget_continues_from_the_checkpoint_without_a_busy_loop() {
     // Budget 0: the run may only finish requests already possible within the 5 s grace.
     let w = World::with(Setup { sizes: three_pages(), budget: Duration::ZERO, ..Setup::default() }).await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let dataset = w.queue(DataType::Orders).await;
     let event = w.take_event().await;
     w.sandbox().set_rate_limit(1, Duration::from_secs(60));
@@ -108,7 +110,7 @@ async fn five_xx_503s_timeouts_truncated_and_malformed_bodies_are_retried_and_no
         ..Setup::default()
     })
     .await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     w.sandbox()
         .set_faults(Faults {
             error_rate: 0.04,
@@ -150,7 +152,7 @@ async fn five_xx_503s_timeouts_truncated_and_malformed_bodies_are_retried_and_no
 #[tokio::test]
 async fn a_page_that_repeats_fails_the_job_loudly_without_duplicates() {
     let w = World::with(Setup { sizes: three_pages(), ..Setup::default() }).await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     w.sandbox().set_faults(Faults { repeat_page: true, ..Faults::default() }).expect("faults");
     let dataset = w.queue(DataType::Orders).await;
     let (runs, _, dead) = w.drain(5).await;
@@ -166,7 +168,7 @@ async fn a_page_that_repeats_fails_the_job_loudly_without_duplicates() {
 #[tokio::test]
 async fn data_changing_between_pages_converges_on_the_next_sync() {
     let w = World::with(Setup { sizes: three_pages(), ..Setup::default() }).await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let changes = Mutations { inserts: 3, updates: 5, archives: 2, ..Default::default() };
     w.sandbox().set_faults(Faults { mutate_per_page: changes, ..Faults::default() }).expect("faults");
     w.queue(DataType::Orders).await;
@@ -285,8 +287,11 @@ async fn storage_failures_mid_batch_are_redelivered_and_converge_with_the_checkp
         ..Setup::default()
     })
     .await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let dataset = w.queue(DataType::Orders).await;
+    // Filled in the same pass: three writes a page.
+    w.queue(DataType::Payments).await;
+    w.queue(DataType::Transactions).await;
     let event = w.take_event().await;
     let mut runs = 0;
     loop {
@@ -337,7 +342,7 @@ async fn a_token_revoked_mid_sync_deauthorizes_without_retries_and_keeps_the_dat
     })
     .await;
     let _ = store.set((w.sandbox(), w.store.accounts[0].client_id.clone()));
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let dataset = w.queue(DataType::Payments).await;
     w.sandbox().reset_metrics();
     let (runs, redeliveries, dead) = w.drain(5).await;
@@ -372,7 +377,7 @@ async fn a_run_failing_after_its_last_page_resumes_there_not_from_the_first_page
         ..Setup::default()
     })
     .await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let product_calls = || -> u64 {
         w.sandbox().metrics().requests.iter().filter(|(k, _)| k.ends_with("v3/catalog/products")).map(|(_, n)| n).sum()
     };

@@ -173,6 +173,31 @@ impl World {
         event
     }
 
+    /// Takes the first-link jobs off the queue and ends their datasets (Cancelled), for tests
+    /// that queue their own: a Queued data type would answer their refreshes instead.
+    async fn drop_first_syncs(&self) {
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.stack.admin_sdk()),
+            self.stack.tables["PlatformTable"].clone(),
+        );
+        let company = Uuid::parse_str(&self.company).expect("uuid");
+        for message in self.take_event().await.records {
+            let job: shared::domain::SyncJob =
+                serde_json::from_str(message.body.as_deref().unwrap_or_default()).expect("job");
+            shared::ports::DatasetStore::advance_dataset(
+                &store,
+                company,
+                job.dataset_id,
+                shared::domain::PullStatus::Cancelled,
+                0,
+                Some("dropped by the test".into()),
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("cancel");
+        }
+    }
+
     /// Queues one data type of the world's connection (`POST …/data/queue/{dataType}`) and
     /// returns the PullOperation.
     async fn queue(&self, data_type: DataType) -> Value {
@@ -557,7 +582,7 @@ async fn fidelity(w: &World, connection: Uuid) -> Vec<String> {
 async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resumes_there() {
     // A zero budget: every run stores one page, checkpoints and queues its continuation.
     let w = World::with_budget(Duration::ZERO).await;
-    let _ = w.take_event().await; // the first-link jobs: this test queues its own
+    w.drop_first_syncs().await; // the first-link jobs: this test queues its own
     let customer_calls = || -> u64 {
         w.sandbox().metrics().requests.iter().filter(|(k, _)| k.contains("customers")).map(|(_, n)| n).sum()
     };
@@ -602,7 +627,7 @@ async fn a_job_out_of_budget_continues_from_its_checkpoint_and_a_redelivery_resu
 #[tokio::test]
 async fn products_continue_page_by_page_and_each_page_is_fetched_once() {
     let w = World::with_budget(Duration::ZERO).await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let product_calls = || -> u64 {
         w.sandbox().metrics().requests.iter().filter(|(k, _)| k.ends_with("v3/catalog/products")).map(|(_, n)| n).sum()
     };
@@ -619,7 +644,7 @@ async fn products_continue_page_by_page_and_each_page_is_fetched_once() {
 #[tokio::test]
 async fn duplicates_poison_messages_401_and_403() {
     let w = World::new().await;
-    let _ = w.take_event().await; // drop the first-link jobs: this test queues its own
+    w.drop_first_syncs().await; // drop the first-link jobs: this test queues its own
     w.queue(DataType::CompanyInfo).await;
     let mut event = w.take_event().await;
     let job = event.records[0].clone();
@@ -641,12 +666,14 @@ async fn duplicates_poison_messages_401_and_403() {
     w.sandbox().set_scopes(&client_id, [sandbox::Scope::Orders]);
     w.queue(DataType::CompanyInfo).await;
     w.queue(DataType::Orders).await;
+    w.queue(DataType::Payments).await;
+    w.queue(DataType::Transactions).await;
     assert!(w.worker.handle(w.take_event().await).await.batch_item_failures.is_empty());
     let status = w.data_status().await;
     assert_eq!(status["commerce-companyInfo"]["currentStatus"], "PermissionsError");
     assert_eq!(status["commerce-orders"]["currentStatus"], "Complete", "the other data types go on");
-    // The orders run was also filling the first link's payments and transactions, which need
-    // the transactions scope: they end PermissionsError while the orders complete.
+    // The orders run was also filling the queued payments and transactions, which need the
+    // transactions scope: they end PermissionsError while the orders complete.
     assert_eq!(status["commerce-payments"]["currentStatus"], "PermissionsError", "{status}");
     assert_eq!(status["commerce-transactions"]["currentStatus"], "PermissionsError", "{status}");
 
@@ -676,7 +703,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receives() {
     // succeeded; a failed message comes back after its visibility timeout, and SQS moves it to
     // the DLQ after maxReceiveCount receives.
     let w = World::new().await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let (queue, dlq) =
         (&w.stack.resources.queues["SyncJobsQueue"], &w.stack.resources.queues["SyncJobsDeadLetterQueue"]);
     // Seconds instead of the template's 90 minutes, so the test sees the receives run out.
@@ -806,7 +833,7 @@ type Created = (u32, i64);
 #[tokio::test]
 async fn sync_from_utc_bounds_the_first_sync_of_orders_and_customers() {
     let w = World::new().await;
-    let _ = w.take_event().await;
+    w.drop_first_syncs().await;
     let (live_orders, all_orders, customers): (Vec<Created>, usize, Vec<Created>) = {
         let sandbox = w.sandbox();
         let data = sandbox.data();

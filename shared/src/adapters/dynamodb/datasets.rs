@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::item::{
-    LIVE_PK, UNSENT_PK, classify, company_key, condition_ok, connection_key, dataset_key, datasets_pk, item, kind,
-    parse_dataset_key, record, s, status_key, sweep_pk,
+    Item, LIVE_PK, UNSENT_PK, classify, company_key, condition_ok, connection_key, dataset_key, datasets_pk,
+    history_pk, item, key_of, kind, parse_dataset_key, record, s, status_key, sweep_pk,
 };
-use super::{DynamoStore, SWEEP_INDEX};
+use super::{DynamoStore, HISTORY_INDEX, SWEEP_INDEX};
 use crate::codat::timestamp;
-use crate::domain::{DataTypeStatus, Dataset, PullStatus};
+use crate::domain::{DataType, DataTypeStatus, Dataset, PullStatus};
 use crate::error::StoreError;
 use crate::ports::{DatasetStore, StaleDataset, Staleness};
 
@@ -35,7 +35,94 @@ impl DynamoStore {
     }
 }
 
+/// A string attribute of an item.
+fn text_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// The old attributes a conditional update returned, `None` when its condition did not hold.
+fn condition_ok_with(
+    result: Result<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput, StoreError>,
+) -> Result<Option<Item>, StoreError> {
+    match result {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(StoreError::ConditionFailed(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl DynamoStore {
+    /// Gives the datasets `ended` supersedes their expiry: those it replaced as the latest
+    /// (kept in the status's `superseded` set until they end), the latest success it replaced,
+    /// and itself when a newer dataset is the latest, unless one is still the latest or the
+    /// latest successful of the data type.
+    async fn expire_superseded(
+        &self,
+        ended: &Dataset,
+        replaced_success: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key = status_key(ended.company_id, ended.connection_id, ended.data_type);
+        let Some(status) = self.get(key.clone()).await? else { return Ok(()) };
+        let exempt: Vec<String> =
+            ["latest_sync_id", "latest_successful_sync_id"].iter().filter_map(|n| text_attr(&status, n)).collect();
+        let mut candidates: Vec<String> =
+            status.get("superseded").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+        candidates.extend(replaced_success);
+        candidates.push(ended.id.to_string());
+        candidates.sort();
+        candidates.dedup();
+        let expires = (now + self.history.retention).timestamp();
+        let mut settled = Vec::new();
+        for candidate in candidates.into_iter().filter(|c| !exempt.contains(c)) {
+            let Ok(id) = Uuid::parse_str(&candidate) else { continue };
+            let expiring = self
+                .update_final_dataset(ended.company_id, id)
+                .update_expression("SET expires_at = if_not_exists(expires_at, :expires)")
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+                .send()
+                .await
+                .map_err(classify);
+            match expiring {
+                Ok(_) => settled.push(candidate),
+                // Gone, or still running (it ends later, and is expired then).
+                Err(StoreError::ConditionFailed(_)) => {
+                    if self.get(dataset_key(ended.company_id, id)).await?.is_none() {
+                        settled.push(candidate);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !settled.is_empty() {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("DELETE superseded :done")
+                .expression_attribute_values(":done", AttributeValue::Ss(settled))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    /// An UpdateItem of a dataset that applies only once it has ended.
+    fn update_final_dataset(&self, company: Uuid, id: Uuid) -> UpdateItemFluentBuilder {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(company, id)))
+            .condition_expression("attribute_exists(pk) AND NOT (#status IN (:r0, :r1, :r2, :r3))")
+            .expression_attribute_names("#status", "status");
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        request
+    }
+
     /// Moves the `lastSync` of a connection and its company forward to `at` (never back, and
     /// never onto an item that is gone).
     async fn record_last_sync(&self, company: Uuid, connection: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -71,6 +158,8 @@ impl DatasetStore for DynamoStore {
                 let mut keys = dataset_key(d.company_id, d.id);
                 keys.insert("gsi3pk".into(), s(UNSENT_PK));
                 keys.insert("gsi3sk".into(), s(timestamp(d.requested)));
+                keys.insert("gsi4pk".into(), s(history_pk(d.connection_id, d.data_type)));
+                keys.insert("gsi4sk".into(), s(d.id.to_string()));
                 item(d, "dataset", keys)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -93,10 +182,31 @@ impl DatasetStore for DynamoStore {
                 .expression_attribute_values(":status", s(d.status.as_str()))
                 .expression_attribute_values(":id", s(d.id.to_string()))
                 .expression_attribute_values(":requested", s(timestamp(d.requested)))
+                .return_values(ReturnValue::AllOld)
                 .send()
                 .await
                 .map_err(classify);
-            condition_ok(updated)?;
+            let superseded = match updated {
+                Ok(out) => out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| text_attr(a, "latest_sync_id"))
+                    .filter(|old| *old != d.id.to_string()),
+                Err(StoreError::ConditionFailed(_)) => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(old) = superseded {
+                // The dataset it replaces as the latest gets its expiry when this one ends.
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(status_key(d.company_id, d.connection_id, d.data_type)))
+                    .update_expression("ADD superseded :old")
+                    .expression_attribute_values(":old", AttributeValue::Ss(vec![old]))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
         }
         Ok(())
     }
@@ -184,16 +294,135 @@ impl DatasetStore for DynamoStore {
     }
 
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
-        self.get(dataset_key(company, id)).await?.map(record).transpose()
+        let dataset: Option<Dataset> = self.get(dataset_key(company, id)).await?.map(record).transpose()?;
+        Ok(dataset.filter(|d| !d.expired(Utc::now())))
     }
 
     async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
-        self.partition_from(datasets_pk(company), Some("DATASET#"))
+        let now = Utc::now();
+        let datasets: Vec<Dataset> = self
+            .partition_from(datasets_pk(company), Some("DATASET#"))
             .await?
             .into_iter()
             .filter(|i| kind(i) == Some("dataset"))
             .map(record)
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(datasets.into_iter().filter(|d| !d.expired(now)).collect())
+    }
+
+    async fn history_page(
+        &self,
+        company: Uuid,
+        offset: usize,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Dataset>, u64), StoreError> {
+        let live = "attribute_not_exists(expires_at) OR expires_at > :now";
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression(live)
+                .expression_attribute_values(":pk", s(datasets_pk(company)))
+                .expression_attribute_values(":prefix", s("DATASET#"))
+                .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+        };
+        // Newest first (ids are time-ordered), reading no further than the page's end.
+        let (mut page, mut seen, mut start) = (Vec::new(), 0usize, None);
+        while page.len() < limit {
+            let want = offset + limit - seen - page.len();
+            let out = query()
+                .scan_index_forward(false)
+                .limit(want.clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                if seen < offset {
+                    seen += 1;
+                } else if page.len() < limit {
+                    page.push(record::<Dataset>(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        // The count reads each data type's keys in the history index (about 100 bytes a
+        // dataset, bounded by History::per_data_type), not the datasets.
+        let statuses = self.data_statuses(company).await?;
+        let counts = statuses.iter().map(|status| async move {
+            let (mut count, mut start) = (0u64, None);
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(HISTORY_INDEX)
+                    .key_condition_expression("gsi4pk = :pk")
+                    .filter_expression(live)
+                    .expression_attribute_values(":pk", s(history_pk(status.connection_id, status.data_type)))
+                    .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                count += out.count.max(0) as u64;
+                match out.last_evaluated_key {
+                    Some(next) if !next.is_empty() => start = Some(next),
+                    _ => return Ok::<u64, StoreError>(count),
+                }
+            }
+        });
+        let total = futures::future::try_join_all(counts).await?.into_iter().sum();
+        Ok((page, total))
+    }
+
+    async fn trim_history(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        keep: usize,
+    ) -> Result<u64, StoreError> {
+        let status = self.get(status_key(company, connection, data_type)).await?;
+        let kept: Vec<String> = ["latest_sync_id", "latest_successful_sync_id"]
+            .iter()
+            .filter_map(|name| status.as_ref().and_then(|s| text_attr(s, name)))
+            .collect();
+        let (mut keys, mut seen, mut start) = (Vec::new(), 0usize, None);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(HISTORY_INDEX)
+                .key_condition_expression("gsi4pk = :pk")
+                .expression_attribute_values(":pk", s(history_pk(connection, data_type)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                seen += 1;
+                let id = text_attr(&item, "gsi4sk").unwrap_or_default();
+                if seen > keep && !kept.contains(&id) {
+                    keys.push(key_of(item));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        let trimmed = keys.len() as u64;
+        self.batch.delete(keys).await?;
+        Ok(trimmed)
     }
 
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
@@ -254,6 +483,7 @@ impl DatasetStore for DynamoStore {
             .await
             .map_err(classify);
         condition_ok(current)?;
+        let mut replaced_success = None;
         if to == PullStatus::Complete {
             // The last success only moves forward.
             let at = timestamp(now);
@@ -266,11 +496,17 @@ impl DatasetStore for DynamoStore {
                 .condition_expression("attribute_not_exists(last_successful_sync) OR last_successful_sync <= :at")
                 .expression_attribute_values(":id", s(id.to_string()))
                 .expression_attribute_values(":at", s(at))
+                .return_values(ReturnValue::UpdatedOld)
                 .send()
                 .await
                 .map_err(classify);
-            condition_ok(success)?;
+            if let Some(old) = condition_ok_with(success)? {
+                replaced_success = text_attr(&old, "latest_successful_sync_id");
+            }
             self.record_last_sync(company, dataset.connection_id, now).await?;
+        }
+        if to.is_final() {
+            self.expire_superseded(&dataset, replaced_success, now).await?;
         }
         Ok(Some(dataset))
     }

@@ -128,6 +128,11 @@ pub(super) fn dataset_key(company: Uuid, id: Uuid) -> Item {
     key(datasets_pk(company), &format!("DATASET#{id}"))
 }
 
+/// The history index (gsi4) partition of a (connection, data type)'s datasets.
+pub(super) fn history_pk(connection: Uuid, data_type: DataType) -> String {
+    format!("HISTORY#{connection}#{}", data_type.key())
+}
+
 /// The status item of a (connection, data type).
 pub(super) fn status_key(company: Uuid, connection: Uuid, data_type: DataType) -> Item {
     key(datasets_pk(company), &format!("STATUS#{connection}#{}", data_type.key()))

@@ -17,6 +17,9 @@
 //! | data status | `DATASETS#<id>` | `STATUS#<connection id>#<data type>` | (gsi2: `DUE` / due key) |
 //! | erasure receipt | `ERASED#<sha256 of the erased id>` | `RECEIPT` | | (TTL `expires_at`)
 //!
+//! Every dataset is also in the history index (gsi4, keys only): `HISTORY#<connection>#<data type>`
+//! / its id (time-ordered), which bounds the history kept per data type.
+//!
 //! A running dataset is also in the sweep index (gsi3): `UNSENT` / when queued, until its job is
 //! on the queue; `LIVE` / its run's last sign of life, while a run fetches it.
 
@@ -44,6 +47,8 @@ pub const COMPANIES_INDEX: &str = "gsi1";
 pub const DUE_INDEX: &str = "gsi2";
 /// Name of the sparse index the scheduler sweeps for stuck datasets (unsent, or dead runs).
 pub const SWEEP_INDEX: &str = "gsi3";
+/// Name of the index of each (connection, data type)'s datasets, by id (time-ordered).
+pub const HISTORY_INDEX: &str = "gsi4";
 const COMPANIES_PARTITION: &str = "COMPANIES";
 
 /// The platform table.
@@ -52,13 +57,25 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     batch: BatchWriter,
+    history: crate::domain::History,
 }
 
 impl DynamoStore {
     /// Uses `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        Self { batch: BatchWriter::new(client.clone(), table.clone()), client, table }
+        Self {
+            batch: BatchWriter::new(client.clone(), table.clone()),
+            client,
+            table,
+            history: crate::domain::History::default(),
+        }
+    }
+
+    /// Keeps `history` (how long superseded datasets stay; default [`crate::domain::History::default`]).
+    pub fn with_history(mut self, history: crate::domain::History) -> Self {
+        self.history = history;
+        self
     }
 
     /// One item by key, strongly consistent.

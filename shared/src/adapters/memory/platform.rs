@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::codat::timestamp;
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt, History,
     IntegrationState, PullStatus, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
@@ -38,6 +38,8 @@ struct State {
     marks: BTreeMap<(Uuid, Uuid), (Staleness, String)>,
     /// Erasure receipts by key.
     receipts: BTreeMap<String, ErasureReceipt>,
+    /// How much history is kept.
+    history: History,
 }
 
 impl State {
@@ -74,6 +76,12 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps `history` (default [`History::default`]).
+    pub fn with_history(self, history: History) -> Self {
+        self.lock().history = history;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -436,11 +444,55 @@ impl DatasetStore for MemoryStore {
     }
 
     async fn dataset(&self, company: Uuid, id: Uuid) -> Result<Option<Dataset>, StoreError> {
-        Ok(self.lock().datasets.get(&(company, id)).cloned())
+        Ok(self.lock().datasets.get(&(company, id)).filter(|d| !d.expired(Utc::now())).cloned())
     }
 
     async fn datasets(&self, company: Uuid) -> Result<Vec<Dataset>, StoreError> {
-        Ok(self.lock().datasets.iter().filter(|((c, _), _)| *c == company).map(|(_, d)| d.clone()).collect())
+        let now = Utc::now();
+        Ok(self.lock().datasets.values().filter(|d| d.company_id == company && !d.expired(now)).cloned().collect())
+    }
+
+    async fn history_page(
+        &self,
+        company: Uuid,
+        offset: usize,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Dataset>, u64), StoreError> {
+        let state = self.lock();
+        let mut live: Vec<&Dataset> =
+            state.datasets.values().filter(|d| d.company_id == company && !d.expired(now)).collect();
+        live.sort_by_key(|d| std::cmp::Reverse(d.id));
+        let total = live.len() as u64;
+        Ok((live.into_iter().skip(offset).take(limit).cloned().collect(), total))
+    }
+
+    async fn trim_history(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        data_type: DataType,
+        keep: usize,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let exempt: Vec<Uuid> = state
+            .statuses
+            .get(&(company, connection, data_type))
+            .map(|s| [Some(s.latest_sync_id), s.latest_successful_sync_id].into_iter().flatten().collect())
+            .unwrap_or_default();
+        let mut ids: Vec<Uuid> = state
+            .datasets
+            .values()
+            .filter(|d| d.company_id == company && d.connection_id == connection && d.data_type == data_type)
+            .map(|d| d.id)
+            .collect();
+        ids.sort_by_key(|id| std::cmp::Reverse(*id));
+        let gone: Vec<Uuid> = ids.into_iter().skip(keep).filter(|id| !exempt.contains(id)).collect();
+        for id in &gone {
+            state.datasets.remove(&(company, *id));
+            state.marks.remove(&(company, *id));
+        }
+        Ok(gone.len() as u64)
     }
 
     async fn data_statuses(&self, company: Uuid) -> Result<Vec<DataTypeStatus>, StoreError> {
@@ -480,6 +532,27 @@ impl DatasetStore for MemoryStore {
             if to == PullStatus::Complete && status.last_successful_sync.is_none_or(|at| at <= now) {
                 status.latest_successful_sync_id = Some(id);
                 status.last_successful_sync = Some(now);
+            }
+        }
+        if to.is_final() {
+            // Every ended dataset of the data type but the latest and the latest successful
+            // leaves the history after the retention (what the DynamoDB adapter's superseded set
+            // amounts to).
+            let key = (company, dataset.connection_id, dataset.data_type);
+            let exempt: Vec<Uuid> = state
+                .statuses
+                .get(&key)
+                .map(|s| [Some(s.latest_sync_id), s.latest_successful_sync_id].into_iter().flatten().collect())
+                .unwrap_or_default();
+            let expires = (now + state.history.retention).timestamp();
+            for d in state.datasets.values_mut() {
+                if (d.company_id, d.connection_id, d.data_type) == key
+                    && d.status.is_final()
+                    && !exempt.contains(&d.id)
+                    && d.expires_at.is_none()
+                {
+                    d.expires_at = Some(expires);
+                }
             }
         }
         if to == PullStatus::Complete {

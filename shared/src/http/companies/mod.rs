@@ -254,6 +254,14 @@ impl<S: PlatformStore> CompaniesApi<S> {
             (Route::DataStatus(id), Method::GET) => ok(codat::data_statuses(&service.data_statuses(id).await?)),
             (Route::History(id), Method::GET) => {
                 let params = ListParams::parse(&RequestInfo::query(req)?, &DATASET_SCHEMA)?;
+                if params.query.is_none() && params.order_by.is_none() {
+                    // Newest first, a page read from the store (dataset ids are time-ordered).
+                    let size = params.page_size as usize;
+                    let offset = (params.page as usize - 1) * size;
+                    let (page, total) = service.history_page(id, offset, size).await?;
+                    let records = page.iter().map(codat::pull_operation).collect();
+                    return Ok(ok(params.envelope(records, total as usize, &info.path)));
+                }
                 let records: Vec<Value> = service.datasets(id).await?.iter().map(codat::pull_operation).collect();
                 ok(params.page(records, &info.path, by_requested))
             }
@@ -397,7 +405,8 @@ fn company_json(record: &CompanyRecord, urls: &PublicUrls) -> Value {
 
 /// Pull operations: newest first, then by id.
 fn by_requested(a: &Value, b: &Value) -> Ordering {
-    b["requested"].as_str().cmp(&a["requested"].as_str()).then_with(|| by_id(a, b))
+    // Ties: the later id first, as the history's own order (time-ordered ids, newest first).
+    b["requested"].as_str().cmp(&a["requested"].as_str()).then_with(|| by_id(b, a))
 }
 
 /// Default list order: oldest first, then by id.
