@@ -4,8 +4,8 @@
 use url::Url;
 
 use crate::bigcommerce::BigCommerceClient;
-use crate::domain::LinkKey;
 use crate::http::{ApiKeys, Edge};
+use crate::keyring::LinkKeySource;
 use crate::link::LinkSettings;
 use crate::sweep::SweepPolicy;
 use crate::sync::RetryPolicy;
@@ -62,13 +62,13 @@ pub struct CompaniesConfig {
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
 /// `PUBLIC_BASE_URL` (optional; the request's API Gateway domain when unset) and
-/// `LINK_SIGNING_KEY` (hex or base64, at least 32 bytes).
+/// `LINK_KEY_SECRET` (the name or ARN of the Secrets Manager secret holding the link keys, read
+/// on first use: see [`crate::keyring`]).
 pub fn edge_from_env() -> Result<Edge, ConfigError> {
     let keys = api_keys()?;
-    let link_key = LinkKey::parse(&required("LINK_SIGNING_KEY")?)
-        .map_err(|e| ConfigError::Invalid { name: "LINK_SIGNING_KEY", reason: e.to_string() })?;
+    let link_keys = LinkKeySource::secret(required("LINK_KEY_SECRET")?);
     let public_base_url = var("PUBLIC_BASE_URL").map(|raw| parse_base_url("PUBLIC_BASE_URL", &raw)).transpose()?;
-    Ok(Edge { keys, public_base_url, link_key })
+    Ok(Edge { keys, public_base_url, link_keys })
 }
 
 impl CompaniesConfig {

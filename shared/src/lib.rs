@@ -7,7 +7,7 @@
 //!    (Codat's query language).
 //! 3. [`adapters`] (DynamoDB, Secrets Manager, SQS, and an in-memory twin of each) and
 //!    [`bigcommerce`] (the client, its endpoints and the mappings to Codat's model).
-//! 4. The use cases: [`vault`] (credential storage), [`syncs`] (requesting syncs), [`sync`] (fn
+//! 4. The use cases: [`vault`] (credential storage), [`keyring`] (the link keys, from a secret), [`syncs`] (requesting syncs), [`sync`] (fn
 //!    sync-worker), [`scheduler`] and [`sweep`] (fn scheduler), [`companies`] (fn companies), [`link`] (fn
 //!    link), [`data`] (fn data).
 //! 5. [`http`]: the HTTP edge (auth, requests, errors, and one router per HTTP function).
@@ -23,6 +23,7 @@ pub mod data;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod keyring;
 pub mod link;
 pub mod ports;
 pub mod query;

@@ -46,6 +46,10 @@ pub trait CompanyStore: Send + Sync {
     async fn update_company_details(&self, company: &Company) -> Result<(), StoreError>;
     /// The company whose Link token hashes to `token_hash`.
     async fn company_by_link_hash(&self, token_hash: &str) -> Result<Option<CompanyRecord>, StoreError>;
+    /// Gives the company a new Link nonce (its Link URL rotates): the lookup item of `old_hash`
+    /// goes, the new one comes, in one transaction. `ConditionFailed` if the company is gone,
+    /// being deleted, or no longer has `old_hash`.
+    async fn rotate_link(&self, id: Uuid, old_hash: &str, nonce: &crate::domain::LinkNonce) -> Result<(), StoreError>;
     /// First step of a delete: marks the company deleting (it disappears from reads and refuses
     /// new children) and returns it with its connections (tombstones included), so each can be
     /// erased. Repeatable; `None` if there is no such company.

@@ -239,6 +239,7 @@ mod tests {
             description: None,
             tags: Tags::default(),
             link_token_hash: "x".into(),
+            link_nonce: String::new(),
             created: now,
             last_sync: None,
         };

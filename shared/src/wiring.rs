@@ -59,10 +59,10 @@ pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<Dyn
     let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
     let vault = CredentialVault::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.secret_prefix);
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
-    let link_key = config.edge.link_key.clone();
     let mut edge = config.edge;
     edge.keys = edge.keys.with_store(Arc::new(store.clone()));
-    CompaniesApi::new(Companies::new(store, vault, queue, link_key), edge)
+    edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
+    CompaniesApi::new(Companies::new(store, vault, queue), edge)
 }
 
 /// fn link: the Link pages and `PUT .../authorization`.
@@ -72,6 +72,7 @@ pub fn link(clients: &Clients, config: LinkConfig) -> LinkApi<DynamoStore> {
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     let mut edge = config.edge;
     edge.keys = edge.keys.with_store(Arc::new(store.clone()));
+    edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
     let service = LinkService::new(store, vault, queue, config.bigcommerce, config.settings);
     LinkApi::new(service, edge)
 }
@@ -92,7 +93,8 @@ pub fn portal(clients: &Clients, config: PortalConfig) -> PortalApi<DynamoStore>
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     let mut edge = config.edge;
     edge.keys = edge.keys.with_store(Arc::new(store.clone()));
-    let companies = Companies::new(store.clone(), vault, queue, edge.link_key.clone());
+    edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
+    let companies = Companies::new(store.clone(), vault, queue);
     PortalApi::new(companies, store, records, edge)
 }
 

@@ -8,9 +8,10 @@ use url::Url;
 use super::timestamp;
 use crate::domain::integration::{INTEGRATION_ID, LOGO_PATH, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
 use crate::domain::{
-    Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKey, StoredApiKey, SyncSetting,
+    Company, Connection, DataTypeStatus, Dataset, IntegrationState, LinkKeys, StoredApiKey, SyncSetting,
 };
 use crate::query::{Field, FieldKind, Schema};
+use std::sync::Arc;
 
 /// Codat's `sourceType` of every integration here.
 pub const SOURCE_TYPE: &str = "Commerce";
@@ -19,17 +20,17 @@ pub const SOURCE_TYPE: &str = "Commerce";
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
     base: Url,
-    key: LinkKey,
+    keys: Arc<LinkKeys>,
 }
 
 impl PublicUrls {
-    /// From the public base URL (scheme and host, optionally a path prefix) and the link key.
-    pub fn new(mut base: Url, key: LinkKey) -> Self {
+    /// From the public base URL (scheme and host, optionally a path prefix) and the link keys.
+    pub fn new(mut base: Url, keys: Arc<LinkKeys>) -> Self {
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Self { base, key }
+        Self { base, keys }
     }
 
     fn join(&self, path: &str) -> String {
@@ -39,14 +40,20 @@ impl PublicUrls {
         url.to_string()
     }
 
-    /// A company's Link URL (`redirect`).
-    pub fn company_link(&self, company: uuid::Uuid) -> String {
-        self.join(&format!("link/{}", self.key.token_for(company).as_str()))
+    /// The company's Link token under the current key (empty for a company stored before Link
+    /// nonces: its Link URL must be rotated).
+    fn token(&self, company: &Company) -> String {
+        company.nonce().map(|nonce| self.keys.token_for(company.id, &nonce).as_str().to_string()).unwrap_or_default()
     }
 
-    /// A connection's Link URL (`linkUrl`).
-    pub fn connection_link(&self, company: uuid::Uuid, connection: uuid::Uuid) -> String {
-        self.join(&format!("link/{}/connections/{connection}", self.key.token_for(company).as_str()))
+    /// A company's Link URL (`redirect`).
+    pub fn company_link(&self, company: &Company) -> String {
+        self.join(&format!("link/{}", self.token(company)))
+    }
+
+    /// A connection's Link URL (`linkUrl`) of `company`.
+    pub fn connection_link(&self, company: &Company, connection: uuid::Uuid) -> String {
+        self.join(&format!("link/{}/connections/{connection}", self.token(company)))
     }
 
     /// The base URL.
@@ -60,8 +67,8 @@ impl PublicUrls {
     }
 }
 
-/// Codat's Connection.
-pub fn connection(conn: &Connection, urls: &PublicUrls) -> Value {
+/// Codat's Connection (of `company`, whose Link URL it extends).
+pub fn connection(conn: &Connection, company: &Company, urls: &PublicUrls) -> Value {
     let mut value = serde_json::json!({
         "id": conn.id,
         "integrationId": INTEGRATION_ID,
@@ -69,7 +76,7 @@ pub fn connection(conn: &Connection, urls: &PublicUrls) -> Value {
         "sourceId": SOURCE_ID,
         "sourceType": SOURCE_TYPE,
         "platformName": PLATFORM_NAME,
-        "linkUrl": urls.connection_link(conn.company_id, conn.id),
+        "linkUrl": urls.connection_link(company, conn.id),
         "status": conn.status.as_str(),
         "lastSync": conn.last_sync.map(timestamp),
         "created": timestamp(conn.created),
@@ -83,12 +90,12 @@ pub fn connection(conn: &Connection, urls: &PublicUrls) -> Value {
 
 /// Codat's Company, with its connections.
 pub fn company(company: &Company, connections: &[Connection], urls: &PublicUrls) -> Value {
-    let connections: Vec<Value> = connections.iter().map(|c| connection(c, urls)).collect();
+    let connections: Vec<Value> = connections.iter().map(|c| connection(c, company, urls)).collect();
     serde_json::json!({
         "id": company.id,
         "name": company.name.as_str(),
         "description": company.description.clone().unwrap_or_default(),
-        "redirect": urls.company_link(company.id),
+        "redirect": urls.company_link(company),
         "lastSync": company.last_sync.map(timestamp),
         "created": timestamp(company.created),
         "createdByUserName": null,
@@ -317,13 +324,14 @@ mod tests {
 
     #[test]
     fn public_urls_keep_a_path_prefix() {
-        let key = LinkKey::generate();
-        let company = uuid::Uuid::new_v4();
-        let token = key.token_for(company);
-        let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"), key.clone());
-        assert_eq!(urls.company_link(company), format!("https://api.example.com/prod/link/{}", token.as_str()));
+        let keys = Arc::new(LinkKeys::generate());
+        let draft = crate::codat::bodies::company_draft(&serde_json::json!({"name": "Acme"})).expect("draft");
+        let company = Company::create(draft, chrono::Utc::now());
+        let token = keys.token_for(company.id, &company.nonce().expect("nonce"));
+        let urls = PublicUrls::new(Url::parse("https://api.example.com/prod").expect("url"), keys.clone());
+        assert_eq!(urls.company_link(&company), format!("https://api.example.com/prod/link/{}", token.as_str()));
         assert_eq!(urls.logo(), "https://api.example.com/prod/assets/bigcommerce-logo.svg");
-        let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"), key);
-        assert_eq!(root.company_link(company), format!("http://127.0.0.1:3000/link/{}", token.as_str()));
+        let root = PublicUrls::new(Url::parse("http://127.0.0.1:3000").expect("url"), keys);
+        assert_eq!(root.company_link(&company), format!("http://127.0.0.1:3000/link/{}", token.as_str()));
     }
 }

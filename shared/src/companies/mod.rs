@@ -9,7 +9,7 @@ use crate::domain::api_key::MAX_API_KEYS;
 use crate::domain::erasure::erasure_receipt_key;
 use crate::domain::{
     Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob,
-    ErasureProgress, ErasureReceipt, IntegrationState, JobReason, LinkKey, NewApiKey, StoredApiKey, SyncSettings,
+    ErasureProgress, ErasureReceipt, IntegrationState, JobReason, LinkNonce, NewApiKey, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
@@ -79,14 +79,13 @@ pub struct Companies<S> {
     store: S,
     vault: CredentialVault,
     queue: Arc<dyn JobQueue>,
-    link_key: LinkKey,
 }
 
 impl<S: PlatformStore> Companies<S> {
     /// Over `store`; `vault` deletes the credentials of deleted connections, `queue` takes sync
-    /// requests, `link_key` derives new companies' Link tokens.
-    pub fn new(store: S, vault: CredentialVault, queue: Arc<dyn JobQueue>, link_key: LinkKey) -> Self {
-        Self { store, vault, queue, link_key }
+    /// requests and erasures.
+    pub fn new(store: S, vault: CredentialVault, queue: Arc<dyn JobQueue>) -> Self {
+        Self { store, vault, queue }
     }
 
     /// The integration toggle.
@@ -113,13 +112,36 @@ impl<S: PlatformStore> Companies<S> {
 
     /// A connection of a company.
     pub async fn connection(&self, company: Uuid, id: Uuid) -> Result<Connection> {
+        Ok(self.company_connection(company, id).await?.1)
+    }
+
+    /// A connection with its company (whose Link URL its own extends).
+    pub async fn company_connection(&self, company: Uuid, id: Uuid) -> Result<(Company, Connection)> {
         let record = self.company(company).await?;
-        find_connection(&record, id).cloned()
+        let connection = find_connection(&record, id)?.clone();
+        Ok((record.company, connection))
+    }
+
+    /// Rotates a company's Link URL: a new nonce, so the old URL (and every connection's under
+    /// it) stops working at once. Returns the company with its new `redirect`.
+    pub async fn rotate_link(&self, id: Uuid) -> Result<CompanyRecord> {
+        let record = self.company(id).await?;
+        let nonce = LinkNonce::generate();
+        match self.store.rotate_link(id, &record.company.link_token_hash, &nonce).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed(_)) => {
+                // Deleted meanwhile, or rotated by a concurrent request: the newer one stands.
+                return self.company(id).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(company_id = %id, "Link URL rotated");
+        self.company(id).await
     }
 
     /// Creates a company (and its Link token).
     pub async fn create_company(&self, draft: CompanyDraft) -> Result<Company> {
-        let company = Company::create(draft, Utc::now(), &self.link_key);
+        let company = Company::create(draft, Utc::now());
         self.store.create_company(&company).await?;
         tracing::info!(company_id = %company.id, "company created");
         Ok(company)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::link::LinkKey;
+use super::link::LinkNonce;
 
 /// Longest company name accepted.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -98,9 +98,12 @@ pub struct Company {
     /// Platform-defined tags.
     #[serde(default)]
     pub tags: Tags,
-    /// SHA-256 (hex) of the company's Link token; the token itself is derived from the
-    /// deployment's link key and never stored.
+    /// SHA-256 (hex) of the company's Link nonce: the lookup key of its Link pages. The token
+    /// (the nonce and a MAC under the deployment's link key) is never stored.
     pub link_token_hash: String,
+    /// The company's Link nonce (base64url; see [`super::link`]); a new one rotates its Link URL.
+    #[serde(default)]
+    pub link_nonce: String,
     /// When it was created.
     pub created: DateTime<Utc>,
     /// Last successful sync of any data type.
@@ -109,18 +112,24 @@ pub struct Company {
 }
 
 impl Company {
-    /// A new company from a validated draft; its Link token is derived with `key`.
-    pub fn create(draft: CompanyDraft, now: DateTime<Utc>, key: &LinkKey) -> Self {
-        let id = Uuid::new_v4();
+    /// A new company from a validated draft, with a fresh Link nonce.
+    pub fn create(draft: CompanyDraft, now: DateTime<Utc>) -> Self {
+        let nonce = LinkNonce::generate();
         Self {
-            id,
+            id: Uuid::new_v4(),
             name: draft.name,
             description: draft.description,
             tags: draft.tags.unwrap_or_default(),
-            link_token_hash: key.token_for(id).hash(),
+            link_token_hash: nonce.hash(),
+            link_nonce: nonce.as_text(),
             created: now,
             last_sync: None,
         }
+    }
+
+    /// Its Link nonce; `None` for a company stored before nonces (rotate its Link URL).
+    pub fn nonce(&self) -> Option<LinkNonce> {
+        LinkNonce::parse(&self.link_nonce)
     }
 
     /// Replaces name, description and tags (PUT): absent optional fields are cleared.

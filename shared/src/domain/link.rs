@@ -1,7 +1,10 @@
-//! Link tokens and form tokens. A company's Link token is an HMAC of its id under the
-//! deployment's link key: unguessable without the key, recomputable for `redirect`, and stored
-//! only as a SHA-256 hash (the lookup key of the Link pages). Form tokens (anti-CSRF) are HMACs
-//! of the Link token hash and an issue time.
+//! Link tokens and form tokens. A company's Link token is a random per-company nonce (stored with
+//! the company) and an HMAC of the company id and that nonce under the deployment's link key:
+//! unguessable without the key, recomputable for `redirect`, looked up by the nonce's SHA-256
+//! (so a key rotation leaves every lookup in place) and checked against every key still
+//! accepted ([`LinkKeys`]: the current one, and the previous one during a rotation). A new nonce
+//! (a rotated Link URL) stops the old token at once. Form tokens (anti-CSRF) are HMACs of the
+//! lookup hash and an issue time.
 
 use std::sync::Arc;
 
@@ -86,9 +89,13 @@ impl LinkKey {
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
-    /// The Link token of a company.
-    pub fn token_for(&self, company: Uuid) -> LinkToken {
-        LinkToken(URL_SAFE_NO_PAD.encode(self.mac(&[b"link-token/v1", company.as_bytes()])))
+    /// The Link token of a company whose nonce is `nonce`.
+    pub fn token_for(&self, company: Uuid, nonce: &LinkNonce) -> LinkToken {
+        let mac = self.mac(&[b"link-token/v2", company.as_bytes(), &nonce.0]);
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(&nonce.0);
+        bytes[16..].copy_from_slice(&mac[..16]);
+        LinkToken(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// A form token for the Link page of `token_hash`, issued at `issued` (Unix seconds).
@@ -109,7 +116,44 @@ impl LinkKey {
     }
 }
 
-/// The secret part of a company's Link URL.
+/// A company's Link nonce: 16 random bytes, the half of its Link token that is not a MAC.
+/// Replaced when the company's Link URL is rotated.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkNonce([u8; 16]);
+
+impl std::fmt::Debug for LinkNonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkNonce(..)")
+    }
+}
+
+impl LinkNonce {
+    /// A fresh random nonce.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        Self(bytes)
+    }
+
+    /// From its stored text (base64url); `None` when malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// Its stored text (base64url).
+    pub fn as_text(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// SHA-256 (hex) of the nonce: the lookup key of its Link pages (`LINK#<hash>`), the same
+    /// under every key.
+    pub fn hash(&self) -> String {
+        hex::encode(Sha256::digest(self.0))
+    }
+}
+
+/// The secret part of a company's Link URL: its nonce and a MAC.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LinkToken(String);
 
@@ -131,10 +175,127 @@ impl LinkToken {
         &self.0
     }
 
-    /// SHA-256 (hex): what storage keeps.
-    pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+    /// The nonce it carries.
+    pub fn nonce(&self) -> Option<LinkNonce> {
+        let bytes = URL_SAFE_NO_PAD.decode(&self.0).ok()?;
+        Some(LinkNonce(bytes.get(..16)?.try_into().ok()?))
     }
+
+    /// SHA-256 (hex) of its nonce: what storage keeps and looks it up by.
+    pub fn hash(&self) -> String {
+        self.nonce().map(|n| n.hash()).unwrap_or_default()
+    }
+}
+
+/// The link keys a deployment accepts: the current one (which signs), and the previous one
+/// while a rotation's window lasts (which still verifies).
+#[derive(Debug, Clone)]
+pub struct LinkKeys {
+    current: LinkKey,
+    previous: Option<LinkKey>,
+    client_id: Uuid,
+}
+
+impl LinkKeys {
+    /// Only `key` (its Codat `clientId` derived from it).
+    pub fn single(key: LinkKey) -> Self {
+        let client_id = key.client_id();
+        Self { current: key, previous: None, client_id }
+    }
+
+    /// `current`, with `previous` still accepted, and the deployment's stable `clientId`.
+    pub fn new(current: LinkKey, previous: Option<LinkKey>, client_id: Uuid) -> Self {
+        Self { current, previous, client_id }
+    }
+
+    /// A fresh random key (local stacks and tests).
+    pub fn generate() -> Self {
+        Self::single(LinkKey::generate())
+    }
+
+    /// The key that signs.
+    pub fn current(&self) -> &LinkKey {
+        &self.current
+    }
+
+    /// Every key that verifies: the current one first.
+    pub fn accepted(&self) -> impl Iterator<Item = &LinkKey> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+
+    /// This deployment's Codat `clientId` (unchanged by rotations).
+    pub fn client_id(&self) -> Uuid {
+        self.client_id
+    }
+
+    /// The Link token of a company, under the current key.
+    pub fn token_for(&self, company: Uuid, nonce: &LinkNonce) -> LinkToken {
+        self.current.token_for(company, nonce)
+    }
+
+    /// Whether `token` is the Link token of `company` with `nonce` under an accepted key.
+    pub fn check_token(&self, company: Uuid, nonce: &LinkNonce, token: &LinkToken) -> bool {
+        self.accepted().any(|key| key.token_for(company, nonce).0.as_bytes().ct_eq(token.0.as_bytes()).into())
+    }
+
+    /// A MAC of `parts` for `label` under the current key (see [`LinkKey::sign`]).
+    pub fn sign(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
+        self.current.sign(label, parts)
+    }
+
+    /// Whether `mac` is the MAC of `parts` for `label` under an accepted key.
+    pub fn verify(&self, label: &str, parts: &[&[u8]], mac: &[u8]) -> bool {
+        self.accepted().any(|key| key.sign(label, parts)[..].ct_eq(mac).into())
+    }
+
+    /// A form token under the current key (see [`LinkKey::form_token`]).
+    pub fn form_token(&self, token_hash: &str, issued: i64) -> String {
+        self.current.form_token(token_hash, issued)
+    }
+
+    /// Whether `value` is a fresh form token of `token_hash` under an accepted key.
+    pub fn check_form_token(&self, token_hash: &str, value: &str, now: i64, max_age_secs: i64) -> bool {
+        self.accepted().any(|key| key.check_form_token(token_hash, value, now, max_age_secs))
+    }
+}
+
+/// The stored form of the link keys (the Secrets Manager secret's JSON): `current`, and during a
+/// rotation `previous` with `previousUntil` (RFC 3339), after which the previous key stops.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredLinkKeys {
+    /// The signing key (hex or base64, at least 32 bytes).
+    pub current: String,
+    /// The key before the last rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// Until when the previous key is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl StoredLinkKeys {
+    /// The keys accepted at `now`, with `client_id` (stable across rotations).
+    pub fn keys(&self, now: chrono::DateTime<chrono::Utc>, client_id: Uuid) -> Result<LinkKeys, BadLinkKey> {
+        let current = LinkKey::parse(&self.current)?;
+        let previous = match (&self.previous, self.previous_until) {
+            (Some(previous), Some(until)) if until > now => Some(LinkKey::parse(previous)?),
+            _ => None,
+        };
+        Ok(LinkKeys::new(current, previous, client_id))
+    }
+
+    /// A rotation: `new` signs from now on, the current key is accepted until `now + window`.
+    pub fn rotated(&self, new: String, now: chrono::DateTime<chrono::Utc>, window: chrono::Duration) -> Self {
+        Self { current: new, previous: Some(self.current.clone()), previous_until: Some(now + window) }
+    }
+}
+
+/// A new random key's text (hex of 32 bytes), for a rotation.
+pub fn new_key_text() -> String {
+    let mut bytes = [0u8; MIN_KEY_BYTES];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -142,18 +303,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_keyed_per_company_and_deployment() {
+    fn tokens_are_keyed_per_company_nonce_and_deployment() {
         let key = LinkKey::generate();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(key.token_for(a), key.token_for(a));
-        assert_ne!(key.token_for(a), key.token_for(b));
-        assert_ne!(key.token_for(a), LinkKey::generate().token_for(a));
-        let token = key.token_for(a);
+        let nonce = LinkNonce::generate();
+        assert_eq!(key.token_for(a, &nonce), key.token_for(a, &nonce));
+        assert_ne!(key.token_for(a, &nonce), key.token_for(b, &nonce));
+        assert_ne!(key.token_for(a, &nonce), key.token_for(a, &LinkNonce::generate()), "a new nonce, a new token");
+        assert_ne!(key.token_for(a, &nonce), LinkKey::generate().token_for(a, &nonce));
+        let token = key.token_for(a, &nonce);
         assert_eq!(LinkToken::parse(token.as_str()), Some(token.clone()));
         assert!(!token.as_str().contains(&a.to_string()));
+        assert_eq!(token.hash(), nonce.hash(), "looked up by the nonce");
         assert_eq!(token.hash().len(), 64);
-        assert!(!format!("{token:?}{key:?}").contains(token.as_str()));
+        assert_eq!(LinkNonce::parse(&nonce.as_text()), Some(nonce.clone()));
+        assert!(!format!("{token:?}{key:?}{nonce:?}").contains(token.as_str()));
         assert!(LinkToken::parse("short").is_none() && LinkToken::parse(&"a".repeat(42)).is_none());
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_old_key_for_its_window_and_lookups_in_place() {
+        let (company, nonce) = (Uuid::new_v4(), LinkNonce::generate());
+        let now = chrono::Utc::now();
+        let stored = StoredLinkKeys { current: new_key_text(), previous: None, previous_until: None };
+        let client = Uuid::new_v4();
+        let before = stored.keys(now, client).expect("keys");
+        let old_token = before.token_for(company, &nonce);
+        let rotated = stored.rotated(new_key_text(), now, chrono::Duration::hours(24));
+        let during = rotated.keys(now + chrono::Duration::hours(1), client).expect("keys");
+        let new_token = during.token_for(company, &nonce);
+        assert_ne!(old_token, new_token, "URLs are rendered with the new key");
+        assert_eq!(old_token.hash(), new_token.hash(), "both are found by the same stored hash");
+        assert!(during.check_token(company, &nonce, &old_token) && during.check_token(company, &nonce, &new_token));
+        let form = before.form_token("hash", now.timestamp());
+        assert!(during.check_form_token("hash", &form, now.timestamp() + 60, 3600), "forms in flight still pass");
+        let mac = before.sign("session/v1", &[b"x"]);
+        assert!(during.verify("session/v1", &[b"x"], &mac));
+        let after = rotated.keys(now + chrono::Duration::hours(25), client).expect("keys");
+        assert!(!after.check_token(company, &nonce, &old_token), "the window ended");
+        assert!(after.check_token(company, &nonce, &new_token));
+        assert!(!after.verify("session/v1", &[b"x"], &mac));
+        assert_eq!((before.client_id(), after.client_id()), (client, client), "clientId survives rotations");
+        assert!(!during.check_token(company, &LinkNonce::generate(), &new_token), "a rotated nonce fails");
     }
 
     #[test]

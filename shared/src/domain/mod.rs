@@ -22,6 +22,6 @@ pub use dataset::{DataTypeStatus, Dataset, History, PullStatus};
 pub use erasure::{ErasureJob, ErasurePhase, ErasureProgress, ErasureReceipt, ErasureSubject, QueueMessage};
 pub use integration::IntegrationState;
 pub use job::{JobReason, SyncJob};
-pub use link::{LinkKey, LinkToken};
+pub use link::{LinkKey, LinkKeys, LinkNonce, LinkToken, StoredLinkKeys};
 pub use sales::SalesByMonth;
 pub use sync_settings::{SyncSetting, SyncSettings};

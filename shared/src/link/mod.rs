@@ -206,9 +206,9 @@ impl<S: LinkFunctionStore> LinkService<S> {
         self.store.company_by_link_hash(&token.hash()).await
     }
 
-    /// Whether the company exists (and is not being deleted).
-    pub async fn company_exists(&self, company: Uuid) -> Result<bool, StoreError> {
-        Ok(self.store.get_company(company).await?.is_some())
+    /// The company with its connections (`None` if absent or being deleted).
+    pub async fn company(&self, company: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
+        self.store.get_company(company).await
     }
 
     /// Whether new connections may be linked (the integration toggle).

@@ -3,14 +3,14 @@
 use chrono::Utc;
 use serde_json::json;
 use shared::domain::{Company, Connection, ConnectionStatus, DataType, SyncSetting, SyncSettings};
-use shared::domain::{Dataset, ErasurePhase, ErasureProgress, ErasureReceipt, ErasureSubject, LinkKey, PullStatus};
+use shared::domain::{Dataset, ErasurePhase, ErasureProgress, ErasureReceipt, ErasureSubject, PullStatus};
 use shared::error::StoreError;
 use shared::ports::{LinkStore, LinkedStore, PlatformStore};
 use uuid::Uuid;
 
 fn company(name: &str) -> Company {
     let draft = shared::codat::bodies::company_draft(&json!({"name": name, "tags": {"k": "v"}})).expect("draft");
-    Company::create(draft, Utc::now(), &LinkKey::generate())
+    Company::create(draft, Utc::now())
 }
 
 fn condition_failed<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {

@@ -35,6 +35,7 @@ async fn linked(store: &MemoryStore, now: DateTime<Utc>) -> (Uuid, Uuid) {
         description: None,
         tags: Default::default(),
         link_token_hash: "x".into(),
+        link_nonce: String::new(),
         created: now,
         last_sync: None,
     };

@@ -11,9 +11,7 @@ use sandbox::{Mutations, Sandbox, SandboxOptions, Scope, Sizes, StoreConfig};
 use secrecy::SecretString;
 use shared::adapters::memory::{MemoryQueue, MemoryRecords, MemorySecrets, MemoryStore};
 use shared::bigcommerce::{BigCommerceClient, Credentials, StoreHash};
-use shared::domain::{
-    Company, Connection, ConnectionStatus, DataType, Dataset, JobReason, LinkKey, PullStatus, SyncJob,
-};
+use shared::domain::{Company, Connection, ConnectionStatus, DataType, Dataset, JobReason, PullStatus, SyncJob};
 use shared::ports::{
     CompanyStore, ConnectionStore, DatasetStore, LinkStore, LinkedStore, RecordReader, RecordSet, RecordStore,
     StoredRecord,
@@ -63,7 +61,7 @@ impl World {
             .expect("sandbox");
         let store = MemoryStore::new();
         let draft = shared::codat::bodies::company_draft(&serde_json::json!({"name": "Twin Co"})).expect("draft");
-        let company = Company::create(draft, Utc::now(), &LinkKey::generate());
+        let company = Company::create(draft, Utc::now());
         store.create_company(&company).await.expect("company");
         let connection = Connection::create(company.id, Utc::now());
         store.create_connection(&connection).await.expect("connection");

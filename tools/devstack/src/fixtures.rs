@@ -27,6 +27,15 @@ pub fn example_link_key() -> LinkKey {
         .unwrap_or_else(|_| unreachable!("longer than 32 bytes"))
 }
 
+/// The example company's Link nonce (base64url of `example-nonce-01`).
+pub const EXAMPLE_LINK_NONCE: &str = "ZXhhbXBsZS1ub25jZS0wMQ";
+
+/// The example company's Link token, as the `events/link` files carry it.
+pub fn example_link_token() -> shared::domain::LinkToken {
+    let nonce = shared::domain::LinkNonce::parse(EXAMPLE_LINK_NONCE).unwrap_or_else(|| unreachable!("16 bytes"));
+    example_link_key().token_for(COMPANY_ID, &nonce)
+}
+
 /// Stores the example company and its Linked connection.
 pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
     let created = Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).single().unwrap_or_else(Utc::now);
@@ -35,7 +44,8 @@ pub async fn seed(store: &impl PlatformStore) -> Result<(), StoreError> {
         name: CompanyName::parse("Example Store Ltd").map_err(StoreError::Backend)?,
         description: Some("Outdoor gear sold on BigCommerce".into()),
         tags: Tags::parse(&serde_json::json!({"region": "uk"})).map_err(StoreError::Backend)?,
-        link_token_hash: example_link_key().token_for(COMPANY_ID).hash(),
+        link_token_hash: example_link_token().hash(),
+        link_nonce: EXAMPLE_LINK_NONCE.to_string(),
         created,
         last_sync: None,
     };

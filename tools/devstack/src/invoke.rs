@@ -103,7 +103,8 @@ async fn function_sdk(admin: &SdkConfig, function: &str, resources: &LocalResour
 /// The edge of the example deployment: its API key, no `PUBLIC_BASE_URL`, its link key.
 fn example_edge() -> Result<Edge, InvokeError> {
     let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(EXAMPLE_API_KEY)).map_err(fail)?;
-    Ok(Edge { keys, public_base_url: None, link_key: example_link_key() })
+    let link_keys = shared::keyring::LinkKeySource::fixed(shared::domain::LinkKeys::single(example_link_key()));
+    Ok(Edge { keys, public_base_url: None, link_keys })
 }
 
 /// Fresh `<prefix>PlatformTable` (seeded with the fixtures) and `<prefix>DataTable`: the

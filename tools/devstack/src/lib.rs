@@ -22,6 +22,7 @@ pub mod event;
 pub mod fixtures;
 pub mod iam;
 pub mod invoke;
+pub mod keys;
 pub mod lambda;
 pub mod moto;
 pub mod runner;

@@ -22,7 +22,9 @@ async fn main() -> ExitCode {
         "dev" => dev().await,
         "change" => change().await,
         "invoke" => invoke(std::env::args().nth(2), std::env::args().nth(3)).await,
-        _ => Err("usage: devstack demo | dev | change | invoke FUNCTION EVENT_FILE".into()),
+        "rotate-link-key" => rotate_link_key(std::env::args().nth(2), std::env::args().nth(3)).await,
+        _ => Err("usage: devstack demo | dev | change | invoke FUNCTION EVENT_FILE | rotate-link-key [SECRET [HOURS]]"
+            .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +36,37 @@ async fn main() -> ExitCode {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// `devstack rotate-link-key [SECRET [HOURS]]`: rotates the link keys of a deployed stack
+/// (SECRET: the `LinkSigningKeySecret` ARN, with the AWS credentials of the environment), or
+/// without SECRET of the running `make dev` stack (`target/devstack.json`). The previous key
+/// stays accepted for HOURS (default 24).
+async fn rotate_link_key(secret: Option<String>, hours: Option<String>) -> Result<()> {
+    let hours: i64 = hours.map(|h| h.parse()).transpose().map_err(|_| "HOURS must be a whole number")?.unwrap_or(24);
+    let (client, secret) = match secret {
+        Some(secret) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            (aws_sdk_secretsmanager::Client::new(&sdk), secret)
+        }
+        None => {
+            let path = devstack::repo_root().join("target/devstack.json");
+            let text = std::fs::read_to_string(&path)
+                .map_err(|_| "no running dev stack (target/devstack.json): pass SECRET")?;
+            let description: Value = serde_json::from_str(&text)?;
+            let admin = devstack::iam::Principal {
+                name: "admin".into(),
+                access_key_id: description["aws_admin"]["access_key_id"].as_str().unwrap_or_default().into(),
+                secret_access_key: description["aws_admin"]["secret_access_key"].as_str().unwrap_or_default().into(),
+            };
+            let endpoint = description["aws_endpoint"].as_str().unwrap_or_default();
+            let secret = description["link_key_secret"].as_str().ok_or("devstack.json has no link_key_secret")?;
+            (aws_sdk_secretsmanager::Client::new(&admin.sdk_config(endpoint)), secret.to_string())
+        }
+    };
+    let until = devstack::keys::rotate_link_key(&client, &secret, chrono::Duration::hours(hours)).await?;
+    println!("link keys rotated: new Link URLs carry the new key; the previous one is accepted until {until}");
+    Ok(())
+}
 
 fn options(default_port: u16) -> Result<StackOptions> {
     let port = match std::env::var("DEV_PORT") {

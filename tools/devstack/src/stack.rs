@@ -12,7 +12,6 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use shared::bigcommerce::BigCommerceClient;
 use shared::config::{CompaniesConfig, DataConfig, LinkConfig, PortalConfig, SchedulerConfig, WorkerConfig};
-use shared::domain::LinkKey;
 use shared::http::{ApiKeys, Edge};
 use shared::link::LinkSettings;
 use shared::wiring::{self, Clients};
@@ -86,6 +85,9 @@ pub struct StackOptions {
     pub erasure_settle: Duration,
     /// The history kept (deployed: `HISTORY_RETENTION_DAYS`, `HISTORY_PER_DATA_TYPE`).
     pub history: shared::domain::History,
+    /// How often the functions read the link keys again (deployed: 5 minutes; locally 2 s, so a
+    /// rotation shows at once).
+    pub link_key_refresh: Duration,
 }
 
 /// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
@@ -183,7 +185,25 @@ impl Default for StackOptions {
             worker_process: None,
             erasure_settle: Duration::from_secs(2),
             history: shared::domain::History::default(),
+            link_key_refresh: Duration::from_secs(2),
         }
+    }
+}
+
+/// Creates the link key secret with a fresh current key (kept if it exists).
+async fn create_link_key_secret(client: &aws_sdk_secretsmanager::Client, name: &str) -> Result<(), StackError> {
+    let value = shared::domain::StoredLinkKeys {
+        current: shared::domain::link::new_key_text(),
+        previous: None,
+        previous_until: None,
+    };
+    let json = serde_json::to_string(&value).map_err(|e| StackError::Config(e.to_string()))?;
+    match client.create_secret().name(name).secret_string(json).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e) == Some("ResourceExistsException") => {
+            Ok(())
+        }
+        Err(e) => Err(StackError::Config(format!("the link key secret: {e:?}"))),
     }
 }
 
@@ -232,6 +252,8 @@ pub struct Resources {
     pub queue_arns: BTreeMap<String, String>,
     /// Prefix of secret names.
     pub secret_prefix: String,
+    /// The secret holding the link keys (`LinkSigningKeySecret`).
+    pub link_key_secret: String,
 }
 
 impl Resources {
@@ -274,6 +296,10 @@ impl DevStack {
             tables.get("PlatformTable").cloned().ok_or_else(|| StackError::Config("no PlatformTable".into()))?;
 
         let queue_set = create_queue_set(&template, &aws_sdk_sqs::Client::new(&sdk), &options.name_prefix).await?;
+        // The template's LinkSigningKeySecret: a random current key, as its GenerateSecretString
+        // makes one (outside the credentials' prefix).
+        let link_key_secret = format!("{}link-signing-keys", options.name_prefix);
+        create_link_key_secret(&aws_sdk_secretsmanager::Client::new(&sdk), &link_key_secret).await?;
         let queues: BTreeMap<String, String> =
             queue_set.iter().map(|(id, (url, _))| (id.clone(), url.clone())).collect();
         let queue_arns: BTreeMap<String, String> =
@@ -296,7 +322,14 @@ impl DevStack {
         let keys =
             ApiKeys::from_digests(&ApiKeys::digest_hex(&api_key)).map_err(|e| StackError::Config(e.to_string()))?;
         let public = url::Url::parse(&api_url).map_err(|e| StackError::Config(e.to_string()))?;
-        let edge = Edge { keys, public_base_url: Some(public), link_key: LinkKey::generate() };
+        let edge = Edge {
+            keys,
+            public_base_url: Some(public),
+            link_keys: shared::keyring::LinkKeySource::secret_refreshed(
+                link_key_secret.clone(),
+                options.link_key_refresh,
+            ),
+        };
         let bigcommerce = url::Url::parse(sandbox.base_url()).map_err(|e| StackError::Config(e.to_string()))?;
         let data_table = tables.get("DataTable").cloned().ok_or_else(|| StackError::Config("no DataTable".into()))?;
         let secret_prefix = format!("{}commerce-link/", options.name_prefix);
@@ -447,7 +480,7 @@ impl DevStack {
                 }
             })
         });
-        let resources = Resources { tables: tables.clone(), queues, queue_arns, secret_prefix };
+        let resources = Resources { tables: tables.clone(), queues, queue_arns, secret_prefix, link_key_secret };
         Ok(Self {
             moto,
             runner,
@@ -520,6 +553,7 @@ impl DevStack {
             "link_url": link_url,
             "aws_endpoint": self.aws_endpoint,
             "aws_admin": {"access_key_id": self.admin.access_key_id, "secret_access_key": self.admin.secret_access_key},
+            "link_key_secret": self.resources.link_key_secret,
             "sandbox": self.sandbox_description(),
         });
         let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)?;

@@ -196,6 +196,36 @@ async fn deleting_connections_and_companies_deletes_their_secrets() {
     assert!(secret_exists(&app, &second).await);
     assert_eq!(app.call("DELETE", &format!("/companies/{company_id}"), None).await.status, 204);
     assert!(!secret_exists(&app, &second).await, "the company's connections' secrets are deleted");
-    let expected = format!("{}/link/{}", crate::helpers::BASE_URL, app.link_key.token_for(company_id).as_str());
-    assert_eq!(company["redirect"], expected, "the Link URL is derived from the link key");
+    let token = company["redirect"].as_str().expect("redirect").rsplit('/').next().expect("token").to_string();
+    let token = shared::domain::LinkToken::parse(&token).expect("token");
+    let nonce = token.nonce().expect("nonce");
+    assert_eq!(token, app.link_key.token_for(company_id, &nonce), "the Link URL is derived from the link key");
+}
+
+#[tokio::test]
+async fn a_rotated_link_url_replaces_the_old_one_for_the_company_and_its_connections() {
+    let app = TestApp::new().await;
+    let company = app.company("Rotate Co").await;
+    let id = company["id"].as_str().expect("id");
+    let connection = app.connection(id).await;
+    let old = company["redirect"].as_str().expect("redirect").to_string();
+    let rotated = app.call("POST", &format!("/companies/{id}/redirect/rotate"), None).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_valid("Company", &rotated.body);
+    let new = rotated.body["redirect"].as_str().expect("redirect").to_string();
+    assert_ne!(new, old);
+    assert_eq!(app.call("GET", &format!("/companies/{id}"), None).await.body["redirect"], new.as_str());
+    let link =
+        app.call("GET", &format!("/companies/{id}/connections/{}", connection["id"].as_str().expect("id")), None).await;
+    assert!(link.body["linkUrl"].as_str().expect("linkUrl").starts_with(&new), "connections follow");
+    let token_of = |url: &str| shared::domain::LinkToken::parse(url.rsplit('/').next().expect("token")).expect("token");
+    let store = &app.store;
+    let found = |url: String| async move {
+        shared::ports::CompanyStore::company_by_link_hash(store, &token_of(&url).hash()).await.expect("lookup")
+    };
+    assert!(found(old).await.is_none(), "the old token's lookup is gone at once");
+    assert!(found(new).await.is_some());
+    let missing = uuid::Uuid::new_v4();
+    assert_error(&app.call("POST", &format!("/companies/{missing}/redirect/rotate"), None).await, 404, "No company");
+    assert_error(&app.call("GET", &format!("/companies/{id}/redirect/rotate"), None).await, 405, "GET");
 }

@@ -74,8 +74,11 @@ impl TestApp {
         let keys = ApiKeys::from_digests(&ApiKeys::digest_hex(&key)).expect("keys");
         let store = DynamoStore::new(dynamo.clone(), &table);
         let link_key = LinkKey::generate();
-        let edge =
-            Edge { keys, public_base_url: Some(url::Url::parse(BASE_URL).expect("url")), link_key: link_key.clone() };
+        let edge = Edge {
+            keys,
+            public_base_url: Some(url::Url::parse(BASE_URL).expect("url")),
+            link_keys: shared::keyring::LinkKeySource::fixed(shared::domain::LinkKeys::single(link_key.clone())),
+        };
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk());
         let template = Template::load_default().expect("template");
         let sqs = aws_sdk_sqs::Client::new(&sdk());

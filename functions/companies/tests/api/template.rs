@@ -76,18 +76,18 @@ fn companies_function_routes_and_least_privilege() {
         ("GET", "/companies/{companyId}/erasure"),
         ("GET", "/integrations"),
         ("GET", "/integrations/{platformKey}/branding"),
+        ("POST", "/companies/{companyId}/redirect/rotate"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routes, expected);
     let env = &f["Environment"]["Variables"];
-    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_SIGNING_KEY", "SYNC_QUEUE_URL"] {
+    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_KEY_SECRET", "SYNC_QUEUE_URL"] {
         assert!(!env[var].is_null(), "{var} missing");
     }
     let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
     for forbidden in [
         "dynamodb:Scan",
         "dynamodb:*",
-        "GetSecretValue",
         "PutSecretValue",
         "CreateSecret",
         "sqs:ReceiveMessage",
@@ -138,8 +138,16 @@ fn link_function_writes_secrets_only_under_the_prefix_and_never_reads_them() {
     for granted in ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "sqs:SendMessage"] {
         assert!(policy.contains(granted), "{granted} missing: {policy}");
     }
-    for forbidden in ["GetSecretValue", "dynamodb:Scan", "'*'", "\"*\""] {
+    for forbidden in ["dynamodb:Scan", "'*'", "\"*\""] {
         assert!(!policy.contains(forbidden), "link policy must not grant {forbidden}: {policy}");
+    }
+    // It reads the link keys, never the credentials it writes.
+    let statements = f["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default();
+    for statement in &statements {
+        let text = serde_norway::to_string(statement).unwrap_or_default();
+        if text.contains("GetSecretValue") {
+            assert!(text.contains("LinkSigningKeySecret") && !text.contains("SecretPrefix"), "{text}");
+        }
     }
     assert!(policy.contains("secret:${SecretPrefix}*"), "secret actions are limited to the prefix: {policy}");
     let queue = &t["Resources"]["SyncJobsQueue"]["Properties"];
@@ -152,8 +160,16 @@ fn link_function_writes_secrets_only_under_the_prefix_and_never_reads_them() {
 fn only_the_sync_worker_reads_secrets_and_it_reports_partial_batch_failures() {
     let t = template();
     for (name, f) in functions(&t) {
+        // Credentials (the secrets under SecretPrefix): read by the worker alone.
         let policy = serde_norway::to_string(&f["Properties"]["Policies"]).expect("policies");
-        assert_eq!(policy.contains("GetSecretValue"), name == "SyncWorkerFunction", "{name}: {policy}");
+        let reads_credentials = policy.contains("GetSecretValue") && policy.contains("${SecretPrefix}*") && {
+            let statements = f["Properties"]["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default();
+            statements.iter().any(|s| {
+                let text = serde_norway::to_string(s).unwrap_or_default();
+                text.contains("GetSecretValue") && text.contains("${SecretPrefix}*")
+            })
+        };
+        assert_eq!(reads_credentials, name == "SyncWorkerFunction", "{name}: {policy}");
     }
     let worker = &t["Resources"]["SyncWorkerFunction"]["Properties"];
     let event = &worker["Events"]["SyncJobs"];
@@ -220,16 +236,24 @@ fn every_policy_names_the_resources_its_actions_touch() {
                         let queue = get_att_arn(&resource).unwrap_or_else(|| panic!("{function}: {resource:?}"));
                         assert_eq!(kind(&queue), "AWS::SQS::Queue", "{function}: {queue}");
                     }
-                    Some("secretsmanager") => {
-                        assert_eq!(sub.as_deref(), Some(secrets), "{function}: secrets only under the prefix")
-                    }
+                    Some("secretsmanager") => match &resource {
+                        // The link keys: read only, by the HTTP functions that sign.
+                        Value::Tagged(t) if t.tag == "Ref" => {
+                            assert_eq!(t.value.as_str(), Some("LinkSigningKeySecret"), "{function}");
+                            assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{function}: read only");
+                        }
+                        _ => assert_eq!(sub.as_deref(), Some(secrets), "{function}: secrets only under the prefix"),
+                    },
                     other => panic!("{function}: a statement for {other:?}"),
                 }
             }
         }
         // The indexes each function queries are in its policy (AWS authorizes index ARNs apart).
         let queried: &[&str] = match function.as_str() {
-            "CompaniesFunction" => &[shared::adapters::dynamodb::COMPANIES_INDEX],
+            "CompaniesFunction" => {
+                &[shared::adapters::dynamodb::COMPANIES_INDEX, shared::adapters::dynamodb::HISTORY_INDEX]
+            }
+            "SyncWorkerFunction" => &[shared::adapters::dynamodb::HISTORY_INDEX],
             "SchedulerFunction" => &[shared::adapters::dynamodb::DUE_INDEX],
             _ => &[],
         };

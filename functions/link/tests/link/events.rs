@@ -50,3 +50,12 @@ fn every_link_event_file_is_covered() {
     covered.sort();
     assert_eq!(files, covered);
 }
+
+#[test]
+fn the_event_files_carry_the_example_companys_link_token() {
+    let token = devstack::fixtures::example_link_token();
+    for file in ["get-link-page", "get-credentials-page", "post-credentials-cross-site"] {
+        let text = std::fs::read_to_string(dir().join(format!("{file}.json"))).expect("event");
+        assert!(text.contains(token.as_str()), "{file}.json: the Link token of the fixtures' company and nonce");
+    }
+}

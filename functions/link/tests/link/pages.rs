@@ -289,3 +289,52 @@ async fn a_link_whose_first_syncs_cannot_be_queued_says_so_and_the_sweep_sends_t
     let queued = store.datasets(id).await.expect("datasets");
     assert!(queued.iter().all(|d| jobs.iter().any(|j| j["datasetId"] == d.id.to_string())), "the same datasets");
 }
+
+/// Link URLs: a rotated one stops at once; during a key rotation old and new keys both open the
+/// page (nothing stored changes), and the old key stops when the window ends.
+#[tokio::test]
+async fn rotated_link_urls_stop_at_once_and_key_rotations_keep_both_keys_for_their_window() {
+    let s = Stack::new().await;
+    let browser = Browser::new();
+    let (company, _, created) = s.company().await;
+    let first = created["redirect"].as_str().expect("redirect").to_string();
+    assert_eq!(browser.get(&first).await.status, 200);
+    let rotated =
+        s.api.expect("POST", &format!("/companies/{company}/redirect/rotate"), None, 200).await.expect("rotate");
+    let second = rotated["redirect"].as_str().expect("redirect").to_string();
+    assert_ne!(second, first);
+    let old = browser.get(&first).await;
+    assert!((old.status, old.html.contains("This link is not valid")) == (404, true), "{}", old.html);
+    assert_eq!(browser.get(&second).await.status, 200);
+
+    // A key rotation: the functions read the new keys within their refresh (2 s locally).
+    let secrets = aws_sdk_secretsmanager::Client::new(&s.stack.admin_sdk());
+    let secret = s.stack.resources.link_key_secret.clone();
+    devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::hours(1)).await.expect("rotate key");
+    let mut third = second.clone();
+    for _ in 0..40 {
+        let company_now = s.api.expect("GET", &format!("/companies/{company}"), None, 200).await.expect("company");
+        third = company_now["redirect"].as_str().expect("redirect").to_string();
+        if third != second {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_ne!(third, second, "URLs are rendered with the new key");
+    assert_eq!(browser.get(&second).await.status, 200, "the old key's URL works during the window");
+    let page = browser.get(&third).await;
+    assert_eq!(page.status, 200);
+    // A form issued under the new key posts; so does one issued before the rotation.
+    assert!(page.html.contains("name=\"csrf\""));
+    let too_short = devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::seconds(30)).await;
+    assert!(too_short.is_err(), "a window shorter than the caches is refused");
+
+    // The window ends: only the new key's URL opens the page.
+    let value = secrets.get_secret_value().secret_id(&secret).send().await.expect("read");
+    let mut stored: serde_json::Value = serde_json::from_str(value.secret_string().expect("text")).expect("json");
+    stored["previousUntil"] = serde_json::json!((chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339());
+    secrets.put_secret_value().secret_id(&secret).secret_string(stored.to_string()).send().await.expect("end window");
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(browser.get(&second).await.status, 404, "the previous key stopped with its window");
+    assert_eq!(browser.get(&third).await.status, 200);
+}

@@ -195,10 +195,15 @@ fn the_portal_function_has_its_routes_and_a_least_privilege_policy() {
     assert_eq!(routes, [("ANY".to_string(), "/portal".to_string()), ("ANY".into(), "/portal/{proxy+}".into())]);
     let statements = f["Policies"][0]["Statement"].as_sequence().expect("statements");
     let policy = serde_norway::to_string(&f["Policies"]).expect("policy");
-    for forbidden in
-        ["GetSecretValue", "PutSecretValue", "CreateSecret", "dynamodb:Scan", "dynamodb:*", "sqs:ReceiveMessage", "'*'"]
-    {
+    for forbidden in ["PutSecretValue", "CreateSecret", "dynamodb:Scan", "dynamodb:*", "sqs:ReceiveMessage", "'*'"] {
         assert!(!policy.contains(forbidden), "the portal must not have {forbidden}");
+    }
+    // It reads the link keys (its sessions are signed with them), never a store's credentials.
+    for statement in statements {
+        let text = serde_norway::to_string(statement).expect("statement");
+        if text.contains("GetSecretValue") {
+            assert!(text.contains("LinkSigningKeySecret") && !text.contains("SecretPrefix"), "{text}");
+        }
     }
     let data = statements
         .iter()
@@ -206,4 +211,30 @@ fn the_portal_function_has_its_routes_and_a_least_privilege_policy() {
         .expect("a statement on the data table");
     let actions: Vec<&str> = data["Action"].as_sequence().expect("actions").iter().filter_map(|a| a.as_str()).collect();
     assert_eq!(actions, ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], "the data table is read only");
+}
+
+#[tokio::test]
+async fn replacing_a_companys_link_url_stops_the_old_one() {
+    let p = Portal::new().await;
+    let (cookie, csrf) = p.session().await;
+    let company = p.api.expect("POST", "/companies", Some(&json!({"name": "Leaky Co"})), 200).await.expect("company");
+    let (id, old) = (company["id"].as_str().expect("id"), company["redirect"].as_str().expect("redirect"));
+    let page = p.get(&format!("/portal/companies/{id}"), Some(&cookie)).await;
+    assert!(page.body.contains(old) && page.body.contains("Replace Link URL"), "{}", page.body);
+    let forged = p.post(&format!("/portal/companies/{id}/rotate-link"), Some(&cookie), &[], &[]).await;
+    assert_eq!(forged.status, 403, "no CSRF token, no rotation");
+    let done = p.post(&format!("/portal/companies/{id}/rotate-link"), Some(&cookie), &[("csrf", &csrf)], &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.clone().expect("location");
+    assert!(location.ends_with(&format!("/portal/companies/{id}?done=rotated")), "{location}");
+    let after = p.get(&format!("/portal/companies/{id}?done=rotated"), Some(&cookie)).await;
+    let new = p.api.expect("GET", &format!("/companies/{id}"), None, 200).await.expect("company")["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_string();
+    assert_ne!(new, old);
+    assert!(after.body.contains(&new) && after.body.contains("the old one no longer works"), "{}", after.body);
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(old).send().await.expect("old").status(), 404, "the old Link URL stopped");
+    assert_eq!(http.get(&new).send().await.expect("new").status(), 200);
 }

@@ -115,6 +115,7 @@ async fn company(store: &impl CompanyStore, now: DateTime<Utc>) -> Uuid {
         description: None,
         tags: Tags::default(),
         link_token_hash: Uuid::new_v4().to_string(),
+        link_nonce: String::new(),
         created: now,
         last_sync: None,
     };

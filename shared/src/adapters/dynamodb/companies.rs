@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -12,7 +12,7 @@ use super::item::{
     profile_settings_key, record, s, settings_key,
 };
 use super::{COMPANIES_INDEX, COMPANIES_PARTITION, DynamoStore};
-use crate::domain::{Company, Connection, IntegrationState, SyncSettings};
+use crate::domain::{Company, Connection, IntegrationState, LinkNonce, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, CompanyStore, IntegrationStore, SyncSettingsStore};
 
@@ -134,6 +134,37 @@ impl CompanyStore for DynamoStore {
             return Ok(None);
         };
         self.get_company(id).await
+    }
+
+    async fn rotate_link(&self, id: Uuid, old_hash: &str, nonce: &LinkNonce) -> Result<(), StoreError> {
+        let new_hash = nonce.hash();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(company_key(id)))
+            .update_expression("SET link_nonce = :nonce, link_token_hash = :new")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting) AND link_token_hash = :old")
+            .expression_attribute_values(":nonce", s(nonce.as_text()))
+            .expression_attribute_values(":new", s(new_hash.clone()))
+            .expression_attribute_values(":old", s(old_hash))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(link_key(old_hash)))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut link_item = link_key(&new_hash);
+        link_item.insert("kind".into(), s("link"));
+        link_item.insert("company_id".into(), s(id.to_string()));
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(self.put(link_item, Some("attribute_not_exists(pk)"))?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {

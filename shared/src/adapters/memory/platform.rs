@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::codat::timestamp;
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt, History,
-    IntegrationState, PullStatus, StoredApiKey, SyncSettings,
+    IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{
@@ -143,6 +143,16 @@ impl CompanyStore for MemoryStore {
             .values()
             .find(|c| c.link_token_hash == token_hash && !state.deleting.contains(&c.id))
             .map(|c| state.record(c)))
+    }
+
+    async fn rotate_link(&self, id: Uuid, old_hash: &str, nonce: &LinkNonce) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let deleting = state.deleting.contains(&id);
+        let company = state.companies.get_mut(&id).filter(|c| !deleting && c.link_token_hash == old_hash);
+        let company = company.ok_or_else(|| condition("no such company, or rotated already"))?;
+        company.link_nonce = nonce.as_text();
+        company.link_token_hash = nonce.hash();
+        Ok(())
     }
 
     async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {

@@ -48,6 +48,7 @@ enum Route {
     History(Uuid),
     HistoryItem(Uuid, Uuid),
     Erasure(Uuid, Option<Uuid>),
+    RotateLink(Uuid),
     ProfileSyncSettings,
     ApiKeys,
     ApiKey(Uuid),
@@ -86,6 +87,7 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["companies", c, "connections"] => Route::Connections(company_id(c)?),
         ["companies", c, "connections", id] => Route::Connection(company_id(c)?, connection_id(id)?),
         ["companies", c, "erasure"] => Route::Erasure(company_id(c)?, None),
+        ["companies", c, "redirect", "rotate"] => Route::RotateLink(company_id(c)?),
         ["companies", c, "connections", id, "erasure"] => Route::Erasure(company_id(c)?, Some(connection_id(id)?)),
         ["companies", c, "syncSettings"] => Route::SyncSettings(company_id(c)?),
         ["companies", c, "dataStatus"] => Route::DataStatus(company_id(c)?),
@@ -182,6 +184,7 @@ impl<S: PlatformStore> CompaniesApi<S> {
         }
         let principal = self.edge.keys.authorize(req.headers()).await?.ok_or_else(ApiError::unauthorized)?;
         let route = route?;
+        let keys = self.edge.ready().await?;
         let urls = self.edge.urls(info)?;
         let cid = info.correlation_id.as_str();
         let ok = |value: Value| json(StatusCode::OK, &value, cid);
@@ -217,22 +220,28 @@ impl<S: PlatformStore> CompaniesApi<S> {
             (Route::Connections(id), Method::GET) => {
                 let params = ListParams::parse(&RequestInfo::query(req)?, &CONNECTION_SCHEMA)?;
                 let record = service.company(id).await?;
-                let records = record.connections.iter().map(|c| codat::connection(c, &urls)).collect();
+                let records = record.connections.iter().map(|c| codat::connection(c, &record.company, &urls)).collect();
                 ok(params.page(records, &info.path, by_created))
             }
             (Route::Connections(id), Method::POST) => {
                 read_platform_key(&json_body(req)?)?;
-                ok(codat::connection(&service.create_connection(id).await?, &urls))
+                let created = service.create_connection(id).await?;
+                ok(codat::connection(&created, &service.company(id).await?.company, &urls))
             }
-            (Route::Connection(c, id), Method::GET) => ok(codat::connection(&service.connection(c, id).await?, &urls)),
+            (Route::Connection(c, id), Method::GET) => {
+                let (company, connection) = service.company_connection(c, id).await?;
+                ok(codat::connection(&connection, &company, &urls))
+            }
             (Route::Connection(c, id), Method::PATCH) => {
                 read_unlink(&json_body(req)?)?;
-                ok(codat::connection(&service.unlink(c, id).await?, &urls))
+                let unlinked = service.unlink(c, id).await?;
+                ok(codat::connection(&unlinked, &service.company(c).await?.company, &urls))
             }
             (Route::Connection(c, id), Method::DELETE) => {
                 service.delete_connection(c, id).await?;
                 empty(StatusCode::OK, cid)
             }
+            (Route::RotateLink(id), Method::POST) => ok(company_json(&service.rotate_link(id).await?, &urls)),
             (Route::Erasure(c, connection), Method::GET) => {
                 ok(erasure_json(connection.unwrap_or(c), &service.erasure(c, connection).await?))
             }
@@ -274,13 +283,13 @@ impl<S: PlatformStore> CompaniesApi<S> {
             (Route::ProfileSyncSettings, Method::GET) => {
                 let settings = service.profile_sync_settings().await?;
                 ok(json!({
-                    "clientId": self.edge.link_key.client_id(),
+                    "clientId": keys.client_id(),
                     "settings": settings.effective().iter().map(codat::sync_setting).collect::<Vec<_>>(),
                     "overridesDefaults": settings.overrides_defaults,
                 }))
             }
             (Route::ProfileSyncSettings, Method::POST) => {
-                let settings = codat::bodies::profile_sync_settings(&json_body(req)?, self.edge.link_key.client_id())?;
+                let settings = codat::bodies::profile_sync_settings(&json_body(req)?, keys.client_id())?;
                 service.set_profile_sync_settings(&settings).await?;
                 empty(StatusCode::NO_CONTENT, cid)
             }

@@ -8,7 +8,6 @@ use url::Url;
 
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemorySecrets, MemoryStore};
-use crate::domain::LinkKey;
 use crate::http::ApiKeys;
 use crate::vault::CredentialVault;
 
@@ -19,10 +18,10 @@ fn api() -> CompaniesApi<MemoryStore> {
     let edge = Edge {
         keys,
         public_base_url: Some(Url::parse("http://link.test").expect("url")),
-        link_key: LinkKey::generate(),
+        link_keys: crate::keyring::LinkKeySource::generate(),
     };
     let vault = CredentialVault::new(Arc::new(MemorySecrets::default()), "test/");
-    let companies = Companies::new(MemoryStore::new(), vault, Arc::new(MemoryQueue::default()), edge.link_key.clone());
+    let companies = Companies::new(MemoryStore::new(), vault, Arc::new(MemoryQueue::default()));
     CompaniesApi::new(companies, edge)
 }
 

@@ -53,6 +53,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Reply {
+        let keys = self.edge.ready().await?;
         let segments: Vec<&str> = info.segments.iter().map(String::as_str).collect();
         let method = req.method();
         match segments.as_slice() {
@@ -69,8 +70,15 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             ["link", token, rest @ ..] => {
                 let pages = pages::Pages { edge: &self.edge, info, settings: self.service.settings() };
                 let Some(token) = LinkToken::parse(token) else { return Ok(pages.invalid_link()) };
-                let Some(record) = self.service.company_for(&token).await? else {
-                    return Ok(pages.invalid_link());
+                // Found by its nonce, then checked against every key still accepted: a rotated
+                // Link URL (a new nonce) or a key past its rotation window is not valid.
+                let record = match self.service.company_for(&token).await? {
+                    Some(record)
+                        if record.company.nonce().is_some_and(|n| keys.check_token(record.company.id, &n, &token)) =>
+                    {
+                        record
+                    }
+                    _ => return Ok(pages.invalid_link()),
                 };
                 let page = pages::LinkPage::new(&pages, &record, &token)?;
                 self.page(req, &page, &record, rest).await
@@ -180,9 +188,9 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             api_path: read("apiPath"),
         };
         reader.finish()?;
-        if !self.service.company_exists(company).await? {
+        let Some(record) = self.service.company(company).await? else {
             return Err(company_not_found(company));
-        }
+        };
         let linked = match self.service.link(company, connection, &submission).await {
             Ok(linked) => linked,
             Err(LinkError::Invalid(problems)) => {
@@ -210,7 +218,8 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             Err(LinkError::Store(e)) => return Err(e.into()),
         };
         let urls = self.edge.urls(info)?;
-        let mut response = json(StatusCode::OK, &codat::connection(&linked.connection, &urls), &info.correlation_id);
+        let rendered = codat::connection(&linked.connection, &record.company, &urls);
+        let mut response = json(StatusCode::OK, &rendered, &info.correlation_id);
         response
             .headers_mut()
             .insert(FIRST_SYNC_HEADER, http::HeaderValue::from_static(linked.first_syncs.header_value()));

@@ -165,7 +165,7 @@ pub(super) struct LinkPage<'a> {
 impl<'a> LinkPage<'a> {
     pub fn new(pages: &'a Pages<'a>, record: &CompanyRecord, token: &LinkToken) -> Result<Self, ApiError> {
         let urls = pages.edge.urls(pages.info)?;
-        let root = urls.company_link(record.company.id);
+        let root = urls.company_link(&record.company);
         Ok(Self {
             assets: pages.assets(),
             urls,
@@ -177,7 +177,11 @@ impl<'a> LinkPage<'a> {
     }
 
     fn csrf(&self) -> String {
-        self.pages.edge.link_key.form_token(&self.token_hash, Utc::now().timestamp())
+        self.pages
+            .edge
+            .link_keys()
+            .map(|keys| keys.form_token(&self.token_hash, Utc::now().timestamp()))
+            .unwrap_or_default()
     }
 
     fn message(&self, status: StatusCode, title: &str, message: &str) -> Response<Body> {
@@ -330,8 +334,11 @@ impl<'a> LinkPage<'a> {
             ));
         }
         let csrf = form_fields(req).get("csrf").cloned().unwrap_or_default();
-        if !self.pages.edge.link_key.check_form_token(&self.token_hash, &csrf, Utc::now().timestamp(), FORM_TOKEN_SECS)
-        {
+        let fresh =
+            self.pages.edge.link_keys().is_ok_and(|keys| {
+                keys.check_form_token(&self.token_hash, &csrf, Utc::now().timestamp(), FORM_TOKEN_SECS)
+            });
+        if !fresh {
             return Some(self.message(
                 StatusCode::FORBIDDEN,
                 "This page has expired",

@@ -116,7 +116,8 @@ fn notice(code: Option<&String>) -> Option<&'static str> {
         "settings" => "The default sync settings were saved.",
         "refreshed" => "A sync was queued.",
         "unlinked" => "The connection was unlinked.",
-        "deleted" => "The company was deleted.",
+        "deleted" => "The company was deleted. Its data is being erased; the erasure finishes within minutes.",
+        "rotated" => "The Link URL was replaced: the old one no longer works. Send the new one to the company.",
         "key-deleted" => "The API key was deleted.",
         _ => return None,
     })
@@ -144,6 +145,15 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
         Layout { assets: format!("{root}/assets"), root, csrf, signed_in, nav, notice: None }
     }
 
+    /// The link keys [`Edge::ready`] loaded at the start of the request (if they were not, a
+    /// random set: nothing then verifies, and forms are refused).
+    fn keys(&self) -> std::sync::Arc<crate::domain::LinkKeys> {
+        self.edge.link_keys.snapshot().unwrap_or_else(|| {
+            tracing::error!("the portal's link keys were used before they were loaded");
+            std::sync::Arc::new(crate::domain::LinkKeys::generate())
+        })
+    }
+
     /// Whether cookies may go without `Secure`: only on plain HTTP to loopback (the dev stack).
     fn secure_cookies(urls: &PublicUrls) -> bool {
         let base = urls.base();
@@ -153,6 +163,9 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Response<Body> {
+        if let Err(e) = self.edge.ready().await {
+            return self.error_page(None, &e);
+        }
         let urls = match self.edge.urls(info) {
             Ok(urls) => urls,
             Err(e) => return self.error_page(None, &e),
@@ -170,7 +183,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             _ => {}
         }
         let now = Utc::now().timestamp();
-        let session = cookie_value(req).and_then(|v| Session::decode(&v, &self.edge.link_key, now));
+        let session = cookie_value(req).and_then(|v| Session::decode(&v, &self.keys(), now));
         let session = match session {
             Some(session) => match self.edge.keys.still_valid(session.key_id).await {
                 Ok(true) => session,
@@ -179,7 +192,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             },
             None => return self.to_sign_in(&urls, cookie_value(req).is_some()),
         };
-        let csrf = session.csrf(&self.edge.link_key);
+        let csrf = session.csrf(&self.keys());
         let mut layout = self.layout(&urls, csrf, true, "");
         layout.notice = notice(query_fields(req).get("done"));
         let renew = now - session.seen > RENEW_AFTER_SECS;
@@ -195,13 +208,13 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             Err(e) => self.error_page(Some(&error_urls), &e.0),
         };
         if renew && !response.headers().contains_key(http::header::SET_COOKIE) {
-            let Some(value) = cookie_value(req).and_then(|v| Session::decode(&v, &self.edge.link_key, now)) else {
+            let Some(value) = cookie_value(req).and_then(|v| Session::decode(&v, &self.keys(), now)) else {
                 return response;
             };
             let renewed = Session { seen: now, ..value };
             let urls = self.edge.urls(info).ok();
             let secure = urls.as_ref().is_none_or(Self::secure_cookies);
-            return with_cookie(response, &set_cookie(&renewed.encode(&self.edge.link_key), IDLE_SECS, secure));
+            return with_cookie(response, &set_cookie(&renewed.encode(&self.keys()), IDLE_SECS, secure));
         }
         response
     }
@@ -252,6 +265,12 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             }
             (["portal", "companies", id, "status"], &Method::GET) => self.status_json(company(id)?, &ctx).await,
             (["portal", "companies", id, "refresh"], &Method::POST) => self.refresh(req, company(id)?, &ctx).await,
+            (["portal", "companies", id, "rotate-link"], &Method::POST) => {
+                let id = company(id)?;
+                self.companies.rotate_link(id).await?;
+                tracing::info!(by = %ctx.session.key_id, company_id = %id, "Link URL rotated in the portal");
+                Ok(redirect(&format!("{}/companies/{id}?done=rotated", ctx.layout.root)))
+            }
             (["portal", "companies", id, "delete"], &Method::GET) => {
                 ctx.layout.nav = "companies";
                 let record = self.companies.company(company(id)?).await?;
@@ -346,7 +365,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
 
     fn sign_in_page(&self, urls: &PublicUrls, error: Option<&'static str>, status: StatusCode) -> Response<Body> {
         let layout = self.layout(urls, String::new(), false, "");
-        let token = sign_in_token(&self.edge.link_key, Utc::now().timestamp());
+        let token = sign_in_token(&self.keys(), Utc::now().timestamp());
         render(status, &SignIn { l: &layout, token, error })
     }
 
@@ -357,7 +376,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             return Some(refused);
         }
         let token = form_fields(req).get("csrf").cloned().unwrap_or_default();
-        if !ctx.session.check_csrf(&self.edge.link_key, &token) {
+        if !ctx.session.check_csrf(&self.keys(), &token) {
             return Some(self.message(
                 &ctx.urls,
                 StatusCode::FORBIDDEN,
@@ -404,7 +423,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
         }
         let form = form_fields(req);
         let now = Utc::now();
-        if !check_sign_in_token(&self.edge.link_key, form.get("token").map_or("", String::as_str), now.timestamp()) {
+        if !check_sign_in_token(&self.keys(), form.get("token").map_or("", String::as_str), now.timestamp()) {
             return self.sign_in_page(urls, Some("The sign-in page expired. Try again."), StatusCode::FORBIDDEN);
         }
         let client = info.source_ip.clone().unwrap_or_default();
@@ -417,10 +436,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
                 let session = Session::new(principal.key_id, now.timestamp());
                 tracing::info!(api_key_id = %principal.key_id, "portal sign-in");
                 let to = redirect(&format!("{}/companies", self.root(urls)));
-                with_cookie(
-                    to,
-                    &set_cookie(&session.encode(&self.edge.link_key), IDLE_SECS, Self::secure_cookies(urls)),
-                )
+                with_cookie(to, &set_cookie(&session.encode(&self.keys()), IDLE_SECS, Self::secure_cookies(urls)))
             }
             Ok(None) => {
                 let attempts = self.store.count_attempt(&attempt_key, window, window + 120).await.unwrap_or(u32::MAX);
@@ -623,7 +639,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
         let created = Created {
             id: company.id.to_string(),
             name: company.name.as_str().to_string(),
-            link_url: ctx.urls.company_link(company.id),
+            link_url: ctx.urls.company_link(&company),
         };
         Ok(render(StatusCode::OK, &CompanyNew { l: &ctx.layout, created: Some(created), error: None, form_id: "page" }))
     }
@@ -695,7 +711,7 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
             created: when(Some(record.company.created)),
             last_sync: when(record.company.last_sync),
             tags: tags_text(&record.company.tags),
-            link_url: ctx.urls.company_link(id),
+            link_url: ctx.urls.company_link(&record.company),
             connections,
             has_linked: !linked.is_empty(),
             statuses: rows,

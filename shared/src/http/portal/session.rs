@@ -5,10 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::domain::LinkKey;
+use crate::domain::LinkKeys;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "cl_portal";
@@ -39,21 +38,21 @@ impl Session {
     }
 
     /// The cookie value: `v1.<key id>.<nonce>.<seen>.<mac>`.
-    pub fn encode(&self, key: &LinkKey) -> String {
+    pub fn encode(&self, keys: &LinkKeys) -> String {
         let body = format!("v1.{}.{}.{}", self.key_id.simple(), self.nonce, self.seen);
-        let mac = key.sign("portal-session/v1", &[body.as_bytes()]);
+        let mac = keys.sign("portal-session/v1", &[body.as_bytes()]);
         format!("{body}.{}", URL_SAFE_NO_PAD.encode(mac))
     }
 
     /// The session of a cookie value, if its signature holds and it has not been idle for
     /// [`IDLE_SECS`] at `now`.
-    pub fn decode(value: &str, key: &LinkKey, now: i64) -> Option<Self> {
+    pub fn decode(value: &str, keys: &LinkKeys, now: i64) -> Option<Self> {
         if value.len() > 256 {
             return None;
         }
         let (body, mac) = value.rsplit_once('.')?;
-        let expected = URL_SAFE_NO_PAD.encode(key.sign("portal-session/v1", &[body.as_bytes()]));
-        if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        if !keys.verify("portal-session/v1", &[body.as_bytes()], &mac) {
             return None;
         }
         let mut parts = body.split('.');
@@ -70,30 +69,30 @@ impl Session {
     }
 
     /// The CSRF token every form of this session carries.
-    pub fn csrf(&self, key: &LinkKey) -> String {
-        URL_SAFE_NO_PAD.encode(key.sign("portal-csrf/v1", &[self.nonce.as_bytes()]))
+    pub fn csrf(&self, keys: &LinkKeys) -> String {
+        URL_SAFE_NO_PAD.encode(keys.sign("portal-csrf/v1", &[self.nonce.as_bytes()]))
     }
 
-    /// Whether `token` is this session's CSRF token.
-    pub fn check_csrf(&self, key: &LinkKey, token: &str) -> bool {
-        self.csrf(key).as_bytes().ct_eq(token.as_bytes()).into()
+    /// Whether `token` is this session's CSRF token (under any accepted key).
+    pub fn check_csrf(&self, keys: &LinkKeys, token: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(token).is_ok_and(|mac| keys.verify("portal-csrf/v1", &[self.nonce.as_bytes()], &mac))
     }
 }
 
 /// The sign-in form's token: issued at `now`, valid [`SIGN_IN_FORM_SECS`].
-pub fn sign_in_token(key: &LinkKey, now: i64) -> String {
-    let mac = key.sign("portal-sign-in/v1", &[&now.to_be_bytes()]);
+pub fn sign_in_token(keys: &LinkKeys, now: i64) -> String {
+    let mac = keys.sign("portal-sign-in/v1", &[&now.to_be_bytes()]);
     format!("{now}.{}", URL_SAFE_NO_PAD.encode(mac))
 }
 
 /// Whether `token` is a sign-in form token still valid at `now`.
-pub fn check_sign_in_token(key: &LinkKey, token: &str, now: i64) -> bool {
-    let Some((issued, _)) = token.split_once('.') else { return false };
+pub fn check_sign_in_token(keys: &LinkKeys, token: &str, now: i64) -> bool {
+    let Some((issued, mac)) = token.split_once('.') else { return false };
     let Ok(issued) = issued.parse::<i64>() else { return false };
     if issued > now + 60 || now - issued > SIGN_IN_FORM_SECS {
         return false;
     }
-    sign_in_token(key, issued).as_bytes().ct_eq(token.as_bytes()).into()
+    URL_SAFE_NO_PAD.decode(mac).is_ok_and(|mac| keys.verify("portal-sign-in/v1", &[&issued.to_be_bytes()], &mac))
 }
 
 /// The `Set-Cookie` value of `value` (empty with `max_age` 0: sign out). `Secure` unless the
@@ -109,12 +108,12 @@ mod tests {
 
     #[test]
     fn sessions_round_trip_and_refuse_tampering_and_idleness() {
-        let key = LinkKey::generate();
+        let key = LinkKeys::generate();
         let session = Session::new(Uuid::new_v4(), 1_000_000);
         let value = session.encode(&key);
         assert_eq!(Session::decode(&value, &key, 1_000_100), Some(session.clone()));
         assert_eq!(Session::decode(&value, &key, 1_000_000 + IDLE_SECS + 1), None, "idle too long");
-        assert_eq!(Session::decode(&value, &LinkKey::generate(), 1_000_100), None, "another key");
+        assert_eq!(Session::decode(&value, &LinkKeys::generate(), 1_000_100), None, "another key");
         let other = Uuid::new_v4().simple().to_string();
         let forged = value.replacen(&session.key_id.simple().to_string(), &other, 1);
         assert_eq!(Session::decode(&forged, &key, 1_000_100), None, "another key id");
@@ -126,7 +125,7 @@ mod tests {
 
     #[test]
     fn csrf_tokens_belong_to_their_session() {
-        let key = LinkKey::generate();
+        let key = LinkKeys::generate();
         let a = Session::new(Uuid::new_v4(), 0);
         let b = Session::new(a.key_id, 0);
         assert!(a.check_csrf(&key, &a.csrf(&key)));
@@ -135,6 +134,6 @@ mod tests {
         let token = sign_in_token(&key, 100);
         assert!(check_sign_in_token(&key, &token, 200));
         assert!(!check_sign_in_token(&key, &token, 100 + SIGN_IN_FORM_SECS + 1));
-        assert!(!check_sign_in_token(&LinkKey::generate(), &token, 200));
+        assert!(!check_sign_in_token(&LinkKeys::generate(), &token, 200));
     }
 }
