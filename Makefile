@@ -12,7 +12,7 @@ SANDBOX_PORT ?= 4000
 FN       ?= companies
 EVENT    ?= events/companies/list-companies.json
 
-.PHONY: help venv sam-venv demo dev dev-change test test-unit lint fmt package build invoke deploy clean sandbox bench browser-deps axe
+.PHONY: help venv sam-venv demo dev dev-change test test-unit lint fmt package build invoke deploy clean sandbox bench browser-deps axe rotate-link-key
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -76,13 +76,17 @@ test-unit: ## Fast tests: no moto, no browser (the in-process sandbox store only
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)
 
-bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, full syncs, Commerce API page reads
+bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, full syncs and erasures, Commerce API page reads, history churn
 	cargo bench -p sandbox --bench serve
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench read
+	tools/with-moto $(MOTO) cargo bench -p devstack --bench history
 
 fmt: ## Format the code
 	cargo fmt --all
+
+rotate-link-key: ## Rotate the link keys: of `make dev` (no SECRET), or of a deployed stack (SECRET=<LinkSigningKeySecret ARN>, AWS credentials from the environment); the old key is accepted for HOURS (24)
+	cargo run --quiet -p devstack -- rotate-link-key $(or $(SECRET),-) $(or $(HOURS),24)
 
 invoke: venv ## Run one function on one event locally: make invoke FN=companies EVENT=events/...
 	MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- invoke $(FN) $(EVENT)

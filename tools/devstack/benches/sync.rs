@@ -6,7 +6,8 @@
 //! the API allows for that data, from the store's sizes), `http_429`, `wall_s`, `lower_bound_s`
 //! (minimum calls at the quota rate) and the ratios; sandbox CPU per request; the process's
 //! peak RSS, at two store sizes. The stored counts must match the ground truth, or the numbers
-//! mean nothing and the benchmark fails. Writes `sync.<size>` into `target/bench.json`.
+//! mean nothing and the benchmark fails. Then (up to 10,000 orders) the connection is deleted and
+//! its erasure timed. Writes `sync.<size>` into `target/bench.json`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -226,8 +227,31 @@ async fn sync_once(run: &Size) -> Value {
         metrics.rate_limited,
         rss_kb / 1024
     );
+    // Erasure of the synced connection (stores up to 10,000 orders): DELETE, then the job's two
+    // passes (with the local 2 s settle time between them) until its receipt says Complete.
+    let erasure = if run.sizes.orders <= 10_000 {
+        let started = Instant::now();
+        api.expect("DELETE", &format!("/companies/{company}/connections/{connection}"), None, 200)
+            .await
+            .expect("delete");
+        let path = format!("/companies/{company}/connections/{connection}/erasure");
+        let receipt = loop {
+            let (status, body) = api.send("GET", &path, None).await.expect("erasure");
+            if status == 200 && body["status"] == "Complete" {
+                break body;
+            }
+            assert!(started.elapsed() < Duration::from_secs(1800), "the erasure finishes: {body}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let wall = started.elapsed().as_secs_f64();
+        println!("  erasure: {} items deleted in {wall:.1} s (2 s settle time included)", receipt["itemsDeleted"]);
+        json!({"items_deleted": receipt["itemsDeleted"], "wall_s": round(wall), "settle_s": 2})
+    } else {
+        Value::Null
+    };
     stack.stop().await;
     json!({
+        "erasure": erasure,
         "store": {"orders": run.sizes.orders, "products": run.sizes.products, "customers": run.sizes.customers,
                   "categories": run.sizes.categories, "quota": run.quota, "window_s": WINDOW.as_secs_f64(),
                   "job_budget_s": run.budget.as_secs_f64()},

@@ -22,7 +22,9 @@ async fn main() -> ExitCode {
         "dev" => dev().await,
         "change" => change().await,
         "invoke" => invoke(std::env::args().nth(2), std::env::args().nth(3)).await,
-        "rotate-link-key" => rotate_link_key(std::env::args().nth(2), std::env::args().nth(3)).await,
+        "rotate-link-key" => {
+            rotate_link_key(std::env::args().nth(2).filter(|s| s != "-"), std::env::args().nth(3)).await
+        }
         _ => Err("usage: devstack demo | dev | change | invoke FUNCTION EVENT_FILE | rotate-link-key [SECRET [HOURS]]"
             .into()),
     };
@@ -39,7 +41,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// `devstack rotate-link-key [SECRET [HOURS]]`: rotates the link keys of a deployed stack
 /// (SECRET: the `LinkSigningKeySecret` ARN, with the AWS credentials of the environment), or
-/// without SECRET of the running `make dev` stack (`target/devstack.json`). The previous key
+/// with no SECRET (or `-`) of the running `make dev` stack (`target/devstack.json`). The previous key
 /// stays accepted for HOURS (default 24).
 async fn rotate_link_key(secret: Option<String>, hours: Option<String>) -> Result<()> {
     let hours: i64 = hours.map(|h| h.parse()).transpose().map_err(|_| "HOURS must be a whole number")?.unwrap_or(24);

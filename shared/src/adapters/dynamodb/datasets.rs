@@ -339,6 +339,7 @@ impl DatasetStore for DynamoStore {
                 .send()
                 .await
                 .map_err(classify)?;
+            self.count_history_read(out.scanned_count);
             for item in out.items.unwrap_or_default() {
                 if seen < offset {
                     seen += 1;
@@ -371,6 +372,7 @@ impl DatasetStore for DynamoStore {
                     .send()
                     .await
                     .map_err(classify)?;
+                self.count_history_read(out.scanned_count);
                 count += out.count.max(0) as u64;
                 match out.last_evaluated_key {
                     Some(next) if !next.is_empty() => start = Some(next),

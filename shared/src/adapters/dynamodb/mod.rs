@@ -58,6 +58,8 @@ pub struct DynamoStore {
     table: String,
     batch: BatchWriter,
     history: crate::domain::History,
+    /// Calls and items read by the history pages (`history_page`), for the benchmark.
+    history_reads: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl DynamoStore {
@@ -69,7 +71,20 @@ impl DynamoStore {
             client,
             table,
             history: crate::domain::History::default(),
+            history_reads: std::sync::Arc::default(),
         }
+    }
+
+    /// Calls sent and items DynamoDB read (`ScannedCount`) for the history pages served so far.
+    pub fn history_reads(&self) -> (u64, u64) {
+        let [calls, items] = &*self.history_reads;
+        (calls.load(std::sync::atomic::Ordering::Relaxed), items.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn count_history_read(&self, scanned: i32) {
+        let [calls, items] = &*self.history_reads;
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        items.fetch_add(scanned.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Keeps `history` (how long superseded datasets stay; default [`crate::domain::History::default`]).
