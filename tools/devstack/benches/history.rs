@@ -1,12 +1,14 @@
 //! The history benchmark: 100 simulated days of `make dev` churn on one connection against the
 //! platform table in moto (started by `make bench`), through the DynamoDB adapter the functions
-//! use: every tick queues a sync of each of the 8 data types `make dev` syncs, runs it to
-//! Complete (the worker's writes: Fetching, Complete, the expiry of what it supersedes) and trims
-//! each data type's history as the worker does. `make dev` ticks every minute (8 datasets a
-//! minute); the benchmark spaces 720 ticks over the 100 days (one every 200 minutes), more than the
-//! 500 a data type keeps, so both bounds act: the cap, and the 90-day expiry. Then it reads a
-//! history page (the API's default: newest first, 100) and reports the items kept and read.
-//! Writes `history` into `target/bench.json`.
+//! use: every tick queues a sync of each data type, runs it to Complete (the worker's writes:
+//! Fetching, Complete, the expiry of what it supersedes) and trims each data type's history as
+//! the worker does. `make dev` ticks every minute (8 data types: 8 datasets a minute); the
+//! benchmark spaces 720 ticks over the 100 days (one every 200 minutes), more than the 500 a data
+//! type keeps, so the cap acts, for 2 data types (moto's index queries scan its whole table, so 8
+//! take half an hour; each data type's history is bounded on its own, and the count of a page
+//! reads each type's index: the figures scale by the number of types). Then it reads the first
+//! and the last history page (the API's default: newest first, 100) and reports the items kept
+//! and read. Writes `history` into `target/bench.json`.
 
 use std::time::Instant;
 
@@ -18,16 +20,7 @@ use uuid::Uuid;
 
 const TICKS: i64 = 720;
 const DAYS: i64 = 100;
-const TYPES: [DataType; 8] = [
-    DataType::CompanyInfo,
-    DataType::Customers,
-    DataType::ProductCategories,
-    DataType::Products,
-    DataType::Orders,
-    DataType::Payments,
-    DataType::Transactions,
-    DataType::PaymentMethods,
-];
+const TYPES: [DataType; 2] = [DataType::Orders, DataType::Customers];
 
 #[tokio::main]
 async fn main() {
@@ -68,7 +61,7 @@ async fn main() {
             }
         });
         futures::future::join_all(runs).await;
-        if tick % 120 == 119 {
+        if tick % 180 == 179 {
             println!("  [{:>6.1} s] {} ticks", started.elapsed().as_secs_f64(), tick + 1);
         }
     }
