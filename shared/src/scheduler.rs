@@ -217,7 +217,8 @@ async fn connection_tick<S: PlatformStore>(
     let settings = store.sync_settings(company).await?.unwrap_or_default().over(profile).effective();
     let order = |d: &DataType| settings.iter().find(|s| s.data_type == *d).map_or(u32::MAX, |s| s.sync_order);
     ready.sort_by_key(|d| (order(d), d.key()));
-    request_syncs_with(store, queue, company, connection, &ready, JobReason::Schedule, now, &settings).await?;
+    let known = crate::syncs::Known { settings: &settings, statuses: &statuses };
+    request_syncs_with(store, queue, company, connection, &ready, JobReason::Schedule, now, known).await?;
     report.queued = ready.len();
     report.connections = 1;
     Ok(report)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{DataType, Dataset, JobReason, PullStatus, SyncJob, SyncSetting};
+use crate::domain::{DataType, DataTypeStatus, Dataset, JobReason, PullStatus, SyncJob, SyncSetting};
 use crate::error::StoreError;
 use crate::ports::{DatasetStore, JobQueue, ScheduleStore, SyncSettingsStore};
 
@@ -28,10 +28,21 @@ pub async fn request_syncs(
     now: DateTime<Utc>,
 ) -> Result<Vec<Dataset>, StoreError> {
     let settings = store.settings_in_force(company).await?.effective();
-    request_syncs_with(store, queue, company, connection, data_types, reason, now, &settings).await
+    let statuses = store.data_statuses(company).await?;
+    let known = Known { settings: &settings, statuses: &statuses };
+    request_syncs_with(store, queue, company, connection, data_types, reason, now, known).await
 }
 
-/// [`request_syncs`] under `settings` (the company's effective settings, already read).
+/// What a caller of [`request_syncs_with`] has read already.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// The company's effective sync settings.
+    pub settings: &'a [SyncSetting],
+    /// The company's data statuses.
+    pub statuses: &'a [DataTypeStatus],
+}
+
+/// [`request_syncs`] with the settings and statuses already read (the scheduler's tick).
 #[allow(clippy::too_many_arguments)]
 pub async fn request_syncs_with(
     store: &(impl DatasetStore + SyncSettingsStore + ScheduleStore),
@@ -41,12 +52,12 @@ pub async fn request_syncs_with(
     data_types: &[DataType],
     reason: JobReason,
     now: DateTime<Utc>,
-    settings: &[SyncSetting],
+    known: Known<'_>,
 ) -> Result<Vec<Dataset>, StoreError> {
+    let (settings, statuses) = (known.settings, known.statuses);
     // A data type whose latest dataset is still Queued (for less than COALESCE_WITHIN) is not
     // queued again: the request gets that dataset. One that is running gets one follow-up
     // (which is then the Queued latest).
-    let statuses = store.data_statuses(company).await?;
     let mut waiting = Vec::new();
     let mut fresh = Vec::new();
     for data_type in data_types {

@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
-use crate::syncs::request_syncs;
+use crate::syncs::{Known, request_syncs, request_syncs_with};
 use crate::vault::CredentialVault;
 use std::sync::Arc;
 
@@ -380,9 +380,12 @@ impl<S: PlatformStore> Companies<S> {
         }
         let settings = self.store.settings_in_force(id).await?;
         let types = settings.fetched_on_first_link();
+        // Read once for all the company's connections.
+        let (effective, statuses) = (settings.effective(), self.store.data_statuses(id).await?);
+        let known = Known { settings: &effective, statuses: &statuses };
         for connection in linked {
-            request_syncs(&self.store, self.queue.as_ref(), id, connection.id, &types, JobReason::Refresh, Utc::now())
-                .await?;
+            let (queue, now) = (self.queue.as_ref(), Utc::now());
+            request_syncs_with(&self.store, queue, id, connection.id, &types, JobReason::Refresh, now, known).await?;
         }
         Ok(())
     }

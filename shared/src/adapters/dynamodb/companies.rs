@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::item::{
     Item, classify, company_key, company_pk, condition_ok, integration_key, item, kind, link_key, map,
-    profile_settings_key, record, s, settings_key,
+    profile_settings_key, record, s, settings_key, text,
 };
 use super::{COMPANIES_INDEX, COMPANIES_PARTITION, DynamoStore};
 use crate::domain::{Company, Connection, IntegrationState, LinkNonce, SyncSettings};
@@ -85,26 +85,19 @@ impl CompanyStore for DynamoStore {
     }
 
     async fn list_companies(&self) -> Result<Vec<CompanyRecord>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(COMPANIES_INDEX)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(COMPANIES_PARTITION));
         let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(COMPANIES_INDEX)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(COMPANIES_PARTITION))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
+        self.each_page(request, |out| {
             items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
+            Ok(true)
+        })
+        .await?;
         group(items, false)
     }
 
@@ -130,7 +123,7 @@ impl CompanyStore for DynamoStore {
         let Some(link) = self.get(link_key(token_hash)).await? else {
             return Ok(None);
         };
-        let Some(id) = link.get("company_id").and_then(|v| v.as_s().ok()).and_then(|s| Uuid::parse_str(s).ok()) else {
+        let Some(id) = text(&link, "company_id").and_then(|s| Uuid::parse_str(s).ok()) else {
             return Ok(None);
         };
         self.get_company(id).await

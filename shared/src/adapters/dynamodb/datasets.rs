@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::item::{
-    Item, LIVE_PK, UNSENT_PK, classify, company_key, condition_ok, connection_key, dataset_key, datasets_pk,
-    history_pk, item, key_of, kind, parse_dataset_key, record, s, status_key, sweep_pk,
+    Item, LIVE_PK, UNSENT_PK, classify, company_key, condition_applied, condition_ok, connection_key, dataset_key,
+    datasets_pk, history_pk, item, key_of, kind, parse_dataset_key, record, s, status_key, sweep_pk, text,
 };
 use super::{DynamoStore, HISTORY_INDEX, SWEEP_INDEX};
 use crate::codat::timestamp;
@@ -18,37 +18,32 @@ use crate::ports::{DatasetStore, StaleDataset, Staleness};
 
 impl DynamoStore {
     /// An UpdateItem of a dataset that applies only while it is running (Queued, Fetching,
-    /// MapQueued, Mapping), with `:progress` bound.
-    fn update_running_dataset(&self, company: Uuid, id: Uuid, progress: u8) -> UpdateItemFluentBuilder {
+    /// MapQueued, Mapping), or with `running` false only once it has ended.
+    fn update_dataset(&self, company: Uuid, id: Uuid, running: bool) -> UpdateItemFluentBuilder {
+        let test = if running { "#status IN (:r0, :r1, :r2, :r3)" } else { "NOT (#status IN (:r0, :r1, :r2, :r3))" };
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(dataset_key(company, id)))
-            .condition_expression("attribute_exists(pk) AND #status IN (:r0, :r1, :r2, :r3)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()));
+            .condition_expression(format!("attribute_exists(pk) AND {test}"))
+            .expression_attribute_names("#status", "status");
         for (i, status) in PullStatus::RUNNING.iter().enumerate() {
             request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
         }
         request
     }
-}
 
-/// A string attribute of an item.
-fn text_attr(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-/// The old attributes a conditional update returned, `None` when its condition did not hold.
-fn condition_ok_with(
-    result: Result<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput, StoreError>,
-) -> Result<Option<Item>, StoreError> {
-    match result {
-        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-        Err(StoreError::ConditionFailed(_)) => Ok(None),
-        Err(e) => Err(e),
+    /// [`Self::update_dataset`] of a running dataset, with `:progress` bound.
+    fn update_running_dataset(&self, company: Uuid, id: Uuid, progress: u8) -> UpdateItemFluentBuilder {
+        self.update_dataset(company, id, true)
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
     }
+}
+
+/// The datasets of a data type that never leave the history: its latest and latest successful.
+fn protected(status: &Item) -> Vec<String> {
+    ["latest_sync_id", "latest_successful_sync_id"].iter().filter_map(|n| text(status, n).map(str::to_string)).collect()
 }
 
 impl DynamoStore {
@@ -64,8 +59,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let key = status_key(ended.company_id, ended.connection_id, ended.data_type);
         let Some(status) = self.get(key.clone()).await? else { return Ok(()) };
-        let exempt: Vec<String> =
-            ["latest_sync_id", "latest_successful_sync_id"].iter().filter_map(|n| text_attr(&status, n)).collect();
+        let exempt = protected(&status);
         let mut candidates: Vec<String> =
             status.get("superseded").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
         candidates.extend(replaced_success);
@@ -77,7 +71,7 @@ impl DynamoStore {
         for candidate in candidates.into_iter().filter(|c| !exempt.contains(c)) {
             let Ok(id) = Uuid::parse_str(&candidate) else { continue };
             let expiring = self
-                .update_final_dataset(ended.company_id, id)
+                .update_dataset(ended.company_id, id, false)
                 .update_expression("SET expires_at = if_not_exists(expires_at, :expires)")
                 .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
                 .send()
@@ -106,21 +100,6 @@ impl DynamoStore {
                 .map_err(classify)?;
         }
         Ok(())
-    }
-
-    /// An UpdateItem of a dataset that applies only once it has ended.
-    fn update_final_dataset(&self, company: Uuid, id: Uuid) -> UpdateItemFluentBuilder {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(dataset_key(company, id)))
-            .condition_expression("attribute_exists(pk) AND NOT (#status IN (:r0, :r1, :r2, :r3))")
-            .expression_attribute_names("#status", "status");
-        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
-            request = request.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
-        }
-        request
     }
 
     /// Moves the `lastSync` of a connection and its company forward to `at` (never back, and
@@ -186,15 +165,10 @@ impl DatasetStore for DynamoStore {
                 .send()
                 .await
                 .map_err(classify);
-            let superseded = match updated {
-                Ok(out) => out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| text_attr(a, "latest_sync_id"))
-                    .filter(|old| *old != d.id.to_string()),
-                Err(StoreError::ConditionFailed(_)) => None,
-                Err(e) => return Err(e),
-            };
+            let superseded = condition_applied(updated)?
+                .and_then(|out| out.attributes)
+                .and_then(|a| text(&a, "latest_sync_id").map(str::to_string))
+                .filter(|old| *old != d.id.to_string());
             if let Some(old) = superseded {
                 // The dataset it replaces as the latest gets its expiry when this one ends.
                 self.client
@@ -329,16 +303,9 @@ impl DatasetStore for DynamoStore {
                 .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
         };
         // Newest first (ids are time-ordered), reading no further than the page's end.
-        let (mut page, mut seen, mut start) = (Vec::new(), 0usize, None);
-        while page.len() < limit {
-            let want = offset + limit - seen - page.len();
-            let out = query()
-                .scan_index_forward(false)
-                .limit(want.clamp(1, 1000) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
+        let request = query().scan_index_forward(false).limit((offset + limit).clamp(1, 1000) as i32);
+        let (mut page, mut seen) = (Vec::new(), 0usize);
+        self.each_page(request, |out| {
             self.count_history_read(out.scanned_count);
             for item in out.items.unwrap_or_default() {
                 if seen < offset {
@@ -347,38 +314,31 @@ impl DatasetStore for DynamoStore {
                     page.push(record::<Dataset>(item)?);
                 }
             }
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
+            Ok(page.len() < limit)
+        })
+        .await?;
         // The count reads each data type's keys in the history index (about 100 bytes a
         // dataset, bounded by History::per_data_type), not the datasets.
         let statuses = self.data_statuses(company).await?;
         let counts = statuses.iter().map(|status| async move {
-            let (mut count, mut start) = (0u64, None);
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(HISTORY_INDEX)
-                    .key_condition_expression("gsi4pk = :pk")
-                    .filter_expression(live)
-                    .expression_attribute_values(":pk", s(history_pk(status.connection_id, status.data_type)))
-                    .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
-                    .select(aws_sdk_dynamodb::types::Select::Count)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(classify)?;
+            let request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(HISTORY_INDEX)
+                .key_condition_expression("gsi4pk = :pk")
+                .filter_expression(live)
+                .expression_attribute_values(":pk", s(history_pk(status.connection_id, status.data_type)))
+                .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+                .select(aws_sdk_dynamodb::types::Select::Count);
+            let mut count = 0u64;
+            self.each_page(request, |out| {
                 self.count_history_read(out.scanned_count);
                 count += out.count.max(0) as u64;
-                match out.last_evaluated_key {
-                    Some(next) if !next.is_empty() => start = Some(next),
-                    _ => return Ok::<u64, StoreError>(count),
-                }
-            }
+                Ok(true)
+            })
+            .await?;
+            Ok::<u64, StoreError>(count)
         });
         let total = futures::future::try_join_all(counts).await?.into_iter().sum();
         Ok((page, total))
@@ -391,37 +351,28 @@ impl DatasetStore for DynamoStore {
         data_type: DataType,
         keep: usize,
     ) -> Result<u64, StoreError> {
-        let status = self.get(status_key(company, connection, data_type)).await?;
-        let kept: Vec<String> = ["latest_sync_id", "latest_successful_sync_id"]
-            .iter()
-            .filter_map(|name| status.as_ref().and_then(|s| text_attr(s, name)))
-            .collect();
-        let (mut keys, mut seen, mut start) = (Vec::new(), 0usize, None);
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(HISTORY_INDEX)
-                .key_condition_expression("gsi4pk = :pk")
-                .expression_attribute_values(":pk", s(history_pk(connection, data_type)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
+        let kept =
+            self.get(status_key(company, connection, data_type)).await?.map(|s| protected(&s)).unwrap_or_default();
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(HISTORY_INDEX)
+            .key_condition_expression("gsi4pk = :pk")
+            .expression_attribute_values(":pk", s(history_pk(connection, data_type)))
+            .scan_index_forward(false);
+        let (mut keys, mut seen) = (Vec::new(), 0usize);
+        self.each_page(request, |out| {
             for item in out.items.unwrap_or_default() {
                 seen += 1;
-                let id = text_attr(&item, "gsi4sk").unwrap_or_default();
+                let id = text(&item, "gsi4sk").unwrap_or_default().to_string();
                 if seen > keep && !kept.contains(&id) {
                     keys.push(key_of(item));
                 }
             }
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
+            Ok(true)
+        })
+        .await?;
         let trimmed = keys.len() as u64;
         self.batch.delete(keys).await?;
         Ok(trimmed)
@@ -502,8 +453,9 @@ impl DatasetStore for DynamoStore {
                 .send()
                 .await
                 .map_err(classify);
-            if let Some(old) = condition_ok_with(success)? {
-                replaced_success = text_attr(&old, "latest_successful_sync_id");
+            if let Some(old) = condition_applied(success)? {
+                replaced_success =
+                    old.attributes.as_ref().and_then(|a| text(a, "latest_successful_sync_id")).map(str::to_string);
             }
             self.record_last_sync(company, dataset.connection_id, now).await?;
         }

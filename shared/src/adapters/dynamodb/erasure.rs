@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::DynamoStore;
 use super::item::{
-    Item, attempts_pk, classify, company_key, company_pk, condition_ok, connection_key, datasets_pk, item, key, key_of,
-    kind, link_key, map, record,
+    Item, attempts_pk, classify, company_deleting, company_key, company_pk, condition_applied, condition_ok,
+    connection_key, datasets_pk, item, key, key_of, kind, link_key, map, record, text,
 };
 use crate::domain::erasure::RECEIPT_DAYS;
 use crate::domain::{ErasureProgress, ErasureReceipt};
@@ -27,7 +27,7 @@ impl ErasureStore for DynamoStore {
         id: Uuid,
         progress: &ErasureProgress,
     ) -> Result<Option<crate::domain::Connection>, StoreError> {
-        let out = self
+        let marked = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -39,16 +39,12 @@ impl ErasureStore for DynamoStore {
             .send()
             .await
             .map_err(classify);
-        match out {
-            Ok(out) => Ok(Some(record(out.attributes.unwrap_or_default())?)),
-            Err(StoreError::ConditionFailed(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        condition_applied(marked)?.map(|out| record(out.attributes.unwrap_or_default())).transpose()
     }
 
     async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
         let items = self.partition(company_pk(id)).await?;
-        if !items.iter().any(|i| kind(i) == Some("company") && i.contains_key("deleting")) {
+        if !company_deleting(&items) {
             return Ok(None);
         }
         Ok(super::companies::group(items, true)?.pop())
@@ -78,7 +74,7 @@ impl ErasureStore for DynamoStore {
             self.partition_from(pk, Some("DATASET#"))
                 .await?
                 .into_iter()
-                .filter(|i| i.get("connection_id").and_then(|v| v.as_s().ok()) == Some(&connection))
+                .filter(|i| text(i, "connection_id") == Some(connection.as_str()))
                 .map(key_of),
         );
         let count = keys.len() as u64;
@@ -96,8 +92,7 @@ impl ErasureStore for DynamoStore {
             .map_err(classify)?;
         // Consistent: of two connections removed at once, the later one's read sees neither.
         let items = self.partition(company_pk(company)).await?;
-        let deleting = items.iter().any(|i| kind(i) == Some("company") && i.contains_key("deleting"));
-        Ok(deleting && !items.iter().any(|i| kind(i) == Some("connection")))
+        Ok(company_deleting(&items) && !items.iter().any(|i| kind(i) == Some("connection")))
     }
 
     async fn purge_company(&self, id: Uuid) -> Result<u64, StoreError> {
@@ -105,9 +100,8 @@ impl ErasureStore for DynamoStore {
         let link_hash = items
             .iter()
             .find(|item| kind(item) == Some("company"))
-            .and_then(|item| item.get("link_token_hash"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+            .and_then(|item| text(item, "link_token_hash"))
+            .map(str::to_string);
         // Children, the Link token and its attempt counters first, the company item last, so a
         // failed purge leaves the company findable (and still marked) for a retry.
         let mut keys: Vec<Item> = items.into_iter().filter(|item| kind(item) != Some("company")).map(key_of).collect();

@@ -48,9 +48,14 @@ pub(super) fn record<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     from_item(item).map_err(|e| StoreError::Backend(format!("deserialise item: {e}")))
 }
 
+/// A string attribute of an item.
+pub(super) fn text<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
 /// The item's `kind` attribute.
 pub(super) fn kind(item: &Item) -> Option<&str> {
-    item.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str)
+    text(item, "kind")
 }
 
 /// A map attribute of a serialisable value.
@@ -225,11 +230,22 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
 /// The outcome of a conditional write: `true` when it applied, `false` when its condition did
 /// not hold; any other failure stays an error.
 pub(super) fn condition_ok<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    condition_applied(result).map(|applied| applied.is_some())
+}
+
+/// What a conditional write returned when it applied, `None` when its condition did not hold;
+/// any other failure stays an error.
+pub(super) fn condition_applied<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
     match result {
-        Ok(_) => Ok(true),
-        Err(StoreError::ConditionFailed(_)) => Ok(false),
+        Ok(out) => Ok(Some(out)),
+        Err(StoreError::ConditionFailed(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `items` (a company's partition) hold its company item marked `deleting`.
+pub(super) fn company_deleting(items: &[Item]) -> bool {
+    items.iter().any(|i| kind(i) == Some("company") && i.contains_key("deleting"))
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub mod records;
 mod schedule;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 
 pub use batch::{BatchWriter, MAX_BATCH_ITEMS};
@@ -114,8 +116,6 @@ impl DynamoStore {
 
     /// The items of partition `pk`, only those whose sort key starts with `prefix` when given.
     async fn partition_from(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
         let mut request =
             self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk)).consistent_read(true);
         request = match prefix {
@@ -124,12 +124,32 @@ impl DynamoStore {
                 .expression_attribute_values(":prefix", s(prefix)),
             None => request.key_condition_expression("pk = :pk"),
         };
+        let mut items = Vec::new();
+        self.each_page(request, |out| {
+            items.extend(out.items.unwrap_or_default());
+            Ok(true)
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Runs `request` page by page (following `LastEvaluatedKey`), handing each answer to
+    /// `visit` until it returns false or the results end.
+    async fn each_page(
+        &self,
+        request: QueryFluentBuilder,
+        mut visit: impl FnMut(QueryOutput) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut start: Option<Item> = None;
         loop {
             let out = request.clone().set_exclusive_start_key(start.take()).send().await.map_err(classify)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(items),
+            let next = out.last_evaluated_key.clone().filter(|key| !key.is_empty());
+            if !visit(out)? {
+                return Ok(());
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(()),
             }
         }
     }

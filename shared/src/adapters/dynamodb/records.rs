@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use uuid::Uuid;
 
 use super::BatchWriter;
-use super::item::{Item, classify};
+use super::item::{Item, classify, text};
 use crate::codat::summary::summarize;
 use crate::codat::timestamp;
 use crate::error::StoreError;
@@ -231,10 +231,6 @@ fn chunk_key(chunk: u64) -> String {
 
 fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_string(), AttributeValue::S(pk)), ("sk".to_string(), AttributeValue::S(sk))])
-}
-
-fn text<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn number(item: &Item, name: &str) -> Option<u64> {

@@ -54,14 +54,9 @@ impl State {
     }
 
     fn record(&self, company: &Company) -> CompanyRecord {
-        let mut connections: Vec<Connection> = self
-            .connections
-            .range((company.id, Uuid::nil())..=(company.id, Uuid::max()))
-            .map(|(_, c)| c.clone())
-            .filter(|c| c.erasure.is_none())
-            .collect();
-        connections.sort_by_key(|c| (c.created, c.id));
-        CompanyRecord { company: company.clone(), connections }
+        let mut record = self.record_with_tombstones(company);
+        record.connections.retain(|c| c.erasure.is_none());
+        record
     }
 }
 
