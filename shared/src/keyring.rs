@@ -19,7 +19,10 @@ use crate::ports::SecretReader;
 /// How long loaded keys are used before the secret is read again.
 pub const REFRESH: Duration = Duration::from_secs(300);
 
-/// The shortest rotation window that outlasts every instance's cache.
+/// How long after a rotation the new key starts signing: by then every instance has read it.
+pub const SIGN_AFTER: Duration = Duration::from_secs(300 + 60);
+
+/// The shortest rotation window: it outlasts every instance's cache and [`SIGN_AFTER`].
 pub const MIN_ROTATION_WINDOW: Duration = Duration::from_secs(2 * 300);
 
 enum Origin {
@@ -164,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn keys_load_once_then_refresh_after_the_cache_and_survive_a_failed_refresh() {
         let secrets = Arc::new(MemorySecrets::default());
-        let stored = StoredLinkKeys { current: new_key_text(), previous: None, previous_until: None };
+        let stored = StoredLinkKeys { current: new_key_text(), previous: None, previous_until: None, sign_from: None };
         let json = |s: &StoredLinkKeys| SecretString::from(serde_json::to_string(s).expect("json"));
         secrets.put_secret("keys", &json(&stored), &[]).await.expect("put");
         let refresh = Duration::from_millis(100);
@@ -172,7 +175,8 @@ mod tests {
         assert!(source.snapshot().is_none(), "loaded on first use");
         let first = source.ready().await.expect("keys");
         assert_eq!(first.client_id(), client_id_of("keys"));
-        let rotated = stored.rotated(new_key_text(), chrono::Utc::now(), chrono::Duration::hours(1));
+        let rotated =
+            stored.rotated(new_key_text(), chrono::Utc::now(), chrono::Duration::hours(1), chrono::Duration::zero());
         secrets.put_secret("keys", &json(&rotated), &[]).await.expect("rotate");
         assert!(Arc::ptr_eq(&first, &source.ready().await.expect("cached")), "cached within the refresh time");
         tokio::time::sleep(refresh + Duration::from_millis(20)).await;
@@ -183,6 +187,6 @@ mod tests {
         tokio::time::sleep(refresh + Duration::from_millis(20)).await;
         assert!(Arc::ptr_eq(&second, &source.ready().await.expect("kept")), "a failed refresh keeps the keys");
         assert!(LinkKeySource::secret("missing").connect(secrets).ready().await.is_err());
-        assert!(MIN_ROTATION_WINDOW > REFRESH);
+        assert!(MIN_ROTATION_WINDOW > REFRESH && SIGN_AFTER > REFRESH && MIN_ROTATION_WINDOW > SIGN_AFTER);
     }
 }

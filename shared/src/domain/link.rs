@@ -194,28 +194,40 @@ pub struct LinkKeys {
     current: LinkKey,
     previous: Option<LinkKey>,
     client_id: Uuid,
+    /// Until then the previous key still signs (every function instance reads the new keys
+    /// before the new key's tokens appear); the current one signs afterwards.
+    sign_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl LinkKeys {
     /// Only `key` (its Codat `clientId` derived from it).
     pub fn single(key: LinkKey) -> Self {
         let client_id = key.client_id();
-        Self { current: key, previous: None, client_id }
+        Self { current: key, previous: None, client_id, sign_from: None }
     }
 
     /// `current`, with `previous` still accepted, and the deployment's stable `clientId`.
     pub fn new(current: LinkKey, previous: Option<LinkKey>, client_id: Uuid) -> Self {
-        Self { current, previous, client_id }
+        Self { current, previous, client_id, sign_from: None }
+    }
+
+    /// The same keys, with the previous one signing until `sign_from`.
+    pub fn signing_previous_until(mut self, sign_from: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.sign_from = sign_from;
+        self
+    }
+
+    /// The key that signs now: the previous one until `sign_from`, then the current one.
+    fn signer(&self) -> &LinkKey {
+        match (&self.previous, self.sign_from) {
+            (Some(previous), Some(from)) if chrono::Utc::now() < from => previous,
+            _ => &self.current,
+        }
     }
 
     /// A fresh random key (local stacks and tests).
     pub fn generate() -> Self {
         Self::single(LinkKey::generate())
-    }
-
-    /// The key that signs.
-    pub fn current(&self) -> &LinkKey {
-        &self.current
     }
 
     /// Every key that verifies: the current one first.
@@ -228,9 +240,9 @@ impl LinkKeys {
         self.client_id
     }
 
-    /// The Link token of a company, under the current key.
+    /// The Link token of a company, under the key that signs now.
     pub fn token_for(&self, company: Uuid, nonce: &LinkNonce) -> LinkToken {
-        self.current.token_for(company, nonce)
+        self.signer().token_for(company, nonce)
     }
 
     /// Whether `token` is the Link token of `company` with `nonce` under an accepted key.
@@ -238,9 +250,9 @@ impl LinkKeys {
         self.accepted().any(|key| key.token_for(company, nonce).0.as_bytes().ct_eq(token.0.as_bytes()).into())
     }
 
-    /// A MAC of `parts` for `label` under the current key (see [`LinkKey::sign`]).
+    /// A MAC of `parts` for `label` under the key that signs now (see [`LinkKey::sign`]).
     pub fn sign(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
-        self.current.sign(label, parts)
+        self.signer().sign(label, parts)
     }
 
     /// Whether `mac` is the MAC of `parts` for `label` under an accepted key.
@@ -248,9 +260,9 @@ impl LinkKeys {
         self.accepted().any(|key| key.sign(label, parts)[..].ct_eq(mac).into())
     }
 
-    /// A form token under the current key (see [`LinkKey::form_token`]).
+    /// A form token under the key that signs now (see [`LinkKey::form_token`]).
     pub fn form_token(&self, token_hash: &str, issued: i64) -> String {
-        self.current.form_token(token_hash, issued)
+        self.signer().form_token(token_hash, issued)
     }
 
     /// Whether `value` is a fresh form token of `token_hash` under an accepted key.
@@ -260,7 +272,9 @@ impl LinkKeys {
 }
 
 /// The stored form of the link keys (the Secrets Manager secret's JSON): `current`, and during a
-/// rotation `previous` with `previousUntil` (RFC 3339), after which the previous key stops.
+/// rotation `previous` with `previousUntil` (RFC 3339), after which the previous key stops, and
+/// `signFrom`, before which the previous key still signs (so no instance that has not yet read
+/// the new key meets a token it cannot check).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredLinkKeys {
@@ -272,6 +286,9 @@ pub struct StoredLinkKeys {
     /// Until when the previous key is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// From when the current key signs (the previous one does before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StoredLinkKeys {
@@ -282,12 +299,24 @@ impl StoredLinkKeys {
             (Some(previous), Some(until)) if until > now => Some(LinkKey::parse(previous)?),
             _ => None,
         };
-        Ok(LinkKeys::new(current, previous, client_id))
+        Ok(LinkKeys::new(current, previous, client_id).signing_previous_until(self.sign_from))
     }
 
-    /// A rotation: `new` signs from now on, the current key is accepted until `now + window`.
-    pub fn rotated(&self, new: String, now: chrono::DateTime<chrono::Utc>, window: chrono::Duration) -> Self {
-        Self { current: new, previous: Some(self.current.clone()), previous_until: Some(now + window) }
+    /// A rotation: `new` is accepted at once and signs from `now + sign_after` (once every
+    /// instance has read it); the current key is accepted until `now + window`.
+    pub fn rotated(
+        &self,
+        new: String,
+        now: chrono::DateTime<chrono::Utc>,
+        window: chrono::Duration,
+        sign_after: chrono::Duration,
+    ) -> Self {
+        Self {
+            current: new,
+            previous: Some(self.current.clone()),
+            previous_until: Some(now + window),
+            sign_from: Some(now + sign_after),
+        }
     }
 }
 
@@ -325,11 +354,11 @@ mod tests {
     fn a_rotation_keeps_the_old_key_for_its_window_and_lookups_in_place() {
         let (company, nonce) = (Uuid::new_v4(), LinkNonce::generate());
         let now = chrono::Utc::now();
-        let stored = StoredLinkKeys { current: new_key_text(), previous: None, previous_until: None };
+        let stored = StoredLinkKeys { current: new_key_text(), previous: None, previous_until: None, sign_from: None };
         let client = Uuid::new_v4();
         let before = stored.keys(now, client).expect("keys");
         let old_token = before.token_for(company, &nonce);
-        let rotated = stored.rotated(new_key_text(), now, chrono::Duration::hours(24));
+        let rotated = stored.rotated(new_key_text(), now, chrono::Duration::hours(24), chrono::Duration::zero());
         let during = rotated.keys(now + chrono::Duration::hours(1), client).expect("keys");
         let new_token = during.token_for(company, &nonce);
         assert_ne!(old_token, new_token, "URLs are rendered with the new key");

@@ -93,8 +93,10 @@ impl<S: PlatformStore> SyncWorker<S> {
             tracing::info!(company_id = %company, connection_id = %connection, items = progress.items_deleted, settle_secs = self.erasure_settle.as_secs(), "connection erased; final pass after the settle time");
             return Ok(Erased::Settle(self.erasure_settle));
         }
-        let company_left = self.store.remove_connection(company, connection).await?;
+        // The receipt first: a run killed between the two repeats the (empty) final pass and
+        // removes the tombstone then, and `.../erasure` never answers 404 for a finished erasure.
         self.receipt(connection, ErasureSubject::Connection, &progress, progress.items_deleted + 1).await?;
+        let company_left = self.store.remove_connection(company, connection).await?;
         tracing::info!(company_id = %company, connection_id = %connection, items = progress.items_deleted + 1, "connection erasure complete");
         if company_left {
             self.erase_company(job).await?;
@@ -115,8 +117,11 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// The company's own items, once it has no connection left.
     async fn erase_company(&self, job: &ErasureJob) -> Result<(), StoreError> {
         let company = job.erase.company_id;
+        // A receipt before the company item goes (a run killed after the purge still leaves
+        // one), then the count once it is known.
+        let progress = ErasureProgress::queued(job.requested);
+        self.receipt(company, ErasureSubject::Company, &progress, 0).await?;
         let deleted = self.store.purge_company(company).await?;
-        let progress = ErasureProgress { items_deleted: deleted, ..ErasureProgress::queued(job.requested) };
         self.receipt(company, ErasureSubject::Company, &progress, deleted).await?;
         tracing::info!(company_id = %company, items = deleted, "company erasure complete");
         Ok(())

@@ -17,14 +17,16 @@ pub enum RotateError {
     Secret(String),
 }
 
-/// Rotates the link keys in `secret`: a fresh current key, the previous accepted until `window`
-/// from now. Returns when the previous key stops.
+/// Rotates the link keys in `secret`: a fresh key, accepted at once and signing after
+/// `sign_after` (deployed: [`shared::keyring::SIGN_AFTER`], when every instance has read it), the
+/// previous accepted until `window` from now. Returns when the previous key stops.
 pub async fn rotate_link_key(
     client: &Client,
     secret: &str,
     window: chrono::Duration,
+    sign_after: std::time::Duration,
 ) -> Result<chrono::DateTime<chrono::Utc>, RotateError> {
-    let min = shared::keyring::MIN_ROTATION_WINDOW;
+    let min = shared::keyring::MIN_ROTATION_WINDOW.max(sign_after);
     if window.to_std().map_or(true, |w| w < min) {
         return Err(RotateError::WindowTooShort(min.as_secs()));
     }
@@ -34,7 +36,8 @@ pub async fn rotate_link_key(
     let stored: StoredLinkKeys = serde_json::from_str(out.secret_string().unwrap_or_default())
         .map_err(|_| RotateError::Secret("the secret does not hold link keys ({\"current\": ...})".into()))?;
     let now = chrono::Utc::now();
-    let rotated = stored.rotated(shared::domain::link::new_key_text(), now, window);
+    let sign_after = chrono::Duration::from_std(sign_after).unwrap_or_default();
+    let rotated = stored.rotated(shared::domain::link::new_key_text(), now, window, sign_after);
     let text = serde_json::to_string(&rotated).map_err(|e| RotateError::Secret(e.to_string()))?;
     client.put_secret_value().secret_id(secret).secret_string(text).send().await.map_err(|e| {
         RotateError::Secret(format!("PutSecretValue: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))

@@ -65,8 +65,12 @@ async fn rotate_link_key(secret: Option<String>, hours: Option<String>) -> Resul
             (aws_sdk_secretsmanager::Client::new(&admin.sdk_config(endpoint)), secret.to_string())
         }
     };
-    let until = devstack::keys::rotate_link_key(&client, &secret, chrono::Duration::hours(hours)).await?;
-    println!("link keys rotated: new Link URLs carry the new key; the previous one is accepted until {until}");
+    let sign_after = shared::keyring::SIGN_AFTER;
+    let until = devstack::keys::rotate_link_key(&client, &secret, chrono::Duration::hours(hours), sign_after).await?;
+    println!(
+        "link keys rotated: the new key is accepted now and signs in {} s; the previous one is accepted until {until}",
+        sign_after.as_secs()
+    );
     Ok(())
 }
 

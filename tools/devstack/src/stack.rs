@@ -196,6 +196,7 @@ async fn create_link_key_secret(client: &aws_sdk_secretsmanager::Client, name: &
         current: shared::domain::link::new_key_text(),
         previous: None,
         previous_until: None,
+        sign_from: None,
     };
     let json = serde_json::to_string(&value).map_err(|e| StackError::Config(e.to_string()))?;
     match client.create_secret().name(name).secret_string(json).send().await {

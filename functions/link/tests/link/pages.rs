@@ -310,7 +310,11 @@ async fn rotated_link_urls_stop_at_once_and_key_rotations_keep_both_keys_for_the
     // A key rotation: the functions read the new keys within their refresh (2 s locally).
     let secrets = aws_sdk_secretsmanager::Client::new(&s.stack.admin_sdk());
     let secret = s.stack.resources.link_key_secret.clone();
-    devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::hours(1)).await.expect("rotate key");
+    // The new key signs after the functions' refresh (2 s locally; deployed, SIGN_AFTER).
+    let sign_after = std::time::Duration::from_secs(3);
+    devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::hours(1), sign_after)
+        .await
+        .expect("rotate key");
     let mut third = second.clone();
     for _ in 0..40 {
         let company_now = s.api.expect("GET", &format!("/companies/{company}"), None, 200).await.expect("company");
@@ -326,7 +330,7 @@ async fn rotated_link_urls_stop_at_once_and_key_rotations_keep_both_keys_for_the
     assert_eq!(page.status, 200);
     // A form issued under the new key posts; so does one issued before the rotation.
     assert!(page.html.contains("name=\"csrf\""));
-    let too_short = devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::seconds(30)).await;
+    let too_short = devstack::keys::rotate_link_key(&secrets, &secret, chrono::Duration::seconds(30), sign_after).await;
     assert!(too_short.is_err(), "a window shorter than the caches is refused");
 
     // The window ends: only the new key's URL opens the page.
