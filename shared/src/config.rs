@@ -95,10 +95,40 @@ fn secret_prefix() -> Result<String, ConfigError> {
     Ok(prefix)
 }
 
-/// `BIGCOMMERCE_API_BASE` (default `https://api.bigcommerce.com`).
+/// The local-development switch that lets `BIGCOMMERCE_API_BASE` be plain `http` (the
+/// sandbox on loopback). Never set in `template.yaml`.
+pub const ALLOW_HTTP_FLAG: &str = "BIGCOMMERCE_ALLOW_HTTP";
+
+/// `BIGCOMMERCE_API_BASE` (default `https://api.bigcommerce.com`): https, unless
+/// [`ALLOW_HTTP_FLAG`] is `true` (the access token must never cross a network in clear).
 fn bigcommerce_base() -> Result<Url, ConfigError> {
     let base = var("BIGCOMMERCE_API_BASE").unwrap_or_else(|| crate::bigcommerce::client::PRODUCTION_BASE.to_string());
-    parse_base_url("BIGCOMMERCE_API_BASE", &base)
+    let allow_http = var(ALLOW_HTTP_FLAG).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    bigcommerce_base_url(&base, allow_http)
+}
+
+/// Parses a BigCommerce base URL: https only, unless `allow_http` (local development).
+pub fn bigcommerce_base_url(raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
+    let url = parse_base_url("BIGCOMMERCE_API_BASE", raw)?;
+    if url.scheme() != "https" && !allow_http {
+        return Err(ConfigError::Invalid {
+            name: "BIGCOMMERCE_API_BASE",
+            reason: format!(
+                "must be an https URL (plain http only with {ALLOW_HTTP_FLAG}=true, for local development)"
+            ),
+        });
+    }
+    Ok(url)
+}
+
+/// The BigCommerce client of `base` with the given timeouts (seconds).
+fn bigcommerce_client(base: Url, connect_secs: u64, timeout_secs: u64) -> Result<BigCommerceClient, ConfigError> {
+    BigCommerceClient::new(
+        base,
+        std::time::Duration::from_secs(connect_secs),
+        std::time::Duration::from_secs(timeout_secs),
+    )
+    .map_err(|e| ConfigError::Invalid { name: "BIGCOMMERCE_API_BASE", reason: e.to_string() })
 }
 
 /// `API_KEY_SHA256`: comma-separated hex SHA-256 digests of the accepted API keys.
@@ -228,11 +258,7 @@ impl LinkConfig {
             edge: edge_from_env()?,
             secret_prefix: prefix,
             queue_url: required("SYNC_QUEUE_URL")?,
-            bigcommerce: BigCommerceClient::new(
-                base,
-                std::time::Duration::from_secs(3),
-                std::time::Duration::from_secs(10),
-            ),
+            bigcommerce: bigcommerce_client(base, 3, 10)?,
             settings: LinkSettings {
                 finish_url: var("LINK_FINISH_URL").map(|raw| parse_base_url("LINK_FINISH_URL", &raw)).transpose()?,
                 attempts_per_minute: attempts,
@@ -291,11 +317,7 @@ impl WorkerConfig {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             data_table_name: required("DATA_TABLE_NAME")?,
-            bigcommerce: BigCommerceClient::new(
-                base,
-                std::time::Duration::from_secs(5),
-                std::time::Duration::from_secs(30),
-            ),
+            bigcommerce: bigcommerce_client(base, 5, 30)?,
             job_budget: std::time::Duration::from_secs(budget),
             queue_url: required("SYNC_QUEUE_URL")?,
             full_sync_every: std::time::Duration::from_secs(full_sync_hours.saturating_mul(3600)),
@@ -362,5 +384,15 @@ mod tests {
         for bad in ["ftp://x", "https://user:pw@x.com", "https://x.com/?a=1", "not a url", "https://x.com/#f"] {
             assert!(parse_base_url("X", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_bigcommerce_base_is_https_unless_local_development_says_otherwise() {
+        assert!(bigcommerce_base_url("https://api.bigcommerce.com", false).is_ok());
+        let refused = bigcommerce_base_url("http://api.bigcommerce.com", false).expect_err("http");
+        assert!(refused.to_string().contains("must be an https URL"), "{refused}");
+        assert!(refused.to_string().contains(ALLOW_HTTP_FLAG), "{refused}");
+        assert!(bigcommerce_base_url("http://127.0.0.1:4000", true).is_ok());
+        assert!(bigcommerce_base_url("ftp://127.0.0.1", true).is_err());
     }
 }

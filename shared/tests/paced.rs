@@ -31,8 +31,12 @@ async fn env(quota: u32, window_ms: u64) -> Env {
 impl Env {
     fn client(&self, token: &str) -> PacedClient {
         let base = url::Url::parse(self.sandbox.base_url()).expect("url");
-        let http = BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(2));
-        PacedClient::new(http, StoreHash::parse(&self.hash).expect("hash"), SecretString::from(token.to_string()))
+        let http = BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(2)).expect("client");
+        PacedClient::new(
+            std::sync::Arc::new(http),
+            StoreHash::parse(&self.hash).expect("hash"),
+            SecretString::from(token.to_string()),
+        )
     }
 
     fn store(&self) -> std::sync::Arc<sandbox::Store> {

@@ -3,6 +3,7 @@
 //! failing, retries transient failures with bounded backoff, and never mistakes a broken body
 //! for an empty page.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::client::{ApiResponse, BigCommerceClient};
+use super::client::{ApiResponse, Transport};
 use super::credentials::StoreHash;
 
 /// Attempts for a transient failure (5xx, timeout, truncated or malformed body).
@@ -22,6 +23,21 @@ const OVERLOAD_BACKOFF: Duration = Duration::from_secs(2);
 /// starts the next window when a request arrives, so a request sent on the dot can still land
 /// in the exhausted window.
 const RESET_MARGIN: Duration = Duration::from_millis(15);
+/// The longest wait a store's rate-limit headers can ask for (`X-Rate-Limit-Time-Reset-Ms`,
+/// `X-Retry-After`): the headers are the store's to send, and a value near `u64::MAX` must
+/// neither overflow a clock nor park a sync for ever. A real window is 30 s or less.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+
+/// `now + wait`, with `wait` clamped to [`MAX_RATE_LIMIT_WAIT`] (never overflows).
+fn after(now: Instant, wait: Duration) -> Instant {
+    let wait = wait.min(MAX_RATE_LIMIT_WAIT);
+    now.checked_add(wait).unwrap_or(now)
+}
+
+/// A header's milliseconds as a duration, clamped.
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_RATE_LIMIT_WAIT)
+}
 
 /// What a sync can do about a failed request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,7 +109,7 @@ pub struct Stats {
 
 /// Paces requests to one store.
 pub struct PacedClient {
-    client: BigCommerceClient,
+    client: Arc<dyn Transport>,
     store: StoreHash,
     token: SecretString,
     budget: Mutex<Budget>,
@@ -116,7 +132,7 @@ impl Drop for InFlight<'_> {
 impl PacedClient {
     /// A client for `store` with `token`. Until the first response tells the quota, one request
     /// is sent at a time.
-    pub fn new(client: BigCommerceClient, store: StoreHash, token: SecretString) -> Self {
+    pub fn new(client: Arc<dyn Transport>, store: StoreHash, token: SecretString) -> Self {
         Self {
             client,
             store,
@@ -158,7 +174,7 @@ impl PacedClient {
                     budget.probing = true;
                     return Ok(());
                 }
-                if budget.probing { now + Duration::from_millis(10) } else { budget.reset_at }
+                if budget.probing { after(now, Duration::from_millis(10)) } else { budget.reset_at }
             };
             if wait_until > deadline {
                 return Err(FetchError::OutOfTime);
@@ -172,13 +188,13 @@ impl PacedClient {
         let mut budget = self.budget.lock().await;
         budget.probing = false;
         if let (Some(left), Some(reset)) = (response.requests_left, response.reset_ms) {
-            let reset_at = Instant::now() + Duration::from_millis(reset) + RESET_MARGIN;
+            let reset_at = after(Instant::now(), millis(reset) + RESET_MARGIN);
             // Responses arrive out of order and late under concurrency: trust the lowest count
             // seen for a window, and take a response for a new window only when even the earliest
             // end it can mean (counted as the request left) is past the window we know. A slow
             // answer from the previous window must not look like a fresh budget.
-            let earliest_end = sent_at + Duration::from_millis(reset);
-            if earliest_end > budget.reset_at + Duration::from_millis(50) {
+            let earliest_end = after(sent_at, millis(reset));
+            if earliest_end > after(budget.reset_at, Duration::from_millis(50)) {
                 // A new window. Requests still in flight (other than this one) may land in it
                 // too, uncounted by this answer: keep room for them.
                 let others = self.in_flight.load(std::sync::atomic::Ordering::SeqCst).saturating_sub(1);
@@ -204,11 +220,10 @@ impl PacedClient {
                 budget.overloads += 1;
                 OVERLOAD_BACKOFF * budget.overloads.min(8)
             }
-            (reset, retry) => {
-                (Duration::from_millis(reset.unwrap_or(0)) + RESET_MARGIN).max(Duration::from_secs(retry.unwrap_or(0)))
-            }
+            (reset, retry) => (millis(reset.unwrap_or(0)) + RESET_MARGIN)
+                .max(Duration::from_secs(retry.unwrap_or(0).min(MAX_RATE_LIMIT_WAIT.as_secs()))),
         };
-        budget.reset_at = budget.reset_at.max(Instant::now() + wait);
+        budget.reset_at = budget.reset_at.max(after(Instant::now(), wait));
     }
 
     /// GETs `path` (e.g. `v2/orders?limit=250&page=3`), pacing, waiting out 429s and retrying
@@ -258,6 +273,11 @@ impl PacedClient {
                         other => return Err(FetchError::Unexpected(other, endpoint(path))),
                     }
                 }
+                Err(e) if e.oversized => {
+                    self.budget.lock().await.probing = false;
+                    // Asking again reads the same body again: the page fails now.
+                    return Err(FetchError::Broken(format!("{}: {}", endpoint(path), e.kind)));
+                }
                 Err(e) => {
                     self.budget.lock().await.probing = false;
                     e.kind.to_string()
@@ -274,7 +294,7 @@ impl PacedClient {
                 });
             }
             let backoff = BASE_BACKOFF * 2u32.pow(transient - 1);
-            if Instant::now() + backoff > deadline {
+            if after(Instant::now(), backoff) > deadline {
                 return Err(FetchError::OutOfTime);
             }
             tracing::warn!(endpoint = %endpoint(path), attempt = transient, %failure, "retrying");
@@ -286,4 +306,84 @@ impl PacedClient {
 /// The path without its query (for messages and logs).
 fn endpoint(path: &str) -> String {
     path.split('?').next().unwrap_or(path).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bigcommerce::client::TransportError;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Answers every request with `answer`, counting them.
+    struct Always {
+        answer: Result<ApiResponse, TransportError>,
+        sent: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Transport for Always {
+        async fn get(&self, _: &StoreHash, _: &SecretString, _: &str) -> Result<ApiResponse, TransportError> {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.answer.clone()
+        }
+    }
+
+    fn answer(status: u16, reset_ms: Option<u64>, left: Option<u64>, retry: Option<u64>) -> ApiResponse {
+        ApiResponse {
+            status,
+            body: b"{}".to_vec(),
+            reset_ms,
+            requests_left: left,
+            quota: Some(150),
+            retry_after_secs: retry,
+        }
+    }
+
+    fn paced(answer: Result<ApiResponse, TransportError>) -> (PacedClient, Arc<Always>) {
+        let transport = Arc::new(Always { answer, sent: AtomicU32::new(0) });
+        let hash = StoreHash::parse("abc123").expect("hash");
+        (PacedClient::new(transport.clone(), hash, SecretString::from("t".to_string())), transport)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_rate_limit_headers_neither_panic_nor_park_the_sync() {
+        for (reset, retry) in [(Some(u64::MAX), None), (None, Some(u64::MAX)), (Some(u64::MAX), Some(u64::MAX))] {
+            let (client, transport) = paced(Ok(answer(429, reset, Some(0), retry)));
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(30);
+            assert_eq!(client.get("v2/orders", deadline).await, Err(FetchError::OutOfTime));
+            assert_eq!(transport.sent.load(Ordering::SeqCst), 1, "no request after a 429 until the window");
+            assert!(Instant::now() <= deadline, "answered by the deadline");
+        }
+        // A 200 that says the window resets in u64::MAX ms: the next request waits at most the
+        // clamp, and here the deadline comes first.
+        let (client, _) = paced(Ok(answer(200, Some(u64::MAX), Some(0), None)));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        assert!(matches!(client.get("v2/store", deadline).await, Ok(Page::Json(_))));
+        assert_eq!(client.get("v2/store", deadline).await, Err(FetchError::OutOfTime));
+        // With a deadline past the clamp, it is the clamp (an hour) that ends the wait.
+        let (client, transport) = paced(Ok(answer(200, Some(u64::MAX), Some(0), None)));
+        let started = Instant::now();
+        let deadline = started + MAX_RATE_LIMIT_WAIT * 3;
+        assert!(client.get("v2/store", deadline).await.is_ok());
+        assert!(client.get("v2/store", deadline).await.is_ok());
+        assert_eq!(transport.sent.load(Ordering::SeqCst), 2);
+        let waited = Instant::now() - started;
+        assert!(waited >= MAX_RATE_LIMIT_WAIT && waited < MAX_RATE_LIMIT_WAIT + Duration::from_secs(5), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_oversized_body_fails_the_page_at_once() {
+        let (client, transport) = paced(Err(TransportError::oversized()));
+        let error = client.get("v2/orders?page=2", Instant::now() + Duration::from_secs(60)).await.expect_err("big");
+        assert!(matches!(&error, FetchError::Broken(m) if m.contains("v2/orders") && m.contains("32 MiB")), "{error}");
+        assert_eq!(transport.sent.load(Ordering::SeqCst), 1, "not read again");
+        // An ordinary transport failure is retried.
+        let (client, transport) = paced(Err(TransportError::transient("timed out")));
+        let error = client.get("v2/orders", Instant::now() + Duration::from_secs(60)).await.expect_err("down");
+        assert!(matches!(error, FetchError::Unavailable(_)), "{error}");
+        assert_eq!(transport.sent.load(Ordering::SeqCst), MAX_TRANSIENT_ATTEMPTS);
+    }
 }

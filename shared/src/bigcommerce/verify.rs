@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::client::BigCommerceClient;
+use super::client::{BigCommerceClient, Transport};
 use super::credentials::Credentials;
 use super::scopes::Scope;
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
-use crate::bigcommerce::BigCommerceClient;
+use crate::bigcommerce::client::Transport;
 use crate::bigcommerce::paced::FetchError;
 use crate::domain::{DataType, PullStatus, QueueMessage, SyncJob};
 use crate::error::StoreError;
@@ -179,7 +179,7 @@ pub struct SyncWorker<S> {
     records: Arc<dyn RecordStore>,
     credentials: CredentialReader,
     queue: Arc<dyn JobQueue>,
-    client: BigCommerceClient,
+    client: Arc<dyn Transport>,
     budget: Duration,
     full_sync_every: chrono::Duration,
     retries: RetryPolicy,
@@ -196,14 +196,14 @@ pub const ERASURE_SETTLE: Duration = Duration::from_secs(360);
 
 impl<S: PlatformStore> SyncWorker<S> {
     /// A worker that starts no new page after `budget` in one job (the job then checkpoints and
-    /// queues its continuation on `queue`); requests in flight get a quarter of the budget more
+    /// queues its continuation on `queue`), sending to the store through `client`; requests in flight get a quarter of the budget more
     /// (at least 5 s), which must stay inside the Lambda timeout.
     pub fn new(
         store: S,
         records: Arc<dyn RecordStore>,
         secrets: Arc<dyn SecretReader>,
         queue: Arc<dyn JobQueue>,
-        client: BigCommerceClient,
+        client: impl Transport + 'static,
         budget: Duration,
     ) -> Self {
         let credentials = CredentialReader::new(secrets);
@@ -212,7 +212,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             records,
             credentials,
             queue,
-            client,
+            client: Arc::new(client),
             budget,
             full_sync_every: FULL_SYNC_EVERY,
             retries: RetryPolicy::default(),

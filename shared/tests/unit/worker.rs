@@ -92,7 +92,7 @@ impl World {
             worker_records,
             secrets,
             queue.clone(),
-            BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(10)),
+            BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(10)).expect("client"),
             budget,
         )
         .with_reports(reports_to);

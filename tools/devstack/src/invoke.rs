@@ -196,7 +196,8 @@ pub async fn link_handler(
         edge: example_edge()?,
         secret_prefix: format!("{prefix}commerce-link/"),
         queue_url,
-        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
+        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10))
+            .map_err(|e| InvokeError(e.to_string()))?,
         settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
     };
     Ok(wiring::link(&function_clients(sdk, "LinkFunction", &local).await?, config))
@@ -214,7 +215,8 @@ pub async fn worker(
     let config = WorkerConfig {
         table_name: format!("{prefix}PlatformTable"),
         data_table_name: data,
-        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10)),
+        bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10))
+            .map_err(|e| InvokeError(e.to_string()))?,
         job_budget: Duration::from_secs(60),
         queue_url,
         full_sync_every: Duration::from_secs(7 * 86_400),

@@ -150,6 +150,8 @@ impl WorkerProcess {
             ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
             ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
             ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+            // The sandbox is plain http on loopback: the local-development switch.
+            (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
         ]);
         env.extend(self.env.clone());
         let spec = LambdaSpec {
@@ -364,7 +366,8 @@ impl DevStack {
                     bigcommerce.clone(),
                     Duration::from_secs(3),
                     Duration::from_secs(10),
-                ),
+                )
+                .map_err(|e| StackError::Config(e.to_string()))?,
                 settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
             },
         ));
@@ -396,7 +399,8 @@ impl DevStack {
             WorkerConfig {
                 table_name: platform_table.clone(),
                 data_table_name: data_table,
-                bigcommerce: BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(30)),
+                bigcommerce: BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(30))
+                    .map_err(|e| StackError::Config(e.to_string()))?,
                 job_budget: options.job_budget,
                 queue_url: sync_queue.clone(),
                 full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),

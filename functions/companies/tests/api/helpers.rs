@@ -171,7 +171,8 @@ impl TestApp {
                 url::Url::parse("http://127.0.0.1:9").expect("url"),
                 std::time::Duration::from_secs(1),
                 std::time::Duration::from_secs(1),
-            ),
+            )
+            .expect("client"),
             job_budget: std::time::Duration::from_secs(60),
             queue_url: self.queue_url.clone(),
             full_sync_every: std::time::Duration::from_secs(86_400),

@@ -120,7 +120,7 @@ impl World {
             worker_records,
             Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&own))),
             Arc::new(queue),
-            BigCommerceClient::new(base, Duration::from_secs(2), setup.read_timeout),
+            BigCommerceClient::new(base, Duration::from_secs(2), setup.read_timeout).expect("client"),
             setup.budget,
         );
         if let Some(every) = setup.full_sync_every {
