@@ -10,6 +10,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use sha2::{Digest, Sha256};
+
 use super::paced::{FetchError, PacedClient, Page};
 
 /// Records per page of every listing (BigCommerce's maximum `limit`).
@@ -21,22 +23,38 @@ pub const CATEGORIES: &str = "v3/catalog/trees/categories?limit=250";
 /// The customers listing with addresses.
 const CUSTOMERS: &str = "v3/customers?include=addresses&limit=250";
 
-/// Fails a listing whose page starts with the same record as the page before it: the store
-/// ignored the page parameter, and going on would store the same records again and again.
+/// Fails a listing that answers a page it has answered before (an ignored `page` parameter,
+/// an A/B alternation, a cursor that leads back), or a page with a record that has no numeric
+/// id: going on would store the same records again and again, or records no one can address.
+/// Each page is fingerprinted by the ids it lists, in order (SHA-256), and checked against every
+/// page of the listing so far, before anything of it is stored.
 #[derive(Debug, Default)]
-pub struct RepeatGuard {
-    previous_first: Option<Value>,
+pub struct PageGuard {
+    seen: HashSet<[u8; 32]>,
 }
 
-impl RepeatGuard {
-    /// Checks the first record id of `what` (e.g. `orders page 3`) against the previous page's.
-    pub fn check(&mut self, first: Option<&Value>, what: &str) -> Result<(), FetchError> {
-        let first = first.cloned();
-        if first == self.previous_first {
-            return Err(FetchError::Broken(format!("{what} repeated the previous page")));
+impl PageGuard {
+    /// Checks `records` (their ids under `id_key`) of `what` (e.g. `orders page 3`).
+    pub fn check(&mut self, records: &[Value], id_key: &str, what: &str) -> Result<(), FetchError> {
+        let mut hasher = Sha256::new();
+        for record in records {
+            let Some(id) = record[id_key].as_u64() else {
+                return Err(FetchError::Broken(format!("{what} has a record without a numeric {id_key}")));
+            };
+            hasher.update(id.to_be_bytes());
         }
-        self.previous_first = first;
+        if !self.seen.insert(hasher.finalize().into()) {
+            return Err(FetchError::Broken(format!("{what} repeated an earlier page")));
+        }
         Ok(())
+    }
+}
+
+/// The `data` list of a v3 answer: a 200 without one is broken, not empty.
+pub fn v3_data(body: &Value, what: &str) -> Result<Vec<Value>, FetchError> {
+    match body["data"].as_array() {
+        Some(data) => Ok(data.clone()),
+        None => Err(FetchError::Broken(format!("{what} answered without a data list"))),
     }
 }
 
@@ -93,10 +111,12 @@ pub async fn order_count(client: &PacedClient, filter: &str, deadline: Instant) 
         Some(query) => format!("v2/orders/count?{query}"),
         None => "v2/orders/count".to_string(),
     };
-    Ok(match client.get(&path, deadline).await? {
-        Page::Json(count) => count["count"].as_u64().unwrap_or(0),
-        Page::Empty => 0,
-    })
+    match client.get(&path, deadline).await? {
+        Page::Json(count) => {
+            count["count"].as_u64().ok_or_else(|| FetchError::Broken("v2/orders/count answered without a count".into()))
+        }
+        Page::Empty => Ok(0),
+    }
 }
 
 /// One page of the v2 order listing (empty on 204); `filter` adds filters and embeds.
@@ -107,10 +127,11 @@ pub async fn order_page(
     deadline: Instant,
 ) -> Result<Vec<Value>, FetchError> {
     let path = format!("v2/orders?limit=250&page={page}{filter}");
-    Ok(match client.get(&path, deadline).await? {
-        Page::Json(body) => body.as_array().cloned().unwrap_or_default(),
-        Page::Empty => Vec::new(),
-    })
+    match client.get(&path, deadline).await? {
+        Page::Json(Value::Array(orders)) => Ok(orders),
+        Page::Json(_) => Err(FetchError::Broken(format!("orders page {page} is not a list"))),
+        Page::Empty => Ok(Vec::new()),
+    }
 }
 
 /// The ids of the orders the store archived (`is_deleted=true`) matching `filter`, every page.
@@ -120,8 +141,10 @@ pub async fn archived_order_ids(
     deadline: Instant,
 ) -> Result<Vec<String>, FetchError> {
     let mut archived = Vec::new();
+    let mut guard = PageGuard::default();
     for page in 1.. {
         let orders = order_page(client, page, &format!("&is_deleted=true{filter}"), deadline).await?;
+        guard.check(&orders, "id", &format!("archived orders page {page}"))?;
         archived.extend(orders.iter().filter_map(|o| o["id"].as_u64()).map(|id| id.to_string()));
         if orders.len() < PAGE_SIZE {
             break;
@@ -134,7 +157,7 @@ pub async fn archived_order_ids(
 /// since it was listed).
 pub async fn order_transactions(client: &PacedClient, id: u64, deadline: Instant) -> Result<Vec<Value>, FetchError> {
     match client.get(&format!("v3/orders/{id}/transactions"), deadline).await {
-        Ok(Page::Json(body)) => Ok(body["data"].as_array().cloned().unwrap_or_default()),
+        Ok(Page::Json(body)) => v3_data(&body, &format!("the transactions of order {id}")),
         Ok(Page::Empty) | Err(FetchError::NotFound(_)) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
@@ -179,13 +202,11 @@ pub async fn gone_from_list(
     for chunk in ids.chunks(ID_LOOKUPS_PER_CALL) {
         let path = format!("{base}&id:in={}", chunk.join(","));
         let found: HashSet<String> = match client.get(&path, deadline).await? {
-            Page::Json(body) => body["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["id"].as_u64())
-                .map(|id| id.to_string())
-                .collect(),
+            // An answer without its list says nothing about what is gone: the lookup fails
+            // rather than take every id for deleted.
+            Page::Json(body) => {
+                v3_data(&body, base)?.iter().filter_map(|r| r["id"].as_u64()).map(|id| id.to_string()).collect()
+            }
             // No body is no answer: nothing is inferred from it.
             Page::Empty => chunk.iter().cloned().collect(),
         };
@@ -208,12 +229,13 @@ pub fn products_page(page: u64, changed: &str) -> String {
 /// cursor, with `filter` (v3 date filters).
 pub fn customers_page(after: Option<&str>, filter: &str) -> String {
     match after {
-        Some(after) => format!("{CUSTOMERS}&after={after}{filter}"),
+        // The cursor is the store's text: encoded, so no `&` or `#` in it adds a parameter.
+        Some(after) => format!("{CUSTOMERS}&after={}{filter}", encoded(after)),
         None => format!("{CUSTOMERS}&page=1{filter}"),
     }
 }
 
-/// Every record of a v3 page/limit listing; a page that repeats the previous one fails.
+/// Every record of a v3 page/limit listing; a page that repeats an earlier one fails.
 pub async fn fetch_pages(
     client: &PacedClient,
     base: &str,
@@ -221,20 +243,26 @@ pub async fn fetch_pages(
     deadline: Instant,
 ) -> Result<Vec<Value>, FetchError> {
     let mut all = Vec::new();
-    let mut guard = RepeatGuard::default();
+    let mut guard = PageGuard::default();
     for page in 1.. {
+        let what = format!("{} page {page}", endpoint_of(base));
         let Page::Json(body) = client.get(&format!("{base}&page={page}"), deadline).await? else { break };
-        let data = body["data"].as_array().cloned().unwrap_or_default();
+        let data = v3_data(&body, &what)?;
         if data.is_empty() {
             break;
         }
-        guard.check(data.first().map(|c| &c[id_key]), &format!("{base} page {page}"))?;
+        guard.check(&data, id_key, &what)?;
         all.extend(data);
         if page >= body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1) {
             break;
         }
     }
     Ok(all)
+}
+
+/// A listing's path without its query (for messages).
+fn endpoint_of(base: &str) -> &str {
+    base.split('?').next().unwrap_or(base)
 }
 
 /// The store's refunds (those `filter` selects, e.g. `&order_id:in=1,2`), by order id.
@@ -269,18 +297,32 @@ mod tests {
     }
 
     #[test]
-    fn a_page_starting_like_the_previous_one_is_refused() {
-        let mut guard = RepeatGuard::default();
-        assert!(guard.check(Some(&json!(1)), "page 1").is_ok());
-        assert!(guard.check(Some(&json!(251)), "page 2").is_ok());
-        let error = guard.check(Some(&json!(251)), "page 3").expect_err("repeat");
-        assert!(error.to_string().contains("page 3 repeated the previous page"), "{error}");
+    fn a_page_answered_before_is_refused_whatever_came_between() {
+        let page = |ids: &[u64]| ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>();
+        let mut guard = PageGuard::default();
+        assert!(guard.check(&page(&[1, 2]), "id", "page 1").is_ok());
+        assert!(guard.check(&page(&[3, 4]), "id", "page 2").is_ok());
+        // A/B alternation: page 3 is page 1 again.
+        let error = guard.check(&page(&[1, 2]), "id", "page 3").expect_err("repeat");
+        assert!(error.to_string().contains("page 3 repeated an earlier page"), "{error}");
         assert!(!error.retryable());
+        // The same ids in another order, or one id fewer, are other pages.
+        assert!(guard.check(&page(&[2, 1]), "id", "page 4").is_ok());
+        assert!(guard.check(&page(&[3]), "id", "page 5").is_ok());
+        let error = guard.check(&[json!({"id": 9}), json!({"name": "x"})], "id", "page 6").expect_err("no id");
+        assert!(error.to_string().contains("without a numeric id"), "{error}");
+        let error = guard.check(&[json!({"id": "9"})], "id", "page 7").expect_err("text id");
+        assert!(matches!(error, FetchError::Broken(_)));
     }
 
     #[test]
     fn customers_pages_start_by_page_and_go_on_by_cursor() {
         assert_eq!(customers_page(None, ""), "v3/customers?include=addresses&limit=250&page=1");
         assert_eq!(customers_page(Some("abc"), "&x=1"), "v3/customers?include=addresses&limit=250&after=abc&x=1");
+        // A hostile cursor adds no parameter and no fragment.
+        assert_eq!(
+            customers_page(Some("a&limit=1#b c/="), ""),
+            "v3/customers?include=addresses&limit=250&after=a%26limit%3D1%23b+c%2F%3D"
+        );
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::SyncWorker;
 use super::context::{Run, Stop, keyed};
-use crate::bigcommerce::endpoints::{self, RepeatGuard, rfc3339};
+use crate::bigcommerce::endpoints::{self, PageGuard, rfc3339};
 use crate::bigcommerce::mapping;
 use crate::bigcommerce::paced::{FetchError, Page};
 use crate::ports::{PlatformStore, StoredRecord};
@@ -36,7 +36,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     }
 
     /// Every product with its variants, page by page (each page stored before the next; a
-    /// repeated page fails loudly). Category names and the store currency are read first.
+    /// page answered before fails loudly). Category names and the store currency are read first.
     /// Checkpoint: `{"page", "done"}` (the last stored page).
     pub(super) async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
@@ -50,20 +50,21 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .iter()
                 .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
                 .collect();
-        let mut guard = RepeatGuard::default();
+        let mut guard = PageGuard::default();
         let mut stored = run.resume_u64("done").unwrap_or(0);
         let mut page = run.resume_u64("page").unwrap_or(0) + 1;
         let changed = endpoints::v3_changed_since(run.since);
         let mut fetched = client.get(&endpoints::products_page(page, &changed), deadline).await?;
         loop {
             let Page::Json(body) = fetched else { return Ok(()) };
-            let data = body["data"].as_array().cloned().unwrap_or_default();
+            let what = format!("products page {page}");
+            let data = endpoints::v3_data(&body, &what)?;
             let total = body["meta"]["pagination"]["total"].as_u64();
             if data.is_empty() {
                 run.listed(stored, total);
                 return Ok(());
             }
-            guard.check(data.first().map(|p| &p["id"]), &format!("products page {page}"))?;
+            guard.check(&data, "id", &what)?;
             let now = Utc::now();
             let records: Vec<StoredRecord> = data
                 .iter()
@@ -97,7 +98,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         }
     }
 
-    /// Every tree category (page by page; a page that repeats the previous one fails loudly),
+    /// Every tree category (page by page; a page answered before fails loudly),
     /// then mapped together: ancestors and `hasChildren` need the whole tree.
     pub(super) async fn sync_categories(&self, run: &Run<'_>) -> Result<(), Stop> {
         let all = endpoints::fetch_pages(&run.client, endpoints::CATEGORIES, "category_id", run.deadline).await?;
@@ -107,24 +108,28 @@ impl<S: PlatformStore> SyncWorker<S> {
     }
 
     /// Customers by cursor (stable against inserts between pages), 250 per page, each page
-    /// stored before the next is asked for. A cursor that does not advance fails loudly.
+    /// stored before the next is asked for. A page answered before, or a cursor met before,
+    /// fails loudly before anything of it is stored.
     /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
     pub(super) async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
         let changed =
             format!("{}{}", endpoints::v3_changed_since(run.since), endpoints::v3_created_from(run.created_from));
         let mut path = endpoints::customers_page(run.resume.as_ref().and_then(|c| c["after"].as_str()), &changed);
         let mut seen_cursors = HashSet::new();
+        let mut guard = PageGuard::default();
         let mut stored = run.resume_u64("done").unwrap_or(0);
         // The total comes with the first page only; checkpoints carry it on.
         let mut total = run.resume_u64("total");
         loop {
             let Page::Json(page) = run.client.get(&path, run.deadline).await? else { return Ok(()) };
-            let data = page["data"].as_array().cloned().unwrap_or_default();
+            let what = format!("customers page after {} stored", stored);
+            let data = endpoints::v3_data(&page, &what)?;
             total = page["meta"]["pagination"]["total"].as_u64().or(total);
             if data.is_empty() {
                 run.listed(stored, total);
                 return Ok(());
             }
+            guard.check(&data, "id", &what)?;
             let now = Utc::now();
             let records: Vec<StoredRecord> =
                 data.iter().map(|c| keyed(mapping::customer(c, now), rfc3339(&c["date_modified"]))).collect();
@@ -133,11 +138,11 @@ impl<S: PlatformStore> SyncWorker<S> {
             let Some(cursor) = page["meta"]["cursor_pagination"]["end_cursor"].as_str().map(str::to_string) else {
                 return self.store_all(run, &records).await;
             };
+            if !seen_cursors.insert(cursor.clone()) {
+                return Err(FetchError::Broken(format!("{what}: its cursor was met before")).into());
+            }
             let checkpoint = json!({"after": cursor, "done": stored, "total": total});
             self.store_page(run, &records, stored, total, &checkpoint).await?;
-            if !seen_cursors.insert(cursor.clone()) {
-                return Err(FetchError::Broken(format!("customers cursor {cursor} did not advance")).into());
-            }
             if data.len() < endpoints::PAGE_SIZE || total.is_some_and(|t| stored >= t) {
                 // A short page is the last, and so is the one that reaches the first page's
                 // total: no call to learn that. Customers added since are the next sync's.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::SyncWorker;
 use super::context::{Run, Stop, keyed, percent};
-use crate::bigcommerce::endpoints::{self, PAGE_SIZE, RepeatGuard, rfc2822};
+use crate::bigcommerce::endpoints::{self, PAGE_SIZE, PageGuard, rfc2822};
 use crate::bigcommerce::mapping::{self, payments};
 use crate::bigcommerce::paced::{FetchError, PacedClient};
 use crate::domain::DataType;
@@ -179,8 +179,7 @@ impl<S: PlatformStore> SyncWorker<S> {
 /// The v2 order listing, 250 per page. The pages the order count announces are fetched in
 /// the background, as many ahead of the page being stored as the quota allows (at most
 /// [`MAX_PAGES_AHEAD`]), and handed over in order; after them, pages are read one by one until a
-/// short page (orders added during the sync). A page that repeats the previous one fails
-/// loudly. It starts after the checkpoint's page when the run resumes; pages fetched ahead are
+/// short page (orders added during the sync). A page answered before fails loudly. It starts after the checkpoint's page when the run resumes; pages fetched ahead are
 /// abandoned when the run stops.
 struct OrderPages {
     filter: String,
@@ -188,7 +187,7 @@ struct OrderPages {
     deadline: Instant,
     page: u64,
     done: u64,
-    guard: RepeatGuard,
+    guard: PageGuard,
     last: bool,
     announced: u64,
     next_ahead: u64,
@@ -206,7 +205,7 @@ impl OrderPages {
             deadline: run.deadline,
             page,
             done,
-            guard: RepeatGuard::default(),
+            guard: PageGuard::default(),
             last: false,
             announced: count.div_ceil(PAGE_SIZE as u64),
             next_ahead: page + 1,
@@ -242,7 +241,7 @@ impl OrderPages {
         if orders.is_empty() {
             return Ok(None);
         }
-        self.guard.check(orders.first().map(|o| &o["id"]), &format!("orders page {page}"))?;
+        self.guard.check(&orders, "id", &format!("orders page {page}"))?;
         Ok(Some(orders))
     }
 
