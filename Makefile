@@ -69,9 +69,13 @@ test: lint browser-deps axe ## Everything CI runs: lint, then all tests against 
 
 test-unit: ## Fast tests: no moto, no browser (the in-process sandbox store only)
 	cargo test --workspace --lib --bins --quiet
-	cargo test --quiet -p shared --test unit --test paced
+	cargo test --quiet -p shared --test unit --test paced --test hostile
 	cargo test --quiet -p sandbox --test api
 	cargo test --quiet -p testkit
+
+test-hostile: ## The hostile-store property test's longer search: CASES (200000, about 19 minutes on 2 cores) from SEED (random, printed)
+	@seed=$(or $(SEED),$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')); echo "hostile store: $(or $(CASES),200000) cases from seed $$seed"; \
+		HOSTILE_CASES=$(or $(CASES),200000) HOSTILE_SEED=$$seed cargo test -p shared --test hostile
 
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)

@@ -354,17 +354,67 @@ fn positive(name: &'static str, unit: &str) -> Result<Option<u64>, ConfigError> 
         .transpose()
 }
 
+/// Crates whose debug and trace output carries what they handle, capped at INFO whatever
+/// `RUST_LOG` says: `lambda_runtime` logs each raw event at TRACE (the Link form, with its
+/// access token), the AWS SDK's runtime logs whole requests and responses (`CreateSecret`,
+/// `GetSecretValue`), the HTTP stacks log headers (`X-Auth-Token`). Prefixes: `aws_sdk` covers
+/// every `aws_sdk_*` crate.
+pub const LOG_CAPPED: &[&str] = &[
+    "lambda_runtime",
+    "lambda_http",
+    "aws_smithy",
+    "aws_sdk",
+    "aws_config",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_credential_types",
+    "hyper",
+    "reqwest",
+    "h2",
+    "rustls",
+    "tower",
+    "http_body",
+];
+
+/// The log filter: `rust_log` (else `default_level`), and above it the [`LOG_CAPPED`] crates
+/// held at INFO. Two filters that must both pass: no directive in `rust_log`, however specific
+/// (`lambda_runtime::layers=trace`), lowers the cap.
+pub fn log_filter<S>(rust_log: Option<&str>, default_level: &str) -> impl tracing_subscriber::layer::Filter<S> + use<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+    let chosen = rust_log
+        .and_then(|directives| tracing_subscriber::EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_level));
+    let caps = LOG_CAPPED.iter().fold(Targets::new().with_default(LevelFilter::TRACE), |caps, target| {
+        caps.with_target(*target, LevelFilter::INFO)
+    });
+    chosen.and(caps)
+}
+
 /// Initialises logging: JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`), text
-/// otherwise; level from `RUST_LOG`, else `default_level`.
+/// otherwise; level from `RUST_LOG`, else `default_level`, with [`LOG_CAPPED`] crates never
+/// below INFO.
 pub fn init_tracing(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let rust_log = std::env::var("RUST_LOG").ok();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result =
-        if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.compact().try_init() };
-    if let Err(e) = result {
-        eprintln!("tracing already initialised: {e}");
+    let layer = if json {
+        tracing_subscriber::fmt::layer().json().flatten_event(true).without_time().with_target(false).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().compact().with_target(false).boxed()
+    };
+    let filter = log_filter(rust_log.as_deref(), default_level);
+    match tracing_subscriber::registry().with(layer.with_filter(filter)).try_init() {
+        Ok(()) => tracing::info!(
+            rust_log = rust_log.as_deref().unwrap_or(default_level),
+            capped_at_info = LOG_CAPPED.join(","),
+            "logging"
+        ),
+        Err(e) => eprintln!("tracing already initialised: {e}"),
     }
 }
 
@@ -383,6 +433,45 @@ mod tests {
         assert!(parse_base_url("X", "http://127.0.0.1:3000/prefix").is_ok());
         for bad in ["ftp://x", "https://user:pw@x.com", "https://x.com/?a=1", "not a url", "https://x.com/#f"] {
             assert!(parse_base_url("X", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_rust_log_lowers_the_cap_on_crates_that_log_what_they_carry() {
+        use std::io::Write;
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for rust_log in
+            ["trace", "trace,lambda_runtime=trace,aws_smithy_runtime=trace", "lambda_runtime::layers=trace,trace"]
+        {
+            let buffer = Buffer::default();
+            let writer = buffer.clone();
+            let layer = tracing_subscriber::fmt::layer().with_writer(move || writer.clone()).with_ansi(false);
+            let subscriber = tracing_subscriber::registry().with(layer.with_filter(log_filter(Some(rust_log), "info")));
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::trace!(target: "lambda_runtime::layers::api_response", "raw event access-token-1");
+                tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "body secret-2");
+                tracing::trace!(target: "aws_sdk_secretsmanager::operation", "body secret-3");
+                tracing::debug!(target: "hyper_util::client", "header token-4");
+                tracing::info!(target: "lambda_runtime", "runtime ready");
+                tracing::trace!(target: "shared::sync", "our own trace");
+            });
+            let text = String::from_utf8(buffer.0.lock().unwrap_or_else(|e| e.into_inner()).clone()).expect("utf-8");
+            for secret in ["access-token-1", "secret-2", "secret-3", "token-4"] {
+                assert!(!text.contains(secret), "{rust_log}: {secret} logged: {text}");
+            }
+            assert!(text.contains("runtime ready") && text.contains("our own trace"), "{rust_log}: {text}");
         }
     }
 

@@ -26,14 +26,47 @@ const CUSTOMERS: &str = "v3/customers?include=addresses&limit=250";
 /// Fails a listing that answers a page it has answered before (an ignored `page` parameter,
 /// an A/B alternation, a cursor that leads back), or a page with a record that has no numeric
 /// id: going on would store the same records again and again, or records no one can address.
-/// Each page is fingerprinted by the ids it lists, in order (SHA-256), and checked against every
-/// page of the listing so far, before anything of it is stored.
+/// Each page is fingerprinted by the ids it lists, in order (the first 8 bytes of their
+/// SHA-256), and checked against every page of the run so far, before anything of it is
+/// stored. The last [`PageGuard::CARRIED`] fingerprints go into the checkpoint
+/// ([`PageGuard::carried`]), so a continuation still knows the pages just before it: a store
+/// that ignores `page` cannot keep a dataset alive through continuations.
 #[derive(Debug, Default)]
 pub struct PageGuard {
-    seen: HashSet<[u8; 32]>,
+    seen: HashSet<u64>,
+    recent: std::collections::VecDeque<u64>,
 }
 
 impl PageGuard {
+    /// Fingerprints carried from one run of a listing to its continuation.
+    pub const CARRIED: usize = 16;
+
+    /// A guard that knows the pages a checkpoint carries (`checkpoint["seen"]`).
+    pub fn resumed(checkpoint: Option<&Value>) -> Self {
+        let mut guard = Self::default();
+        let carried = checkpoint.and_then(|c| c["seen"].as_array()).into_iter().flatten();
+        for fingerprint in carried.filter_map(|f| u64::from_str_radix(f.as_str()?, 16).ok()) {
+            guard.remember(fingerprint);
+        }
+        guard
+    }
+
+    /// The last fingerprints, for the checkpoint (`"seen"`).
+    pub fn carried(&self) -> Value {
+        Value::Array(self.recent.iter().map(|f| Value::String(format!("{f:016x}"))).collect())
+    }
+
+    fn remember(&mut self, fingerprint: u64) -> bool {
+        if !self.seen.insert(fingerprint) {
+            return false;
+        }
+        self.recent.push_back(fingerprint);
+        if self.recent.len() > Self::CARRIED {
+            self.recent.pop_front();
+        }
+        true
+    }
+
     /// Checks `records` (their ids under `id_key`) of `what` (e.g. `orders page 3`).
     pub fn check(&mut self, records: &[Value], id_key: &str, what: &str) -> Result<(), FetchError> {
         let mut hasher = Sha256::new();
@@ -43,7 +76,10 @@ impl PageGuard {
             };
             hasher.update(id.to_be_bytes());
         }
-        if !self.seen.insert(hasher.finalize().into()) {
+        let digest = hasher.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        if !self.remember(u64::from_be_bytes(first)) {
             return Err(FetchError::Broken(format!("{what} repeated an earlier page")));
         }
         Ok(())
@@ -313,6 +349,16 @@ mod tests {
         assert!(error.to_string().contains("without a numeric id"), "{error}");
         let error = guard.check(&[json!({"id": "9"})], "id", "page 7").expect_err("text id");
         assert!(matches!(error, FetchError::Broken(_)));
+        // A continuation knows the pages just before it.
+        let checkpoint = json!({"page": 5, "seen": guard.carried()});
+        let mut resumed = PageGuard::resumed(Some(&checkpoint));
+        let error = resumed.check(&page(&[3]), "id", "page 6").expect_err("seen before the continuation");
+        assert!(error.to_string().contains("repeated an earlier page"), "{error}");
+        assert!(resumed.check(&page(&[7, 8]), "id", "page 6").is_ok());
+        for n in 0..40 {
+            guard.check(&page(&[100 + n]), "id", "page").expect("new");
+        }
+        assert_eq!(guard.carried().as_array().map(Vec::len), Some(PageGuard::CARRIED));
     }
 
     #[test]

@@ -23,6 +23,8 @@ const OVERLOAD_BACKOFF: Duration = Duration::from_secs(2);
 /// starts the next window when a request arrives, so a request sent on the dot can still land
 /// in the exhausted window.
 const RESET_MARGIN: Duration = Duration::from_millis(15);
+/// The least wait after the second 429 in a row (doubling with each further one).
+const LIMITED_FLOOR: Duration = Duration::from_millis(250);
 /// The longest wait a store's rate-limit headers can ask for (`X-Rate-Limit-Time-Reset-Ms`,
 /// `X-Retry-After`): the headers are the store's to send, and a value near `u64::MAX` must
 /// neither overflow a clock nor park a sync for ever. A real window is 30 s or less.
@@ -92,6 +94,8 @@ struct Budget {
     quota: Option<u32>,
     /// Consecutive 429s without headers.
     overloads: u32,
+    /// Consecutive 429s, headers or not.
+    limited_in_row: u32,
     /// After a reset, one request probes the new window; the others wait for its answer.
     probing: bool,
 }
@@ -137,7 +141,14 @@ impl PacedClient {
             client,
             store,
             token,
-            budget: Mutex::new(Budget { left: 1, reset_at: Instant::now(), quota: None, overloads: 0, probing: false }),
+            budget: Mutex::new(Budget {
+                left: 1,
+                reset_at: Instant::now(),
+                quota: None,
+                overloads: 0,
+                limited_in_row: 0,
+                probing: false,
+            }),
             stats: std::sync::Mutex::new(Stats::default()),
             unauthorized: Default::default(),
             in_flight: Default::default(),
@@ -211,10 +222,18 @@ impl PacedClient {
     }
 
     /// After a 429: nothing more until the window resets (or growing waits without headers).
+    /// From the second 429 in a row the wait is at least [`LIMITED_FLOOR`], doubling each time
+    /// (up to 30 s): a store that keeps answering 429 with a reset of 0 gets a few requests,
+    /// not thousands.
     async fn limited(&self, response: &ApiResponse) {
         let mut budget = self.budget.lock().await;
         budget.probing = false;
         budget.left = 0;
+        budget.limited_in_row = budget.limited_in_row.saturating_add(1);
+        let floor = match budget.limited_in_row {
+            0 | 1 => Duration::ZERO,
+            n => LIMITED_FLOOR.saturating_mul(1 << (n - 2).min(7)).min(Duration::from_secs(30)),
+        };
         let wait = match (response.reset_ms, response.retry_after_secs) {
             (None, None) => {
                 budget.overloads += 1;
@@ -223,7 +242,7 @@ impl PacedClient {
             (reset, retry) => (millis(reset.unwrap_or(0)) + RESET_MARGIN)
                 .max(Duration::from_secs(retry.unwrap_or(0).min(MAX_RATE_LIMIT_WAIT.as_secs()))),
         };
-        budget.reset_at = budget.reset_at.max(after(Instant::now(), wait));
+        budget.reset_at = budget.reset_at.max(after(Instant::now(), wait.max(floor)));
     }
 
     /// GETs `path` (e.g. `v2/orders?limit=250&page=3`), pacing, waiting out 429s and retrying
@@ -249,6 +268,9 @@ impl PacedClient {
             let failure = match outcome {
                 Ok(response) => {
                     self.observe(&response, sent_at).await;
+                    if response.status != 429 {
+                        self.budget.lock().await.limited_in_row = 0;
+                    }
                     match response.status {
                         200 => match serde_json::from_slice::<Value>(&response.body) {
                             Ok(value) => return Ok(Page::Json(value)),

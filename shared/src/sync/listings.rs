@@ -21,9 +21,11 @@ impl<S: PlatformStore> SyncWorker<S> {
         let Some(store) = endpoints::store(&run.client, run.deadline).await? else {
             return Err(FetchError::Unavailable("v2/store answered without a body".into()).into());
         };
+        let Some(id) = store["id"].as_str().filter(|id| !id.is_empty()).map(str::to_string) else {
+            return Err(FetchError::Broken("v2/store answered without the store's id".into()).into());
+        };
         let info = mapping::company_info(&store, Utc::now());
-        let record =
-            StoredRecord { id: store["id"].as_str().unwrap_or_default().to_string(), modified: None, record: info };
+        let record = StoredRecord { id, modified: None, record: info };
         self.store_all(run, &[record]).await
     }
 
@@ -37,7 +39,8 @@ impl<S: PlatformStore> SyncWorker<S> {
 
     /// Every product with its variants, page by page (each page stored before the next; a
     /// page answered before fails loudly). Category names and the store currency are read first.
-    /// Checkpoint: `{"page", "done"}` (the last stored page).
+    /// Checkpoint: `{"page", "done", "seen"}` (the last stored page, the last pages'
+    /// fingerprints).
     pub(super) async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
         let currency = match endpoints::store(client, deadline).await? {
@@ -50,7 +53,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .iter()
                 .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
                 .collect();
-        let mut guard = PageGuard::default();
+        let mut guard = PageGuard::resumed(run.resume.as_ref());
         let mut stored = run.resume_u64("done").unwrap_or(0);
         let mut page = run.resume_u64("page").unwrap_or(0) + 1;
         let changed = endpoints::v3_changed_since(run.since);
@@ -72,7 +75,7 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .collect();
             stored += records.len() as u64;
             run.listed(stored, total);
-            let checkpoint = json!({"page": page, "done": stored});
+            let checkpoint = json!({"page": page, "done": stored, "seen": guard.carried()});
             let more = page < body["meta"]["pagination"]["total_pages"].as_u64().unwrap_or(1);
             // The next page is fetched while this one is stored, unless the budget is spent
             // (then the continuation asks for it).
@@ -110,13 +113,14 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// Customers by cursor (stable against inserts between pages), 250 per page, each page
     /// stored before the next is asked for. A page answered before, or a cursor met before,
     /// fails loudly before anything of it is stored.
-    /// Checkpoint: `{"after", "done"}` (the cursor after the last stored page).
+    /// Checkpoint: `{"after", "done", "total", "seen"}` (the cursor after the last stored page,
+    /// the last pages' fingerprints).
     pub(super) async fn sync_customers(&self, run: &Run<'_>) -> Result<(), Stop> {
         let changed =
             format!("{}{}", endpoints::v3_changed_since(run.since), endpoints::v3_created_from(run.created_from));
         let mut path = endpoints::customers_page(run.resume.as_ref().and_then(|c| c["after"].as_str()), &changed);
         let mut seen_cursors = HashSet::new();
-        let mut guard = PageGuard::default();
+        let mut guard = PageGuard::resumed(run.resume.as_ref());
         let mut stored = run.resume_u64("done").unwrap_or(0);
         // The total comes with the first page only; checkpoints carry it on.
         let mut total = run.resume_u64("total");
@@ -141,7 +145,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             if !seen_cursors.insert(cursor.clone()) {
                 return Err(FetchError::Broken(format!("{what}: its cursor was met before")).into());
             }
-            let checkpoint = json!({"after": cursor, "done": stored, "total": total});
+            let checkpoint = json!({"after": cursor, "done": stored, "total": total, "seen": guard.carried()});
             self.store_page(run, &records, stored, total, &checkpoint).await?;
             if data.len() < endpoints::PAGE_SIZE || total.is_some_and(|t| stored >= t) {
                 // A short page is the last, and so is the one that reaches the first page's

@@ -30,7 +30,8 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// each page's transactions are fetched concurrently (one call per order, as many in flight
     /// as the quota allows) while the page's orders are stored. Every data type's records of a
     /// page are stored before the checkpoint that covers them.
-    /// Checkpoint: `{"page", "done", "with"?}` (the last stored page).
+    /// Checkpoint: `{"page", "done", "seen", "with"?}` (the last stored page, the last pages'
+    /// fingerprints).
     pub(super) async fn sync_order_pass(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
         let orders_wanted = run.fills(DataType::Orders);
@@ -205,7 +206,7 @@ impl OrderPages {
             deadline: run.deadline,
             page,
             done,
-            guard: PageGuard::default(),
+            guard: PageGuard::resumed(run.resume.as_ref()),
             last: false,
             announced: count.div_ceil(PAGE_SIZE as u64),
             next_ahead: page + 1,
@@ -261,7 +262,7 @@ impl OrderPages {
     ) -> Result<(), Stop> {
         self.page += 1;
         self.done += orders as u64;
-        let mut checkpoint = json!({"page": self.page, "done": self.done});
+        let mut checkpoint = json!({"page": self.page, "done": self.done, "seen": self.guard.carried()});
         if !run.partners.is_empty() {
             checkpoint["with"] = run.partners_json();
         }

@@ -199,11 +199,13 @@ impl<S: PlatformStore> SyncWorker<S> {
     }
 
     /// Queues the run's continuation from `checkpoint` (the job's next part), unless the runs of
-    /// this dataset have stored nothing [`RetryPolicy::max_stalled`] times in a row: then the
-    /// dataset ends `FetchError`. The run's datasets stop counting as live meanwhile.
+    /// this dataset have not moved their checkpoint [`RetryPolicy::max_stalled`] times in a row:
+    /// then the dataset ends `FetchError`. Records stored without a new checkpoint are no
+    /// progress: a run that stores a page's orders, then runs out of time on its transactions,
+    /// does the same again next time. The run's datasets stop counting as live meanwhile.
     async fn continue_later(&self, run: &Run<'_>, checkpoint: Option<Value>) -> Result<(), Retry> {
         let job = run.job;
-        let progressed = checkpoint != run.resume || run.records.load(Ordering::Relaxed) > 0;
+        let progressed = checkpoint != run.resume;
         let next = if progressed { job.continuation(checkpoint) } else { job.stalled_continuation(checkpoint) };
         if next.stalled >= self.retries.max_stalled {
             let message = format!(

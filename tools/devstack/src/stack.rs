@@ -504,6 +504,51 @@ impl DevStack {
         })
     }
 
+    /// Starts `function` (a logical id) from its `binary` as Lambda runs it (see
+    /// [`crate::lambda`]): the template's environment resolved to this stack's resources, its
+    /// own principal, the sandbox as its BigCommerce, with `env` over it. For tests that feed
+    /// a function events through the Runtime API (its `lambda_runtime` code path included).
+    pub async fn function_process(
+        &self,
+        function: &str,
+        binary: std::path::PathBuf,
+        env: BTreeMap<String, String>,
+        log: Option<std::path::PathBuf>,
+    ) -> Result<LocalLambda, StackError> {
+        let template = Template::load_default()?;
+        let principal =
+            self.principals.get(function).ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
+        let mut names: BTreeMap<String, String> =
+            self.resources.tables.clone().into_iter().chain(self.resources.queues.clone()).collect();
+        names.insert("LinkSigningKeySecret".into(), self.resources.link_key_secret.clone());
+        let parameters = BTreeMap::from([
+            ("BigCommerceApiBase".to_string(), self.sandbox.base_url().to_string()),
+            ("ApiKeySha256".to_string(), ApiKeys::digest_hex(&self.api_key)),
+            ("SecretPrefix".to_string(), self.resources.secret_prefix.clone()),
+        ]);
+        let mut environment = template.function_environment(function, &parameters, &names)?;
+        environment.extend([
+            ("AWS_ENDPOINT_URL".to_string(), self.aws_endpoint.clone()),
+            ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
+            ("AWS_DEFAULT_REGION".to_string(), crate::iam::REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
+            ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+            (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
+        ]);
+        environment.extend(env);
+        let spec = LambdaSpec {
+            name: function.to_string(),
+            binary,
+            args: Vec::new(),
+            env: environment,
+            timeout: template.function_timeout(function),
+            memory_mb: template.function_memory_mb(function),
+            log,
+        };
+        Ok(LocalLambda::start(spec).await?)
+    }
+
     /// SDK configuration of the admin principal (setup and inspection only).
     pub fn admin_sdk(&self) -> aws_config::SdkConfig {
         self.admin.sdk_config(&self.aws_endpoint)

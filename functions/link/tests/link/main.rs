@@ -4,4 +4,5 @@ mod api;
 mod browser;
 mod events;
 mod helpers;
+mod logs;
 mod pages;

@@ -108,11 +108,13 @@ pub(crate) struct ProcessSetup {
     pub(crate) run_worker: bool,
     /// After a failed invocation, redeliver at once (as if the wait had passed).
     pub(crate) fast_forward: bool,
+    /// Where the process's output goes (default `target/lambda-logs/sync-worker.log`).
+    pub(crate) log: Option<std::path::PathBuf>,
 }
 
 impl Default for ProcessSetup {
     fn default() -> Self {
-        Self { hook: None, env: Vec::new(), withheld: Vec::new(), run_worker: true, fast_forward: true }
+        Self { hook: None, env: Vec::new(), withheld: Vec::new(), run_worker: true, fast_forward: true, log: None }
     }
 }
 
@@ -132,7 +134,7 @@ async fn env(killer: Arc<Killer>, budget_secs: u64) -> Env {
 pub(crate) async fn process_env(setup: ProcessSetup) -> Env {
     let mut store = StoreConfig::from_seed(43, Sizes { orders: 120, products: 30, customers: 60, categories: 3 });
     store.quota = 100_000;
-    let log = devstack::repo_root().join("target/lambda-logs/sync-worker.log");
+    let log = setup.log.unwrap_or_else(|| devstack::repo_root().join("target/lambda-logs/sync-worker.log"));
     let mut env = BTreeMap::from([("RUST_LOG".to_string(), "warn".to_string())]);
     env.extend(setup.env.into_iter().map(|(k, v)| (k.to_string(), v)));
     let mut options = StackOptions {

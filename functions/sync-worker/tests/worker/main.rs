@@ -8,6 +8,7 @@ mod erasure;
 mod faults;
 mod kills;
 mod limits;
+mod logs;
 mod reconcile;
 
 use std::sync::Arc;
