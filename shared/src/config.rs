@@ -262,6 +262,10 @@ impl LinkConfig {
             settings: LinkSettings {
                 finish_url: var("LINK_FINISH_URL").map(|raw| parse_base_url("LINK_FINISH_URL", &raw)).transpose()?,
                 attempts_per_minute: attempts,
+                attempts_per_address_per_minute: positive("LINK_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "submissions")?
+                    .map_or(LinkSettings::default().attempts_per_address_per_minute, |n| {
+                        u32::try_from(n).unwrap_or(u32::MAX)
+                    }),
             },
         })
     }

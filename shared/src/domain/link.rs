@@ -108,12 +108,19 @@ impl LinkKey {
     pub fn check_form_token(&self, token_hash: &str, value: &str, now: i64, max_age_secs: i64) -> bool {
         let Some((issued, _)) = value.split_once('.') else { return false };
         let Ok(issued) = issued.parse::<i64>() else { return false };
-        if issued > now + 60 || now - issued > max_age_secs {
+        if !fresh(issued, now, max_age_secs) {
             return false;
         }
         let expected = self.form_token(token_hash, issued);
         expected.as_bytes().ct_eq(value.as_bytes()).into()
     }
+}
+
+/// Whether a time `issued` (Unix seconds, from a token a client sent back) is at most
+/// `max_age_secs` old at `now`, and not more than a minute ahead (clock skew). Checked
+/// arithmetic: the value is the client's to choose.
+pub fn fresh(issued: i64, now: i64, max_age_secs: i64) -> bool {
+    issued <= now.saturating_add(60) && now.checked_sub(issued).is_some_and(|age| age <= max_age_secs)
 }
 
 /// A company's Link nonce: 16 random bytes, the half of its Link token that is not a MAC.
@@ -330,6 +337,20 @@ pub fn new_key_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_ages_from_the_client_cannot_overflow() {
+        let now = 1_800_000_000;
+        assert!(fresh(now - 10, now, 60) && fresh(now + 30, now, 60));
+        assert!(!fresh(now - 61, now, 60) && !fresh(now + 61, now, 60));
+        for hostile in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            assert!(!fresh(hostile, now, 60), "{hostile}");
+        }
+        let keys = LinkKey::generate();
+        for issued in ["-9223372036854775808", "9223372036854775807"] {
+            assert!(!keys.check_form_token("hash", &format!("{issued}.AAAA"), now, 900), "{issued}");
+        }
+    }
 
     #[test]
     fn tokens_are_keyed_per_company_nonce_and_deployment() {

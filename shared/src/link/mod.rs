@@ -129,6 +129,42 @@ pub struct LinkSettings {
     pub finish_url: Option<Url>,
     /// Credential submissions allowed per Link URL per minute.
     pub attempts_per_minute: u32,
+    /// Credential submissions allowed per client address per minute, whatever the Link URL
+    /// (an IPv6 address counts by its /64); past it the address is locked out for a minute,
+    /// doubling with each lockout within a day, up to an hour.
+    pub attempts_per_address_per_minute: u32,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self { finish_url: None, attempts_per_minute: 10, attempts_per_address_per_minute: 30 }
+    }
+}
+
+/// How long the `strikes`-th lockout of an address lasts (seconds): a minute, doubling, at
+/// most an hour.
+pub fn lockout_secs(strikes: u32) -> i64 {
+    (60i64 << strikes.saturating_sub(1).min(6)).min(3600)
+}
+
+/// How long lockouts are remembered (seconds).
+const LOCKOUT_MEMORY_SECS: i64 = 86_400;
+
+/// The key an address's submissions count under: the SHA-256 of the address (of its /64 for
+/// IPv6, which one client holds whole), so no address is stored.
+pub fn address_key(source_ip: &str) -> Option<String> {
+    use sha2::Digest;
+    let counted = match source_ip.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    };
+    Some(format!("link-address#{}", hex::encode(sha2::Sha256::digest(counted.as_bytes()))))
 }
 
 /// Whether a link's first syncs reached the queue: what the Link page tells the merchant and
@@ -227,12 +263,29 @@ impl<S: LinkFunctionStore> LinkService<S> {
         Ok(created.id)
     }
 
-    /// Counts one credential submission against a Link URL (`token_hash`) in the current minute:
-    /// `None` while within [`LinkSettings::attempts_per_minute`], else the seconds until the
-    /// window ends.
-    pub async fn over_attempts(&self, token_hash: &str) -> Result<Option<i64>, StoreError> {
+    /// Counts one credential submission from `source_ip` (when known) against a Link URL
+    /// (`token_hash`) in the current minute: `None` while within both limits, else the seconds
+    /// to wait. An address past [`LinkSettings::attempts_per_address_per_minute`] is locked out
+    /// ([`lockout_secs`]: growing with each lockout) and its submissions are not counted
+    /// meanwhile; the Link URL's own limit is a fixed minute, so whoever holds a URL cannot lock
+    /// its merchant out for longer.
+    pub async fn over_attempts(&self, token_hash: &str, source_ip: Option<&str>) -> Result<Option<i64>, StoreError> {
         let now = Utc::now().timestamp();
         let window = now - now % 60;
+        if let Some(address) = source_ip.and_then(address_key) {
+            if let Some((strikes, last)) = self.store.strikes(&address, now).await? {
+                let until = last.saturating_add(lockout_secs(strikes));
+                if until > now {
+                    return Ok(Some(until - now));
+                }
+            }
+            let attempts = self.store.count_attempt(&address, window, window + 120).await?;
+            if attempts > self.settings.attempts_per_address_per_minute {
+                let strikes = self.store.strike(&address, now, now + LOCKOUT_MEMORY_SECS).await?;
+                tracing::warn!(strikes, lockout_secs = lockout_secs(strikes), "a client address is locked out of Link");
+                return Ok(Some(lockout_secs(strikes)));
+            }
+        }
         let attempts = self.store.count_attempt(token_hash, window, window + 120).await?;
         Ok((attempts > self.settings.attempts_per_minute).then_some(60 - (now - window)))
     }
@@ -369,5 +422,72 @@ impl<S: LinkFunctionStore> LinkService<S> {
             Ok(statuses) => statuses.iter().any(|s| s.connection_id == connection.id),
             Err(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryQueue, MemorySecrets, MemoryStore};
+    use crate::ports::LinkStore;
+
+    fn service(settings: LinkSettings) -> LinkService<MemoryStore> {
+        let client = BigCommerceClient::new(
+            Url::parse("https://api.bigcommerce.com").expect("url"),
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+        )
+        .expect("client");
+        let vault = CredentialVault::new(Arc::new(MemorySecrets::default()), "t/");
+        LinkService::new(MemoryStore::new(), vault, Arc::new(MemoryQueue::default()), client, settings)
+    }
+
+    #[test]
+    fn addresses_count_without_being_kept_and_ipv6_by_its_64() {
+        let a = address_key("203.0.113.7").expect("v4");
+        assert!(!a.contains("203.0.113.7"), "hashed: {a}");
+        assert_eq!(address_key("::ffff:203.0.113.7"), Some(a.clone()), "v4-mapped is the v4 address");
+        assert_eq!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:2:ffff::9"), "one /64");
+        assert_ne!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1"));
+        assert_eq!(address_key("not an address"), None);
+        assert_eq!([1, 2, 3, 7, 20].map(lockout_secs), [60, 120, 240, 3600, 3600]);
+    }
+
+    #[tokio::test]
+    async fn an_address_past_its_limit_is_locked_out_across_link_urls() {
+        let settings =
+            LinkSettings { attempts_per_minute: 100, attempts_per_address_per_minute: 5, ..Default::default() };
+        let service = service(settings);
+        // Five submissions on five Link URLs pass; the sixth locks the address out for a minute.
+        for n in 0..5 {
+            assert_eq!(service.over_attempts(&format!("url-{n}"), Some("198.51.100.4")).await.expect("count"), None);
+        }
+        assert_eq!(service.over_attempts("url-5", Some("198.51.100.4")).await.expect("count"), Some(60));
+        // Meanwhile every submission from it is refused (and not counted), on any Link URL.
+        let wait = service.over_attempts("url-9", Some("198.51.100.4")).await.expect("count");
+        assert!(wait.is_some_and(|w| (58..=60).contains(&w)), "{wait:?}");
+        // Another address is not affected, nor is a request whose address is unknown.
+        assert_eq!(service.over_attempts("url-9", Some("198.51.100.5")).await.expect("count"), None);
+        assert_eq!(service.over_attempts("url-9", None).await.expect("count"), None);
+        // The next lockout of the same address lasts twice as long.
+        let key = address_key("198.51.100.4").expect("key");
+        let now = Utc::now().timestamp();
+        assert_eq!(service.store.strike(&key, now, now + 100).await.expect("strike"), 2);
+        let wait = service.over_attempts("url-1", Some("198.51.100.4")).await.expect("count");
+        assert!(wait.is_some_and(|w| (118..=120).contains(&w)), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn a_link_url_past_its_limit_waits_for_the_minute_only() {
+        let settings =
+            LinkSettings { attempts_per_minute: 2, attempts_per_address_per_minute: 100, ..Default::default() };
+        let service = service(settings);
+        for _ in 0..2 {
+            assert_eq!(service.over_attempts("url", Some("198.51.100.4")).await.expect("count"), None);
+        }
+        let wait = service.over_attempts("url", Some("198.51.100.6")).await.expect("count");
+        assert!(wait.is_some_and(|w| w <= 60), "{wait:?}");
+        let key = address_key("198.51.100.6").expect("key");
+        assert_eq!(service.store.strikes(&key, Utc::now().timestamp()).await.expect("read"), None, "no lockout");
     }
 }

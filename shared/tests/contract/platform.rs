@@ -152,6 +152,13 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("1"), 1);
     assert_eq!(store.count_attempt("k", 60, 120).await.expect("2"), 2);
     assert_eq!(store.count_attempt("k", 120, 180).await.expect("new window"), 1);
+    // Lockouts: counted, dated by the last, gone once expired.
+    let lockout = format!("lockout-{}", Uuid::new_v4());
+    assert_eq!(store.strikes(&lockout, 1_000).await.expect("none"), None);
+    assert_eq!(store.strike(&lockout, 1_000, 90_000).await.expect("1"), 1);
+    assert_eq!(store.strike(&lockout, 1_300, 90_000).await.expect("2"), 2);
+    assert_eq!(store.strikes(&lockout, 1_301).await.expect("read"), Some((2, 1_300)));
+    assert_eq!(store.strikes(&lockout, 90_000).await.expect("expired"), None);
 
     // Datasets: queued, advanced while running, final once; the data type's status follows.
     let now = Utc::now();

@@ -198,7 +198,7 @@ pub async fn link_handler(
         queue_url,
         bigcommerce: BigCommerceClient::new(base, Duration::from_secs(3), Duration::from_secs(10))
             .map_err(|e| InvokeError(e.to_string()))?,
-        settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
+        settings: LinkSettings::default(),
     };
     Ok(wiring::link(&function_clients(sdk, "LinkFunction", &local).await?, config))
 }

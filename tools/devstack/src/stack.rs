@@ -368,7 +368,7 @@ impl DevStack {
                     Duration::from_secs(10),
                 )
                 .map_err(|e| StackError::Config(e.to_string()))?,
-                settings: LinkSettings { finish_url: None, attempts_per_minute: 10 },
+                settings: LinkSettings::default(),
             },
         ));
         let portal = Arc::new(wiring::portal(

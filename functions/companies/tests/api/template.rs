@@ -290,3 +290,80 @@ fn retries_match_the_queue_and_a_job_in_the_dead_letter_queue_alarms() {
     assert!(subscription.contains("email") && subscription.contains("AlarmEmail"), "{subscription}");
     assert_eq!(t["Parameters"]["AlarmEmail"]["Type"], "String");
 }
+
+#[test]
+fn every_log_group_has_a_retention_and_every_function_logs_into_one() {
+    let t = template();
+    let resources = &t["Resources"];
+    let retention = |group: &str| {
+        let g = &resources[group];
+        assert_eq!(g["Type"], "AWS::Logs::LogGroup", "{group}");
+        let days = &g["Properties"]["RetentionInDays"];
+        assert!(format!("{days:?}").contains("LogRetentionDays"), "{group}: {days:?}");
+    };
+    for (name, f) in functions(&t) {
+        let group = &f["Properties"]["LoggingConfig"]["LogGroup"];
+        let group = format!("{group:?}");
+        let id = group.split('"').nth(1).unwrap_or_else(|| panic!("{name}: no LogGroup !Ref ({group})"));
+        retention(id);
+    }
+    let api = &resources["HttpApi"]["Properties"]["AccessLogSettings"];
+    let destination = format!("{:?}", api["DestinationArn"]);
+    assert!(destination.contains("ApiAccessLogGroup"), "{destination}");
+    retention("ApiAccessLogGroup");
+    let format = api["Format"].as_str().expect("format");
+    assert!(format.contains("$context.routeKey") && !format.contains("$context.path"), "no Link token in access logs");
+    assert_eq!(t["Parameters"]["LogRetentionDays"]["Default"], 30);
+}
+
+#[test]
+fn public_routes_have_their_own_lower_throttles() {
+    let t = template();
+    let api = &t["Resources"]["HttpApi"]["Properties"];
+    let rate = |settings: &Value| settings["ThrottlingRateLimit"].as_u64().expect("rate");
+    let default = rate(&api["DefaultRouteSettings"]);
+    // Every route of every function, as API Gateway keys them.
+    let declared: Vec<String> = functions(&t)
+        .iter()
+        .flat_map(|(_, f)| f["Properties"]["Events"].as_mapping().cloned().unwrap_or_default().into_values())
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap_or(""),
+                e["Properties"]["Path"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let routes = api["RouteSettings"].as_mapping().expect("route settings");
+    for public in ["ANY /link/{proxy+}", "ANY /portal", "ANY /portal/{proxy+}", "GET /assets/{asset}"] {
+        let settings = routes.get(public).unwrap_or_else(|| panic!("{public} has no throttle of its own"));
+        assert!(rate(settings) < default, "{public}");
+        assert!(settings["ThrottlingBurstLimit"].as_u64().expect("burst") <= 2 * rate(settings), "{public}");
+    }
+    for key in routes.keys() {
+        let key = key.as_str().expect("route key");
+        assert!(declared.iter().any(|d| d == key), "{key} is not a route of the template");
+    }
+}
+
+#[test]
+fn the_bigcommerce_base_parameter_is_https_only() {
+    let t = template();
+    let parameter = &t["Parameters"]["BigCommerceApiBase"];
+    let pattern = regex::Regex::new(parameter["AllowedPattern"].as_str().expect("AllowedPattern")).expect("regex");
+    assert!(pattern.is_match(parameter["Default"].as_str().expect("default")));
+    for good in ["https://api.bigcommerce.com", "https://proxy.example.com:8443/bc/"] {
+        assert!(pattern.is_match(good), "{good}");
+    }
+    for bad in
+        ["http://api.bigcommerce.com", "https://user:pw@api.bigcommerce.com", "ftp://x", "https://x.com/?a=1", ""]
+    {
+        assert!(!pattern.is_match(bad), "{bad}");
+    }
+    // And the functions never set the local-development switch.
+    for (name, f) in functions(&t) {
+        let variables = &f["Properties"]["Environment"]["Variables"];
+        assert!(variables.get("BIGCOMMERCE_ALLOW_HTTP").is_none(), "{name}");
+    }
+}

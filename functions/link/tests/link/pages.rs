@@ -342,3 +342,25 @@ async fn rotated_link_urls_stop_at_once_and_key_rotations_keep_both_keys_for_the
     assert_eq!(browser.get(&second).await.status, 404, "the previous key stopped with its window");
     assert_eq!(browser.get(&third).await.status, 200);
 }
+
+#[tokio::test]
+async fn link_answers_carry_the_security_headers_when_storage_fails_too() {
+    // The Link function cannot read the table: its pages answer with the shared JSON error.
+    let s = Stack::withholding(&[("LinkFunction", "dynamodb:GetItem"), ("LinkFunction", "dynamodb:Query")]).await;
+    let company = s
+        .api
+        .expect("POST", "/companies", Some(&serde_json::json!({"name": "Failing Co"})), 200)
+        .await
+        .expect("company");
+    let link = company["redirect"].as_str().expect("redirect");
+    let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+    let failed = http.get(link).send().await.expect("get");
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    let unknown = http.get(format!("{}/link/not-a-token/x", s.stack.api_url)).send().await.expect("get");
+    for response in [&failed, &unknown] {
+        let headers = response.headers();
+        for header in ["content-security-policy", "strict-transport-security", "x-frame-options", "cache-control"] {
+            assert!(headers.contains_key(header), "{} answered without {header}", response.status());
+        }
+    }
+}

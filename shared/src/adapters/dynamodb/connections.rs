@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::item::{attempts_key, classify, condition_ok, connection_key, connection_sk, item, map, record, s};
+use super::item::{
+    Item, attempts_key, classify, condition_ok, connection_key, connection_sk, item, lockout_key, map, record, s,
+};
 use super::{COMPANIES_PARTITION, DynamoStore};
 use crate::domain::{Connection, ConnectionStatus};
 use crate::error::StoreError;
@@ -117,6 +119,48 @@ impl LinkStore for DynamoStore {
             .attributes
             .and_then(|a| a.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
             .unwrap_or(u32::MAX))
+    }
+
+    async fn strike(&self, key: &str, now: i64, expires: i64) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(lockout_key(key)))
+            .update_expression("ADD strikes :one SET last_strike = :now, expires_at = :expires, kind = :kind")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":kind", s("lockout"))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get("strikes").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX))
+    }
+
+    async fn strikes(&self, key: &str, now: i64) -> Result<Option<(u32, i64)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(lockout_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let number =
+            |item: &Item, name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+        Ok(out.item.and_then(|item| {
+            // Expired items may linger until DynamoDB's TTL removes them: they count for nothing.
+            if number(&item, "expires_at").is_some_and(|at| at <= now) {
+                return None;
+            }
+            Some((u32::try_from(number(&item, "strikes")?).ok()?, number(&item, "last_strike")?))
+        }))
     }
 }
 

@@ -123,6 +123,11 @@ pub(super) fn attempts_key(attempt_key: &str, window_start: i64) -> Item {
     key(attempts_pk(attempt_key), &window_start.to_string())
 }
 
+/// The lockouts of `lockout_key` (a client address's Link submissions, say).
+pub(super) fn lockout_key(lockout_key: &str) -> Item {
+    key(attempts_pk(&format!("lockout#{lockout_key}")), "lockout")
+}
+
 /// Partition of a company's datasets and data statuses.
 pub(super) fn datasets_pk(company: Uuid) -> String {
     format!("DATASETS#{company}")

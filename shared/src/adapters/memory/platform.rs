@@ -30,6 +30,8 @@ struct State {
     profile: Option<SyncSettings>,
     api_keys: BTreeMap<Uuid, StoredApiKey>,
     attempts: BTreeMap<(String, i64), u32>,
+    /// Lockouts by key: (strikes, last strike, expires).
+    lockouts: BTreeMap<String, (u32, i64, i64)>,
     datasets: BTreeMap<(Uuid, Uuid), Dataset>,
     statuses: BTreeMap<(Uuid, Uuid, DataType), DataTypeStatus>,
     /// Next due time of each scheduled (company, connection, data type).
@@ -226,6 +228,18 @@ impl LinkStore for MemoryStore {
         let count = state.attempts.entry((key.to_string(), window_start)).or_default();
         *count += 1;
         Ok(*count)
+    }
+
+    async fn strike(&self, key: &str, now: i64, expires: i64) -> Result<u32, StoreError> {
+        let mut state = self.lock();
+        let entry = state.lockouts.entry(key.to_string()).or_insert((0, now, expires));
+        *entry = (entry.0 + 1, now, expires);
+        Ok(entry.0)
+    }
+
+    async fn strikes(&self, key: &str, now: i64) -> Result<Option<(u32, i64)>, StoreError> {
+        let state = self.lock();
+        Ok(state.lockouts.get(key).filter(|(_, _, expires)| *expires > now).map(|(n, last, _)| (*n, *last)))
     }
 }
 

@@ -49,7 +49,9 @@ impl<S: LinkFunctionStore> LinkApi<S> {
             Some("link") => "link page".to_string(),
             _ => "api".to_string(),
         };
-        crate::http::handle(req, route, async |req, info| self.dispatch(req, info).await).await
+        // Every answer carries the page security headers, errors included (a storage failure
+        // answers through the shared error path).
+        secure(crate::http::handle(req, route, async |req, info| self.dispatch(req, info).await).await)
     }
 
     async fn dispatch(&self, req: &Request, info: &RequestInfo) -> Reply {
@@ -122,7 +124,8 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 if target.status == ConnectionStatus::Linked {
                     return Ok(page.connected(target, None));
                 }
-                if let Some(retry_after) = self.service.over_attempts(&page.token_hash).await? {
+                let source_ip = page.source_ip();
+                if let Some(retry_after) = self.service.over_attempts(&page.token_hash, source_ip).await? {
                     return Ok(page.too_many_attempts(retry_after));
                 }
                 let mut submission = Submission {

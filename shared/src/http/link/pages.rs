@@ -176,6 +176,11 @@ impl<'a> LinkPage<'a> {
         })
     }
 
+    /// The client's address, as API Gateway saw it (counts submissions per address).
+    pub fn source_ip(&self) -> Option<&str> {
+        self.pages.info.source_ip.as_deref()
+    }
+
     fn csrf(&self) -> String {
         self.pages
             .edge

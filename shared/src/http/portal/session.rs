@@ -62,7 +62,7 @@ impl Session {
             return None;
         };
         let seen: i64 = seen.parse().ok()?;
-        if seen > now + 60 || now - seen > IDLE_SECS {
+        if !crate::domain::link::fresh(seen, now, IDLE_SECS) {
             return None;
         }
         Some(Self { key_id: Uuid::parse_str(id).ok()?, nonce: nonce.to_string(), seen })
@@ -89,7 +89,7 @@ pub fn sign_in_token(keys: &LinkKeys, now: i64) -> String {
 pub fn check_sign_in_token(keys: &LinkKeys, token: &str, now: i64) -> bool {
     let Some((issued, mac)) = token.split_once('.') else { return false };
     let Ok(issued) = issued.parse::<i64>() else { return false };
-    if issued > now + 60 || now - issued > SIGN_IN_FORM_SECS {
+    if !crate::domain::link::fresh(issued, now, SIGN_IN_FORM_SECS) {
         return false;
     }
     URL_SAFE_NO_PAD.decode(mac).is_ok_and(|mac| keys.verify("portal-sign-in/v1", &[&issued.to_be_bytes()], &mac))
@@ -121,6 +121,16 @@ mod tests {
         assert_eq!(Session::decode(&later, &key, 1_001_000), None, "a moved timestamp");
         assert_eq!(Session::decode("", &key, 0), None);
         assert!(!value.contains("cl_"), "no key in the cookie");
+    }
+
+    #[test]
+    fn sign_in_tokens_with_hostile_times_are_refused_without_overflow() {
+        let key = LinkKeys::generate();
+        let now = 1_800_000_000;
+        assert!(check_sign_in_token(&key, &sign_in_token(&key, now), now + 5));
+        for issued in [i64::MIN, i64::MAX] {
+            assert!(!check_sign_in_token(&key, &format!("{issued}.AAAA"), now), "{issued}");
+        }
     }
 
     #[test]
