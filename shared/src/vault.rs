@@ -65,24 +65,24 @@ impl CredentialReader {
     }
 }
 
-/// The secret's JSON value: the four credentials.
+/// The secret's JSON value: the Client ID, access token and store hash (never the Client
+/// Secret, see [`Credentials`]).
 fn secret_json(credentials: &Credentials) -> SecretString {
     let value = json!({
         "clientId": credentials.client_id.expose_secret(),
-        "clientSecret": credentials.client_secret.expose_secret(),
         "accessToken": credentials.access_token.expose_secret(),
         "storeHash": credentials.store_hash.as_str(),
     });
     SecretString::from(value.to_string())
 }
 
-/// Reads credentials back from a secret's JSON value.
+/// Reads credentials back from a secret's JSON value (a `clientSecret` that secrets written
+/// before it was dropped still hold is ignored, and goes at the next re-link).
 fn from_secret_json(text: &str) -> Option<Credentials> {
     let value: Value = serde_json::from_str(text).ok()?;
     let field = |key: &str| value[key].as_str().map(|s| SecretString::from(s.to_string()));
     Some(Credentials {
         client_id: field("clientId")?,
-        client_secret: field("clientSecret")?,
         access_token: field("accessToken")?,
         store_hash: StoreHash::parse(value["storeHash"].as_str()?)?,
     })
@@ -96,7 +96,6 @@ mod tests {
     fn credentials() -> Credentials {
         Credentials {
             client_id: SecretString::from("cid-1".to_string()),
-            client_secret: SecretString::from("very-secret".to_string()),
             access_token: SecretString::from("tok-abc".to_string()),
             store_hash: StoreHash::parse("abc123").expect("hash"),
         }
@@ -115,6 +114,16 @@ mod tests {
         let back = reader.read(&name).await.expect("read").expect("present");
         assert_eq!(back.access_token.expose_secret(), "tok-abc");
         assert_eq!(back.store_hash.as_str(), "abc123");
+        let stored = secrets.read_secret(&name).await.expect("read").expect("present");
+        let stored: Value = serde_json::from_str(stored.expose_secret()).expect("json");
+        assert_eq!(
+            stored.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+            Some(["accessToken", "clientId", "storeHash"].map(String::from).to_vec()),
+            "no Client Secret is kept"
+        );
+        // A secret written while the Client Secret was still kept reads as before.
+        let old = r#"{"clientId":"a","clientSecret":"b","accessToken":"c","storeHash":"abc123"}"#;
+        assert_eq!(from_secret_json(old).map(|c| c.access_token.expose_secret().to_string()), Some("c".into()));
         vault.forget(&name).await.expect("deleted");
         assert!(reader.read(&name).await.expect("read").is_none());
         vault.forget(&name).await.expect("deleting a missing secret succeeds");

@@ -435,7 +435,6 @@ async fn run_case(store_answers: Arc<Scripted>, types: Vec<DataType>) -> Outcome
     let vault = CredentialVault::new(secrets.clone(), "hostile/");
     let credentials = Credentials {
         client_id: SecretString::from("client".to_string()),
-        client_secret: SecretString::from("secret".to_string()),
         access_token: SecretString::from("token".to_string()),
         store_hash: StoreHash::parse("hostile1").expect("hash"),
     };

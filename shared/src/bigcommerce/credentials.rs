@@ -99,14 +99,14 @@ pub fn parse_api_path(raw: &str) -> Result<StoreHash, ApiPathError> {
     }
 }
 
-/// The four values of a store API account. Secrets are wrapped so they cannot reach logs
-/// through `Debug`.
+/// What we keep of a store API account's four values: the Client ID, the access token and
+/// the store. The Client Secret is checked on submission and then dropped: BigCommerce's REST
+/// API takes only the access token (`X-Auth-Token`), so keeping it would only widen what a
+/// leaked secret gives away. Secrets are wrapped so they cannot reach logs through `Debug`.
 #[derive(Clone)]
 pub struct Credentials {
     /// Client ID (not secret, but kept only in the secret with the rest).
     pub client_id: SecretString,
-    /// Client secret.
-    pub client_secret: SecretString,
     /// Access token (the `X-Auth-Token`).
     pub access_token: SecretString,
     /// The store the account belongs to.
@@ -254,7 +254,6 @@ mod tests {
     fn secrets_do_not_reach_debug() {
         let c = Credentials {
             client_id: SecretString::from("cid-1".to_string()),
-            client_secret: SecretString::from("very-secret".to_string()),
             access_token: SecretString::from("tok-abc".to_string()),
             store_hash: StoreHash::parse("abc123").expect("hash"),
         };

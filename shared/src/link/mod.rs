@@ -82,8 +82,9 @@ impl Submission {
             }
         };
         match (client_id, client_secret, access_token, store_hash) {
-            (Some(client_id), Some(client_secret), Some(access_token), Some(store_hash)) if problems.is_empty() => {
-                Ok(Credentials { client_id, client_secret, access_token, store_hash })
+            // The Client Secret is checked (a wrong paste is caught here) but not kept.
+            (Some(client_id), Some(_client_secret), Some(access_token), Some(store_hash)) if problems.is_empty() => {
+                Ok(Credentials { client_id, access_token, store_hash })
             }
             _ => Err(problems),
         }

@@ -70,7 +70,6 @@ impl World {
         let a = &config.accounts[account];
         let credentials = Credentials {
             client_id: SecretString::from(a.client_id.clone()),
-            client_secret: SecretString::from(a.client_secret.clone()),
             access_token: SecretString::from(a.access_token.clone()),
             store_hash: StoreHash::parse(&config.hash).expect("hash"),
         };

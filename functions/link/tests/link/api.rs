@@ -30,6 +30,8 @@ async fn good_credentials_link_store_the_secret_and_queue_first_syncs() {
         (value["accessToken"].as_str(), value["storeHash"].as_str(), versions),
         (Some(s.full().access_token.as_str()), Some(s.store.hash.as_str()), 1)
     );
+    assert!(value.get("clientSecret").is_none(), "the Client Secret is checked, never kept");
+    assert!(!value.to_string().contains(s.full().client_secret.as_str()));
     let jobs = s.queued_jobs().await;
     let mut types: Vec<&str> = jobs.iter().filter_map(|j| j["dataType"].as_str()).collect();
     types.sort_unstable();
