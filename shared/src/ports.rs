@@ -125,9 +125,11 @@ pub trait LinkStore: Send + Sync {
     async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError>;
     /// Counts one attempt against `key` in the current window; returns the count so far.
     async fn count_attempt(&self, key: &str, window_start: i64, expires: i64) -> Result<u32, StoreError>;
-    /// Records one more lockout of `key` at `now` (Unix seconds), kept until `expires`;
-    /// returns the lockouts so far.
-    async fn strike(&self, key: &str, now: i64, expires: i64) -> Result<u32, StoreError>;
+    /// Records one more lockout of `key` at `now` (Unix seconds), kept until `expires`, and
+    /// returns the lockouts so far. A lockout that began less than `gap` seconds ago is not
+    /// counted again (requests of one burst, refused together, are one lockout); a record
+    /// expired at `now` starts again from one (DynamoDB's TTL removes items late).
+    async fn strike(&self, key: &str, now: i64, gap: i64, expires: i64) -> Result<u32, StoreError>;
     /// The lockouts of `key` and when the last began, unless they expired before `now`.
     async fn strikes(&self, key: &str, now: i64) -> Result<Option<(u32, i64)>, StoreError>;
 }

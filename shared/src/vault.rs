@@ -77,7 +77,7 @@ fn secret_json(credentials: &Credentials) -> SecretString {
 }
 
 /// Reads credentials back from a secret's JSON value (a `clientSecret` that secrets written
-/// before it was dropped still hold is ignored, and goes at the next re-link).
+/// before it was dropped still hold is ignored; it goes with the secret).
 fn from_secret_json(text: &str) -> Option<Credentials> {
     let value: Value = serde_json::from_str(text).ok()?;
     let field = |key: &str| value[key].as_str().map(|s| SecretString::from(s.to_string()));

@@ -94,8 +94,10 @@ struct Budget {
     quota: Option<u32>,
     /// Consecutive 429s without headers.
     overloads: u32,
-    /// Consecutive 429s, headers or not.
+    /// Consecutive 429s, headers or not (a burst of requests refused together counts once).
     limited_in_row: u32,
+    /// When the last 429 was handled: a 429 to a request sent before then is of the same burst.
+    last_limited: Option<Instant>,
     /// After a reset, one request probes the new window; the others wait for its answer.
     probing: bool,
 }
@@ -147,6 +149,7 @@ impl PacedClient {
                 quota: None,
                 overloads: 0,
                 limited_in_row: 0,
+                last_limited: None,
                 probing: false,
             }),
             stats: std::sync::Mutex::new(Stats::default()),
@@ -225,11 +228,15 @@ impl PacedClient {
     /// From the second 429 in a row the wait is at least [`LIMITED_FLOOR`], doubling each time
     /// (up to 30 s): a store that keeps answering 429 with a reset of 0 gets a few requests,
     /// not thousands.
-    async fn limited(&self, response: &ApiResponse) {
+    async fn limited(&self, response: &ApiResponse, sent_at: Instant) {
         let mut budget = self.budget.lock().await;
         budget.probing = false;
         budget.left = 0;
-        budget.limited_in_row = budget.limited_in_row.saturating_add(1);
+        // Requests in flight together that come back 429 together are one refusal, not many.
+        if budget.last_limited.is_none_or(|last| sent_at >= last) {
+            budget.limited_in_row = budget.limited_in_row.saturating_add(1);
+        }
+        budget.last_limited = Some(Instant::now());
         let floor = match budget.limited_in_row {
             0 | 1 => Duration::ZERO,
             n => LIMITED_FLOOR.saturating_mul(1 << (n - 2).min(7)).min(Duration::from_secs(30)),
@@ -288,7 +295,7 @@ impl PacedClient {
                         404 => return Err(FetchError::NotFound(endpoint(path))),
                         429 => {
                             self.count(|s| s.rate_limited += 1);
-                            self.limited(&response).await;
+                            self.limited(&response, sent_at).await;
                             continue;
                         }
                         500..=599 => format!("status {}", response.status),
@@ -394,6 +401,38 @@ mod tests {
         assert_eq!(transport.sent.load(Ordering::SeqCst), 2);
         let waited = Instant::now() - started;
         assert!(waited >= MAX_RATE_LIMIT_WAIT && waited < MAX_RATE_LIMIT_WAIT + Duration::from_secs(5), "{waited:?}");
+    }
+
+    /// Answers from a script, then 200s.
+    struct Scripted(std::sync::Mutex<std::collections::VecDeque<ApiResponse>>);
+
+    #[async_trait]
+    impl Transport for Scripted {
+        async fn get(&self, _: &StoreHash, _: &SecretString, _: &str) -> Result<ApiResponse, TransportError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let next = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            Ok(next.unwrap_or_else(|| answer(200, Some(1_000), Some(100), None)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_refused_together_are_one_429_not_a_growing_wait() {
+        // The first answer opens a window of 10; the 8 requests sent into it all come back 429
+        // (another app spent the quota) with a reset of 1 s; then the store answers again.
+        let mut script = std::collections::VecDeque::from([answer(200, Some(1_000), Some(10), None)]);
+        script.extend((0..8).map(|_| answer(429, Some(1_000), Some(0), None)));
+        let transport = Arc::new(Scripted(std::sync::Mutex::new(script)));
+        let hash = StoreHash::parse("abc123").expect("hash");
+        let client = PacedClient::new(transport, hash, SecretString::from("t".to_string()));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        assert!(client.get("v2/store", deadline).await.is_ok());
+        let started = Instant::now();
+        let all = futures::future::join_all((0..8).map(|_| client.get("v2/orders", deadline))).await;
+        assert!(all.iter().all(Result::is_ok), "{all:?}");
+        let waited = Instant::now() - started;
+        // One refusal: about the 1 s reset (+ the 250 ms floor at most), not the 16 s an eighth
+        // 429 "in a row" would wait.
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
     }
 
     #[tokio::test(start_paused = true)]

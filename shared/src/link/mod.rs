@@ -151,9 +151,16 @@ pub fn lockout_secs(strikes: u32) -> i64 {
 /// How long lockouts are remembered (seconds).
 const LOCKOUT_MEMORY_SECS: i64 = 86_400;
 
-/// The key an address's submissions count under: the SHA-256 of the address (of its /64 for
-/// IPv6, which one client holds whole), so no address is stored.
+/// The key an address's Link submissions count under (see [`address_hash`]).
 pub fn address_key(source_ip: &str) -> Option<String> {
+    address_hash(source_ip).map(|hash| format!("link-address#{hash}"))
+}
+
+/// What a client address counts under: the hex SHA-256 of the address (of its /64 for IPv6,
+/// which one client holds whole; an IPv4-mapped address as its IPv4), so no address is stored
+/// as such. (An IPv4 address's hash can be found by trying them all: treat it as personal data
+/// kept briefly, as the retention table says.)
+pub fn address_hash(source_ip: &str) -> Option<String> {
     use sha2::Digest;
     let counted = match source_ip.trim().parse::<std::net::IpAddr>().ok()? {
         std::net::IpAddr::V4(v4) => v4.to_string(),
@@ -165,7 +172,7 @@ pub fn address_key(source_ip: &str) -> Option<String> {
             }
         },
     };
-    Some(format!("link-address#{}", hex::encode(sha2::Sha256::digest(counted.as_bytes()))))
+    Some(hex::encode(sha2::Sha256::digest(counted.as_bytes())))
 }
 
 /// Whether a link's first syncs reached the queue: what the Link page tells the merchant and
@@ -282,7 +289,8 @@ impl<S: LinkFunctionStore> LinkService<S> {
             }
             let attempts = self.store.count_attempt(&address, window, window + 120).await?;
             if attempts > self.settings.attempts_per_address_per_minute {
-                let strikes = self.store.strike(&address, now, now + LOCKOUT_MEMORY_SECS).await?;
+                // Submissions of one burst past the limit are one lockout, not one each.
+                let strikes = self.store.strike(&address, now, 60, now + LOCKOUT_MEMORY_SECS).await?;
                 tracing::warn!(strikes, lockout_secs = lockout_secs(strikes), "a client address is locked out of Link");
                 return Ok(Some(lockout_secs(strikes)));
             }
@@ -473,9 +481,10 @@ mod tests {
         // The next lockout of the same address lasts twice as long.
         let key = address_key("198.51.100.4").expect("key");
         let now = Utc::now().timestamp();
-        assert_eq!(service.store.strike(&key, now, now + 100).await.expect("strike"), 2);
+        assert_eq!(service.store.strike(&key, now, 60, now + 100).await.expect("same burst"), 1);
+        assert_eq!(service.store.strike(&key, now + 61, 60, now + 100).await.expect("strike"), 2);
         let wait = service.over_attempts("url-1", Some("198.51.100.4")).await.expect("count");
-        assert!(wait.is_some_and(|w| (118..=120).contains(&w)), "{wait:?}");
+        assert!(wait.is_some_and(|w| (179..=181).contains(&w)), "the second lockout, from its start: {wait:?}");
     }
 
     #[tokio::test]

@@ -155,10 +155,12 @@ pub async fn platform_store<S: PlatformStore + LinkStore>(store: &S) {
     // Lockouts: counted, dated by the last, gone once expired.
     let lockout = format!("lockout-{}", Uuid::new_v4());
     assert_eq!(store.strikes(&lockout, 1_000).await.expect("none"), None);
-    assert_eq!(store.strike(&lockout, 1_000, 90_000).await.expect("1"), 1);
-    assert_eq!(store.strike(&lockout, 1_300, 90_000).await.expect("2"), 2);
+    assert_eq!(store.strike(&lockout, 1_000, 60, 90_000).await.expect("1"), 1);
+    assert_eq!(store.strike(&lockout, 1_030, 60, 90_000).await.expect("same burst"), 1, "one lockout per burst");
+    assert_eq!(store.strike(&lockout, 1_300, 60, 90_000).await.expect("2"), 2);
     assert_eq!(store.strikes(&lockout, 1_301).await.expect("read"), Some((2, 1_300)));
     assert_eq!(store.strikes(&lockout, 90_000).await.expect("expired"), None);
+    assert_eq!(store.strike(&lockout, 90_001, 60, 180_000).await.expect("anew"), 1, "an expired record starts again");
 
     // Datasets: queued, advanced while running, final once; the data type's status follows.
     let now = Utc::now();

@@ -357,10 +357,15 @@ async fn link_answers_carry_the_security_headers_when_storage_fails_too() {
     let failed = http.get(link).send().await.expect("get");
     assert!(failed.status().is_server_error(), "{}", failed.status());
     let unknown = http.get(format!("{}/link/not-a-token/x", s.stack.api_url)).send().await.expect("get");
-    for response in [&failed, &unknown] {
+    let asset = http.get(format!("{}/link/assets/link.css", s.stack.api_url)).send().await.expect("get");
+    assert_eq!(asset.status(), 200);
+    for response in [&failed, &unknown, &asset] {
         let headers = response.headers();
         for header in ["content-security-policy", "strict-transport-security", "x-frame-options", "cache-control"] {
             assert!(headers.contains_key(header), "{} answered without {header}", response.status());
         }
     }
+    assert_eq!(failed.headers()["cache-control"], "no-store");
+    // Assets stay cacheable: every Link page would cost three more invocations otherwise.
+    assert_eq!(asset.headers()["cache-control"], "public, max-age=3600");
 }

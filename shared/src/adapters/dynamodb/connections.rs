@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::item::{
-    Item, attempts_key, classify, condition_ok, connection_key, connection_sk, item, lockout_key, map, record, s,
+    Item, attempts_key, classify, condition_applied, condition_ok, connection_key, connection_sk, item, lockout_key,
+    map, record, s,
 };
 use super::{COMPANIES_PARTITION, DynamoStore};
 use crate::domain::{Connection, ConnectionStatus};
@@ -121,25 +122,39 @@ impl LinkStore for DynamoStore {
             .unwrap_or(u32::MAX))
     }
 
-    async fn strike(&self, key: &str, now: i64, expires: i64) -> Result<u32, StoreError> {
-        let out = self
+    async fn strike(&self, key: &str, now: i64, gap: i64, expires: i64) -> Result<u32, StoreError> {
+        let counted = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(lockout_key(key)))
-            .update_expression("ADD strikes :one SET last_strike = :now, expires_at = :expires, kind = :kind")
+            .update_expression("ADD strikes :one SET last_strike = :now, expires_at = :expires")
+            .condition_expression("expires_at > :now AND last_strike <= :before")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":before", AttributeValue::N(now.saturating_sub(gap).to_string()))
             .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
-            .expression_attribute_values(":kind", s("lockout"))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(classify)?;
-        Ok(out
-            .attributes
-            .and_then(|a| a.get("strikes").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
-            .unwrap_or(u32::MAX))
+            .map_err(classify);
+        let strikes = |attributes: Option<&Item>| {
+            attributes.and_then(|a| a.get("strikes")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+        };
+        if let Some(out) = condition_applied(counted)? {
+            return Ok(strikes(out.attributes.as_ref()).unwrap_or(u32::MAX));
+        }
+        // Absent, expired, or a lockout of the same burst.
+        if let Some((strikes, _)) = self.strikes(key, now).await?.filter(|(_, last)| *last > now.saturating_sub(gap)) {
+            return Ok(strikes);
+        }
+        let mut item = lockout_key(key);
+        item.insert("strikes".into(), AttributeValue::N("1".into()));
+        item.insert("last_strike".into(), AttributeValue::N(now.to_string()));
+        item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
+        item.insert("kind".into(), s("lockout"));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(1)
     }
 
     async fn strikes(&self, key: &str, now: i64) -> Result<Option<(u32, i64)>, StoreError> {

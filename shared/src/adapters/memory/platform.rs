@@ -230,9 +230,14 @@ impl LinkStore for MemoryStore {
         Ok(*count)
     }
 
-    async fn strike(&self, key: &str, now: i64, expires: i64) -> Result<u32, StoreError> {
+    async fn strike(&self, key: &str, now: i64, gap: i64, expires: i64) -> Result<u32, StoreError> {
         let mut state = self.lock();
         let entry = state.lockouts.entry(key.to_string()).or_insert((0, now, expires));
+        if entry.2 <= now {
+            *entry = (0, now, expires);
+        } else if entry.0 > 0 && entry.1 > now.saturating_sub(gap) {
+            return Ok(entry.0);
+        }
         *entry = (entry.0 + 1, now, expires);
         Ok(entry.0)
     }

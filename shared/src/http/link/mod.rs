@@ -254,9 +254,11 @@ fn verify_error(e: &VerifyError) -> ApiError {
     }
 }
 
-/// Adds the security headers every Link page carries.
+/// Adds the security headers every Link page carries (a `cache-control` already set, as the
+/// assets' `public, max-age=3600`, is kept: only answers without one get `no-store`).
 pub fn secure(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
+    headers.entry(http::header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     let mut put = |name: &'static str, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
@@ -266,7 +268,6 @@ pub fn secure(mut response: Response<Body>) -> Response<Body> {
     );
     put("x-content-type-options", "nosniff");
     put("referrer-policy", "no-referrer");
-    put("cache-control", "no-store");
     put("strict-transport-security", "max-age=63072000; includeSubDomains");
     put("x-frame-options", "DENY");
     response

@@ -203,11 +203,12 @@ impl<'a> LinkPage<'a> {
     }
 
     pub fn too_many_attempts(&self, retry_after: i64) -> Response<Body> {
-        let mut response = self.message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Credentials were submitted too many times in the last minute. Wait a minute, then try again.",
-        );
+        let wait = match (retry_after.max(1) + 59) / 60 {
+            1 => "a minute".to_string(),
+            minutes => format!("{minutes} minutes"),
+        };
+        let text = format!("Credentials were submitted too many times. Wait {wait}, then try again.");
+        let mut response = self.message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &text);
         response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         response
     }

@@ -428,7 +428,8 @@ impl<S: LinkFunctionStore + Clone + 'static> PortalApi<S> {
         }
         let client = info.source_ip.clone().unwrap_or_default();
         let window = now.timestamp() - now.timestamp() % 60;
-        let attempt_key = format!("portal-sign-in#{client}");
+        // Counted under the address's SHA-256 (no address is stored), as Link's are.
+        let attempt_key = format!("portal-sign-in#{}", crate::link::address_hash(&client).unwrap_or_default());
         let key = form.get("api_key").map(|k| k.trim().to_string()).unwrap_or_default();
         let principal = if key.is_empty() { Ok(None) } else { self.edge.keys.check(key.as_bytes()).await };
         match principal {
