@@ -25,8 +25,8 @@ use crate::ports::{PlatformStore, StoredRecord};
 const MAX_PAGES_AHEAD: u32 = 4;
 
 impl<S: PlatformStore> SyncWorker<S> {
-    /// The pass: the store's refunds first, then orders 250 per page (with their line items
-    /// embedded when orders are filled: no call per order). For payments and transactions,
+    /// The pass: orders 250 per page (with their line items embedded when orders are filled: no
+    /// call per order) and each page's refunds (`order_id:in=`, one call per page). For payments and transactions,
     /// each page's transactions are fetched concurrently (one call per order, as many in flight
     /// as the quota allows) while the page's orders are stored. Every data type's records of a
     /// page are stored before the checkpoint that covers them.
@@ -36,12 +36,6 @@ impl<S: PlatformStore> SyncWorker<S> {
         let (client, deadline) = (&*run.client, run.deadline);
         let orders_wanted = run.fills(DataType::Orders);
         let mut money_wanted = run.fills(DataType::Payments) || run.fills(DataType::Transactions);
-        // A full pass reads the store's refunds list once (fewer calls than one per page of
-        // orders); an incremental one asks for the refunds of each page's orders only.
-        let all_refunds = match run.since {
-            None => Some(endpoints::refunds_by_order(client, "", deadline).await?),
-            Some(_) => None,
-        };
         let changed =
             format!("{}{}", endpoints::v2_changed_since(run.since), endpoints::v2_created_from(run.created_from));
         let total = endpoints::order_count(client, &changed, deadline).await?;
@@ -53,16 +47,10 @@ impl<S: PlatformStore> SyncWorker<S> {
                 .map(|o| o["id"].as_u64())
                 .collect::<Option<Vec<u64>>>()
                 .ok_or_else(|| FetchError::Broken("an order without a numeric id".into()))?;
-            let page_refunds;
-            let refunds = match &all_refunds {
-                Some(all) => all,
-                None => {
-                    let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-                    page_refunds =
-                        endpoints::refunds_by_order(client, &format!("&order_id:in={listed}"), deadline).await?;
-                    &page_refunds
-                }
-            };
+            // The refunds of this page's orders only (one call per page, full or incremental):
+            // never the store's whole refunds list in memory.
+            let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            let refunds = &endpoints::refunds_by_order(client, &format!("&order_id:in={listed}"), deadline).await?;
             let progress = pages.progress(orders.len(), total);
             let transactions = async {
                 if !money_wanted {

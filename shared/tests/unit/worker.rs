@@ -304,3 +304,22 @@ async fn an_orders_sync_aggregates_net_sales_per_month_without_cancelled_orders(
     assert_eq!((sales.orders + sales.cancelled) as usize, orders.len());
     assert_eq!(sales.cancelled, cancelled);
 }
+
+#[tokio::test]
+async fn a_full_pass_asks_for_the_refunds_of_each_page_of_orders_not_the_whole_list() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    let datasets = w.sync(&[DataType::Orders, DataType::Payments, DataType::Transactions]).await;
+    assert!(datasets.iter().all(|d| d.status == PullStatus::Complete), "{datasets:#?}");
+    let runs = w.runs();
+    assert!(runs.iter().all(|r| !r.incremental), "a first sync is full");
+    let metrics = w.sandbox_store().metrics();
+    let refunds = metrics.requests.get("GET v3/orders/payment_actions/refunds").copied().unwrap_or_default();
+    // 620 orders are 3 pages of orders, each with its one refunds call.
+    assert_eq!(refunds, 3, "{:?}", metrics.requests);
+    // And the refunds still reach every order that has them.
+    let truth = devstack::truth::of_store(&w.sandbox_store());
+    let stored = w.stored(DataType::Payments).await;
+    let refund_payments = stored.iter().filter(|r| r.id.ends_with("_refund")).count();
+    assert_eq!(refund_payments, truth.payments.keys().filter(|id| id.ends_with("_refund")).count());
+    assert!(refund_payments > 0, "the store has refunds");
+}

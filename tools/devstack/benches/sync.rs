@@ -156,7 +156,7 @@ async fn sync_once(run: &Size) -> Value {
         entry.3 += report.elapsed.as_secs_f64();
     }
     let count = |t: DataType| truth.counts.get(&t).copied().unwrap_or_default();
-    let (orders, refunds) = (count(DataType::Orders), truth.refunds);
+    let orders = count(DataType::Orders);
     let minimum = |t: DataType| -> u64 {
         match t {
             DataType::CompanyInfo => 1,
@@ -173,9 +173,10 @@ async fn sync_once(run: &Size) -> Value {
                 let money_synced =
                     [DataType::Payments, DataType::Transactions].iter().any(|m| statuses.contains_key(m.key()));
                 match t {
-                    DataType::Orders if money_alone || !money_synced => v3_pages(refunds) + v2_pages(orders),
-                    DataType::Orders => v3_pages(refunds) + v2_pages(orders) + orders as u64,
-                    _ if calls(t) > 0 => v3_pages(refunds) + v2_pages(orders) + orders as u64,
+                    // Each page of orders comes with one refunds call for its orders.
+                    DataType::Orders if money_alone || !money_synced => 2 * v2_pages(orders),
+                    DataType::Orders => 2 * v2_pages(orders) + orders as u64,
+                    _ if calls(t) > 0 => 2 * v2_pages(orders) + orders as u64,
                     _ => 0,
                 }
             }
