@@ -143,16 +143,7 @@ impl WorkerProcess {
         }
         let parameters = BTreeMap::from([("BigCommerceApiBase".to_string(), bigcommerce)]);
         let mut env = template.function_environment(function, &parameters, names)?;
-        env.extend([
-            ("AWS_ENDPOINT_URL".to_string(), aws),
-            ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
-            ("AWS_DEFAULT_REGION".to_string(), crate::iam::REGION.to_string()),
-            ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
-            ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
-            // The sandbox is plain http on loopback: the local-development switch.
-            (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
-        ]);
+        env.extend(lambda_environment(&aws, principal));
         env.extend(self.env.clone());
         let spec = LambdaSpec {
             name: function.to_string(),
@@ -165,6 +156,21 @@ impl WorkerProcess {
         };
         Ok((LocalLambda::start(spec).await?, taps))
     }
+}
+
+/// What Lambda (and this stack) adds to a function process's template environment: the AWS
+/// endpoint and region, the function's own principal, JSON logs, and the local-development
+/// switch (the sandbox is plain http on loopback).
+fn lambda_environment(aws: &str, principal: &Principal) -> [(String, String); 7] {
+    [
+        ("AWS_ENDPOINT_URL".to_string(), aws.to_string()),
+        ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
+        ("AWS_DEFAULT_REGION".to_string(), crate::iam::REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
+        ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+        (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
+    ]
 }
 
 impl Default for StackOptions {
@@ -527,15 +533,7 @@ impl DevStack {
             ("SecretPrefix".to_string(), self.resources.secret_prefix.clone()),
         ]);
         let mut environment = template.function_environment(function, &parameters, &names)?;
-        environment.extend([
-            ("AWS_ENDPOINT_URL".to_string(), self.aws_endpoint.clone()),
-            ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
-            ("AWS_DEFAULT_REGION".to_string(), crate::iam::REGION.to_string()),
-            ("AWS_ACCESS_KEY_ID".to_string(), principal.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
-            ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
-            (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
-        ]);
+        environment.extend(lambda_environment(&self.aws_endpoint, principal));
         environment.extend(env);
         let spec = LambdaSpec {
             name: function.to_string(),
