@@ -170,6 +170,35 @@ pub async fn order_page(
     }
 }
 
+/// The orders after order `after`, in id order: a keyset page of the v2 listing (`min_id`),
+/// which neither skips nor repeats an order when others are archived or added meanwhile.
+/// `filter` adds filters (no embeds: the line items are not needed). An id that does not follow
+/// the one before it (or `after`) is a broken page: the walk always moves on.
+pub async fn orders_after(
+    client: &PacedClient,
+    after: u64,
+    filter: &str,
+    deadline: Instant,
+) -> Result<Vec<Value>, FetchError> {
+    let what = format!("orders after {after}");
+    let first = after.checked_add(1).ok_or_else(|| FetchError::Broken(format!("{what}: no order id follows")))?;
+    let path = format!("v2/orders?limit=250&sort=id:asc&min_id={first}{filter}");
+    let orders = match client.get(&path, deadline).await? {
+        Page::Json(Value::Array(orders)) => orders,
+        Page::Json(_) => return Err(FetchError::Broken(format!("{what}: not a list"))),
+        Page::Empty => return Ok(Vec::new()),
+    };
+    let mut last = after;
+    for order in &orders {
+        match order["id"].as_u64() {
+            Some(id) if id > last => last = id,
+            Some(_) => return Err(FetchError::Broken(format!("{what}: the ids are not ascending past {after}"))),
+            None => return Err(FetchError::Broken(format!("{what}: an order without a numeric id"))),
+        }
+    }
+    Ok(orders)
+}
+
 /// The ids of the orders the store archived (`is_deleted=true`) matching `filter`, every page.
 pub async fn archived_order_ids(
     client: &PacedClient,

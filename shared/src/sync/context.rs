@@ -3,7 +3,7 @@
 //! the checkpoint, removing records, ending datasets.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -91,9 +91,6 @@ pub(super) struct Run<'a> {
     pub listing: Mutex<Listing>,
     /// Records removed by this run.
     pub removed: AtomicU64,
-    /// The partners were given up mid-pass (a scope went missing): their records were not all
-    /// written again, so nothing may be inferred about them.
-    pub partners_given_up: AtomicBool,
     /// Marks the run's datasets carry once Complete (read by the next run's `changed_since`).
     pub marks: Mutex<Map<String, Value>>,
 }
@@ -120,9 +117,19 @@ impl Run<'_> {
         if more && Instant::now() >= self.yield_at { Err(Stop::Yield(checkpoint())) } else { Ok(()) }
     }
 
-    /// The data types this run fills: its partners' and its own.
+    /// The data types this run writes: its own, and its partners' in the money pass (a run of
+    /// orders writes orders only; the partners it claimed are handed over, see
+    /// [`Run::hands_over`]).
     pub fn data_types(&self) -> impl Iterator<Item = DataType> + '_ {
-        self.partners.iter().map(|(_, t, _)| *t).chain([self.job.data_type])
+        let partners = if self.hands_over() { &[][..] } else { &self.partners[..] };
+        partners.iter().map(|(_, t, _)| *t).chain([self.job.data_type])
+    }
+
+    /// Whether the run's partners get a run of their own once this one is Complete: a run of
+    /// orders claims the payments and transactions datasets (so their own jobs wait for it)
+    /// and hands them over to the money pass when its orders are stored.
+    pub fn hands_over(&self) -> bool {
+        self.job.data_type == DataType::Orders
     }
 
     /// Whether this run fills `data_type` (its own, or a partner's).
@@ -172,17 +179,6 @@ impl<S: PlatformStore> SyncWorker<S> {
         let progress = if status == PullStatus::Complete { 100 } else { 0 };
         self.store.advance_dataset(job.company_id, job.dataset_id, status, progress, message, Utc::now()).await?;
         tracing::info!(dataset_id = %job.dataset_id, data_type = job.data_type.key(), status = status.as_str(), "dataset finished");
-        Ok(())
-    }
-
-    /// Ends the run's payments and transactions partners with PermissionsError (the orders run
-    /// that fills them goes on without them).
-    pub(super) async fn give_up_partners(&self, run: &Run<'_>, endpoint: &str) -> Result<(), StoreError> {
-        for (partner, data_type, _) in &run.partners {
-            let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
-            let message = Some(format!("A scope is missing for {endpoint}"));
-            self.finish(&partner_job, PullStatus::PermissionsError, message).await?;
-        }
         Ok(())
     }
 

@@ -6,8 +6,9 @@
 //! `NotSupported` for the others (locations, tax components, disputes). By stage:
 //! - [`run`](self::run): one job's life, from the dataset to its end or continuation;
 //! - `listings`: the store, products, categories, customers and payment methods;
-//! - `order_pass`: orders, payments and transactions in one pass over the order pages;
-//! - `reconcile`: deletes inferred after a full listing;
+//! - `order_pass`: orders first (Complete once listed), then payments and transactions in a
+//!   run of their own over the order ids;
+//! - `reconcile`: deletes inferred after a full listing, checkpointed chunk by chunk;
 //! - [`erase`](self::erase): the erasure of a deleted connection or company;
 //! - `context`: the run's state and the write side the stages share.
 

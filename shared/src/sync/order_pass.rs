@@ -1,10 +1,12 @@
-//! Orders, payments and transactions in one pass over the order pages (whichever this run
-//! fills, docs/mapping.md §3–5), the removal of orders archived since the last sync, and the
-//! check for archives during the pass.
+//! Orders first, then payments and transactions (docs/mapping.md §3–5). A run of orders lists
+//! them with their line items and each page's refunds, stores them and ends Complete: orders are
+//! readable once listed. The payments and transactions datasets it claimed are then filled by a
+//! run of their own, the money pass, which walks the order ids in order (`min_id`) and fetches
+//! each order's transactions. Orders archived since the last sync are removed, and archives
+//! during a positional listing are checked for.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
@@ -24,101 +26,54 @@ use crate::ports::{PlatformStore, StoredRecord};
 /// items is about 5 MB of JSON): as many as the quota allows, up to this.
 const MAX_PAGES_AHEAD: u32 = 4;
 
+/// The ids of a page of orders (every order has a numeric one, or the page is broken).
+fn order_ids(orders: &[Value]) -> Result<Vec<u64>, FetchError> {
+    orders
+        .iter()
+        .map(|o| o["id"].as_u64())
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(|| FetchError::Broken("an order without a numeric id".into()))
+}
+
+/// The refunds of these orders only (`order_id:in=`, one call for a page of orders): never the
+/// store's whole refunds list in memory.
+async fn refunds_of(
+    client: &PacedClient,
+    ids: &[u64],
+    deadline: Instant,
+) -> Result<HashMap<u64, Vec<Value>>, FetchError> {
+    let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    endpoints::refunds_by_order(client, &format!("&order_id:in={listed}"), deadline).await
+}
+
 impl<S: PlatformStore> SyncWorker<S> {
-    /// The pass: orders 250 per page (with their line items embedded when orders are filled: no
-    /// call per order) and each page's refunds (`order_id:in=`, one call per page). For payments and transactions,
-    /// each page's transactions are fetched concurrently (one call per order, as many in flight
-    /// as the quota allows) while the page's orders are stored. Every data type's records of a
-    /// page are stored before the checkpoint that covers them.
+    /// The orders: 250 per page with their line items embedded (no call per order) and each
+    /// page's refunds (one call per page), each page stored before its checkpoint.
     /// Checkpoint: `{"page", "done", "seen", "with"?}` (the last stored page, the last pages'
-    /// fingerprints).
-    pub(super) async fn sync_order_pass(&self, run: &Run<'_>) -> Result<(), Stop> {
+    /// fingerprints, the payments and transactions datasets handed over at the end).
+    pub(super) async fn sync_orders(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
-        let orders_wanted = run.fills(DataType::Orders);
-        let mut money_wanted = run.fills(DataType::Payments) || run.fills(DataType::Transactions);
         let changed =
             format!("{}{}", endpoints::v2_changed_since(run.since), endpoints::v2_created_from(run.created_from));
         let total = endpoints::order_count(client, &changed, deadline).await?;
-        let lines = if orders_wanted { "&include=consignments.line_items&consignment_structure=object" } else { "" };
-        let mut pages = OrderPages::new(format!("{changed}{lines}"), run, total).await;
+        let filter = format!("{changed}&include=consignments.line_items&consignment_structure=object");
+        let mut pages = OrderPages::new(filter, run, total).await;
         while let Some(orders) = pages.next().await? {
-            let ids = orders
+            let refunds = refunds_of(client, &order_ids(&orders)?, deadline).await?;
+            let now = Utc::now();
+            let records: Vec<StoredRecord> = orders
                 .iter()
-                .map(|o| o["id"].as_u64())
-                .collect::<Option<Vec<u64>>>()
-                .ok_or_else(|| FetchError::Broken("an order without a numeric id".into()))?;
-            // The refunds of this page's orders only (one call per page, full or incremental):
-            // never the store's whole refunds list in memory.
-            let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-            let refunds = &endpoints::refunds_by_order(client, &format!("&order_id:in={listed}"), deadline).await?;
-            let progress = pages.progress(orders.len(), total);
-            let transactions = async {
-                if !money_wanted {
-                    return Ok(Vec::new());
-                }
-                let width = client.quota().await.unwrap_or(1).max(1) as usize;
-                futures::stream::iter(ids.into_iter().map(|id| endpoints::order_transactions(client, id, deadline)))
-                    .buffered(width)
-                    .try_collect::<Vec<Vec<Value>>>()
-                    .await
-            };
-            let store_orders = async {
-                if !orders_wanted {
-                    return Ok(());
-                }
-                let now = Utc::now();
-                let records: Vec<StoredRecord> = orders
-                    .iter()
-                    .map(|o| {
-                        let refunded: rust_decimal::Decimal = refunds
-                            .get(&o["id"].as_u64().unwrap_or_default())
-                            .into_iter()
-                            .flatten()
-                            .map(|r| mapping::money(&r["total_amount"]).round_dp(2))
-                            .sum();
-                        keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
-                    })
-                    .collect();
-                self.store_kind(run, DataType::Orders, &records, progress).await
-            };
-            let (transactions, stored) = tokio::join!(transactions, store_orders);
-            stored?;
-            let transactions = match transactions {
-                Err(FetchError::Forbidden(endpoint)) if run.job.data_type == DataType::Orders => {
-                    // Orders go on; the data types that need the missing scope end here.
-                    self.give_up_partners(run, &endpoint).await?;
-                    run.partners_given_up.store(true, Ordering::SeqCst);
-                    money_wanted = false;
-                    Vec::new()
-                }
-                other => other?,
-            };
-            if money_wanted {
-                let now = Utc::now();
-                let (mut payment_records, mut transaction_records) = (Vec::new(), Vec::new());
-                for (order, transactions) in orders.iter().zip(&transactions) {
-                    let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
-                    let money = payments::OrderMoney { order, transactions, refunds };
-                    let modified = rfc2822(&order["date_modified"]);
-                    if run.fills(DataType::Payments) {
-                        payment_records.extend(payments::payments(&money, now).into_iter().map(|r| keyed(r, modified)));
-                    }
-                    if run.fills(DataType::Transactions) {
-                        let mapped = payments::transactions(&money, now);
-                        transaction_records.extend(mapped.into_iter().map(|r| keyed(r, modified)));
-                    }
-                }
-                for (data_type, records) in
-                    [(DataType::Payments, &payment_records), (DataType::Transactions, &transaction_records)]
-                {
-                    if run.fills(data_type) {
-                        self.store_kind(run, data_type, records, progress).await?;
-                        if run.since.is_some() {
-                            self.remove_orphans(run, data_type, &orders, records).await?;
-                        }
-                    }
-                }
-            }
+                .map(|o| {
+                    let refunded: rust_decimal::Decimal = refunds
+                        .get(&o["id"].as_u64().unwrap_or_default())
+                        .into_iter()
+                        .flatten()
+                        .map(|r| mapping::money(&r["total_amount"]).round_dp(2))
+                        .sum();
+                    keyed(mapping::order(o, refunded, now), rfc2822(&o["date_modified"]))
+                })
+                .collect();
+            self.store_kind(run, DataType::Orders, &records, pages.progress(orders.len(), total)).await?;
             pages.checkpoint(self, run, orders.len(), total).await?;
         }
         run.listed(pages.done, Some(total));
@@ -126,6 +81,97 @@ impl<S: PlatformStore> SyncWorker<S> {
             self.remove_archived(run).await?;
         }
         self.check_archives_during(run).await
+    }
+
+    /// The money pass: payments and transactions (whichever this run fills), over the order ids
+    /// in order, 250 orders at a time: the page of orders again without line items (what the
+    /// money mapping reads of an order), its refunds, and one transactions call per order, as
+    /// many in flight as the quota allows, while the next page of orders is fetched. Each page's
+    /// payments and transactions are stored before the checkpoint that covers them.
+    /// Checkpoint: `{"after", "done", "total", "seen", "with"?}` (the last order id done).
+    pub(super) async fn sync_money(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (client, deadline) = (&*run.client, run.deadline);
+        let changed =
+            format!("{}{}", endpoints::v2_changed_since(run.since), endpoints::v2_created_from(run.created_from));
+        let total = match run.resume_u64("total") {
+            Some(total) => total,
+            None => endpoints::order_count(client, &changed, deadline).await?,
+        };
+        let (mut after, mut done) = (run.resume_u64("after").unwrap_or(0), run.resume_u64("done").unwrap_or(0));
+        let mut guard = PageGuard::resumed(run.resume.as_ref());
+        let width = client.quota().await.unwrap_or(1).max(1) as usize;
+        let mut orders = endpoints::orders_after(client, after, &changed, deadline).await?;
+        while !orders.is_empty() {
+            guard.check(&orders, "id", &format!("orders after {after}"))?;
+            let ids = order_ids(&orders)?;
+            let last = ids.last().copied().unwrap_or(after);
+            let full = orders.len() >= PAGE_SIZE;
+            let refunds = refunds_of(client, &ids, deadline).await?;
+            let asked = ids.clone();
+            let transactions = async move {
+                futures::stream::iter(asked.into_iter().map(|id| endpoints::order_transactions(client, id, deadline)))
+                    .buffered(width)
+                    .try_collect::<Vec<Vec<Value>>>()
+                    .await
+            };
+            // The next page is fetched meanwhile, unless the budget is spent (the continuation
+            // asks for it then).
+            let ahead = full && Instant::now() < run.yield_at;
+            let next = async {
+                match ahead {
+                    true => Some(endpoints::orders_after(client, last, &changed, deadline).await),
+                    false => None,
+                }
+            };
+            let (transactions, next) = tokio::join!(transactions, next);
+            let transactions = transactions?;
+            done += orders.len() as u64;
+            let progress = percent(done, total);
+            let now = Utc::now();
+            let (mut payment_records, mut transaction_records) = (Vec::new(), Vec::new());
+            for (order, transactions) in orders.iter().zip(&transactions) {
+                let refunds = refunds.get(&order["id"].as_u64().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
+                let money = payments::OrderMoney { order, transactions, refunds };
+                let modified = rfc2822(&order["date_modified"]);
+                if run.fills(DataType::Payments) {
+                    payment_records.extend(payments::payments(&money, now).into_iter().map(|r| keyed(r, modified)));
+                }
+                if run.fills(DataType::Transactions) {
+                    transaction_records
+                        .extend(payments::transactions(&money, now).into_iter().map(|r| keyed(r, modified)));
+                }
+            }
+            for (data_type, records) in
+                [(DataType::Payments, &payment_records), (DataType::Transactions, &transaction_records)]
+            {
+                if run.fills(data_type) {
+                    self.store_kind(run, data_type, records, progress).await?;
+                    if run.since.is_some() {
+                        self.remove_orphans(run, data_type, &orders, records).await?;
+                    }
+                }
+            }
+            after = last;
+            run.listed(done, Some(total));
+            let mut checkpoint = json!({"after": after, "done": done, "total": total, "seen": guard.carried()});
+            if !run.partners.is_empty() {
+                checkpoint["with"] = run.partners_json();
+            }
+            self.write_checkpoint(run, done, Some(total), &checkpoint).await;
+            if !full {
+                break;
+            }
+            run.pause_if_spent(true, || checkpoint)?;
+            orders = match next {
+                Some(next) => next?,
+                None => endpoints::orders_after(client, after, &changed, deadline).await?,
+            };
+        }
+        run.listed(done, Some(total));
+        if run.since.is_some() {
+            self.remove_archived(run).await?;
+        }
+        Ok(())
     }
 
     /// An incremental pass also lists the orders the store archived since (`is_deleted=true`)

@@ -94,11 +94,15 @@ impl<S: PlatformStore> SyncWorker<S> {
         // Read once: which siblings are still Queued, and when each type last synced successfully.
         let statuses = self.store.data_statuses(job.company_id).await?;
         let partners = self.claim_partners(job, &resume, &statuses).await?;
-        let incremental = self.changed_since(job, &partners, &statuses).await?;
+        // What this run fetches for: a run of orders only fetches orders (its partners are
+        // handed over to a run of their own, which decides their own increment).
+        let fetched_for: Vec<(Uuid, DataType)> =
+            if job.data_type == DataType::Orders { Vec::new() } else { partners.clone() };
+        let incremental = self.changed_since(job, &fetched_for, &statuses).await?;
         let (since, last_full) = (incremental.map(|(since, _)| since), incremental.map(|(_, full)| full));
         let created_from = match since {
             Some(_) => None,
-            None => self.sync_from(job, &partners).await?,
+            None => self.sync_from(job, &fetched_for).await?,
         };
         let run = Run {
             job,
@@ -115,15 +119,22 @@ impl<S: PlatformStore> SyncWorker<S> {
             last_full,
             listing: Default::default(),
             removed: Default::default(),
-            partners_given_up: Default::default(),
             marks: Default::default(),
         };
         if let Some(since) = since {
             tracing::info!(dataset_id = %job.dataset_id, since = %timestamp(since), "incremental: changes only");
         }
-        let outcome = match self.fetch_and_store(&run).await {
+        let listed = match super::reconcile::reconciling(run.resume.as_ref()) {
+            true => Ok(()),
+            false => self.fetch_and_store(&run).await,
+        };
+        let outcome = match listed {
             Ok(()) => self.reconcile(&run).await,
             stopped => stopped,
+        };
+        let outcome = match outcome {
+            Ok(()) if run.hands_over() => self.hand_over(&run).await.map_err(Stop::Store),
+            other => other,
         };
         let mut continued = false;
         let result = match outcome {
@@ -250,7 +261,8 @@ impl<S: PlatformStore> SyncWorker<S> {
             DataType::Customers => self.sync_customers(run).await,
             DataType::ProductCategories => self.sync_categories(run).await,
             DataType::Products => self.sync_products(run).await,
-            DataType::Orders | DataType::Payments | DataType::Transactions => self.sync_order_pass(run).await,
+            DataType::Orders => self.sync_orders(run).await,
+            DataType::Payments | DataType::Transactions => self.sync_money(run).await,
             DataType::PaymentMethods => self.sync_payment_methods(run).await,
             // `run` ends these NotSupported before any run starts.
             DataType::Locations | DataType::TaxComponents | DataType::Disputes => Ok(()),
@@ -277,9 +289,13 @@ impl<S: PlatformStore> SyncWorker<S> {
                 merged.extend(marks.clone());
                 Value::Object(merged).to_string()
             };
-            for (partner, _, _) in &run.partners {
+            let partners: Vec<Uuid> = match run.hands_over() {
+                true => Vec::new(),
+                false => run.partners.iter().map(|(id, _, _)| *id).collect(),
+            };
+            for partner in partners {
                 self.store
-                    .checkpoint_dataset(run.job.company_id, *partner, 99, &with_marks(Some(run.driver_mark())))
+                    .checkpoint_dataset(run.job.company_id, partner, 99, &with_marks(Some(run.driver_mark())))
                     .await?;
             }
             let own = run.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -297,8 +313,14 @@ impl<S: PlatformStore> SyncWorker<S> {
                 self.aggregate_sales(connection).await?;
             }
         }
-        for (partner, data_type, _) in &run.partners {
-            let partner_job = SyncJob { dataset_id: *partner, data_type: *data_type, ..run.job.clone() };
+        // Handed over partners go on in their own run; otherwise they end with this one.
+        let handed_over = run.hands_over() && status == PullStatus::Complete;
+        let partners: Vec<(Uuid, DataType)> = match handed_over {
+            true => Vec::new(),
+            false => run.partners.iter().map(|(id, t, _)| (*id, *t)).collect(),
+        };
+        for (partner, data_type) in partners {
+            let partner_job = SyncJob { dataset_id: partner, data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;
         }
         self.finish(run.job, status, message).await?;
@@ -454,6 +476,46 @@ impl<S: PlatformStore> SyncWorker<S> {
             self.store.checkpoint_dataset(job.company_id, job.dataset_id, 0, &own).await?;
         }
         Ok(partners)
+    }
+
+    /// Once a run of orders has stored them, the payments and transactions datasets it claimed
+    /// get a run of their own (the money pass), before the orders are sealed Complete: the first
+    /// still running becomes the driver (its checkpoint names the rest as its partners, and
+    /// theirs name it), and its job is queued as the next part of its dataset. A redelivery
+    /// after a kill at any step does the same again: a driver that took over already keeps its
+    /// checkpoint, and the same part sent twice is one message.
+    async fn hand_over(&self, run: &Run<'_>) -> Result<(), StoreError> {
+        let company = run.job.company_id;
+        let mut running = Vec::new();
+        for (id, data_type, _) in &run.partners {
+            if let Some(dataset) = self.store.dataset(company, *id).await?
+                && !dataset.status.is_final()
+            {
+                running.push((*id, *data_type, dataset));
+            }
+        }
+        let Some(((driver, driver_type, dataset), rest)) = running.split_first() else { return Ok(()) };
+        if super::checkpoint_links(dataset.checkpoint.as_deref()).1 == Some(run.job.dataset_id) {
+            let with: Map<String, Value> =
+                rest.iter().map(|(id, t, _)| (t.key().to_string(), json!(id.to_string()))).collect();
+            self.store.checkpoint_dataset(company, *driver, 0, &json!({"with": with}).to_string()).await?;
+        }
+        let mark = json!({"driven_by": driver.to_string()}).to_string();
+        for (id, _, _) in rest {
+            self.store.checkpoint_dataset(company, *id, 0, &mark).await?;
+        }
+        let next = SyncJob {
+            dataset_id: *driver,
+            data_type: *driver_type,
+            checkpoint: None,
+            part: 1,
+            stalled: 0,
+            reason: crate::domain::JobReason::Continuation,
+            ..run.job.clone()
+        };
+        self.queue.enqueue(std::slice::from_ref(&next)).await?;
+        tracing::info!(dataset_id = %run.job.dataset_id, driver = %driver, "orders stored: payments and transactions go on in their own run");
+        Ok(())
     }
 
     /// Logs what the run did, and sends it to the observer when there is one.

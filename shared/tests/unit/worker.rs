@@ -36,6 +36,7 @@ pub(crate) struct World {
     pub(crate) store: MemoryStore,
     pub(crate) records: Arc<MemoryRecords>,
     pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) secrets: Arc<MemorySecrets>,
     pub(crate) worker: SyncWorker<MemoryStore>,
     pub(crate) reports: UnboundedReceiver<JobReport>,
     pub(crate) company: Uuid,
@@ -89,7 +90,7 @@ impl World {
         let worker = SyncWorker::new(
             store.clone(),
             worker_records,
-            secrets,
+            secrets.clone(),
             queue.clone(),
             BigCommerceClient::new(base, Duration::from_secs(2), Duration::from_secs(10)).expect("client"),
             budget,
@@ -101,6 +102,7 @@ impl World {
             store,
             records,
             queue,
+            secrets,
             worker,
             reports,
             company: company.id,
@@ -145,6 +147,42 @@ impl World {
                 assert!(attempts < 5, "job {} kept failing: {e}", job.dataset_id);
             }
         }
+    }
+
+    /// Hands the next queued job to the worker (run again while it asks to be retried, at most
+    /// five times); false when the queue has no job left.
+    pub(crate) async fn step(&mut self) -> bool {
+        let Some(job) = self.queue.jobs().get(self.taken).cloned() else { return false };
+        self.taken += 1;
+        let mut attempts = 0;
+        while let Err(e) = self.worker.run(&job).await {
+            attempts += 1;
+            assert!(attempts < 5, "job {} kept failing: {e}", job.dataset_id);
+        }
+        true
+    }
+
+    /// Requests `types` without running their jobs.
+    pub(crate) async fn request(&self, types: &[DataType]) -> Vec<Dataset> {
+        request_syncs(
+            &self.store,
+            self.queue.as_ref(),
+            self.company,
+            self.connection,
+            types,
+            JobReason::Refresh,
+            Utc::now(),
+        )
+        .await
+        .expect("requested")
+    }
+
+    /// The current status of `data_type`'s latest dataset, and that dataset.
+    pub(crate) async fn latest(&self, data_type: DataType) -> (PullStatus, Dataset) {
+        let statuses = self.store.data_statuses(self.company).await.expect("statuses");
+        let status = statuses.iter().find(|s| s.data_type == data_type).expect("status");
+        let dataset = self.store.dataset(self.company, status.latest_sync_id).await.expect("read").expect("dataset");
+        (status.current_status, dataset)
     }
 
     /// The reports of the runs since the last call.
@@ -313,13 +351,118 @@ async fn a_full_pass_asks_for_the_refunds_of_each_page_of_orders_not_the_whole_l
     let runs = w.runs();
     assert!(runs.iter().all(|r| !r.incremental), "a first sync is full");
     let metrics = w.sandbox_store().metrics();
-    let refunds = metrics.requests.get("GET v3/orders/payment_actions/refunds").copied().unwrap_or_default();
-    // 620 orders are 3 pages of orders, each with its one refunds call.
-    assert_eq!(refunds, 3, "{:?}", metrics.requests);
+    let calls = |endpoint: &str| metrics.requests.get(endpoint).copied().unwrap_or_default();
+    // The live orders are 3 pages, listed twice: by the orders run (with line items) and by the
+    // money pass (without), each page with its one refunds call; one transactions call per order.
+    let live = w.stored(DataType::Orders).await.len();
+    let pages = live.div_ceil(250) as u64;
+    assert_eq!(pages, 3);
+    assert_eq!(calls("GET v3/orders/payment_actions/refunds"), 2 * pages, "{:?}", metrics.requests);
+    assert_eq!(calls("GET v2/orders"), 2 * pages, "{:?}", metrics.requests);
+    assert_eq!(calls("GET v3/orders/{id}/transactions"), live as u64, "{:?}", metrics.requests);
     // And the refunds still reach every order that has them.
     let truth = devstack::truth::of_store(&w.sandbox_store());
     let stored = w.stored(DataType::Payments).await;
     let refund_payments = stored.iter().filter(|r| r.id.ends_with("_refund")).count();
     assert_eq!(refund_payments, truth.payments.keys().filter(|id| id.ends_with("_refund")).count());
     assert!(refund_payments > 0, "the store has refunds");
+}
+
+#[tokio::test]
+async fn orders_are_complete_and_readable_while_their_transactions_are_still_being_fetched() {
+    // A budget spent after each page: the money pass takes a run per page of orders.
+    let mut w = World::new(sizes(), 0, Duration::from_millis(1)).await;
+    w.request(&[DataType::Orders, DataType::Payments, DataType::Transactions]).await;
+    let live = w.sandbox_store().data().orders.iter().filter(|o| !o.is_deleted).count();
+    let data = shared::data::Data::new(w.store.clone(), w.records.clone());
+    let orders = RecordSet::new(w.connection, DataType::Orders);
+    let (mut checked, mut midway) = (0, 0);
+    while w.step().await {
+        let (orders_status, _) = w.latest(DataType::Orders).await;
+        let (payments_status, payments) = w.latest(DataType::Payments).await;
+        let (transactions_status, transactions) = w.latest(DataType::Transactions).await;
+        if orders_status != PullStatus::Complete || payments_status.is_final() {
+            continue;
+        }
+        checked += 1;
+        // Every order is readable, through the sealed directory the list endpoint pages.
+        data.readable(w.company, w.connection, DataType::Orders).await.expect("orders readable");
+        let page = w.records.page(orders, 0, 1000).await.expect("read").expect("sealed");
+        assert_eq!((page.total as usize, page.records.len()), (live, live));
+        // Payments and transactions say where they are: running, not readable yet.
+        for (status, dataset) in [(payments_status, &payments), (transactions_status, &transactions)] {
+            assert!(PullStatus::RUNNING.contains(&status), "{status:?}");
+            assert!(dataset.progress < 100, "{dataset:?}");
+        }
+        let refused = data.readable(w.company, w.connection, DataType::Payments).await;
+        assert!(matches!(refused, Err(shared::data::DataError::NotSynced(DataType::Payments, _))), "{refused:?}");
+        if payments.progress > 0 && transactions.progress > 0 {
+            midway += 1;
+        }
+    }
+    assert!(checked >= 3, "orders were Complete while the money pass ran: {checked} runs");
+    assert!(midway >= 2, "progress shown midway through the money pass: {midway} runs");
+    for data_type in [DataType::Orders, DataType::Payments, DataType::Transactions] {
+        assert_eq!(w.latest(data_type).await.0, PullStatus::Complete, "{data_type:?}");
+    }
+    let truth = devstack::truth::of_store(&w.sandbox_store());
+    assert_eq!(w.stored(DataType::Payments).await.len(), truth.payments.len());
+    assert_eq!(w.stored(DataType::Transactions).await.len(), truth.transactions.len());
+}
+
+#[tokio::test]
+async fn reconciliation_resumed_midway_removes_what_is_gone_and_no_live_record() {
+    let mut w = World::new(sizes(), 0, Duration::from_secs(60)).await;
+    let first = w.sync(&[DataType::Orders]).await;
+    assert!(first.iter().all(|d| d.status == PullStatus::Complete), "{first:#?}");
+    let archived = w.sandbox_store().mutate(Mutations { archives: 250, ..Default::default() }).orders;
+    assert_eq!(archived.len(), 250);
+    // A budget spent after each page and each chunk of lookups: the reconciliation continues.
+    w.worker = SyncWorker::new(
+        w.store.clone(),
+        w.records.clone(),
+        w.secrets.clone(),
+        w.queue.clone(),
+        BigCommerceClient::new(
+            url::Url::parse(w.sandbox.base_url()).expect("url"),
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        )
+        .expect("client"),
+        Duration::from_millis(1),
+    )
+    .with_full_sync_every(Duration::ZERO);
+    w.request(&[DataType::Orders]).await;
+    let orders = RecordSet::new(w.connection, DataType::Orders);
+    let mut rewritten = false;
+    let mut resumed_midway = 0;
+    while w.step().await {
+        let (status, dataset) = w.latest(DataType::Orders).await;
+        let checkpoint: Option<serde_json::Value> =
+            dataset.checkpoint.as_deref().and_then(|c| serde_json::from_str(c).ok());
+        if status.is_final() || !checkpoint.as_ref().is_some_and(|c| c["reconcile"].is_object()) {
+            continue;
+        }
+        resumed_midway += 1;
+        if !rewritten {
+            // Live orders written meanwhile by another pass (as a targeted sync would): unlisted
+            // by this one, but alive, so they stay.
+            let live: Vec<StoredRecord> = w
+                .stored(DataType::Orders)
+                .await
+                .into_iter()
+                .filter(|r| !archived.iter().any(|a| a.to_string() == r.id))
+                .take(100)
+                .collect();
+            w.records.put_records(orders, &live, Some(Uuid::now_v7())).await.expect("rewritten");
+            rewritten = true;
+        }
+    }
+    assert!(resumed_midway >= 2, "the reconciliation went on over continuations: {resumed_midway}");
+    assert_eq!(w.latest(DataType::Orders).await.0, PullStatus::Complete);
+    let stored: std::collections::BTreeSet<String> =
+        w.stored(DataType::Orders).await.into_iter().map(|r| r.id).collect();
+    let live: std::collections::BTreeSet<String> =
+        w.sandbox_store().data().orders.iter().filter(|o| !o.is_deleted).map(|o| o.id.to_string()).collect();
+    assert_eq!(stored, live, "every archived order removed, every live one kept");
 }

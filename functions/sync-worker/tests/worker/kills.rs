@@ -42,6 +42,10 @@ fn kind(call: &TapCall) -> &'static str {
             }
         }
         (_, t) if t.ends_with("UpdateItem") => "checkpoint",
+        // The orders run handing payments and transactions over to their own run.
+        (_, t) if t.starts_with("AmazonSQS") && body.contains("commerce-payments") && body.contains("continuation") => {
+            "handover"
+        }
         (_, t) if t.starts_with("AmazonSQS") => "queue",
         _ => "read",
     }
@@ -54,6 +58,8 @@ struct Killer {
     calls: AtomicU64,
     kinds: Mutex<Vec<&'static str>>,
     plan: Mutex<std::collections::VecDeque<(u64, TapAction)>>,
+    /// Kill the next call of this kind, so.
+    target: Mutex<Option<(&'static str, TapAction)>>,
     killed: Mutex<Vec<(&'static str, TapAction)>>,
 }
 
@@ -70,6 +76,14 @@ impl TapHook for Killer {
     fn decide(&self, call: &TapCall) -> TapAction {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.kinds.lock().expect("kinds").push(kind(call));
+        let mut target = self.target.lock().expect("target");
+        if let Some((wanted, action)) = *target
+            && wanted == kind(call)
+        {
+            *target = None;
+            self.killed.lock().expect("killed").push((wanted, action));
+            return action;
+        }
         let mut plan = self.plan.lock().expect("plan");
         match plan.front().copied() {
             Some((at, action)) if at == n => {
@@ -313,5 +327,24 @@ async fn killed_at_seeded_points_every_sync_converges_with_nothing_lost_or_dupli
         figures.2
     );
     assert!(stats.killed - before.killed >= 20, "at least 20 kills: {stats:?}");
+    e.stack.stop().await;
+}
+
+#[tokio::test]
+async fn killed_between_the_orders_and_the_money_pass_each_resumes() {
+    let killer = Arc::new(Killer::default());
+    let e = env(killer.clone(), 600).await;
+    // Before the handover leaves (orders stored, not sealed) and after it landed (the money
+    // pass queued, orders not yet Complete).
+    for action in [TapAction::StopBefore, TapAction::StopAfter] {
+        killer.arm(&[]);
+        *killer.target.lock().expect("target") = Some(("handover", action));
+        let (company, connection, statuses) = e.link_and_sync().await;
+        assert!(killer.target.lock().expect("target").is_none(), "the handover was killed ({action:?})");
+        assert!(statuses.values().all(|s| s == "Complete" || s == "NotSupported"), "{company}: {statuses:?}");
+        assert_eq!(e.compare(connection).await, (0, 0, 0), "killed {action:?} the handover");
+        let handovers = killer.kinds.lock().expect("kinds").iter().filter(|k| **k == "handover").count();
+        assert!(handovers >= 2, "the redelivered orders run handed over again: {handovers}");
+    }
     e.stack.stop().await;
 }
