@@ -79,8 +79,18 @@ pub fn link(clients: &Clients, config: LinkConfig) -> LinkApi<DynamoStore> {
 
 /// fn data: the Commerce API (read-only).
 pub fn data(clients: &Clients, config: DataConfig) -> DataApi<DynamoStore> {
+    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name.clone()));
+    data_over(clients, config, records)
+}
+
+/// fn data reading its records from `records` instead of the data table (the benchmark's
+/// in-memory record store, which measures the product's pacing apart from the emulator's writes).
+pub fn data_over(
+    clients: &Clients,
+    config: DataConfig,
+    records: Arc<dyn crate::ports::RecordReader>,
+) -> DataApi<DynamoStore> {
     let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
-    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
     let keys = config.keys.with_store(Arc::new(store.clone()));
     DataApi::new(Data::new(store, records), keys)
 }
@@ -100,8 +110,18 @@ pub fn portal(clients: &Clients, config: PortalConfig) -> PortalApi<DynamoStore>
 
 /// fn sync-worker: the sync worker.
 pub fn sync_worker(clients: &Clients, config: WorkerConfig) -> SyncWorker<DynamoStore> {
+    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name.clone()));
+    sync_worker_over(clients, config, records)
+}
+
+/// fn sync-worker storing its records into `records` instead of the data table (see
+/// [`data_over`]).
+pub fn sync_worker_over(
+    clients: &Clients,
+    config: WorkerConfig,
+    records: Arc<dyn crate::ports::RecordStore>,
+) -> SyncWorker<DynamoStore> {
     let store = DynamoStore::new(clients.dynamo.clone(), config.table_name).with_history(config.history);
-    let records = Arc::new(DynamoRecords::new(clients.dynamo.clone(), config.data_table_name));
     let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     let vault = CredentialVault::new(secrets.clone(), config.secret_prefix);

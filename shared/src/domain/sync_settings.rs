@@ -37,10 +37,16 @@ pub struct SyncSetting {
 }
 
 impl SyncSetting {
-    /// The default for a data type: supported types sync daily from first link, in
-    /// [`DataType::ALL`] order; unsupported types are not fetched.
+    /// The default for a data type: supported types sync daily from first link, orders first
+    /// (what a platform waits on; they claim payments and transactions and are readable once
+    /// listed), then the rest in [`DataType::ALL`] order; unsupported types are not fetched.
     pub fn default_for(data_type: DataType) -> Self {
-        let order = DataType::ALL.iter().position(|d| *d == data_type).unwrap_or_default();
+        let order = match data_type {
+            DataType::Orders => 0,
+            _ => {
+                DataType::ALL.iter().filter(|d| **d != DataType::Orders).position(|d| *d == data_type).unwrap_or(0) + 1
+            }
+        };
         Self {
             data_type,
             fetch_on_first_link: data_type.supported(),
@@ -118,6 +124,20 @@ mod tests {
         let effective = SyncSettings::default().effective();
         assert_eq!(effective.len(), 11);
         assert!(effective.iter().all(|s| s.fetch_on_first_link == s.data_type.supported()));
-        assert_eq!(effective[0].data_type, DataType::CompanyInfo);
+        assert_eq!(effective[1].data_type, DataType::CompanyInfo, "after the orders");
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn orders_come_first_by_default_and_every_type_has_its_own_place() {
+        let effective = SyncSettings::default().effective();
+        assert_eq!(effective[0].data_type, DataType::Orders);
+        let mut orders: Vec<u32> = effective.iter().map(|s| s.sync_order).collect();
+        orders.dedup();
+        assert_eq!(orders, (0..DataType::ALL.len() as u32).collect::<Vec<_>>());
     }
 }

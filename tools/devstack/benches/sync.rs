@@ -5,7 +5,12 @@
 //! For each data type and in total: records, `api_calls`, `min_api_calls` (the fewest calls
 //! the API allows for that data, from the store's sizes), `http_429`, `wall_s`, `lower_bound_s`
 //! (minimum calls at the quota rate) and the ratios; sandbox CPU per request; the process's
-//! peak RSS, at two store sizes. The stored counts must match the ground truth, or the numbers
+//! peak RSS, at two store sizes. Each size runs twice: with the data table in moto, and with the
+//! worker and the Commerce API sharing an in-memory record store (the product's own pacing
+//! against the quota, apart from what the emulator's write speed adds); the summary says which
+//! bounds the wall time. Orders come first: `time_to_orders_complete_s` (link to orders
+//! Complete) against `orders_lower_bound_s` (order pages, one refunds call per page and the
+//! count, at the quota rate). The stored counts must match the ground truth, or the numbers
 //! mean nothing and the benchmark fails. Then (up to 10,000 orders) the connection is deleted and
 //! its erasure timed. Writes `sync.<size>` into `target/bench.json`.
 
@@ -63,17 +68,53 @@ async fn main() {
     ];
     // Each size runs in its own process, so one size's peak RSS cannot carry into the next's.
     let args: Vec<String> = std::env::args().collect();
+    let memory = args.iter().any(|a| a == "--memory");
     if let Some(name) = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)) {
         let run = runs.iter().find(|r| r.name == name).expect("a known size");
-        let result = sync_once(run).await;
-        write_result("sync", run.name, result);
+        let result = sync_once(run, memory).await;
+        write_result("sync", &result_name(run.name, memory), result);
         return;
     }
     let exe = std::env::current_exe().expect("this benchmark's path");
-    for run in &runs {
-        let status = std::process::Command::new(&exe).args(["--size", run.name]).status().expect("run a size");
-        assert!(status.success(), "size {} failed", run.name);
+    // `--only <size>` runs one size (both stores).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
+    for run in runs.iter().filter(|r| only.is_none_or(|o| o == r.name)) {
+        for memory in [true, false] {
+            let mut command = std::process::Command::new(&exe);
+            command.args(["--size", run.name]);
+            if memory {
+                command.arg("--memory");
+            }
+            let status = command.status().expect("run a size");
+            assert!(status.success(), "size {} failed", run.name);
+        }
+        summarise(run.name);
     }
+}
+
+/// The result's name in `target/bench.json`: the size, `_memory` with the in-memory store.
+fn result_name(size: &str, memory: bool) -> String {
+    if memory { format!("{size}_memory") } else { size.to_string() }
+}
+
+/// Prints a size's two runs side by side and which bounds its wall time.
+fn summarise(size: &str) {
+    let path = devstack::repo_root().join("target/bench.json");
+    let all: Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let (memory, moto) = (&all["sync"][result_name(size, true)], &all["sync"][size]);
+    let wall = |r: &Value| r["total"]["wall_s"].as_f64().unwrap_or_default();
+    let bound = memory["total"]["lower_bound_s"].as_f64().unwrap_or_default();
+    let bounded_by =
+        if wall(moto) > 1.10 * wall(memory) { "the emulator's writes (moto)" } else { "the quota (pacing)" };
+    println!(
+        "\n{size}: whole sync {:.1} s with the in-memory store, {:.1} s with moto, quota bound {bound:.1} s; orders Complete after {:.1} s / {:.1} s (bound {:.1} s): wall time bounded by {bounded_by}",
+        wall(memory),
+        wall(moto),
+        memory["orders"]["time_to_orders_complete_s"].as_f64().unwrap_or_default(),
+        moto["orders"]["time_to_orders_complete_s"].as_f64().unwrap_or_default(),
+        memory["orders"]["orders_lower_bound_s"].as_f64().unwrap_or_default(),
+    );
 }
 
 /// Fewest pages of a v3 listing that reports its page count.
@@ -81,12 +122,17 @@ fn v3_pages(n: usize) -> u64 {
     n.div_ceil(PAGE).max(1) as u64
 }
 
+/// Fewest calls for the orders: their pages, one refunds call per page, and the count.
+fn orders_minimum(orders: usize) -> u64 {
+    2 * v2_pages(orders) + 1
+}
+
 /// Fewest pages of a v2 listing, which ends at a short (or empty) page.
 fn v2_pages(n: usize) -> u64 {
     (n / PAGE + 1) as u64
 }
 
-async fn sync_once(run: &Size) -> Value {
+async fn sync_once(run: &Size, memory: bool) -> Value {
     let endpoint = devstack::emulator_endpoint();
     let mut store = StoreConfig::from_seed(11, run.sizes);
     store.quota = run.quota;
@@ -98,6 +144,7 @@ async fn sync_once(run: &Size) -> Value {
         name_prefix: format!("bench{}-", uuid::Uuid::new_v4().simple()),
         worker_reports: Some(sender),
         job_budget: run.budget,
+        memory_records: memory.then(|| std::sync::Arc::new(shared::adapters::memory::MemoryRecords::new())),
         ..StackOptions::default()
     };
     options.sandbox.stores = vec![store];
@@ -120,15 +167,23 @@ async fn sync_once(run: &Size) -> Value {
         api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
     }
     println!(
-        "\nsync benchmark {}: {:?}, quota {} per {WINDOW:?}, job budget {:?}",
-        run.name, run.sizes, run.quota, run.budget
+        "\nsync benchmark {}: {:?}, quota {} per {WINDOW:?}, job budget {:?}, records in {}",
+        run.name,
+        run.sizes,
+        run.quota,
+        run.budget,
+        if memory { "memory" } else { "moto" }
     );
     reset_peak_rss();
     let started = Instant::now();
     let path = format!("/companies/{company}/connections/{connection}/authorization");
     api.expect("PUT", &path, Some(&stack.sandbox_credentials()), 200).await.expect("link");
+    let mut orders_complete: Option<f64> = None;
     let statuses = api
         .wait_for_syncs(&company, Duration::from_secs(1800), |data_type, status, progress| {
+            if data_type == DataType::Orders.key() && status == "Complete" && orders_complete.is_none() {
+                orders_complete = Some(started.elapsed().as_secs_f64());
+            }
             if status != "Fetching" || progress % 20 == 0 {
                 println!("  [{:>6.1} s] {data_type:<28} {status} {progress}%", started.elapsed().as_secs_f64());
             }
@@ -164,22 +219,14 @@ async fn sync_once(run: &Size) -> Value {
             DataType::ProductCategories => v3_pages(count(t)),
             // The store currency and the category names are part of every product record.
             DataType::Products => 1 + v3_pages(count(DataType::ProductCategories)) + v3_pages(count(t)),
-            // One pass over the order pages fills orders, payments and transactions, and one
-            // transactions call per order serves both of those: the calls are counted for the
-            // type whose run made them (the others show 0).
-            DataType::Orders | DataType::Payments | DataType::Transactions => {
-                let calls = |t: DataType| per_type.get(&t).map_or(0, |c| c.1);
-                let money_alone = calls(DataType::Payments) + calls(DataType::Transactions) > 0;
-                let money_synced =
-                    [DataType::Payments, DataType::Transactions].iter().any(|m| statuses.contains_key(m.key()));
-                match t {
-                    // Each page of orders comes with one refunds call for its orders.
-                    DataType::Orders if money_alone || !money_synced => 2 * v2_pages(orders),
-                    DataType::Orders => 2 * v2_pages(orders) + orders as u64,
-                    _ if calls(t) > 0 => 2 * v2_pages(orders) + orders as u64,
-                    _ => 0,
-                }
-            }
+            // The fewest calls read each page of orders once (with its one refunds call), plus
+            // the count, and make one transactions call per order, which serves payments and
+            // transactions both. Orders come first in their own run; the money pass reads the
+            // pages again (without line items), which counts against it. Its calls are counted
+            // for the type whose run made them (the other shows 0).
+            DataType::Orders => orders_minimum(orders),
+            DataType::Payments | DataType::Transactions if per_type.get(&t).is_some_and(|c| c.1 > 0) => orders as u64,
+            DataType::Payments | DataType::Transactions => 0,
             _ => 0,
         }
     };
@@ -214,6 +261,12 @@ async fn sync_once(run: &Size) -> Value {
         limited_total += limited;
     }
     let bound = min_total as f64 / rate;
+    let orders_bound = orders_minimum(orders) as f64 / rate;
+    let orders_complete = orders_complete.expect("orders became Complete");
+    println!(
+        "  orders Complete after {orders_complete:.2} s; orders lower bound {orders_bound:.2} s ({})",
+        ratio(orders_complete, orders_bound)
+    );
     let cpu_ms = metrics.processing_micros as f64 / 1000.0 / metrics.total_requests.max(1) as f64;
     println!(
         "  {:<28} {:>8} {calls_total:>9} {min_total:>9} {:>6} {limited_total:>5} {wall:>8.2} {bound:>8.2} {:>7}",
@@ -230,7 +283,7 @@ async fn sync_once(run: &Size) -> Value {
     );
     // Erasure of the synced connection (stores up to 10,000 orders): DELETE, then the job's two
     // passes (with the local 2 s settle time between them) until its receipt says Complete.
-    let erasure = if run.sizes.orders <= 10_000 {
+    let erasure = if run.sizes.orders <= 10_000 && !memory {
         let started = Instant::now();
         api.expect("DELETE", &format!("/companies/{company}/connections/{connection}"), None, 200)
             .await
@@ -252,6 +305,9 @@ async fn sync_once(run: &Size) -> Value {
     };
     stack.stop().await;
     json!({
+        "records": if memory { "memory" } else { "moto" },
+        "orders": {"time_to_orders_complete_s": round(orders_complete), "orders_lower_bound_s": round(orders_bound),
+                   "ratio": ratio(orders_complete, orders_bound)},
         "erasure": erasure,
         "store": {"orders": run.sizes.orders, "products": run.sizes.products, "customers": run.sizes.customers,
                   "categories": run.sizes.categories, "quota": run.quota, "window_s": WINDOW.as_secs_f64(),

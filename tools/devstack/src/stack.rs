@@ -88,6 +88,11 @@ pub struct StackOptions {
     /// How often the functions read the link keys again (deployed: 5 minutes; locally 2 s, so a
     /// rotation shows at once).
     pub link_key_refresh: Duration,
+    /// The benchmark's in-memory record store, shared by the in-process worker and the Commerce
+    /// API instead of the data table (the platform table, queue and secrets stay in the
+    /// emulator): what the product's own pacing costs, apart from the emulator's write speed.
+    /// Never in tests of behaviour, which run against the emulator.
+    pub memory_records: Option<Arc<shared::adapters::memory::MemoryRecords>>,
 }
 
 /// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
@@ -194,6 +199,7 @@ impl Default for StackOptions {
             erasure_settle: Duration::from_secs(2),
             history: shared::domain::History::default(),
             link_key_refresh: Duration::from_secs(2),
+            memory_records: None,
         }
     }
 }
@@ -353,14 +359,15 @@ impl DevStack {
                 secret_prefix: secret_prefix.clone(),
             },
         ));
-        let data = Arc::new(wiring::data(
-            &clients_of("DataFunction")?,
-            DataConfig {
-                table_name: platform_table.clone(),
-                data_table_name: data_table.clone(),
-                keys: edge.keys.clone(),
-            },
-        ));
+        let data_config = DataConfig {
+            table_name: platform_table.clone(),
+            data_table_name: data_table.clone(),
+            keys: edge.keys.clone(),
+        };
+        let data = Arc::new(match &options.memory_records {
+            Some(records) => wiring::data_over(&clients_of("DataFunction")?, data_config, records.clone()),
+            None => wiring::data(&clients_of("DataFunction")?, data_config),
+        });
         let link = Arc::new(wiring::link(
             &clients_of("LinkFunction")?,
             LinkConfig {
@@ -400,22 +407,25 @@ impl DevStack {
             routes = routes.with(path, handler);
         }
         let runner = Runner::start(listener, routes)?;
-        let mut worker = wiring::sync_worker(
-            &clients_of("SyncWorkerFunction")?,
-            WorkerConfig {
-                table_name: platform_table.clone(),
-                data_table_name: data_table,
-                bigcommerce: BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(30))
-                    .map_err(|e| StackError::Config(e.to_string()))?,
-                job_budget: options.job_budget,
-                queue_url: sync_queue.clone(),
-                full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
-                retries: options.retries,
-                secret_prefix: secret_prefix.clone(),
-                erasure_settle: options.erasure_settle,
-                history: options.history,
-            },
-        );
+        let worker_config = WorkerConfig {
+            table_name: platform_table.clone(),
+            data_table_name: data_table,
+            bigcommerce: BigCommerceClient::new(bigcommerce, Duration::from_secs(3), Duration::from_secs(30))
+                .map_err(|e| StackError::Config(e.to_string()))?,
+            job_budget: options.job_budget,
+            queue_url: sync_queue.clone(),
+            full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
+            retries: options.retries,
+            secret_prefix: secret_prefix.clone(),
+            erasure_settle: options.erasure_settle,
+            history: options.history,
+        };
+        let mut worker = match &options.memory_records {
+            Some(records) => {
+                wiring::sync_worker_over(&clients_of("SyncWorkerFunction")?, worker_config, records.clone())
+            }
+            None => wiring::sync_worker(&clients_of("SyncWorkerFunction")?, worker_config),
+        };
         if let Some(reports) = options.worker_reports.clone() {
             worker = worker.with_reports(reports);
         }

@@ -42,8 +42,8 @@ async fn lost_and_extra(w: &World, data_type: DataType) -> (usize, usize) {
 async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
     let w = World::with(Setup {
         sizes: Sizes { orders: 150, ..three_pages() },
-        quota: 40,
-        window: Duration::from_millis(500),
+        quota: 100,
+        window: Duration::from_secs(2),
         ..Setup::default()
     })
     .await;
@@ -51,7 +51,8 @@ async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
     w.sandbox().reset_metrics();
     let dataset = w.queue(DataType::Payments).await;
     // Another app of the store used the whole window, just before the job runs (exhausted
-    // earlier, the 500 ms window could reset while the job is queued).
+    // earlier, the window could reset while the job is queued; a 2 s window outlasts the run's
+    // reads before its first request, even on a loaded machine).
     w.sandbox().exhaust();
     let (runs, redeliveries, dead) = w.drain(5).await;
     let metrics = w.sandbox().metrics();
