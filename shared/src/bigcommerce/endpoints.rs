@@ -162,10 +162,15 @@ pub async fn order_page(
     filter: &str,
     deadline: Instant,
 ) -> Result<Vec<Value>, FetchError> {
-    let path = format!("v2/orders?limit=250&page={page}{filter}");
-    match client.get(&path, deadline).await? {
+    order_list(client, &format!("v2/orders?limit=250&page={page}{filter}"), &format!("orders page {page}"), deadline)
+        .await
+}
+
+/// A v2 order listing at `path` (`what` names it in errors): its orders, none on 204.
+async fn order_list(client: &PacedClient, path: &str, what: &str, deadline: Instant) -> Result<Vec<Value>, FetchError> {
+    match client.get(path, deadline).await? {
         Page::Json(Value::Array(orders)) => Ok(orders),
-        Page::Json(_) => Err(FetchError::Broken(format!("orders page {page} is not a list"))),
+        Page::Json(_) => Err(FetchError::Broken(format!("{what} is not a list"))),
         Page::Empty => Ok(Vec::new()),
     }
 }
@@ -183,11 +188,7 @@ pub async fn orders_after(
     let what = format!("orders after {after}");
     let first = after.checked_add(1).ok_or_else(|| FetchError::Broken(format!("{what}: no order id follows")))?;
     let path = format!("v2/orders?limit=250&sort=id:asc&min_id={first}{filter}");
-    let orders = match client.get(&path, deadline).await? {
-        Page::Json(Value::Array(orders)) => orders,
-        Page::Json(_) => return Err(FetchError::Broken(format!("{what}: not a list"))),
-        Page::Empty => return Ok(Vec::new()),
-    };
+    let orders = order_list(client, &path, &what, deadline).await?;
     let mut last = after;
     for order in &orders {
         match order["id"].as_u64() {

@@ -75,8 +75,9 @@ pub(super) struct Run<'a> {
     pub records: AtomicU64,
     /// The checkpoint of the last page stored (or the one resumed from).
     pub last_checkpoint: Mutex<Option<Value>>,
-    /// The datasets this run fills in the same pass (orders with payments and transactions):
-    /// id, data type and the records stored for each.
+    /// The datasets this run fills in the same pass (payments with transactions, or the other
+    /// way round), or, for a run of orders, those it claimed and hands over: id, data type and
+    /// the records stored for each.
     pub partners: Vec<(Uuid, DataType, AtomicU64)>,
     /// Incremental: only what the store changed since then (`None`: everything).
     pub since: Option<DateTime<Utc>>,
@@ -129,7 +130,7 @@ impl Run<'_> {
     /// orders claims the payments and transactions datasets (so their own jobs wait for it)
     /// and hands them over to the money pass when its orders are stored.
     pub fn hands_over(&self) -> bool {
-        self.job.data_type == DataType::Orders
+        hands_over(self.job.data_type)
     }
 
     /// Whether this run fills `data_type` (its own, or a partner's).
@@ -146,6 +147,11 @@ impl Run<'_> {
     pub fn driver_mark(&self) -> Value {
         json!({"driven_by": self.job.dataset_id.to_string()})
     }
+}
+
+/// Whether a run of `data_type` hands its partners over rather than fetching for them (orders).
+pub(super) fn hands_over(data_type: DataType) -> bool {
+    data_type == DataType::Orders
 }
 
 /// Progress of `done` out of `total` source records, at most 99% (only the final status says

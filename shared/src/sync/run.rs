@@ -97,7 +97,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         // What this run fetches for: a run of orders only fetches orders (its partners are
         // handed over to a run of their own, which decides their own increment).
         let fetched_for: Vec<(Uuid, DataType)> =
-            if job.data_type == DataType::Orders { Vec::new() } else { partners.clone() };
+            if super::context::hands_over(job.data_type) { Vec::new() } else { partners.clone() };
         let incremental = self.changed_since(job, &fetched_for, &statuses).await?;
         let (since, last_full) = (incremental.map(|(since, _)| since), incremental.map(|(_, full)| full));
         let created_from = match since {
@@ -274,6 +274,12 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// the directory of what was stored.
     async fn finish_run(&self, run: &Run<'_>, status: PullStatus, message: Option<String>) -> Result<(), Retry> {
         let connection = run.job.connection_id;
+        // The partners that end with this run: all of them, unless they are handed over to a
+        // run of their own (a run of orders that is Complete).
+        let partners: Vec<(Uuid, DataType)> = match run.hands_over() && status == PullStatus::Complete {
+            true => Vec::new(),
+            false => run.partners.iter().map(|(id, t, _)| (*id, *t)).collect(),
+        };
         if status == PullStatus::Complete {
             // What the next run of these data types reads: when their last full sync was asked
             // for (this one's, or carried on), and whether the next must be full anyway.
@@ -289,11 +295,8 @@ impl<S: PlatformStore> SyncWorker<S> {
                 merged.extend(marks.clone());
                 Value::Object(merged).to_string()
             };
-            let partners: Vec<Uuid> = match run.hands_over() {
-                true => Vec::new(),
-                false => run.partners.iter().map(|(id, _, _)| *id).collect(),
-            };
-            for partner in partners {
+            for (partner, _) in &partners {
+                let partner = *partner;
                 self.store
                     .checkpoint_dataset(run.job.company_id, partner, 99, &with_marks(Some(run.driver_mark())))
                     .await?;
@@ -313,12 +316,6 @@ impl<S: PlatformStore> SyncWorker<S> {
                 self.aggregate_sales(connection).await?;
             }
         }
-        // Handed over partners go on in their own run; otherwise they end with this one.
-        let handed_over = run.hands_over() && status == PullStatus::Complete;
-        let partners: Vec<(Uuid, DataType)> = match handed_over {
-            true => Vec::new(),
-            false => run.partners.iter().map(|(id, t, _)| (*id, *t)).collect(),
-        };
         for (partner, data_type) in partners {
             let partner_job = SyncJob { dataset_id: partner, data_type, ..run.job.clone() };
             self.finish(&partner_job, status, message.clone()).await?;

@@ -117,17 +117,7 @@ impl World {
 
     /// Requests `types` and runs every job the queue gets until it is empty.
     pub(crate) async fn sync(&mut self, types: &[DataType]) -> Vec<Dataset> {
-        let datasets = request_syncs(
-            &self.store,
-            self.queue.as_ref(),
-            self.company,
-            self.connection,
-            types,
-            JobReason::Refresh,
-            Utc::now(),
-        )
-        .await
-        .expect("requested");
+        let datasets = self.request(types).await;
         self.drain().await;
         let mut ended = Vec::new();
         for d in datasets {
@@ -136,17 +126,18 @@ impl World {
         ended
     }
 
-    /// Hands every queued job to the worker, in order; a job that fails is run again (at most
-    /// five times, as the queue's redrive policy allows).
+    /// Hands every queued job to the worker, in order (see [`World::step`]).
     pub(crate) async fn drain(&mut self) {
-        while let Some(job) = self.queue.jobs().get(self.taken).cloned() {
-            self.taken += 1;
-            let mut attempts = 0;
-            while let Err(e) = self.worker.run(&job).await {
-                attempts += 1;
-                assert!(attempts < 5, "job {} kept failing: {e}", job.dataset_id);
-            }
+        while self.step().await {}
+    }
+
+    /// The reports of the runs since the last call.
+    pub(crate) fn runs(&mut self) -> Vec<JobReport> {
+        let mut runs = Vec::new();
+        while let Ok(report) = self.reports.try_recv() {
+            runs.push(report);
         }
+        runs
     }
 
     /// Hands the next queued job to the worker (run again while it asks to be retried, at most
@@ -183,15 +174,6 @@ impl World {
         let status = statuses.iter().find(|s| s.data_type == data_type).expect("status");
         let dataset = self.store.dataset(self.company, status.latest_sync_id).await.expect("read").expect("dataset");
         (status.current_status, dataset)
-    }
-
-    /// The reports of the runs since the last call.
-    pub(crate) fn runs(&mut self) -> Vec<JobReport> {
-        let mut runs = Vec::new();
-        while let Ok(report) = self.reports.try_recv() {
-            runs.push(report);
-        }
-        runs
     }
 
     pub(crate) async fn stored(&self, data_type: DataType) -> Vec<StoredRecord> {
