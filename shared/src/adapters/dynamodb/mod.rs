@@ -28,6 +28,7 @@ mod batch;
 mod companies;
 mod connections;
 mod datasets;
+mod directory;
 mod erasure;
 mod item;
 pub mod records;

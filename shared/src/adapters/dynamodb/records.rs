@@ -6,9 +6,13 @@
 //!   400 KB item limit is never hit by a whole record.
 //! - `IDX#<connection>#<data type>` / `<source id>`: its summary (`s`, the record without its
 //!   heavy properties), written in the same batch; filters and sorts read these small items.
-//! - `DIR#<connection>#<data type>` / `HEAD`, `CHUNK#<n>`: the directory written by
-//!   [`RecordStore::seal`]: the count, and the sort key of every [`STRIDE`]-th record, so page N
-//!   starts at a known key instead of after reading the records before it.
+//! - `DIR#<connection>#<data type>` / `HEAD`, `CHUNK#<first key>`: the directory written by
+//!   [`RecordStore::seal`] ([`super::directory`]): the count, and key ranges of about
+//!   [`STRIDE`] records with their counts, so page N starts at a known key instead of after
+//!   reading the records before it.
+//! - `DRT#<connection>#<data type>` / `<group>#<token>`: a mark left by each write before it
+//!   lands, naming the key group it touched; the next seal recounts only what the marks name,
+//!   then deletes the marks it read.
 //! - `AGG#<connection>` / `<name>`: an aggregate computed when a sync seals (`v`, JSON), such as
 //!   the sales per month the portal charts.
 
@@ -24,6 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use uuid::Uuid;
 
 use super::BatchWriter;
+use super::directory::{self, Bucket, ChunkRef, FIRST, FORMAT, chunk_key};
 use super::item::{Item, classify, text};
 use crate::codat::summary::summarize;
 use crate::codat::timestamp;
@@ -42,10 +47,7 @@ pub const MAX_STORED_BYTES: usize = 390 * 1024;
 /// The attribute naming the sync pass (dataset id) that last wrote a record and its summary.
 const PASS: &str = "pass";
 
-/// One directory entry every this many records.
-pub const STRIDE: u64 = 100;
-/// Directory entries per chunk item (a chunk covers `STRIDE * CHUNK` records, ~2.5 KB).
-pub const CHUNK: u64 = 100;
+pub use super::directory::STRIDE;
 /// Keys per BatchGetItem call (DynamoDB's limit).
 const MAX_BATCH_GET: usize = 100;
 const MAX_ATTEMPTS: u32 = 8;
@@ -211,6 +213,165 @@ impl DynamoRecords {
             Err(StoreError::Unavailable(format!("{} keys stayed unprocessed", pending.len())))
         }
     }
+
+    /// One item by key (GetItem), metered.
+    async fn item(&self, pk: String, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(consistent)
+            .set_key(Some(key(pk, sk.to_string())))
+            .send()
+            .await
+            .map_err(classify)?;
+        self.meter.count(out.item.as_slice(), true, consistent);
+        Ok(out.item)
+    }
+
+    /// Marks the key groups `ids` touch, before the write that touches them: one small item
+    /// per group and call (a page of a full sync marks one or two).
+    async fn mark(&self, set: RecordSet, ids: impl Iterator<Item = &str>) -> Result<(), StoreError> {
+        let keys: Vec<String> = ids.map(sort_key).collect();
+        let mut groups: Vec<&str> = keys.iter().map(|k| directory::group_of(k)).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let (dirty, token) = (dirty_partition(set), Uuid::new_v4().simple().to_string());
+        self.batch.put(groups.into_iter().map(|g| key(dirty.clone(), format!("{g}#{token}"))).collect()).await
+    }
+
+    /// The sort keys from `start` up to (not including) `upper`, or to the end.
+    async fn keys_from(&self, set: RecordSet, start: &str, upper: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let request = match upper {
+            Some(upper) => {
+                let bounds = [(":a", start.to_string()), (":b", upper.to_string())];
+                self.request(index_partition(set), Some(("sk BETWEEN :a AND :b", &bounds[..])), Some("sk"), true)
+            }
+            None => {
+                let from = [(":a", start.to_string())];
+                self.request(index_partition(set), Some(("sk >= :a", &from[..])), Some("sk"), true)
+            }
+        };
+        let items = self.collect(request, None).await?;
+        Ok(items.iter().filter_map(|i| text(i, "sk")).filter(|k| Some(*k) != upper).map(str::to_string).collect())
+    }
+
+    /// Seals by reading every key: the set cut into buckets of [`STRIDE`] again, chunk items
+    /// no longer listed deleted once the new head is in place. Holds one key per bucket.
+    async fn cut_whole(&self, set: RecordSet) -> Result<u64, StoreError> {
+        let (mut starts, mut count) = (Vec::new(), 0u64);
+        let request = self.request(index_partition(set), None, Some("sk"), true);
+        self.each_page(request, None, &mut |page| {
+            for item in &page {
+                if count.is_multiple_of(STRIDE) {
+                    starts.push(text(item, "sk").unwrap_or_default().to_string());
+                }
+                count += 1;
+            }
+            Ok(())
+        })
+        .await?;
+        let chunks = directory::chunks(directory::cut(starts, count));
+        let dir = directory_partition(set);
+        let listed: Vec<String> = chunks.iter().map(|c| chunk_key(&c[0].start)).collect();
+        let refs =
+            chunks.iter().map(|c| ChunkRef { first: c[0].start.clone(), count: c.iter().map(|b| b.count).sum() });
+        let refs: Vec<ChunkRef> = refs.collect();
+        // An empty set's one empty bucket needs no item: a missing chunk counting 0 reads as it.
+        let written = chunks.iter().filter(|c| c.iter().any(|b| b.count > 0));
+        self.batch.put(written.map(|c| chunk_item(&dir, c)).collect()).await?;
+        self.put_head(set, &refs).await?;
+        let prefix = [(":chunk", "CHUNK#".to_string())];
+        let request = self.request(dir.clone(), Some(("begins_with(sk, :chunk)", &prefix[..])), Some("sk"), true);
+        let stale: Vec<Item> = self
+            .collect(request, None)
+            .await?
+            .iter()
+            .filter_map(|i| text(i, "sk"))
+            .filter(|k| !listed.iter().any(|l| l == k))
+            .map(|k| key(dir.clone(), k.to_string()))
+            .collect();
+        self.batch.delete(stale).await?;
+        Ok(count)
+    }
+
+    /// Seals by recounting the buckets the marked `groups` overlap (reading their keys only),
+    /// splitting a grown bucket, dropping an emptied one (never a chunk's first), splitting a
+    /// chunk that holds over twice [`directory::CHUNK`] buckets.
+    async fn recount(&self, set: RecordSet, chunks: Vec<ChunkRef>, groups: &[&str]) -> Result<u64, StoreError> {
+        let dir = directory_partition(set);
+        let ranges: Vec<(&str, String)> = groups.iter().map(|g| (*g, directory::group_end(g))).collect();
+        let firsts: Vec<&str> = chunks.iter().map(|c| c.first.as_str()).collect();
+        let mut touched: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (n, (low, high)) in ranges.iter().enumerate() {
+            for chunk in directory::overlapping(firsts.iter().copied(), low, high) {
+                touched.entry(chunk).or_default().push(n);
+            }
+        }
+        if touched.is_empty() {
+            return Ok(chunks.iter().map(|c| c.count).sum());
+        }
+        let (mut listed, mut writes) = (Vec::with_capacity(chunks.len()), Vec::new());
+        for (n, chunk) in chunks.iter().enumerate() {
+            let Some(in_chunk) = touched.get(&n) else {
+                listed.push(chunk.clone());
+                continue;
+            };
+            let buckets = match self.item(dir.clone(), &chunk_key(&chunk.first), true).await? {
+                Some(item) => read_chunk(&item, chunk)?,
+                None if chunk.count == 0 => vec![Bucket { start: chunk.first.clone(), count: 0 }],
+                None => return Err(StoreError::Backend(format!("directory chunk {} is missing", chunk.first))),
+            };
+            if buckets.iter().map(|b| b.count).sum::<u64>() != chunk.count {
+                // A seal that died between its chunks and its head: cut again.
+                return self.cut_whole(set).await;
+            }
+            let chunk_upper = chunks.get(n + 1).map(|c| c.first.as_str());
+            let starts: Vec<&str> = buckets.iter().map(|b| b.start.as_str()).collect();
+            let mut recount = std::collections::BTreeSet::new();
+            for &g in in_chunk {
+                let (low, high) = &ranges[g];
+                recount.extend(directory::overlapping(starts.iter().copied(), low, high));
+            }
+            let mut rebuilt = Vec::with_capacity(buckets.len() + 1);
+            for (b, bucket) in buckets.iter().enumerate() {
+                if !recount.contains(&b) {
+                    rebuilt.push(bucket.clone());
+                    continue;
+                }
+                let upper = buckets.get(b + 1).map(|next| next.start.as_str()).or(chunk_upper);
+                let keys = self.keys_from(set, &bucket.start, upper).await?;
+                if keys.is_empty() && b > 0 {
+                    continue;
+                }
+                rebuilt.extend(directory::recounted(&bucket.start, &keys));
+            }
+            let parts = if rebuilt.len() > 2 * directory::CHUNK { directory::chunks(rebuilt) } else { vec![rebuilt] };
+            for part in parts {
+                listed.push(ChunkRef { first: part[0].start.clone(), count: part.iter().map(|b| b.count).sum() });
+                writes.push(chunk_item(&dir, &part));
+            }
+        }
+        self.batch.put(writes).await?;
+        self.put_head(set, &listed).await
+    }
+
+    /// Writes the head (last: a reader sees the new counts once their chunks are in place);
+    /// returns the count.
+    async fn put_head(&self, set: RecordSet, chunks: &[ChunkRef]) -> Result<u64, StoreError> {
+        let count: u64 = chunks.iter().map(|c| c.count).sum();
+        let mut head = key(directory_partition(set), "HEAD".into());
+        head.insert("format".into(), AttributeValue::N(FORMAT.to_string()));
+        head.insert("count".into(), AttributeValue::N(count.to_string()));
+        head.insert("firsts".into(), string_list(chunks.iter().map(|c| c.first.clone())));
+        head.insert("counts".into(), number_list(chunks.iter().map(|c| c.count)));
+        head.insert("sealed".into(), AttributeValue::S(timestamp(chrono::Utc::now())));
+        self.client.put_item().table_name(&self.table).set_item(Some(head)).send().await.map_err(classify)?;
+        Ok(count)
+    }
 }
 
 fn partition(set: RecordSet) -> String {
@@ -225,8 +386,56 @@ fn directory_partition(set: RecordSet) -> String {
     format!("DIR#{}#{}", set.connection, set.data_type.key())
 }
 
-fn chunk_key(chunk: u64) -> String {
-    format!("CHUNK#{chunk:08}")
+fn dirty_partition(set: RecordSet) -> String {
+    format!("DRT#{}#{}", set.connection, set.data_type.key())
+}
+
+/// A list attribute of strings (missing: empty).
+fn strings(item: &Item, name: &str) -> Vec<String> {
+    let values = item.get(name).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+    values.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+}
+
+/// A list attribute of numbers (missing: empty).
+fn numbers(item: &Item, name: &str) -> Vec<u64> {
+    let values = item.get(name).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+    values.iter().filter_map(|v| v.as_n().ok()?.parse().ok()).collect()
+}
+
+fn string_list(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
+}
+
+fn number_list(values: impl IntoIterator<Item = u64>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(|n| AttributeValue::N(n.to_string())).collect())
+}
+
+/// The chunks a head lists, when it is of this layout ([`FORMAT`]) and whole.
+fn read_head(head: &Item) -> Option<Vec<ChunkRef>> {
+    if number(head, "format") != Some(FORMAT) {
+        return None;
+    }
+    let (firsts, counts) = (strings(head, "firsts"), numbers(head, "counts"));
+    if firsts.is_empty() || firsts.len() != counts.len() || firsts[0] != FIRST {
+        return None;
+    }
+    Some(firsts.into_iter().zip(counts).map(|(first, count)| ChunkRef { first, count }).collect())
+}
+
+/// The buckets of a chunk item, checked against the head's entry for it.
+fn read_chunk(item: &Item, of: &ChunkRef) -> Result<Vec<Bucket>, StoreError> {
+    let (starts, counts) = (strings(item, "starts"), numbers(item, "counts"));
+    if starts.len() != counts.len() || starts.first() != Some(&of.first) {
+        return Err(StoreError::Backend(format!("directory chunk {} is corrupt", of.first)));
+    }
+    Ok(starts.into_iter().zip(counts).map(|(start, count)| Bucket { start, count }).collect())
+}
+
+fn chunk_item(dir: &str, buckets: &[Bucket]) -> Item {
+    let mut item = key(dir.to_string(), chunk_key(&buckets[0].start));
+    item.insert("starts".into(), string_list(buckets.iter().map(|b| b.start.clone())));
+    item.insert("counts".into(), number_list(buckets.iter().map(|b| b.count)));
+    item
 }
 
 fn key(pk: String, sk: String) -> Item {
@@ -316,10 +525,12 @@ impl RecordStore for DynamoRecords {
             items.push(item);
             items.push(summary);
         }
+        self.mark(set, records.iter().map(|r| r.id.as_str())).await?;
         self.batch.put(items).await
     }
 
     async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError> {
+        self.mark(set, ids.iter().map(String::as_str)).await?;
         let keys = ids
             .iter()
             .flat_map(|id| [key(partition(set), sort_key(id)), key(index_partition(set), sort_key(id))])
@@ -356,32 +567,26 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
-        let keys = self.collect(self.request(index_partition(set), None, Some("sk"), true), None).await?;
-        let starts: Vec<AttributeValue> = keys
-            .iter()
-            .step_by(STRIDE as usize)
-            .map(|k| AttributeValue::S(text(k, "sk").unwrap_or_default().to_string()))
-            .collect();
-        let dir = directory_partition(set);
-        let chunks: Vec<Item> = starts
-            .chunks(CHUNK as usize)
-            .enumerate()
-            .map(|(n, starts)| {
-                let mut item = key(dir.clone(), chunk_key(n as u64));
-                item.insert("starts".into(), AttributeValue::L(starts.to_vec()));
-                item
-            })
-            .collect();
-        let chunk_count = chunks.len();
-        self.batch.put(chunks).await?;
-        // The head goes last: a reader sees the new count only once its chunks are in place.
-        let mut head = key(dir, "HEAD".into());
-        head.insert("count".into(), AttributeValue::N(keys.len().to_string()));
-        head.insert("chunks".into(), AttributeValue::N(chunk_count.to_string()));
-        head.insert("stride".into(), AttributeValue::N(STRIDE.to_string()));
-        head.insert("sealed".into(), AttributeValue::S(timestamp(chrono::Utc::now())));
-        self.client.put_item().table_name(&self.table).set_item(Some(head)).send().await.map_err(classify)?;
-        Ok(keys.len() as u64)
+        // The marks first: a write that lands after this read leaves its mark for the next seal.
+        let marks = self.collect(self.request(dirty_partition(set), None, Some("sk"), true), None).await?;
+        let marks: Vec<String> = marks.iter().filter_map(|m| text(m, "sk")).map(str::to_string).collect();
+        let mut groups: Vec<&str> = marks.iter().map(|m| m.rsplit_once('#').map_or(m.as_str(), |(g, _)| g)).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let head = self.item(directory_partition(set), "HEAD", true).await?;
+        let count = match head.as_ref().and_then(read_head) {
+            // Recounting costs about a bucket per marked group: worth it while that is less
+            // than reading every key.
+            Some(chunks)
+                if (groups.len() as u64) * directory::SPLIT_ABOVE * 2 < chunks.iter().map(|c| c.count).sum() =>
+            {
+                self.recount(set, chunks, &groups).await?
+            }
+            _ => self.cut_whole(set).await?,
+        };
+        let dirty = dirty_partition(set);
+        self.batch.delete(marks.into_iter().map(|m| key(dirty.clone(), m)).collect()).await?;
+        Ok(count)
     }
 
     async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {
@@ -398,7 +603,7 @@ impl RecordStore for DynamoRecords {
 
     async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError> {
         let mut deleted = 0usize;
-        for pk in [partition(set), index_partition(set), directory_partition(set)] {
+        for pk in [partition(set), index_partition(set), directory_partition(set), dirty_partition(set)] {
             let request = self.request(pk, None, Some("pk, sk"), true);
             let keys = self.collect(request, Some(limit.saturating_sub(deleted).max(1))).await?;
             deleted += keys.len();
@@ -435,32 +640,26 @@ impl RecordReader for DynamoRecords {
 
     async fn page(&self, set: RecordSet, offset: u64, limit: u32) -> Result<Option<RecordPage>, StoreError> {
         let dir = directory_partition(set);
-        let chunk = offset / (STRIDE * CHUNK);
-        let found = self.batch_get(vec![key(dir.clone(), "HEAD".into()), key(dir, chunk_key(chunk))]).await?;
-        let Some(head) = found.iter().find(|i| text(i, "sk") == Some("HEAD")) else {
+        let Some(head) = self.item(dir.clone(), "HEAD", false).await? else {
             return Ok(None);
         };
-        if number(head, "stride") != Some(STRIDE) {
+        let Some(chunks) = read_head(&head) else {
             return Ok(None);
-        }
-        let total = number(head, "count").unwrap_or_default();
+        };
+        let total = number(&head, "count").unwrap_or_default();
         let empty = RecordPage { total, records: Vec::new() };
         if offset >= total || limit == 0 {
             return Ok(Some(empty));
         }
-        let start = found
-            .iter()
-            .find(|i| text(i, "sk") != Some("HEAD"))
-            .and_then(|c| c.get("starts"))
-            .and_then(|s| s.as_l().ok())
-            .and_then(|starts| starts.get(((offset / STRIDE) % CHUNK) as usize))
-            .and_then(|s| s.as_s().ok())
-            .cloned();
-        let Some(start) = start else {
-            return Err(StoreError::Backend(format!("the directory of {} lacks offset {offset}", set.data_type.key())));
-        };
-        // Sort keys of the page, from the summary index: at most STRIDE - 1 small items before it.
-        let skip = (offset % STRIDE) as usize;
+        let lacks = || StoreError::Backend(format!("the directory of {} lacks offset {offset}", set.data_type.key()));
+        let (chunk, within) = directory::locate(chunks.iter().map(|c| c.count), offset).ok_or_else(lacks)?;
+        let item = self.item(dir, &chunk_key(&chunks[chunk].first), false).await?.ok_or_else(lacks)?;
+        let buckets = read_chunk(&item, &chunks[chunk])?;
+        let (bucket, skip) = directory::locate(buckets.iter().map(|b| b.count), within).ok_or_else(lacks)?;
+        // Sort keys of the page, from the summary index: fewer than SPLIT_ABOVE small items
+        // before it.
+        let start = buckets[bucket].start.clone();
+        let skip = skip as usize;
         let wanted = skip + limit as usize;
         let from = [(":from", start)];
         let request = self.request(index_partition(set), Some(("sk >= :from", &from)), Some("sk"), false);
