@@ -4,6 +4,7 @@
 //! [`Transport`] is the seam the paced client sends through: this client in production, a
 //! scripted store in tests.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -60,7 +61,7 @@ impl TransportError {
     }
 }
 
-/// The HTTP client could not be built (no TLS roots, say): a configuration error at start-up.
+/// The HTTP client could not be built (no TLS roots, say).
 #[derive(Debug, thiserror::Error)]
 #[error("the BigCommerce HTTP client could not be built: {0}")]
 pub struct ClientBuildError(String);
@@ -75,22 +76,38 @@ pub trait Transport: Send + Sync {
 /// Client of one deployment's BigCommerce base URL.
 #[derive(Clone, Debug)]
 pub struct BigCommerceClient {
-    http: reqwest::Client,
+    /// Built at the first request (loading the TLS roots is most of a function's init
+    /// otherwise, and a first request that calls no store does not need it).
+    http: Arc<OnceLock<reqwest::Client>>,
+    connect_timeout: Duration,
+    timeout: Duration,
     base: Url,
 }
 
 impl BigCommerceClient {
-    /// A client of `base` with connect and whole-request timeouts.
+    /// A client of `base` with connect and whole-request timeouts. Its HTTP client is built
+    /// when it first sends; a failure to build it fails that request (and is retried with it).
     pub fn new(base: Url, connect_timeout: Duration, timeout: Duration) -> Result<Self, ClientBuildError> {
-        let http = reqwest::Client::builder()
+        Ok(Self { http: Arc::default(), connect_timeout, timeout, base })
+    }
+
+    /// The HTTP client, built on first use.
+    fn http(&self) -> Result<&reqwest::Client, TransportError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let built = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
             .gzip(true)
             .user_agent(concat!("commerce-link/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientBuildError(e.to_string()))?;
-        Ok(Self { http, base })
+            .map_err(|e| {
+                tracing::error!(error = %ClientBuildError(e.to_string()), "no BigCommerce HTTP client");
+                TransportError::transient("the HTTP client could not be built")
+            })?;
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// The URL of `path` (e.g. `v2/store`) for a store. `path` comes from our code, never from
@@ -109,7 +126,7 @@ impl BigCommerceClient {
 impl Transport for BigCommerceClient {
     async fn get(&self, store: &StoreHash, token: &SecretString, path: &str) -> Result<ApiResponse, TransportError> {
         let mut response = self
-            .http
+            .http()?
             .get(self.url(store, path))
             .header("x-auth-token", token.expose_secret())
             .header("accept", "application/json")
