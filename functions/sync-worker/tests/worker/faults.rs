@@ -43,7 +43,7 @@ async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
     let w = World::with(Setup {
         sizes: Sizes { orders: 150, ..three_pages() },
         quota: 100,
-        window: Duration::from_secs(2),
+        window: Duration::from_secs(5),
         ..Setup::default()
     })
     .await;
@@ -51,8 +51,9 @@ async fn a_429_storm_is_waited_out_without_a_request_before_the_reset() {
     w.sandbox().reset_metrics();
     let dataset = w.queue(DataType::Payments).await;
     // Another app of the store used the whole window, just before the job runs (exhausted
-    // earlier, the window could reset while the job is queued; a 2 s window outlasts the run's
-    // reads before its first request, even on a loaded machine).
+    // earlier, the window could reset while the job is queued; a 5 s window outlasts the run's
+    // reads before its first request, even on a machine loaded by the whole suite, where 2 s
+    // did not).
     w.sandbox().exhaust();
     let (runs, redeliveries, dead) = w.drain(5).await;
     let metrics = w.sandbox().metrics();
