@@ -85,6 +85,7 @@ bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench read
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench history
+	tools/with-moto $(MOTO) cargo bench -p devstack --bench cold
 
 fmt: ## Format the code
 	cargo fmt --all
