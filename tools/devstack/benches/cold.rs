@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine;
 use devstack::lambda::{Invocation, Outcome};
@@ -170,7 +169,6 @@ async fn cold(
     let Invocation { outcome, duration, cold_start, .. } = lambda.invoke(event).await.expect("invoke");
     assert!(matches!(outcome, Outcome::Response(_)), "{} answers: {outcome:?}", binary.display());
     let init = cold_start.expect("a new process starts cold");
-    tokio::time::sleep(Duration::from_millis(50)).await;
     (init.as_secs_f64() * 1000.0, (init + duration).as_secs_f64() * 1000.0)
 }
 

@@ -626,16 +626,7 @@ impl RecordStore for DynamoRecords {
 #[async_trait]
 impl RecordReader for DynamoRecords {
     async fn record(&self, set: RecordSet, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(partition(set), sort_key(id))))
-            .send()
-            .await
-            .map_err(classify)?;
-        self.meter.count(out.item.as_slice(), true, false);
-        out.item.as_ref().map(decode).transpose()
+        self.item(partition(set), &sort_key(id), false).await?.as_ref().map(decode).transpose()
     }
 
     async fn page(&self, set: RecordSet, offset: u64, limit: u32) -> Result<Option<RecordPage>, StoreError> {
