@@ -352,16 +352,24 @@ pub struct StoredRecord {
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     /// Writes records durably (returns only once all are stored), each tagged with the sync
-    /// `pass` that wrote it (a dataset id; see [`RecordStore::tally_pass`]).
+    /// `pass` that wrote it (a dataset id; see [`RecordStore::tally_page`]).
     async fn put_records(&self, set: RecordSet, records: &[StoredRecord], pass: Option<Uuid>)
     -> Result<(), StoreError>;
     /// Removes records (the source deleted or archived them). Removing a missing one succeeds.
     async fn delete_records(&self, set: RecordSet, ids: &[String]) -> Result<(), StoreError>;
     /// The ids of the records whose id starts with `prefix` (e.g. an order's payments, `"42_"`).
     async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError>;
-    /// The ids of the records `pass` wrote last, and of all the others (records a full listing
-    /// did not return: candidates for removal, never removed on this alone).
-    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError>;
+    /// Up to `limit` ids of `set` in sort-key order ([`sort_key`]) after the position `after`
+    /// (from the start when `None`), each with whether `pass` wrote it last: a record a full
+    /// listing did not write is a candidate for removal, never removed on this alone. Paged, so
+    /// the caller holds a page, never the whole set.
+    async fn tally_page(
+        &self,
+        set: RecordSet,
+        pass: Uuid,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TallyPage, StoreError>;
     /// Rebuilds the list directory (the count and the position of every `STRIDE`-th record) from
     /// what is stored now, so lists can jump to any page. Called once a sync of the data type
     /// ends; returns the count.
@@ -377,13 +385,23 @@ pub trait RecordStore: Send + Sync {
     async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError>;
 }
 
-/// What a sync pass wrote of a data type, against what is stored ([`RecordStore::tally_pass`]).
+/// A page of a record set's ids against a sync pass ([`RecordStore::tally_page`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PassTally {
-    /// Source ids of the records the pass wrote last.
-    pub written: Vec<String>,
-    /// Source ids of the records it did not write, in sort-key order.
-    pub others: Vec<String>,
+pub struct TallyPage {
+    /// Source ids in sort-key order, each with whether the pass wrote it last.
+    pub ids: Vec<(String, bool)>,
+    /// The position to read on from (the last sort key read); `None` when the set is done.
+    pub next: Option<String>,
+}
+
+/// Where a record sorts in its set: numeric ids (up to 20 digits) numerically, zero-padded,
+/// before every other id, which sorts as text after a `~`. Lists, pages and tallies follow it.
+pub fn sort_key(id: &str) -> String {
+    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{id:0>20}")
+    } else {
+        format!("~{id}")
+    }
 }
 
 /// A page of records in the default order (source id), and the sealed count.

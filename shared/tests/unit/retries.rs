@@ -13,7 +13,7 @@ use sandbox::Faults;
 use shared::adapters::memory::MemoryRecords;
 use shared::domain::{DataType, JobReason, PullStatus, SyncJob};
 use shared::error::StoreError;
-use shared::ports::{DatasetStore, PassTally, RecordSet, RecordStore, RecordSummary, StoredRecord};
+use shared::ports::{DatasetStore, RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage};
 use shared::sync::RetryPolicy;
 use shared::syncs::request_syncs;
 use uuid::Uuid;
@@ -39,8 +39,14 @@ impl RecordStore for Refusing {
     async fn ids_with_prefix(&self, set: RecordSet, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner.ids_with_prefix(set, prefix).await
     }
-    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
-        self.inner.tally_pass(set, pass).await
+    async fn tally_page(
+        &self,
+        set: RecordSet,
+        pass: Uuid,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TallyPage, StoreError> {
+        self.inner.tally_page(set, pass, after, limit).await
     }
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
         self.inner.seal(set).await

@@ -12,7 +12,7 @@ use sandbox::{Faults, Mutations, Sizes};
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
 use shared::error::StoreError;
-use shared::ports::{PassTally, RecordSet, RecordStore, RecordSummary, StoredRecord};
+use shared::ports::{RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage};
 use uuid::Uuid;
 
 use super::{Setup, World};
@@ -239,8 +239,14 @@ impl RecordStore for Flaky {
         Ok(())
     }
 
-    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
-        self.inner().tally_pass(set, pass).await
+    async fn tally_page(
+        &self,
+        set: RecordSet,
+        pass: Uuid,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TallyPage, StoreError> {
+        self.inner().tally_page(set, pass, after, limit).await
     }
 
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {

@@ -33,8 +33,9 @@ use super::item::{Item, classify, text};
 use crate::codat::summary::summarize;
 use crate::codat::timestamp;
 use crate::error::StoreError;
+pub use crate::ports::sort_key;
 use crate::ports::{
-    PassTally, ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord,
+    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage,
 };
 
 type QueryRequest = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -446,15 +447,6 @@ fn number(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
-/// The sort key of a source id: digits zero-padded to 20 places, anything else as is.
-pub fn sort_key(id: &str) -> String {
-    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{id:0>20}")
-    } else {
-        format!("~{id}")
-    }
-}
-
 fn encode(record: &StoredRecord) -> Result<(&'static str, AttributeValue), StoreError> {
     let text = record.record.to_string();
     if text.len() <= COMPRESS_ABOVE {
@@ -546,24 +538,34 @@ impl RecordStore for DynamoRecords {
         Ok(items.iter().filter_map(|i| text(i, "id").map(str::to_string)).collect())
     }
 
-    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
-        // Summaries, not records: the same keys at a fraction of the read capacity.
-        let request =
-            self.request(index_partition(set), None, Some("id, #pass"), true).expression_attribute_names("#pass", PASS);
+    async fn tally_page(
+        &self,
+        set: RecordSet,
+        pass: Uuid,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TallyPage, StoreError> {
+        // Summaries, not records: the same keys at a fraction of the read capacity. One Query:
+        // its Limit bounds the items read.
+        // (DynamoDB refuses an empty key value: the first page has no condition.)
+        let after: Vec<(&str, String)> = after.map(|a| (":after", a.to_string())).into_iter().collect();
+        let range = (!after.is_empty()).then_some(("sk > :after", &after[..]));
+        let out = self
+            .request(index_partition(set), range, Some("id, #pass"), true)
+            .expression_attribute_names("#pass", PASS)
+            .limit(limit.clamp(1, i32::MAX as usize) as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        let items = out.items.unwrap_or_default();
+        self.meter.count(&items, false, true);
         let pass = pass.to_string();
-        let mut tally = PassTally::default();
-        self.each_page(request, None, &mut |page| {
-            for item in page {
-                let Some(id) = text(&item, "id").map(str::to_string) else { continue };
-                match text(&item, PASS) {
-                    Some(p) if p == pass => tally.written.push(id),
-                    _ => tally.others.push(id),
-                }
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(tally)
+        let ids = items
+            .iter()
+            .filter_map(|item| Some((text(item, "id")?.to_string(), text(item, PASS) == Some(pass.as_str()))))
+            .collect();
+        let next = out.last_evaluated_key.and_then(|key| key.get("sk").and_then(|sk| sk.as_s().ok()).cloned());
+        Ok(TallyPage { ids, next })
     }
 
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {

@@ -1,5 +1,7 @@
 //! In-memory twin of the data table: records, their summaries and the sealed directory, with
 //! the same ordering (numeric ids numerically), paging and read metering as the DynamoDB adapter.
+//! Records and summaries are held as JSON text, as the table holds them (a parsed document
+//! takes several times the memory): a million orders fit in a few gigabytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -8,19 +10,47 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::adapters::dynamodb::records::sort_key;
 use crate::codat::summary::summarize;
 use crate::error::StoreError;
 use crate::ports::{
-    PassTally, ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord,
+    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage, sort_key,
 };
 
-/// One stored record with its summary and the pass that wrote it.
+/// One stored record (as JSON text) with its summary and the pass that wrote it.
 #[derive(Debug, Clone)]
 struct Entry {
-    record: StoredRecord,
-    summary: Value,
+    id: String,
+    modified: Option<chrono::DateTime<chrono::Utc>>,
+    record: Box<str>,
+    summary: Box<str>,
     pass: Option<Uuid>,
+}
+
+impl Entry {
+    fn new(record: &StoredRecord, pass: Option<Uuid>) -> Self {
+        Self {
+            id: record.id.clone(),
+            modified: record.modified,
+            record: record.record.to_string().into(),
+            summary: summarize(&record.record).to_string().into(),
+            pass,
+        }
+    }
+
+    /// The stored record, parsed.
+    fn record(&self) -> StoredRecord {
+        StoredRecord { id: self.id.clone(), modified: self.modified, record: parse(&self.record) }
+    }
+
+    /// Its summary (or, `whole`, the record), parsed.
+    fn summary(&self, whole: bool) -> RecordSummary {
+        RecordSummary { id: self.id.clone(), summary: parse(if whole { &self.record } else { &self.summary }) }
+    }
+}
+
+/// JSON text this store wrote itself.
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 /// The records of one (connection, data type), by sort key, and the directory when sealed.
@@ -45,6 +75,36 @@ impl MemoryRecords {
         Self::default()
     }
 
+    /// Up to `limit` summaries (or, `whole`, records) of `set` after the sort key `after`, and
+    /// the sort key to go on from (`None` at the end). Not metered: [`RecordReader::scan`]
+    /// meters what it reads through this.
+    pub fn summaries_page(
+        &self,
+        set: RecordSet,
+        whole: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<RecordSummary>, Option<String>) {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
+        self.with(set, |kind| {
+            let mut entries = kind.entries.range((from, Bound::Unbounded)).peekable();
+            let mut page = Vec::new();
+            while let Some((key, entry)) = entries.next() {
+                page.push(entry.summary(whole));
+                if page.len() >= limit.max(1) {
+                    return (page, entries.peek().map(|_| key.clone()));
+                }
+            }
+            (page, None)
+        })
+    }
+
+    /// How many records `set` holds now.
+    pub fn len(&self, set: RecordSet) -> usize {
+        self.with(set, |kind| kind.entries.len())
+    }
+
     fn with<T>(&self, set: RecordSet, f: impl FnOnce(&mut Kind) -> T) -> T {
         let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         f(kinds.entry(set).or_default())
@@ -61,6 +121,9 @@ impl MemoryRecords {
     }
 }
 
+/// Summaries parsed per step of a scan (a DynamoDB page holds about as many).
+const SCAN_PAGE: usize = 1_000;
+
 fn size(value: &Value) -> usize {
     value.to_string().len()
 }
@@ -75,8 +138,7 @@ impl RecordStore for MemoryRecords {
     ) -> Result<(), StoreError> {
         self.with(set, |kind| {
             for record in records {
-                let entry = Entry { summary: summarize(&record.record), record: record.clone(), pass };
-                kind.entries.insert(sort_key(&record.id), entry);
+                kind.entries.insert(sort_key(&record.id), Entry::new(record, pass));
             }
         });
         Ok(())
@@ -97,21 +159,31 @@ impl RecordStore for MemoryRecords {
             kind.entries
                 .range(prefix.clone()..)
                 .take_while(|(k, _)| k.starts_with(&prefix))
-                .map(|(_, e)| e.record.id.clone())
+                .map(|(_, e)| e.id.clone())
                 .collect()
         }))
     }
 
-    async fn tally_pass(&self, set: RecordSet, pass: Uuid) -> Result<PassTally, StoreError> {
+    async fn tally_page(
+        &self,
+        set: RecordSet,
+        pass: Uuid,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TallyPage, StoreError> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
         Ok(self.with(set, |kind| {
-            let mut tally = PassTally::default();
-            for entry in kind.entries.values() {
-                match entry.pass {
-                    Some(p) if p == pass => tally.written.push(entry.record.id.clone()),
-                    _ => tally.others.push(entry.record.id.clone()),
+            let mut page = TallyPage::default();
+            let mut entries = kind.entries.range((from, Bound::Unbounded)).peekable();
+            while let Some((key, entry)) = entries.next() {
+                page.ids.push((entry.id.clone(), entry.pass == Some(pass)));
+                if page.ids.len() >= limit.max(1) {
+                    page.next = entries.peek().map(|_| key.clone());
+                    break;
                 }
             }
-            tally
+            page
         }))
     }
 
@@ -161,7 +233,7 @@ impl RecordStore for MemoryRecords {
 #[async_trait]
 impl RecordReader for MemoryRecords {
     async fn record(&self, set: RecordSet, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let found = self.with(set, |kind| kind.entries.get(&sort_key(id)).map(|e| e.record.clone()));
+        let found = self.with(set, |kind| kind.entries.get(&sort_key(id)).map(Entry::record));
         self.meter(usize::from(found.is_some()), found.as_ref().map_or(0, |r| size(&r.record)));
         Ok(found)
     }
@@ -182,7 +254,7 @@ impl RecordReader for MemoryRecords {
                 .range(start..)
                 .skip((offset % stride) as usize)
                 .take(limit as usize)
-                .map(|(_, e)| e.record.clone())
+                .map(|(_, e)| e.record())
                 .collect();
             Some(RecordPage { total, records })
         });
@@ -198,24 +270,21 @@ impl RecordReader for MemoryRecords {
         whole: bool,
         visit: &mut (dyn FnMut(RecordSummary) + Send),
     ) -> Result<(), StoreError> {
-        let all: Vec<RecordSummary> = self.with(set, |kind| {
-            kind.entries
-                .values()
-                .map(|e| RecordSummary {
-                    id: e.record.id.clone(),
-                    summary: if whole { e.record.record.clone() } else { e.summary.clone() },
-                })
-                .collect()
-        });
-        self.meter(all.len(), all.iter().map(|s| size(&s.summary)).sum());
-        all.into_iter().for_each(visit);
-        Ok(())
+        let mut after = None;
+        loop {
+            let (page, next) = self.summaries_page(set, whole, after.as_deref(), SCAN_PAGE);
+            self.meter(page.len(), page.iter().map(|s| size(&s.summary)).sum());
+            page.into_iter().for_each(&mut *visit);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn records(&self, set: RecordSet, ids: &[String]) -> Result<Vec<StoredRecord>, StoreError> {
-        let found: Vec<StoredRecord> = self.with(set, |kind| {
-            ids.iter().filter_map(|id| kind.entries.get(&sort_key(id)).map(|e| e.record.clone())).collect()
-        });
+        let found: Vec<StoredRecord> = self
+            .with(set, |kind| ids.iter().filter_map(|id| kind.entries.get(&sort_key(id)).map(Entry::record)).collect());
         self.meter(found.len(), found.iter().map(|r| size(&r.record)).sum());
         Ok(found)
     }
@@ -228,7 +297,7 @@ impl RecordReader for MemoryRecords {
     }
 
     async fn every_record(&self, set: RecordSet) -> Result<Vec<StoredRecord>, StoreError> {
-        let all: Vec<StoredRecord> = self.with(set, |kind| kind.entries.values().map(|e| e.record.clone()).collect());
+        let all: Vec<StoredRecord> = self.with(set, |kind| kind.entries.values().map(Entry::record).collect());
         self.meter(all.len(), all.iter().map(|r| size(&r.record)).sum());
         Ok(all)
     }
