@@ -12,7 +12,11 @@
 //! Complete) against `orders_lower_bound_s` (order pages, one refunds call per page and the
 //! count, at the quota rate). The stored counts must match the ground truth, or the numbers
 //! mean nothing and the benchmark fails. Then (up to 10,000 orders) the connection is deleted and
-//! its erasure timed. Writes `sync.<size>` into `target/bench.json`.
+//! its erasure timed. Last, the scale runs: orders only at 10,000 and 1,000,000 orders, the worker
+//! as its own process (`bench-worker`) under the template's job budget, timeout and
+//! `MemorySize`, its records in this process's memory, every live order stored exactly once, and
+//! the worker's own peak RSS compared between the two. Writes `sync.<size>` into
+//! `target/bench.json`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -26,6 +30,10 @@ use shared::domain::DataType;
 const QUOTA: u32 = 150;
 const WINDOW: Duration = Duration::from_secs(1);
 const PAGE: usize = 250;
+/// The scale runs' quota per window: high, so the run measures the worker, not the wait.
+const SCALE_QUOTA: u32 = 1_000;
+const SCALE_SMALL: &str = "scale_orders_10000";
+const SCALE_LARGE: &str = "scale_orders_1000000";
 
 struct Size {
     name: &'static str,
@@ -36,6 +44,10 @@ struct Size {
     only: &'static [DataType],
     /// The worker's time budget per job: a small one makes the sync go through continuations.
     budget: Duration,
+    /// The worker as its own process (`bench-worker`: the sync worker as Lambda runs it, its
+    /// records in this process's memory over loopback), so its own peak RSS is measured, and
+    /// the template's job budget (`budget` unused). In-memory store runs only.
+    process: bool,
 }
 
 #[tokio::main]
@@ -48,6 +60,7 @@ async fn main() {
             quota: QUOTA,
             only: &[],
             budget,
+            process: false,
         },
         Size {
             name: "orders_10000",
@@ -55,6 +68,7 @@ async fn main() {
             quota: QUOTA,
             only: &[],
             budget,
+            process: false,
         },
         // 100,000 orders through continuations: a 15 s budget, and a quota raised so that the
         // run is about storage and checkpoints rather than waiting.
@@ -64,6 +78,25 @@ async fn main() {
             quota: 2_000,
             only: &[DataType::Orders],
             budget: Duration::from_secs(15),
+            process: false,
+        },
+        // Scale: the worker's own process and its peak RSS, at 10,000 and 1,000,000 orders, under
+        // the production job budget, the records in this process's memory.
+        Size {
+            name: SCALE_SMALL,
+            sizes: Sizes { orders: 10_000, products: 10, customers: 10, categories: 3 },
+            quota: SCALE_QUOTA,
+            only: &[DataType::Orders],
+            budget,
+            process: true,
+        },
+        Size {
+            name: SCALE_LARGE,
+            sizes: Sizes { orders: 1_000_000, products: 10, customers: 10, categories: 3 },
+            quota: SCALE_QUOTA,
+            only: &[DataType::Orders],
+            budget,
+            process: true,
         },
     ];
     // Each size runs in its own process, so one size's peak RSS cannot carry into the next's.
@@ -71,7 +104,7 @@ async fn main() {
     let memory = args.iter().any(|a| a == "--memory");
     if let Some(name) = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)) {
         let run = runs.iter().find(|r| r.name == name).expect("a known size");
-        let result = sync_once(run, memory).await;
+        let result = if run.process { scale_once(run).await } else { sync_once(run, memory).await };
         write_result("sync", &result_name(run.name, memory), result);
         return;
     }
@@ -79,6 +112,11 @@ async fn main() {
     // `--only <size>` runs one size (both stores).
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
     for run in runs.iter().filter(|r| only.is_none_or(|o| o == r.name)) {
+        if run.process {
+            let status = std::process::Command::new(&exe).args(["--size", run.name, "--memory"]).status();
+            assert!(status.expect("run a size").success(), "size {} failed", run.name);
+            continue;
+        }
         for memory in [true, false] {
             let mut command = std::process::Command::new(&exe);
             command.args(["--size", run.name]);
@@ -89,6 +127,24 @@ async fn main() {
             assert!(status.success(), "size {} failed", run.name);
         }
         summarise(run.name);
+    }
+    summarise_scale();
+}
+
+/// The scale runs side by side: the worker's peak RSS at 1,000,000 orders against 10,000.
+fn summarise_scale() {
+    let path = devstack::repo_root().join("target/bench.json");
+    let all: Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let (small, large) = (&all["sync"][result_name(SCALE_SMALL, true)], &all["sync"][result_name(SCALE_LARGE, true)]);
+    let rss = |r: &Value| r["worker"]["peak_rss_mib"].as_f64().unwrap_or_default();
+    if rss(small) > 0.0 && rss(large) > 0.0 {
+        println!(
+            "\nworker peak RSS: {:.1} MiB at 10,000 orders, {:.1} MiB at 1,000,000 ({:.2}x)",
+            rss(small),
+            rss(large),
+            rss(large) / rss(small)
+        );
     }
 }
 
@@ -320,6 +376,136 @@ async fn sync_once(run: &Size, memory: bool) -> Value {
         "sandbox_cpu_ms_per_request": round(cpu_ms),
         "peak_rss_mib": rss_kb / 1024,
     })
+}
+
+/// A scale run: orders only, the worker as its own process (`bench-worker`) under the
+/// template's job budget, timeout and `MemorySize`, its records in this process's memory. What
+/// it stores must be exactly the store's live orders (0 lost, none extra).
+async fn scale_once(run: &Size) -> Value {
+    let records = std::sync::Arc::new(shared::adapters::memory::MemoryRecords::new());
+    let server = devstack::remote::RecordServer::start(records.clone()).await.expect("record server");
+    let mut store = StoreConfig::from_seed(11, run.sizes);
+    store.quota = run.quota;
+    store.window = WINDOW;
+    let log = devstack::repo_root().join(format!("target/bench-{}.log", run.name));
+    let _ = std::fs::remove_file(&log);
+    let env = BTreeMap::from([
+        ("RECORDS_URL".to_string(), server.url().to_string()),
+        ("RUST_LOG".to_string(), "warn".to_string()),
+    ]);
+    let mut options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(devstack::emulator_endpoint()),
+        name_prefix: format!("bench{}-", uuid::Uuid::new_v4().simple()),
+        memory_records: Some(records.clone()),
+        worker_process: Some(devstack::stack::WorkerProcess {
+            binary: env!("CARGO_BIN_EXE_bench-worker").into(),
+            env,
+            timeout: None,
+            hook: None,
+            fast_forward: false,
+            log: Some(log),
+        }),
+        ..StackOptions::default()
+    };
+    options.sandbox.stores = vec![store];
+    let stack = DevStack::start(options).await.expect("stack");
+    let sandbox = stack.sandbox.stores()[0].clone();
+    let api = ApiClient::new(&stack.api_url, &stack.api_key);
+    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    let settings: Vec<Value> = DataType::ALL
+        .iter()
+        .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": run.only.contains(t), "syncSchedule": 24, "syncOrder": 0}))
+        .collect();
+    let body = json!({"companyId": company, "overridesDefaults": true, "settings": settings});
+    api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
+    println!(
+        "\nscale benchmark {}: {:?}, quota {} per {WINDOW:?}, the template's job budget, the worker as its own process",
+        run.name, run.sizes, run.quota
+    );
+    let orders_calls = |m: &sandbox::Metrics| -> u64 {
+        m.requests.iter().filter(|(endpoint, _)| endpoint.contains("orders")).map(|(_, n)| n).sum()
+    };
+    let before = orders_calls(&sandbox.metrics());
+    let started = Instant::now();
+    let path = format!("/companies/{company}/connections/{connection}/authorization");
+    api.expect("PUT", &path, Some(&stack.sandbox_credentials()), 200).await.expect("link");
+    let statuses = api
+        .wait_for_syncs(&company, Duration::from_secs(3600), |data_type, status, progress| {
+            if status != "Fetching" || progress % 10 == 0 {
+                println!("  [{:>6.1} s] {data_type:<28} {status} {progress}%", started.elapsed().as_secs_f64());
+            }
+        })
+        .await
+        .expect("history")
+        .expect("the sync finished");
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(statuses.get(DataType::Orders.key()).map(String::as_str), Some("Complete"), "{statuses:?}");
+    let metrics = sandbox.metrics();
+    let calls = orders_calls(&metrics) - before;
+    // The dataset is Complete before its invocation ends: wait for the worker to go idle, so
+    // every invocation (and its peak RSS) is counted.
+    let lambda = stack.worker_lambda.as_ref().expect("the worker process");
+    let idle = Instant::now();
+    while lambda.stats().started > lambda.stats().invocations && idle.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let worker = lambda.stats();
+    // 0 lost, none extra: the stored ids are the store's live orders, in order.
+    let set = shared::ports::RecordSet::new(connection.parse().expect("connection id"), DataType::Orders);
+    let live: Vec<String> = {
+        let data = sandbox.data();
+        data.orders.iter().filter(|o| !o.is_deleted).map(|o| o.id.to_string()).collect()
+    };
+    let (mut stored, mut after) = (Vec::with_capacity(live.len()), None);
+    loop {
+        let (page, next) = records.summaries_page(set, false, after.as_deref(), 10_000);
+        stored.extend(page.into_iter().map(|s| s.id));
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let lost = live.len().saturating_sub(stored.len());
+    assert!(stored == live, "stored {} orders, the store holds {} live ones", stored.len(), live.len());
+    let minimum = orders_minimum(live.len());
+    let rate = f64::from(run.quota) / WINDOW.as_secs_f64();
+    let bound = minimum as f64 / rate;
+    let continuations = worker.invocations.saturating_sub(1);
+    let rss_mib = worker.peak_rss_kb as f64 / 1024.0;
+    println!(
+        "  {} orders stored, 0 lost; {calls} calls ({minimum} minimum, {}); {} 429s; {wall:.1} s (bound {bound:.1} s); \
+         {continuations} continuations; worker: peak RSS {rss_mib:.1} MiB of {} MB, {} timeouts, {} out of memory",
+        stored.len(),
+        ratio(calls as f64, minimum as f64),
+        metrics.rate_limited,
+        devstack::template::Template::load_default().expect("template").function_memory_mb("SyncWorkerFunction"),
+        worker.timeouts,
+        worker.out_of_memory,
+    );
+    stack.stop().await;
+    drop(server);
+    json!({
+        "records": "memory",
+        "store": {"orders": run.sizes.orders, "quota": run.quota, "window_s": WINDOW.as_secs_f64(),
+                  "job_budget_s": "template"},
+        "orders": {"records": stored.len(), "lost": lost, "api_calls": calls, "min_api_calls": minimum,
+                   "calls_ratio": ratio(calls as f64, minimum as f64), "http_429": metrics.rate_limited,
+                   "wall_s": round(wall), "lower_bound_s": round(bound), "wall_ratio": ratio(wall, bound)},
+        "continuations": continuations,
+        "worker": {"peak_rss_mib": round(rss_mib), "invocations": worker.invocations, "cold_starts": worker.cold_starts,
+                   "timeouts": worker.timeouts, "out_of_memory": worker.out_of_memory},
+    })
+}
+
+fn ratio(a: f64, b: f64) -> Value {
+    if b > 0.0 { round(a / b) } else { Value::Null }
 }
 
 fn round(x: f64) -> Value {

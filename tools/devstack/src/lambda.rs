@@ -84,7 +84,9 @@ pub struct Invocation {
 /// What the function's invocations came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LambdaStats {
-    /// Invocations.
+    /// Invocations handed to the function.
+    pub started: u64,
+    /// Invocations ended (answered or not): `started - invocations` are running now.
     pub invocations: u64,
     /// Processes started.
     pub cold_starts: u64,
@@ -322,6 +324,7 @@ impl LocalLambda {
             self.count(|s| s.cold_starts += 1);
         }
         let Some(running) = process.as_mut() else { unreachable!("started above") };
+        self.count(|s| s.started += 1);
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.api.state.answers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);

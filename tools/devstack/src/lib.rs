@@ -9,6 +9,7 @@
 //! - [`lambda`]: a function's binary run as Lambda runs it (Runtime API, timeout, memory, SIGKILL)
 //! - [`tap`]: a proxy on a function's outgoing calls, for kills at chosen points
 //! - [`moto`]: a moto server process on loopback (the AWS emulator)
+//! - [`remote`]: the benchmark's in-memory record store served to a worker process
 //! - [`template`]: the resources of `template.yaml`, created in moto under their logical names
 //! - [`event`]: HTTP requests turned into API Gateway HTTP API (v2) events, as API Gateway does
 //! - [`runner`]: a local HTTP server handing those events to the same handlers the Lambdas run
@@ -25,6 +26,7 @@ pub mod invoke;
 pub mod keys;
 pub mod lambda;
 pub mod moto;
+pub mod remote;
 pub mod runner;
 pub mod stack;
 pub mod tap;
