@@ -10,9 +10,10 @@
 //!   [`RecordStore::seal`] ([`super::directory`]): the count, and key ranges of about
 //!   [`STRIDE`] records with their counts, so page N starts at a known key instead of after
 //!   reading the records before it.
-//! - `DRT#<connection>#<data type>` / `<group>#<token>`: a mark left by each write before it
-//!   lands, naming the key group it touched; the next seal recounts only what the marks name,
-//!   then deletes the marks it read.
+//! - `DRT#<connection>#<data type>` / `<token>`: a mark left by each write call before it
+//!   lands, listing the key groups it touches (`groups`; one item per call, however many
+//!   groups: a page of payments touches one per order); the next seal recounts only what the
+//!   marks name, then deletes the marks it read.
 //! - `AGG#<connection>` / `<name>`: an aggregate computed when a sync seals (`v`, JSON), such as
 //!   the sales per month the portal charts.
 
@@ -49,6 +50,8 @@ pub const MAX_STORED_BYTES: usize = 390 * 1024;
 const PASS: &str = "pass";
 
 pub use super::directory::STRIDE;
+/// Key groups one mark item lists at most (about 30 bytes each: far under the item limit).
+const GROUPS_PER_MARK: usize = 2_000;
 /// Keys per BatchGetItem call (DynamoDB's limit).
 const MAX_BATCH_GET: usize = 100;
 const MAX_ATTEMPTS: u32 = 8;
@@ -230,18 +233,26 @@ impl DynamoRecords {
         Ok(out.item)
     }
 
-    /// Marks the key groups `ids` touch, before the write that touches them: one small item
-    /// per group and call (a page of a full sync marks one or two).
+    /// Marks the key groups `ids` touch, before the write that touches them: one small item per
+    /// call listing its groups (more only past [`GROUPS_PER_MARK`]).
     async fn mark(&self, set: RecordSet, ids: impl Iterator<Item = &str>) -> Result<(), StoreError> {
         let keys: Vec<String> = ids.map(sort_key).collect();
         let mut groups: Vec<&str> = keys.iter().map(|k| directory::group_of(k)).collect();
         groups.sort_unstable();
         groups.dedup();
-        if groups.is_empty() {
+        let dirty = dirty_partition(set);
+        let marks = groups
+            .chunks(GROUPS_PER_MARK)
+            .map(|groups| {
+                let mut mark = key(dirty.clone(), Uuid::new_v4().simple().to_string());
+                mark.insert("groups".into(), string_list(groups.iter().map(|g| g.to_string())));
+                mark
+            })
+            .collect::<Vec<_>>();
+        if marks.is_empty() {
             return Ok(());
         }
-        let (dirty, token) = (dirty_partition(set), Uuid::new_v4().simple().to_string());
-        self.batch.put(groups.into_iter().map(|g| key(dirty.clone(), format!("{g}#{token}"))).collect()).await
+        self.batch.put(marks).await
     }
 
     /// The sort keys from `start` up to (not including) `upper`, or to the end.
@@ -570,9 +581,25 @@ impl RecordStore for DynamoRecords {
 
     async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
         // The marks first: a write that lands after this read leaves its mark for the next seal.
-        let marks = self.collect(self.request(dirty_partition(set), None, Some("sk"), true), None).await?;
-        let marks: Vec<String> = marks.iter().filter_map(|m| text(m, "sk")).map(str::to_string).collect();
-        let mut groups: Vec<&str> = marks.iter().map(|m| m.rsplit_once('#').map_or(m.as_str(), |(g, _)| g)).collect();
+        let items = self
+            .collect(
+                self.request(dirty_partition(set), None, Some("sk, #groups"), true)
+                    .expression_attribute_names("#groups", "groups"),
+                None,
+            )
+            .await?;
+        let marks: Vec<String> = items.iter().filter_map(|m| text(m, "sk")).map(str::to_string).collect();
+        // A mark lists its groups; one of the earlier format (`<group>#<token>`) names one.
+        let listed: Vec<String> = items
+            .iter()
+            .flat_map(|m| match m.get("groups") {
+                Some(_) => strings(m, "groups"),
+                None => {
+                    text(m, "sk").and_then(|k| k.rsplit_once('#')).map(|(g, _)| g.to_string()).into_iter().collect()
+                }
+            })
+            .collect();
+        let mut groups: Vec<&str> = listed.iter().map(String::as_str).collect();
         groups.sort_unstable();
         groups.dedup();
         let head = self.item(directory_partition(set), "HEAD", true).await?;
