@@ -214,8 +214,9 @@ impl<S: PlatformStore> SyncWorker<S> {
 /// The v2 order listing, 250 per page. The pages the order count announces are fetched in
 /// the background, as many ahead of the page being stored as the quota allows (at most
 /// [`MAX_PAGES_AHEAD`]), and handed over in order; after them, pages are read one by one until a
-/// short page (orders added during the sync). A page answered before fails loudly. It starts after the checkpoint's page when the run resumes; pages fetched ahead are
-/// abandoned when the run stops.
+/// short page (orders added during the sync). A page answered before fails loudly. It starts
+/// after the checkpoint's page when the run resumes; pages fetched ahead are cancelled when the
+/// run stops.
 struct OrderPages {
     filter: String,
     client: Arc<PacedClient>,
