@@ -80,7 +80,7 @@ test-hostile: ## The hostile-store property test's longer search: CASES (200000,
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)
 
-bench: venv ## Benchmarks (release build), results in target/bench.json: sandbox page serving, full syncs and erasures, Commerce API page reads, history churn
+bench: venv ## Benchmarks (release build, over an hour), results in target/bench.json: sandbox page serving, full syncs and erasures, the worker's memory at 10,000 and 1,000,000 orders, Commerce API page reads, history churn, cold starts
 	cargo bench -p sandbox --bench serve
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench read
