@@ -173,6 +173,27 @@ fn summarise(size: &str) {
     );
 }
 
+/// A new company with a BigCommerce connection (not linked yet), fetching only `only` on first
+/// link when it names any data types: (company id, connection id).
+async fn company_for(api: &ApiClient, only: &[DataType]) -> (String, String) {
+    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    if !only.is_empty() {
+        let settings: Vec<Value> = DataType::ALL
+            .iter()
+            .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": only.contains(t), "syncSchedule": 24, "syncOrder": 0}))
+            .collect();
+        let body = json!({"companyId": company, "overridesDefaults": true, "settings": settings});
+        api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
+    }
+    (company, connection)
+}
+
 /// Fewest pages of a v3 listing that reports its page count.
 fn v3_pages(n: usize) -> u64 {
     n.div_ceil(PAGE).max(1) as u64
@@ -207,21 +228,7 @@ async fn sync_once(run: &Size, memory: bool) -> Value {
     let stack = DevStack::start(options).await.expect("stack");
     let sandbox = stack.sandbox.stores()[0].clone();
     let api = ApiClient::new(&stack.api_url, &stack.api_key);
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
-    if !run.only.is_empty() {
-        let settings: Vec<Value> = DataType::ALL
-            .iter()
-            .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": run.only.contains(t), "syncSchedule": 24, "syncOrder": 0}))
-            .collect();
-        let body = json!({"companyId": company, "overridesDefaults": true, "settings": settings});
-        api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
-    }
+    let (company, connection) = company_for(&api, run.only).await;
     println!(
         "\nsync benchmark {}: {:?}, quota {} per {WINDOW:?}, job budget {:?}, records in {}",
         run.name,
@@ -412,19 +419,7 @@ async fn scale_once(run: &Size) -> Value {
     let stack = DevStack::start(options).await.expect("stack");
     let sandbox = stack.sandbox.stores()[0].clone();
     let api = ApiClient::new(&stack.api_url, &stack.api_key);
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
-    let settings: Vec<Value> = DataType::ALL
-        .iter()
-        .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": run.only.contains(t), "syncSchedule": 24, "syncOrder": 0}))
-        .collect();
-    let body = json!({"companyId": company, "overridesDefaults": true, "settings": settings});
-    api.expect("POST", &format!("/companies/{company}/syncSettings"), Some(&body), 204).await.expect("settings");
+    let (company, connection) = company_for(&api, run.only).await;
     println!(
         "\nscale benchmark {}: {:?}, quota {} per {WINDOW:?}, the template's job budget, the worker as its own process",
         run.name, run.sizes, run.quota
