@@ -145,13 +145,16 @@ impl Transport for BigCommerceClient {
         if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return Err(TransportError::oversized());
         }
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::transient(classify(&e)))? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(TransportError::oversized());
             }
             body.extend_from_slice(&chunk);
         }
+        // A body read in chunks has up to twice its length reserved; pages fetched ahead wait
+        // as these bytes.
+        body.shrink_to_fit();
         Ok(ApiResponse { status, body, reset_ms, requests_left, quota, retry_after_secs })
     }
 }

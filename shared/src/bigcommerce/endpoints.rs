@@ -166,6 +166,27 @@ pub async fn order_page(
         .await
 }
 
+/// One page of the v2 order listing as its body, checked to be JSON but not parsed (`None` on
+/// 204), for pages fetched ahead: [`orders_of`] parses it when its turn comes.
+pub async fn order_page_body(
+    client: &PacedClient,
+    page: u64,
+    filter: &str,
+    deadline: Instant,
+) -> Result<Option<Vec<u8>>, FetchError> {
+    client.get_body(&format!("v2/orders?limit=250&page={page}{filter}"), deadline).await
+}
+
+/// The orders of page `page`'s body from [`order_page_body`] (none for a 204).
+pub fn orders_of(body: Option<&[u8]>, page: u64) -> Result<Vec<Value>, FetchError> {
+    match body.map(serde_json::from_slice::<Value>) {
+        None => Ok(Vec::new()),
+        Some(Ok(Value::Array(orders))) => Ok(orders),
+        Some(Ok(_)) => Err(FetchError::Broken(format!("orders page {page} is not a list"))),
+        Some(Err(e)) => Err(FetchError::Broken(format!("orders page {page}: {e}"))),
+    }
+}
+
 /// A v2 order listing at `path` (`what` names it in errors): its orders, none on 204.
 async fn order_list(client: &PacedClient, path: &str, what: &str, deadline: Instant) -> Result<Vec<Value>, FetchError> {
     match client.get(path, deadline).await? {
@@ -360,6 +381,15 @@ mod tests {
         assert_eq!(v2_changed_since(None), "");
         assert_eq!(rfc2822(&json!("Mon, 02 Nov 2026 03:04:05 +0000")), Some(at));
         assert_eq!(rfc3339(&json!("2026-11-02T03:04:05+00:00")), Some(at));
+    }
+
+    #[test]
+    fn an_order_page_body_is_parsed_in_turn_into_its_orders() {
+        let orders = orders_of(Some(br#"[{"id": 7}, {"id": 8}]"#), 3).expect("a page");
+        assert_eq!(orders, vec![json!({"id": 7}), json!({"id": 8})]);
+        assert_eq!(orders_of(None, 3).expect("204"), Vec::<Value>::new());
+        let error = orders_of(Some(br#"{"id": 7}"#), 3).expect_err("not a list");
+        assert!(matches!(&error, FetchError::Broken(m) if m == "orders page 3 is not a list"), "{error}");
     }
 
     #[test]

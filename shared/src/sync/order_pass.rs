@@ -22,8 +22,10 @@ use crate::bigcommerce::paced::{FetchError, PacedClient};
 use crate::domain::DataType;
 use crate::ports::{PlatformStore, StoredRecord};
 
-/// Order pages fetched ahead of the one being stored, at most (a page of orders with its line
-/// items is about 5 MB of JSON): as many as the quota allows, up to this.
+/// Order pages fetched ahead of the one being stored, at most: as many as the quota allows, up
+/// to this. They wait as their bodies (a page of orders with its line items takes about five
+/// times its body's size once parsed) and are parsed in turn: parsing the next one meanwhile
+/// measured 7% faster at 1,000,000 orders, for 75% more peak memory.
 const MAX_PAGES_AHEAD: u32 = 4;
 
 /// The ids of a page of orders (every order has a numeric one, or the page is broken).
@@ -213,7 +215,7 @@ impl<S: PlatformStore> SyncWorker<S> {
 
 /// The v2 order listing, 250 per page. The pages the order count announces are fetched in
 /// the background, as many ahead of the page being stored as the quota allows (at most
-/// [`MAX_PAGES_AHEAD`]), and handed over in order; after them, pages are read one by one until a
+/// [`MAX_PAGES_AHEAD`], waiting unparsed), and handed over in order; after them, pages are read one by one until a
 /// short page (orders added during the sync). A page answered before fails loudly. It starts
 /// after the checkpoint's page when the run resumes; pages fetched ahead are cancelled when the
 /// run stops.
@@ -228,7 +230,23 @@ struct OrderPages {
     announced: u64,
     next_ahead: u64,
     width: usize,
-    ahead: VecDeque<JoinHandle<Result<Vec<Value>, FetchError>>>,
+    ahead: VecDeque<PageTask>,
+}
+
+/// A page's body fetched in the background, cancelled when dropped (a run that stops leaves
+/// none behind).
+struct PageTask(JoinHandle<Result<Option<Vec<u8>>, FetchError>>);
+
+impl PageTask {
+    async fn join(mut self, page: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        (&mut self.0).await.map_err(|e| FetchError::Unavailable(format!("orders page {page}: {e}")))?
+    }
+}
+
+impl Drop for PageTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl OrderPages {
@@ -257,8 +275,9 @@ impl OrderPages {
         while self.ahead.len() < self.width && self.next_ahead <= self.announced {
             let (client, page, filter, deadline) =
                 (self.client.clone(), self.next_ahead, self.filter.clone(), self.deadline);
-            self.ahead
-                .push_back(tokio::spawn(async move { endpoints::order_page(&client, page, &filter, deadline).await }));
+            self.ahead.push_back(PageTask(tokio::spawn(async move {
+                endpoints::order_page_body(&client, page, &filter, deadline).await
+            })));
             self.next_ahead += 1;
         }
     }
@@ -269,7 +288,7 @@ impl OrderPages {
         }
         let page = self.page + 1;
         let orders = match self.ahead.pop_front() {
-            Some(task) => task.await.map_err(|e| FetchError::Unavailable(format!("orders page {page}: {e}")))??,
+            Some(body) => endpoints::orders_of(body.join(page).await?.as_deref(), page)?,
             None => endpoints::order_page(&self.client, page, &self.filter, self.deadline).await?,
         };
         self.fetch_ahead();
@@ -303,13 +322,5 @@ impl OrderPages {
         }
         worker.write_checkpoint(run, self.done, Some(total), &checkpoint).await;
         run.pause_if_spent(!self.last, || checkpoint)
-    }
-}
-
-impl Drop for OrderPages {
-    fn drop(&mut self) {
-        for task in &self.ahead {
-            task.abort();
-        }
     }
 }
