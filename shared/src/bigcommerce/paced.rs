@@ -263,7 +263,7 @@ impl PacedClient {
 
     /// As [`get`](Self::get), but a 200's body is only checked to be JSON, not parsed: `None`
     /// on 204. Pages fetched ahead wait as these bytes, a small part of their parsed size
-    /// (a page of 250 orders with their line items parses into about five times its body).
+    /// (a page of 250 orders with their line items parses into five to seven times its body).
     pub async fn get_body(&self, path: &str, deadline: Instant) -> Result<Option<Vec<u8>>, FetchError> {
         self.fetch(path, deadline, |body| {
             serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body)

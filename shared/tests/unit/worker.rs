@@ -219,6 +219,12 @@ async fn a_spent_budget_hands_over_to_continuations_that_finish_without_duplicat
     assert_eq!([continued(DataType::Orders), continued(DataType::Customers), continued(DataType::Products)], [2, 1, 0]);
     let parts: Vec<u32> = w.queue.jobs().iter().filter(|j| j.data_type == DataType::Orders).map(|j| j.part).collect();
     assert_eq!(parts, (0..parts.len() as u32).collect::<Vec<_>>(), "continuations count their parts");
+    // No page of orders is asked for twice, and the continuations go on with the first count
+    // (one more: the check for orders archived during the pass).
+    let metrics = w.sandbox_store().metrics();
+    let calls = |endpoint: &str| metrics.requests.get(endpoint).copied().unwrap_or_default();
+    assert_eq!(calls("GET v2/orders"), 3, "{:?}", metrics.requests);
+    assert_eq!(calls("GET v2/orders/count"), 2, "{:?}", metrics.requests);
     let truth = devstack::truth::of_store(&w.sandbox_store());
     for data_type in [DataType::Orders, DataType::Customers, DataType::Products] {
         assert_eq!(w.stored(data_type).await.len(), truth.counts[&data_type], "{}", data_type.key());
