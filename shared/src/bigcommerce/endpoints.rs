@@ -141,6 +141,20 @@ pub async fn store(client: &PacedClient, deadline: Instant) -> Result<Option<Val
     })
 }
 
+/// The order count a pass started from: the checkpoint's `resumed` one when a continuation
+/// goes on with it (one count call per pass), else `GET v2/orders/count` with `filter`.
+pub async fn pass_order_count(
+    client: &PacedClient,
+    resumed: Option<u64>,
+    filter: &str,
+    deadline: Instant,
+) -> Result<u64, FetchError> {
+    match resumed {
+        Some(total) => Ok(total),
+        None => order_count(client, filter, deadline).await,
+    }
+}
+
 /// `GET v2/orders/count` (with `filter`): the number of orders (for progress).
 pub async fn order_count(client: &PacedClient, filter: &str, deadline: Instant) -> Result<u64, FetchError> {
     let path = match filter.strip_prefix('&') {
@@ -162,8 +176,12 @@ pub async fn order_page(
     filter: &str,
     deadline: Instant,
 ) -> Result<Vec<Value>, FetchError> {
-    order_list(client, &format!("v2/orders?limit=250&page={page}{filter}"), &format!("orders page {page}"), deadline)
-        .await
+    order_list(client, &order_page_path(page, filter), &format!("orders page {page}"), deadline).await
+}
+
+/// The path of page `page` of the v2 order listing with `filter`.
+fn order_page_path(page: u64, filter: &str) -> String {
+    format!("v2/orders?limit=250&page={page}{filter}")
 }
 
 /// One page of the v2 order listing as its body, checked to be JSON but not parsed (`None` on
@@ -174,7 +192,7 @@ pub async fn order_page_body(
     filter: &str,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, FetchError> {
-    client.get_body(&format!("v2/orders?limit=250&page={page}{filter}"), deadline).await
+    client.get_body(&order_page_path(page, filter), deadline).await
 }
 
 /// The orders of page `page`'s body from [`order_page_body`] (none for a 204).

@@ -58,11 +58,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         let (client, deadline) = (&*run.client, run.deadline);
         let changed =
             format!("{}{}", endpoints::v2_changed_since(run.since), endpoints::v2_created_from(run.created_from));
-        // A continuation goes on with the count its pass started from (one call per pass).
-        let total = match run.resume_u64("total") {
-            Some(total) => total,
-            None => endpoints::order_count(client, &changed, deadline).await?,
-        };
+        let total = endpoints::pass_order_count(client, run.resume_u64("total"), &changed, deadline).await?;
         let filter = format!("{changed}&include=consignments.line_items&consignment_structure=object");
         let mut pages = OrderPages::new(filter, run, total).await;
         while let Some(orders) = pages.next().await? {
@@ -100,10 +96,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         let (client, deadline) = (&*run.client, run.deadline);
         let changed =
             format!("{}{}", endpoints::v2_changed_since(run.since), endpoints::v2_created_from(run.created_from));
-        let total = match run.resume_u64("total") {
-            Some(total) => total,
-            None => endpoints::order_count(client, &changed, deadline).await?,
-        };
+        let total = endpoints::pass_order_count(client, run.resume_u64("total"), &changed, deadline).await?;
         let (mut after, mut done) = (run.resume_u64("after").unwrap_or(0), run.resume_u64("done").unwrap_or(0));
         let mut guard = PageGuard::resumed(run.resume.as_ref());
         let width = client.quota().await.unwrap_or(1).max(1) as usize;
@@ -220,8 +213,8 @@ impl<S: PlatformStore> SyncWorker<S> {
 
 /// The v2 order listing, 250 per page. The pages the order count announces are fetched in
 /// the background, as many ahead of the page being stored as the quota allows (at most
-/// [`MAX_PAGES_AHEAD`], waiting unparsed), and handed over in order; after them, pages are read one by one until a
-/// short page (orders added during the sync). A page answered before fails loudly. It starts
+/// [`MAX_PAGES_AHEAD`], waiting unparsed), and handed over in order; after them, pages are
+/// read one by one until a short page (orders added during the sync). A page answered before fails loudly. It starts
 /// after the checkpoint's page when the run resumes. Once the budget is spent no page is asked
 /// for ahead, and the run yields when those under way are stored: none is fetched twice.
 struct OrderPages {
