@@ -4,6 +4,7 @@
 use url::Url;
 
 use crate::bigcommerce::BigCommerceClient;
+use crate::domain::consumer_url::Transport;
 use crate::http::{ApiKeys, Edge};
 use crate::keyring::LinkKeySource;
 use crate::link::LinkSettings;
@@ -58,6 +59,11 @@ pub struct CompaniesConfig {
     pub queue_url: String,
     /// Prefix of the credential secrets it deletes (`SECRET_PREFIX`, default `commerce-link/`).
     pub secret_prefix: String,
+    /// Prefix of webhook consumers' secrets (`WEBHOOK_SECRET_PREFIX`, default
+    /// `commerce-link-webhooks/`).
+    pub webhook_secret_prefix: String,
+    /// Where consumers may be ([`WEBHOOKS_LOOPBACK_FLAG`]).
+    pub webhook_transport: Transport,
 }
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
@@ -79,8 +85,37 @@ impl CompaniesConfig {
             edge: edge_from_env()?,
             queue_url: required("SYNC_QUEUE_URL")?,
             secret_prefix: secret_prefix()?,
+            webhook_secret_prefix: webhook_secret_prefix()?,
+            webhook_transport: webhook_transport(),
         })
     }
+}
+
+/// The local-development switch that lets webhook consumers be plain `http` on `127.0.0.1`
+/// (the dev stack's receiver). Never set in `template.yaml`.
+pub const WEBHOOKS_LOOPBACK_FLAG: &str = "WEBHOOKS_ALLOW_LOOPBACK_HTTP";
+
+/// Public https consumers only, unless [`WEBHOOKS_LOOPBACK_FLAG`] is `true`.
+fn webhook_transport() -> Transport {
+    if var(WEBHOOKS_LOOPBACK_FLAG).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        Transport::LoopbackHttp
+    } else {
+        Transport::PublicHttps
+    }
+}
+
+/// `WEBHOOK_SECRET_PREFIX` (default `commerce-link-webhooks/`): as [`secret_prefix`], and not
+/// under the credentials' prefix.
+fn webhook_secret_prefix() -> Result<String, ConfigError> {
+    let prefix = var("WEBHOOK_SECRET_PREFIX").unwrap_or_else(|| "commerce-link-webhooks/".into());
+    let invalid = |reason: &str| ConfigError::Invalid { name: "WEBHOOK_SECRET_PREFIX", reason: reason.into() };
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
+        return Err(invalid("only letters, digits and /_+=.@- are allowed"));
+    }
+    if prefix.starts_with(&secret_prefix()?) {
+        return Err(invalid("must not start with SECRET_PREFIX (whoever reads credentials would read these too)"));
+    }
+    Ok(prefix)
 }
 
 /// `SECRET_PREFIX` (default `commerce-link/`): letters, digits and `/_+=.@-` only.

@@ -9,7 +9,7 @@
 //!    [`bigcommerce`] (the client, its endpoints and the mappings to Codat's model).
 //! 4. The use cases: [`vault`] (credential storage), [`keyring`] (the link keys, from a secret), [`syncs`] (requesting syncs), [`sync`] (fn
 //!    sync-worker), [`scheduler`] and [`sweep`] (fn scheduler), [`companies`] (fn companies), [`link`] (fn
-//!    link), [`data`] (fn data).
+//!    link), [`data`] (fn data), [`webhooks`] (Codat's events: signing, consumer URLs, delivery).
 //! 5. [`http`]: the HTTP edge (auth, requests, errors, and one router per HTTP function).
 //! 6. [`config`] (typed environment configuration, logging) and [`wiring`] (one builder per
 //!    function), which the functions' `main.rs` call.
@@ -32,4 +32,5 @@ pub mod sweep;
 pub mod sync;
 pub mod syncs;
 pub mod vault;
+pub mod webhooks;
 pub mod wiring;

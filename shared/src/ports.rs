@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob, ErasureProgress,
-    ErasureReceipt, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings,
+    ErasureReceipt, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings, WebhookConsumer,
 };
 use crate::error::StoreError;
 
@@ -181,6 +181,26 @@ pub trait ApiKeyStore: Send + Sync {
     async fn create_api_key(&self, key: &StoredApiKey, max: usize) -> Result<(), StoreError>;
     /// Deletes a key; false when there is none with that id.
     async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError>;
+}
+
+/// Webhook consumers (their secrets are in Secrets Manager, named by their ids).
+#[async_trait]
+pub trait WebhookConsumerStore: Send + Sync {
+    /// Every consumer, oldest first.
+    async fn webhook_consumers(&self) -> Result<Vec<WebhookConsumer>, StoreError>;
+    /// One consumer, if it exists.
+    async fn webhook_consumer(&self, id: Uuid) -> Result<Option<WebhookConsumer>, StoreError>;
+    /// Stores `consumer` unless `max` consumers are stored already (`ConditionFailed` then).
+    async fn create_webhook_consumer(&self, consumer: &WebhookConsumer, max: usize) -> Result<(), StoreError>;
+    /// Deletes a consumer; false when there is none with that id.
+    async fn delete_webhook_consumer(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Disables or re-enables a consumer (re-enabling forgets its failures); the consumer as it
+    /// is now, or `None` when there is none.
+    async fn set_webhook_consumer_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+    ) -> Result<Option<WebhookConsumer>, StoreError>;
 }
 
 /// Which running datasets the scheduler's sweep looks for ([`DatasetStore::stale_datasets`]).
@@ -486,6 +506,7 @@ pub trait PlatformStore:
     + ScheduleStore
     + ApiKeyStore
     + ErasureStore
+    + WebhookConsumerStore
 {
 }
 
@@ -497,7 +518,8 @@ impl<
         + DatasetStore
         + ScheduleStore
         + ApiKeyStore
-        + ErasureStore,
+        + ErasureStore
+        + WebhookConsumerStore,
 > PlatformStore for T
 {
 }

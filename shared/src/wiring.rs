@@ -21,6 +21,7 @@ use crate::http::portal::PortalApi;
 use crate::link::LinkService;
 use crate::sync::SyncWorker;
 use crate::vault::CredentialVault;
+use crate::webhooks::secrets::ConsumerSecrets;
 
 /// The AWS clients of one function, built once from its SDK configuration (its credentials).
 #[derive(Clone, Debug)]
@@ -62,7 +63,10 @@ pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<Dyn
     let mut edge = config.edge;
     edge.keys = edge.keys.with_store(Arc::new(store.clone()));
     edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
-    CompaniesApi::new(Companies::new(store, vault, queue), edge)
+    let consumer_secrets =
+        ConsumerSecrets::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.webhook_secret_prefix);
+    let companies = Companies::new(store, vault, queue).with_webhooks(consumer_secrets, config.webhook_transport);
+    CompaniesApi::new(companies, edge)
 }
 
 /// fn link: the Link pages and `PUT .../authorization`.

@@ -7,7 +7,9 @@ use uuid::Uuid;
 use super::reader::FieldReader;
 use super::{BadInput, ValidationItem};
 use crate::domain::company::{CompanyPatch, MAX_DESCRIPTION_CHARS};
+use crate::domain::consumer_url::{ConsumerUrl, Transport};
 use crate::domain::sync_settings::MAX_SYNC_SCHEDULE_HOURS;
+use crate::domain::webhook::{ConsumerDraft, EventType, MAX_COMPANY_TAG_CHARS, MAX_COMPANY_TAGS, Subscription};
 use crate::domain::{CompanyDraft, CompanyName, DataType, SyncSetting, SyncSettings, Tags};
 use crate::query::parse_datetime;
 
@@ -63,6 +65,93 @@ pub fn sync_settings(body: &Value, company_id: Uuid) -> Result<SyncSettings, Bad
 /// (as `GET /profile/syncSettings` gives it).
 pub fn profile_sync_settings(body: &Value, client_id: Uuid) -> Result<SyncSettings, BadInput> {
     settings_body(body, ("clientId", client_id, "this deployment's clientId (GET /profile/syncSettings)"))
+}
+
+/// `POST /webhooks`: `{url, eventTypes, companyTags?, disabled?}`, the URL checked under
+/// `transport` before anything is stored.
+pub fn consumer_draft(body: &Value, transport: Transport) -> Result<ConsumerDraft, BadInput> {
+    let mut reader = FieldReader::new(body, &["url", "eventTypes", "companyTags", "disabled"])?;
+    let url = reader
+        .required_string("url")
+        .and_then(|raw| parse_field(&mut reader, "url", ConsumerUrl::parse(raw, transport).map_err(|e| e.to_string())));
+    let event_types = read_event_types(&mut reader);
+    let company_tags = read_company_tags(&mut reader);
+    let disabled = reader.bool("disabled").unwrap_or(false);
+    reader.finish()?;
+    match (url, event_types) {
+        (Some(url), Some(event_types)) => {
+            Ok(ConsumerDraft { url, subscription: Subscription { event_types, company_tags }, disabled })
+        }
+        _ => Err(BadInput::message("The webhook consumer is incomplete")),
+    }
+}
+
+/// `eventTypes`: required, at least one, each a documented event type, no repeats.
+fn read_event_types(reader: &mut FieldReader<'_>) -> Option<Vec<EventType>> {
+    let known = || EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+    let Some(raw) = reader.raw("eventTypes") else {
+        reader.error("eventTypes", format!("'eventTypes' is required: a list of one or more of {}", known()));
+        return None;
+    };
+    let Some(list) = raw.as_array().filter(|l| !l.is_empty()) else {
+        reader.error("eventTypes", format!("'eventTypes' must list one or more of {}", known()));
+        return None;
+    };
+    let mut types = Vec::new();
+    for item in list {
+        match item.as_str().and_then(EventType::parse) {
+            Some(t) if !types.contains(&t) => types.push(t),
+            Some(t) => reader.error("eventTypes", format!("'{t}' is listed twice")),
+            None => {
+                let shown: String =
+                    item.as_str().map_or_else(|| item.to_string(), str::to_string).chars().take(64).collect();
+                reader.error("eventTypes", format!("'{shown}' is not an event type; the event types are {}", known()));
+            }
+        }
+    }
+    (types.len() == list.len()).then_some(types)
+}
+
+/// `companyTags`: optional, at most 10 of `tagKey:tagValue`, each at most 128 characters.
+fn read_company_tags(reader: &mut FieldReader<'_>) -> Vec<String> {
+    let Some(raw) = reader.raw("companyTags") else { return Vec::new() };
+    let Some(list) = raw.as_array() else {
+        reader.error("companyTags", "'companyTags' must be a list of 'tagKey:tagValue' strings");
+        return Vec::new();
+    };
+    if list.len() > MAX_COMPANY_TAGS {
+        reader.error("companyTags", format!("'companyTags' may hold at most {MAX_COMPANY_TAGS} tags"));
+        return Vec::new();
+    }
+    let mut tags = Vec::new();
+    for item in list {
+        match item.as_str() {
+            Some(tag)
+                if tag.chars().count() <= MAX_COMPANY_TAG_CHARS
+                    && tag.split_once(':').is_some_and(|(k, _)| !k.is_empty()) =>
+            {
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_string());
+                }
+            }
+            _ => reader.error(
+                "companyTags",
+                format!("each of 'companyTags' must be 'tagKey:tagValue', at most {MAX_COMPANY_TAG_CHARS} characters"),
+            ),
+        }
+    }
+    tags
+}
+
+/// `PATCH /webhooks/{webhookId}`: `{"disabled": true|false}` (an extension).
+pub fn consumer_patch(body: &Value) -> Result<bool, BadInput> {
+    let mut reader = FieldReader::new(body, &["disabled"])?;
+    let disabled = reader.bool("disabled");
+    if disabled.is_none() && reader.raw("disabled").is_none() {
+        reader.error("disabled", "'disabled' is required: true or false");
+    }
+    reader.finish()?;
+    disabled.ok_or_else(|| BadInput::message("'disabled' is required"))
 }
 
 /// `POST /apiKeys`: `{"name": ...}`, the name optional (an empty body too).

@@ -313,6 +313,22 @@ pub fn api_key(stored: &StoredApiKey, key: Option<&str>) -> Value {
     value
 }
 
+/// Codat's `WebhookConsumer`; `secret` (`whsec_…`, an extension) only in the answer that
+/// created it.
+pub fn webhook_consumer(consumer: &crate::domain::WebhookConsumer, secret: Option<&secrecy::SecretString>) -> Value {
+    let mut value = serde_json::json!({
+        "id": consumer.id,
+        "url": consumer.url,
+        "eventTypes": consumer.subscription.event_types,
+        "companyTags": consumer.subscription.company_tags,
+        "disabled": consumer.disabled,
+    });
+    if let Some(secret) = secret {
+        value["secret"] = Value::String(secrecy::ExposeSecret::expose_secret(secret).to_string());
+    }
+    value
+}
+
 /// Codat's `ApiKeyDetails` of a bootstrap key: its id and a name saying where it comes from.
 pub fn bootstrap_key(id: uuid::Uuid) -> Value {
     serde_json::json!({"id": id, "name": BOOTSTRAP_KEY_NAME})

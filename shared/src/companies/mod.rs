@@ -2,10 +2,13 @@
 //! settings, the pull history and sync requests. Routing, wire parsing and rendering are the
 //! HTTP edge's (`http::companies`); every answer here is a domain value or a [`CompaniesError`].
 
+mod webhooks;
+
 use chrono::Utc;
 use uuid::Uuid;
 
 use crate::domain::api_key::MAX_API_KEYS;
+use crate::domain::consumer_url::Transport;
 use crate::domain::erasure::erasure_receipt_key;
 use crate::domain::{
     Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob,
@@ -15,6 +18,7 @@ use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
 use crate::syncs::{Known, request_syncs, request_syncs_with};
 use crate::vault::CredentialVault;
+use crate::webhooks::secrets::ConsumerSecrets;
 use std::sync::Arc;
 
 /// Why a request of the Platform API cannot be served.
@@ -53,6 +57,12 @@ pub enum CompaniesError {
     /// Bootstrap keys come from the deploy parameter and cannot be deleted here.
     #[error("API key {0} is a bootstrap key")]
     BootstrapKey(Uuid),
+    /// The deployment holds [`crate::domain::webhook::MAX_CONSUMERS`] webhook consumers already.
+    #[error("too many webhook consumers")]
+    TooManyConsumers,
+    /// No webhook consumer has this id.
+    #[error("no webhook consumer {0}")]
+    ConsumerNotFound(Uuid),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -79,13 +89,26 @@ pub struct Companies<S> {
     store: S,
     vault: CredentialVault,
     queue: Arc<dyn JobQueue>,
+    consumer_secrets: Option<ConsumerSecrets>,
+    webhook_transport: Transport,
 }
 
 impl<S: PlatformStore> Companies<S> {
     /// Over `store`; `vault` deletes the credentials of deleted connections, `queue` takes sync
     /// requests and erasures.
     pub fn new(store: S, vault: CredentialVault, queue: Arc<dyn JobQueue>) -> Self {
-        Self { store, vault, queue }
+        Self { store, vault, queue, consumer_secrets: None, webhook_transport: Transport::PublicHttps }
+    }
+
+    /// The same, managing webhook consumers, whose secrets `secrets` keeps, at URLs allowed
+    /// under `transport` (fn companies).
+    pub fn with_webhooks(self, secrets: ConsumerSecrets, transport: Transport) -> Self {
+        Self { consumer_secrets: Some(secrets), webhook_transport: transport, ..self }
+    }
+
+    /// Where webhook consumers may be.
+    pub fn webhook_transport(&self) -> Transport {
+        self.webhook_transport
     }
 
     /// The integration toggle.

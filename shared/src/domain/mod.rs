@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod company;
 pub mod connection;
+pub mod consumer_url;
 pub mod data_type;
 pub mod dataset;
 pub mod erasure;
@@ -13,6 +14,7 @@ pub mod job;
 pub mod link;
 pub mod sales;
 pub mod sync_settings;
+pub mod webhook;
 
 pub use api_key::{NewApiKey, StoredApiKey};
 pub use company::{Company, CompanyDraft, CompanyName, CompanyPatch, Tags};
@@ -25,3 +27,4 @@ pub use job::{JobReason, SyncJob};
 pub use link::{LinkKey, LinkKeys, LinkNonce, LinkToken, StoredLinkKeys};
 pub use sales::SalesByMonth;
 pub use sync_settings::{SyncSetting, SyncSettings};
+pub use webhook::{EventType, Subscription, WebhookConsumer};

@@ -311,7 +311,8 @@ pub async fn sweep_marks<S: PlatformStore>(store: &S) {
     assert!(store.stale_datasets(Unsent, minutes(10_000), 10).await.expect("unsent").is_empty());
 }
 
-/// API keys (a bounded count, digests only) and the deployment's default sync settings.
+/// API keys (a bounded count, digests only), webhook consumers and the deployment's default sync
+/// settings.
 pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
     use shared::domain::NewApiKey;
     assert!(store.api_keys().await.expect("list").is_empty());
@@ -327,6 +328,8 @@ pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
     assert!(!store.delete_api_key(first.stored.id).await.expect("delete again"), "gone");
     store.create_api_key(&third.stored, 2).await.expect("room again after a delete");
     assert_eq!(store.api_keys().await.expect("list").len(), 2);
+
+    webhook_consumers(store).await;
 
     assert_eq!(store.profile_sync_settings().await.expect("profile"), None);
     let company = company("Profiled");
@@ -348,6 +351,44 @@ pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
     };
     store.put_sync_settings(company.id, &own).await.expect("own");
     assert_eq!(hours(&store.settings_in_force(company.id).await.expect("in force"), DataType::Orders), Some(2));
+}
+
+/// Webhook consumers: bounded, listed oldest first, disabled and re-enabled (forgetting their
+/// failures), deleted.
+async fn webhook_consumers<S: PlatformStore>(store: &S) {
+    use shared::domain::{EventType, Subscription, WebhookConsumer};
+    let consumer = |offset: i64, tags: &[&str]| WebhookConsumer {
+        id: Uuid::new_v4(),
+        url: "https://hooks.example.com/codat".into(),
+        subscription: Subscription {
+            event_types: vec![EventType::ReadCompleted, EventType::ConnectionFailed],
+            company_tags: tags.iter().map(|t| t.to_string()).collect(),
+        },
+        disabled: false,
+        created: Utc::now() + chrono::Duration::seconds(offset),
+        failing_since: Some(Utc::now()),
+    };
+    assert!(store.webhook_consumers().await.expect("list").is_empty());
+    let (first, second) = (consumer(0, &["region:us"]), consumer(1, &[]));
+    store.create_webhook_consumer(&second, 2).await.expect("second");
+    store.create_webhook_consumer(&first, 2).await.expect("first");
+    assert!(condition_failed(store.create_webhook_consumer(&consumer(2, &[]), 2).await), "at the limit");
+    assert_eq!(store.webhook_consumers().await.expect("list"), [first.clone(), second.clone()], "oldest first");
+    assert_eq!(store.webhook_consumer(first.id).await.expect("get"), Some(first.clone()));
+
+    let disabled = store.set_webhook_consumer_disabled(first.id, true).await.expect("disable").expect("present");
+    assert!(disabled.disabled);
+    assert_eq!(disabled.failing_since, first.failing_since, "disabling keeps the failures");
+    let enabled = store.set_webhook_consumer_disabled(first.id, false).await.expect("enable").expect("present");
+    assert_eq!(enabled, WebhookConsumer { failing_since: None, ..first.clone() });
+    assert_eq!(store.webhook_consumer(first.id).await.expect("get"), Some(enabled));
+    assert_eq!(store.set_webhook_consumer_disabled(Uuid::new_v4(), true).await.expect("none"), None);
+
+    assert!(store.delete_webhook_consumer(first.id).await.expect("delete"));
+    assert!(!store.delete_webhook_consumer(first.id).await.expect("delete again"), "gone");
+    assert_eq!(store.webhook_consumer(first.id).await.expect("get"), None);
+    store.create_webhook_consumer(&consumer(3, &[]), 2).await.expect("room again after a delete");
+    assert_eq!(store.webhook_consumers().await.expect("list").len(), 2);
 }
 
 /// The history: superseded datasets expire (the store keeps history with a retention of zero:

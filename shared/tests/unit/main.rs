@@ -1,11 +1,12 @@
 //! Fast tests that need no AWS emulator (`make test-unit`): the ports' contract against the
-//! in-memory twins, and the sync worker's run logic over the twins against the in-process
-//! sandbox store.
+//! in-memory twins, the sync worker's run logic over the twins against the in-process sandbox
+//! store, and webhook delivery attempts to a receiver on loopback.
 
 #[path = "../contract/mod.rs"]
 mod contract;
 mod retries;
 mod sweep;
+mod webhooks;
 mod worker;
 
 use shared::adapters::memory::{MemoryRecords, MemorySecrets, MemoryStore};

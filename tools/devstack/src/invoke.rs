@@ -51,6 +51,8 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<Companies
         edge: example_edge()?,
         queue_url,
         secret_prefix: format!("{table}-commerce-link/"),
+        webhook_secret_prefix: format!("{table}-commerce-link-webhooks/"),
+        webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
     };
     Ok(wiring::companies(&function_clients(sdk, "CompaniesFunction", &local).await?, config))
 }

@@ -10,6 +10,7 @@
 //! - [`tap`]: a proxy on a function's outgoing calls, for kills at chosen points
 //! - [`moto`]: a moto server process on loopback (the AWS emulator)
 //! - [`remote`]: the benchmark's in-memory record store served to a worker process
+//! - [`receiver`]: a webhook consumer on loopback that verifies signatures (demo and tests)
 //! - [`template`]: the resources of `template.yaml`, created in moto under their logical names
 //! - [`event`]: HTTP requests turned into API Gateway HTTP API (v2) events, as API Gateway does
 //! - [`runner`]: a local HTTP server handing those events to the same handlers the Lambdas run
@@ -26,6 +27,7 @@ pub mod invoke;
 pub mod keys;
 pub mod lambda;
 pub mod moto;
+pub mod receiver;
 pub mod remote;
 pub mod runner;
 pub mod stack;

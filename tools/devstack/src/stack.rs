@@ -165,8 +165,8 @@ impl WorkerProcess {
 
 /// What Lambda (and this stack) adds to a function process's template environment: the AWS
 /// endpoint and region, the function's own principal, JSON logs, and the local-development
-/// switch (the sandbox is plain http on loopback).
-fn lambda_environment(aws: &str, principal: &Principal) -> [(String, String); 7] {
+/// switches (the sandbox is plain http on loopback, and so are the webhook receivers).
+fn lambda_environment(aws: &str, principal: &Principal) -> [(String, String); 8] {
     [
         ("AWS_ENDPOINT_URL".to_string(), aws.to_string()),
         ("AWS_REGION".to_string(), crate::iam::REGION.to_string()),
@@ -175,6 +175,7 @@ fn lambda_environment(aws: &str, principal: &Principal) -> [(String, String); 7]
         ("AWS_SECRET_ACCESS_KEY".to_string(), principal.secret_access_key.clone()),
         ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
         (shared::config::ALLOW_HTTP_FLAG.to_string(), "true".to_string()),
+        (shared::config::WEBHOOKS_LOOPBACK_FLAG.to_string(), "true".to_string()),
     ]
 }
 
@@ -357,6 +358,9 @@ impl DevStack {
                 edge: edge.clone(),
                 queue_url: sync_queue.clone(),
                 secret_prefix: secret_prefix.clone(),
+                webhook_secret_prefix: format!("{}commerce-link-webhooks/", options.name_prefix),
+                // The dev stack's setting: consumers may be plain http on 127.0.0.1.
+                webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
             },
         ));
         let data_config = DataConfig {

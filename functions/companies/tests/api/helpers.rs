@@ -89,6 +89,8 @@ impl TestApp {
             edge,
             queue_url: queue_url.clone(),
             secret_prefix: format!("{table}/"),
+            webhook_secret_prefix: format!("{table}-webhooks/"),
+            webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
         };
         let api = companies(&Clients::new(&sdk()), config);
         Self { api, store, key, table, dynamo, link_key, secrets: secrets_client, sqs, queue_url }

@@ -15,3 +15,4 @@ mod runner;
 mod settings;
 mod spec;
 mod template;
+mod webhooks;

@@ -70,6 +70,8 @@ fn companies_function_routes_and_least_privilege() {
         ("ANY", "/companies/{companyId}/syncSettings"),
         ("ANY", "/integrations/{platformKey}"),
         ("ANY", "/profile/syncSettings"),
+        ("ANY", "/webhooks"),
+        ("ANY", "/webhooks/{webhookId}"),
         ("GET", "/assets/{asset}"),
         ("GET", "/companies/{companyId}/connections/{connectionId}/erasure"),
         ("GET", "/companies/{companyId}/dataStatus"),
@@ -81,23 +83,32 @@ fn companies_function_routes_and_least_privilege() {
     let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routes, expected);
     let env = &f["Environment"]["Variables"];
-    for var in ["TABLE_NAME", "API_KEY_SHA256", "PUBLIC_BASE_URL", "LINK_KEY_SECRET", "SYNC_QUEUE_URL"] {
+    for var in [
+        "TABLE_NAME",
+        "API_KEY_SHA256",
+        "PUBLIC_BASE_URL",
+        "LINK_KEY_SECRET",
+        "SYNC_QUEUE_URL",
+        "WEBHOOK_SECRET_PREFIX",
+    ] {
         assert!(!env[var].is_null(), "{var} missing");
     }
     let policy = serde_norway::to_string(&f["Policies"]).expect("policies");
-    for forbidden in [
-        "dynamodb:Scan",
-        "dynamodb:*",
-        "PutSecretValue",
-        "CreateSecret",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "'*'",
-        "\"*\"",
-    ] {
+    for forbidden in
+        ["dynamodb:Scan", "dynamodb:*", "PutSecretValue", "sqs:ReceiveMessage", "sqs:DeleteMessage", "'*'", "\"*\""]
+    {
         assert!(!policy.contains(forbidden), "companies policy must not grant {forbidden}: {policy}");
     }
     assert!(policy.contains("secretsmanager:DeleteSecret"), "deleting a connection deletes its secret");
+    // It creates secrets only under the webhook prefix (consumers' signing secrets), never
+    // credentials.
+    let statements = f["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default();
+    for statement in statements {
+        let text = serde_norway::to_string(&statement).expect("statement");
+        if text.contains("CreateSecret") {
+            assert!(text.contains("${WebhookSecretPrefix}*") && !text.contains("${SecretPrefix}*"), "{text}");
+        }
+    }
 }
 
 #[test]
@@ -202,6 +213,8 @@ fn every_policy_names_the_resources_its_actions_touch() {
     use devstack::iam::{get_att_arn, statement_actions, statement_resources, template_statements};
     let template = devstack::template::Template::load_default().expect("template");
     let secrets = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*";
+    let webhook_secrets =
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${WebhookSecretPrefix}*";
     let kind = |id: &str| template.resources.get(id).map(|r| r.kind.clone()).unwrap_or_default();
     for function in template.function_ids() {
         let mut indexes = Vec::new();
@@ -241,6 +254,20 @@ fn every_policy_names_the_resources_its_actions_touch() {
                         Value::Tagged(t) if t.tag == "Ref" => {
                             assert_eq!(t.value.as_str(), Some("LinkSigningKeySecret"), "{function}");
                             assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{function}: read only");
+                        }
+                        // Webhook consumers' secrets: created and deleted with their consumer
+                        // by fn companies, which never reads them.
+                        _ if sub.as_deref() == Some(webhook_secrets) => {
+                            assert_eq!(function, "CompaniesFunction", "{function}: webhook secrets");
+                            assert!(
+                                actions.iter().all(|a| [
+                                    "secretsmanager:CreateSecret",
+                                    "secretsmanager:TagResource",
+                                    "secretsmanager:DeleteSecret"
+                                ]
+                                .contains(&a.as_str())),
+                                "{function}: webhook secrets are created and deleted, not read: {actions:?}"
+                            );
                         }
                         _ => assert_eq!(sub.as_deref(), Some(secrets), "{function}: secrets only under the prefix"),
                     },
@@ -361,9 +388,23 @@ fn the_bigcommerce_base_parameter_is_https_only() {
     {
         assert!(!pattern.is_match(bad), "{bad}");
     }
-    // And the functions never set the local-development switch.
+    // And the functions never set the local-development switches.
     for (name, f) in functions(&t) {
         let variables = &f["Properties"]["Environment"]["Variables"];
-        assert!(variables.get("BIGCOMMERCE_ALLOW_HTTP").is_none(), "{name}");
+        assert!(variables.get(shared::config::ALLOW_HTTP_FLAG).is_none(), "{name}");
+        assert!(variables.get(shared::config::WEBHOOKS_LOOPBACK_FLAG).is_none(), "{name}");
     }
+}
+
+#[test]
+fn webhook_secrets_live_apart_from_the_credentials() {
+    let t = template();
+    let credentials = t["Parameters"]["SecretPrefix"]["Default"].as_str().expect("credential prefix");
+    let webhooks = t["Parameters"]["WebhookSecretPrefix"]["Default"].as_str().expect("webhook prefix");
+    // The worker reads every secret under the credentials' prefix: webhook secrets are outside it.
+    assert!(!webhooks.starts_with(credentials) && !credentials.starts_with(webhooks), "{credentials} {webhooks}");
+    let companies = &t["Resources"]["CompaniesFunction"]["Properties"];
+    assert!(!companies["Environment"]["Variables"]["WEBHOOK_SECRET_PREFIX"].is_null(), "fn companies names them");
+    let policy = serde_norway::to_string(&companies["Policies"]).expect("policies");
+    assert!(policy.contains("${WebhookSecretPrefix}*"), "{policy}");
 }

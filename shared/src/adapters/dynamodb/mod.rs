@@ -33,6 +33,7 @@ mod erasure;
 mod item;
 pub mod records;
 mod schedule;
+mod webhooks;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::QueryOutput;

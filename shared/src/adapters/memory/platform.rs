@@ -11,12 +11,12 @@ use uuid::Uuid;
 use crate::codat::timestamp;
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt, History,
-    IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings,
+    IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings, WebhookConsumer,
 };
 use crate::error::StoreError;
 use crate::ports::{
     ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, ErasureStore, IntegrationStore,
-    LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
+    LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore, WebhookConsumerStore,
 };
 
 #[derive(Default)]
@@ -29,6 +29,7 @@ struct State {
     settings: BTreeMap<Uuid, SyncSettings>,
     profile: Option<SyncSettings>,
     api_keys: BTreeMap<Uuid, StoredApiKey>,
+    webhook_consumers: BTreeMap<Uuid, WebhookConsumer>,
     attempts: BTreeMap<(String, i64), u32>,
     /// Lockouts by key: (strikes, last strike, expires).
     lockouts: BTreeMap<String, (u32, i64, i64)>,
@@ -331,6 +332,50 @@ impl ApiKeyStore for MemoryStore {
 
     async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
         Ok(self.lock().api_keys.remove(&id).is_some())
+    }
+}
+
+#[async_trait]
+impl WebhookConsumerStore for MemoryStore {
+    async fn webhook_consumers(&self) -> Result<Vec<WebhookConsumer>, StoreError> {
+        let mut consumers: Vec<WebhookConsumer> = self.lock().webhook_consumers.values().cloned().collect();
+        consumers.sort_by_key(|c| (c.created, c.id));
+        Ok(consumers)
+    }
+
+    async fn webhook_consumer(&self, id: Uuid) -> Result<Option<WebhookConsumer>, StoreError> {
+        Ok(self.lock().webhook_consumers.get(&id).cloned())
+    }
+
+    async fn create_webhook_consumer(&self, consumer: &WebhookConsumer, max: usize) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.webhook_consumers.len() >= max {
+            return Err(condition("at the consumer limit"));
+        }
+        if state.webhook_consumers.contains_key(&consumer.id) {
+            return Err(condition("consumer exists"));
+        }
+        state.webhook_consumers.insert(consumer.id, consumer.clone());
+        Ok(())
+    }
+
+    async fn delete_webhook_consumer(&self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.lock().webhook_consumers.remove(&id).is_some())
+    }
+
+    async fn set_webhook_consumer_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+    ) -> Result<Option<WebhookConsumer>, StoreError> {
+        let mut state = self.lock();
+        Ok(state.webhook_consumers.get_mut(&id).map(|consumer| {
+            consumer.disabled = disabled;
+            if !disabled {
+                consumer.failing_since = None;
+            }
+            consumer.clone()
+        }))
     }
 }
 

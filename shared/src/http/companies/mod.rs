@@ -24,6 +24,7 @@ use crate::codat::{
 };
 use crate::companies::{Companies, CompaniesError, ErasureStatus};
 use crate::domain::integration::PLATFORM_KEY;
+use crate::domain::webhook::MAX_CONSUMERS;
 use crate::domain::{ConnectionStatus, DataType};
 use crate::ports::{CompanyRecord, PlatformStore};
 use crate::query::Query;
@@ -52,6 +53,8 @@ enum Route {
     ProfileSyncSettings,
     ApiKeys,
     ApiKey(Uuid),
+    Webhooks,
+    Webhook(Uuid),
 }
 
 fn integration_key(raw: &str) -> Result<(), ApiError> {
@@ -74,6 +77,8 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ["apiKeys", id] => Route::ApiKey(
             Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("API key {} not found", shorten(id))))?,
         ),
+        ["webhooks"] => Route::Webhooks,
+        ["webhooks", id] => Route::Webhook(Uuid::parse_str(id).map_err(|_| consumer_not_found(&shorten(id)))?),
         ["integrations", key] => {
             integration_key(key)?;
             Route::Integration
@@ -100,6 +105,10 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
         ),
         _ => return Err(ApiError::not_found("No such resource")),
     })
+}
+
+fn consumer_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Webhook consumer {id} not found"))
 }
 
 /// The erasure extension's answer: where the erasure of `id` (a company or a connection) stands.
@@ -154,6 +163,10 @@ impl From<CompaniesError> for ApiError {
             CompaniesError::BootstrapKey(id) => ApiError::bad_request(format!(
                 "API key {id} comes from the deploy parameter ApiKeySha256 and cannot be deleted here; remove its digest from the parameter and redeploy"
             )),
+            CompaniesError::TooManyConsumers => ApiError::bad_request(format!(
+                "Maximum number of webhook consumers ({MAX_CONSUMERS}) reached. Delete an unused consumer and try again."
+            )),
+            CompaniesError::ConsumerNotFound(id) => consumer_not_found(&id.to_string()),
             CompaniesError::Store(e) => e.into(),
         }
     }
@@ -318,6 +331,23 @@ impl<S: PlatformStore> CompaniesApi<S> {
                 service.delete_api_key(id, &self.edge.keys.bootstrap_ids()).await?;
                 self.edge.keys.forget_cache();
                 tracing::info!(by = %principal.key_id, "API key deleted through the API");
+                empty(StatusCode::NO_CONTENT, cid)
+            }
+            (Route::Webhooks, Method::GET) => {
+                let consumers = service.webhook_consumers().await?;
+                ok(json!({ "results": consumers.iter().map(|c| codat::webhook_consumer(c, None)).collect::<Vec<_>>() }))
+            }
+            (Route::Webhooks, Method::POST) => {
+                let draft = codat::bodies::consumer_draft(&json_body(req)?, service.webhook_transport())?;
+                let (created, secret) = service.create_webhook_consumer(draft).await?;
+                json(StatusCode::CREATED, &codat::webhook_consumer(&created, Some(&secret)), cid)
+            }
+            (Route::Webhook(id), Method::PATCH) => {
+                let disabled = codat::bodies::consumer_patch(&json_body(req)?)?;
+                ok(codat::webhook_consumer(&service.set_webhook_consumer_disabled(id, disabled).await?, None))
+            }
+            (Route::Webhook(id), Method::DELETE) => {
+                service.delete_webhook_consumer(id).await?;
                 empty(StatusCode::NO_CONTENT, cid)
             }
             (_, method) => return Err(ApiError::method_not_allowed(&method)),

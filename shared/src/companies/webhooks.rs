@@ -1,0 +1,76 @@
+//! Webhook consumers (`/webhooks`): created with a fresh signing secret (kept in Secrets
+//! Manager before the consumer exists, so that no consumer is ever without one; shown once),
+//! listed, disabled or re-enabled, deleted (the secret first, so a retried delete converges).
+
+use chrono::Utc;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::{Companies, CompaniesError, Result};
+use crate::domain::webhook::{ConsumerDraft, MAX_CONSUMERS, WebhookConsumer};
+use crate::error::StoreError;
+use crate::ports::PlatformStore;
+use crate::webhooks::secrets::ConsumerSecrets;
+use crate::webhooks::signing::SigningSecret;
+
+impl<S: PlatformStore> Companies<S> {
+    fn consumer_secrets(&self) -> Result<&ConsumerSecrets> {
+        self.consumer_secrets
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("this function does not manage webhook consumers".into()).into())
+    }
+
+    /// Every webhook consumer, oldest first.
+    pub async fn webhook_consumers(&self) -> Result<Vec<WebhookConsumer>> {
+        Ok(self.store.webhook_consumers().await?)
+    }
+
+    /// Creates a consumer and its signing secret (whose text is returned, to be shown once),
+    /// unless [`MAX_CONSUMERS`] exist already.
+    pub async fn create_webhook_consumer(&self, draft: ConsumerDraft) -> Result<(WebhookConsumer, SecretString)> {
+        let secrets = self.consumer_secrets()?;
+        let consumer = WebhookConsumer::create(draft, Utc::now());
+        let secret = SigningSecret::generate();
+        secrets.keep(consumer.id, &secret).await?;
+        match self.store.create_webhook_consumer(&consumer, MAX_CONSUMERS).await {
+            Ok(()) => {}
+            Err(e) => {
+                if let Err(cleanup) = secrets.forget(consumer.id).await {
+                    tracing::warn!(error = %cleanup, webhook_id = %consumer.id, "secret of a consumer not created left behind");
+                }
+                return Err(match e {
+                    StoreError::ConditionFailed(_) => CompaniesError::TooManyConsumers,
+                    e => e.into(),
+                });
+            }
+        }
+        tracing::info!(webhook_id = %consumer.id, event_types = consumer.subscription.event_types.len(), "webhook consumer created");
+        Ok((consumer, secret.text()))
+    }
+
+    /// Disables or re-enables a consumer.
+    pub async fn set_webhook_consumer_disabled(&self, id: Uuid, disabled: bool) -> Result<WebhookConsumer> {
+        let consumer = self
+            .store
+            .set_webhook_consumer_disabled(id, disabled)
+            .await?
+            .ok_or(CompaniesError::ConsumerNotFound(id))?;
+        tracing::info!(webhook_id = %id, disabled, "webhook consumer updated");
+        Ok(consumer)
+    }
+
+    /// Deletes a consumer: its secret first (a retry after a failure in between deletes the
+    /// consumer then), then the consumer, whose pending deliveries are dropped.
+    pub async fn delete_webhook_consumer(&self, id: Uuid) -> Result<()> {
+        let secrets = self.consumer_secrets()?;
+        if self.store.webhook_consumer(id).await?.is_none() {
+            return Err(CompaniesError::ConsumerNotFound(id));
+        }
+        secrets.forget(id).await?;
+        if !self.store.delete_webhook_consumer(id).await? {
+            return Err(CompaniesError::ConsumerNotFound(id));
+        }
+        tracing::info!(webhook_id = %id, "webhook consumer deleted");
+        Ok(())
+    }
+}
