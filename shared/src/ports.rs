@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob, ErasureProgress,
-    ErasureReceipt, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings, WebhookConsumer,
+    ErasureReceipt, Event, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings, WebhookConsumer,
 };
 use crate::error::StoreError;
 
@@ -37,7 +37,11 @@ pub trait IntegrationStore: Send + Sync {
 #[async_trait]
 pub trait CompanyStore: Send + Sync {
     /// Stores a new company (and its Link token). Fails with `ConditionFailed` if the id exists.
-    async fn create_company(&self, company: &Company) -> Result<(), StoreError>;
+    async fn create_company(&self, company: &Company) -> Result<(), StoreError> {
+        self.create_company_reporting(company, &[]).await
+    }
+    /// The same, writing `events` (the outbox) in the same transaction.
+    async fn create_company_reporting(&self, company: &Company, events: &[Event]) -> Result<(), StoreError>;
     /// A company with its connections; `None` if absent or being deleted.
     async fn get_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
     /// Every company with its connections (not in any order).
@@ -54,6 +58,13 @@ pub trait CompanyStore: Send + Sync {
     /// new children) and returns it with its connections (tombstones included), so each can be
     /// erased. Repeatable; `None` if there is no such company.
     async fn mark_company_deleting(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
+    /// The same, writing `events` in the same transaction as the mark, only if the company was
+    /// not marked before (a repeat writes no event).
+    async fn mark_company_deleting_reporting(
+        &self,
+        id: Uuid,
+        events: &[Event],
+    ) -> Result<Option<CompanyRecord>, StoreError>;
 }
 
 /// Erasure: tombstones, the purge of the platform table's items, receipts (see
@@ -68,6 +79,15 @@ pub trait ErasureStore: Send + Sync {
         company: Uuid,
         id: Uuid,
         progress: &ErasureProgress,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// The same, writing `events` in the same transaction as the tombstone, only if the
+    /// connection had none (a repeat writes no event).
+    async fn mark_connection_erasing_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: &ErasureProgress,
+        events: &[Event],
     ) -> Result<Option<Connection>, StoreError>;
     /// A company being deleted, with every connection it still has (tombstones included).
     async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
@@ -120,6 +140,17 @@ pub trait LinkStore: Send + Sync {
         id: Uuid,
         lease: Uuid,
         linked: &LinkedStore,
+    ) -> Result<Connection, StoreError> {
+        self.complete_link_reporting(company, id, lease, linked, &[]).await
+    }
+    /// The same, writing `events` in the same transaction.
+    async fn complete_link_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        lease: Uuid,
+        linked: &LinkedStore,
+        events: &[Event],
     ) -> Result<Connection, StoreError>;
     /// Releases `lease` without linking (verification failed).
     async fn release_link(&self, company: Uuid, id: Uuid, lease: Uuid) -> Result<(), StoreError>;
@@ -138,7 +169,11 @@ pub trait LinkStore: Send + Sync {
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection. `ConditionFailed` if its company is absent or being deleted.
-    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.create_connection_reporting(connection, &[]).await
+    }
+    /// The same, writing `events` in the same transaction.
+    async fn create_connection_reporting(&self, connection: &Connection, events: &[Event]) -> Result<(), StoreError>;
     /// A connection of a company.
     async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
     /// Changes status only if the current one is in `from`; `ConditionFailed` otherwise
@@ -149,7 +184,28 @@ pub trait ConnectionStore: Send + Sync {
         id: Uuid,
         from: &[ConnectionStatus],
         to: ConnectionStatus,
+    ) -> Result<Connection, StoreError> {
+        self.set_connection_status_reporting(company, id, from, to, &[]).await
+    }
+    /// The same, writing `events` in the same transaction.
+    async fn set_connection_status_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        from: &[ConnectionStatus],
+        to: ConnectionStatus,
+        events: &[Event],
     ) -> Result<Connection, StoreError>;
+}
+
+/// The outbox: every event, kept [`crate::domain::event::EVENT_RETENTION`] (by TTL) and
+/// relayed to consumers from the table's stream.
+#[async_trait]
+pub trait EventOutbox: Send + Sync {
+    /// Writes events whose change is written elsewhere or not at all (`connection.failed`).
+    async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
+    /// Events generated at or after `since`, oldest first, at most `limit`.
+    async fn events_since(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<Event>, StoreError>;
 }
 
 /// Sync settings.
@@ -507,6 +563,7 @@ pub trait PlatformStore:
     + ApiKeyStore
     + ErasureStore
     + WebhookConsumerStore
+    + EventOutbox
 {
 }
 
@@ -519,7 +576,8 @@ impl<
         + ScheduleStore
         + ApiKeyStore
         + ErasureStore
-        + WebhookConsumerStore,
+        + WebhookConsumerStore
+        + EventOutbox,
 > PlatformStore for T
 {
 }

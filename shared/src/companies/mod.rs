@@ -12,7 +12,8 @@ use crate::domain::consumer_url::Transport;
 use crate::domain::erasure::erasure_receipt_key;
 use crate::domain::{
     Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob,
-    ErasureProgress, ErasureReceipt, IntegrationState, JobReason, LinkNonce, NewApiKey, StoredApiKey, SyncSettings,
+    ErasureProgress, ErasureReceipt, Event, EventType, IntegrationState, JobReason, LinkNonce, NewApiKey, StoredApiKey,
+    SyncSettings,
 };
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, PlatformStore};
@@ -164,8 +165,10 @@ impl<S: PlatformStore> Companies<S> {
 
     /// Creates a company (and its Link token).
     pub async fn create_company(&self, draft: CompanyDraft) -> Result<Company> {
-        let company = Company::create(draft, Utc::now());
-        self.store.create_company(&company).await?;
+        let now = Utc::now();
+        let company = Company::create(draft, now);
+        let created = Event::about_company(EventType::CompanyCreated, &company, now);
+        self.store.create_company_reporting(&company, &[created]).await?;
         tracing::info!(company_id = %company.id, "company created");
         Ok(company)
     }
@@ -192,8 +195,16 @@ impl<S: PlatformStore> Companies<S> {
             self.queue_erasures(&erasing, now).await?;
             return Err(CompaniesError::CompanyNotFound(id));
         }
-        let record = self.store.mark_company_deleting(id).await?.ok_or(CompaniesError::CompanyNotFound(id))?;
         let now = Utc::now();
+        let events = match self.store.get_company(id).await? {
+            Some(record) => vec![Event::about_company(EventType::CompanyDeleted, &record.company, now)],
+            None => Vec::new(),
+        };
+        let record = self
+            .store
+            .mark_company_deleting_reporting(id, &events)
+            .await?
+            .ok_or(CompaniesError::CompanyNotFound(id))?;
         for connection in &record.connections {
             self.erase_connection(id, connection.id, now).await?;
         }
@@ -217,7 +228,19 @@ impl<S: PlatformStore> Companies<S> {
     /// Puts the tombstone on a connection and deletes its secret (by its deterministic name,
     /// whatever the connection records). False when there is no such connection.
     async fn erase_connection(&self, company: Uuid, id: Uuid, now: chrono::DateTime<Utc>) -> Result<bool> {
-        if self.store.mark_connection_erasing(company, id, &ErasureProgress::queued(now)).await?.is_none() {
+        self.erase_connection_reporting(company, id, now, &[]).await
+    }
+
+    /// The same, writing `events` with the tombstone (if it is the first).
+    async fn erase_connection_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        now: chrono::DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<bool> {
+        let progress = ErasureProgress::queued(now);
+        if self.store.mark_connection_erasing_reporting(company, id, &progress, events).await?.is_none() {
             return Ok(false);
         }
         self.vault.forget(&self.vault.secret_name(id)).await?;
@@ -260,25 +283,39 @@ impl<S: PlatformStore> Companies<S> {
 
     /// Creates a PendingAuth BigCommerce connection, unless the integration is disabled.
     pub async fn create_connection(&self, company: Uuid) -> Result<Connection> {
-        self.company(company).await?;
+        let record = self.company(company).await?;
         if !self.store.integration_state().await?.enabled {
             return Err(CompaniesError::IntegrationDisabled);
         }
-        let connection = Connection::create(company, Utc::now());
-        self.store.create_connection(&connection).await.map_err(|e| not_found_if_condition(e, company))?;
+        let now = Utc::now();
+        let connection = Connection::create(company, now);
+        let created = Event::about_connection(EventType::ConnectionCreated, &record.company, &connection, now);
+        self.store
+            .create_connection_reporting(&connection, &[created])
+            .await
+            .map_err(|e| not_found_if_condition(e, company))?;
         tracing::info!(company_id = %company, connection_id = %connection.id, "connection created");
         Ok(connection)
     }
 
     /// Unlinks a Linked connection (a conditional write: a concurrent change wins).
     pub async fn unlink(&self, company: Uuid, id: Uuid) -> Result<Connection> {
+        let record = self.company(company).await?;
         let current = self.connection(company, id).await?;
         if current.status != ConnectionStatus::Linked {
             return Err(CompaniesError::UnlinkNotLinked(current.status));
         }
+        let unlinked = Connection { status: ConnectionStatus::Unlinked, ..current };
+        let event = Event::about_connection(EventType::ConnectionDisconnected, &record.company, &unlinked, Utc::now());
         let updated = match self
             .store
-            .set_connection_status(company, id, &[ConnectionStatus::Linked], ConnectionStatus::Unlinked)
+            .set_connection_status_reporting(
+                company,
+                id,
+                &[ConnectionStatus::Linked],
+                ConnectionStatus::Unlinked,
+                &[event],
+            )
             .await
         {
             Ok(updated) => updated,
@@ -298,14 +335,19 @@ impl<S: PlatformStore> Companies<S> {
     /// Deletes a connection: its tombstone and its secret at once, then the erasure of its
     /// records, history and schedule as a job. Repeatable while the erasure runs.
     pub async fn delete_connection(&self, company: Uuid, id: Uuid) -> Result<()> {
-        self.company(company).await?;
+        let record = self.company(company).await?;
         let now = Utc::now();
-        if let Some(erasing) = self.store.get_connection(company, id).await?.and_then(|c| c.erasure) {
+        let current = self.store.get_connection(company, id).await?;
+        if let Some(erasing) = current.as_ref().and_then(|c| c.erasure.clone()) {
             // Deleted already: 404 as before, and its erasure queued again (repeatable).
             self.queue.enqueue_erasures(&[ErasureJob::connection(company, id, erasing.requested)]).await?;
             return Err(CompaniesError::ConnectionNotFound(id));
         }
-        if !self.erase_connection(company, id, now).await? {
+        let events: Vec<Event> = current
+            .iter()
+            .map(|c| Event::about_connection(EventType::ConnectionDeleted, &record.company, c, now))
+            .collect();
+        if !self.erase_connection_reporting(company, id, now, &events).await? {
             return Err(CompaniesError::ConnectionNotFound(id));
         }
         self.queue.enqueue_erasures(&[ErasureJob::connection(company, id, now)]).await?;

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::bigcommerce::credentials::check_field;
 use crate::bigcommerce::{BigCommerceClient, Credentials, CredentialsFile, VerifyError, parse_api_path, verify};
-use crate::domain::{Connection, ConnectionStatus, JobReason, LinkToken, SyncSettings};
+use crate::domain::event::LinkFailure;
+use crate::domain::{Connection, ConnectionStatus, Event, EventType, JobReason, LinkToken, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, LinkFunctionStore, LinkedStore};
 use crate::syncs::request_syncs;
@@ -218,6 +219,18 @@ pub struct Linked {
     pub first_syncs: FirstSyncs,
 }
 
+/// The `connection.failed` details of a refusal the merchant can fix (`None`: the store was
+/// busy or unreachable, which is not a failure to link).
+fn link_failure(error: &VerifyError) -> Option<LinkFailure> {
+    let (code, text) = match error {
+        VerifyError::TokenRejected => ("401", "Unauthorized"),
+        VerifyError::MissingScopes(_) => ("403", "Forbidden"),
+        VerifyError::StoreNotFound => ("404", "Not Found"),
+        VerifyError::Busy | VerifyError::Unreachable => return None,
+    };
+    Some(LinkFailure { status_code: code.into(), status_text: text.into(), message: error.merchant_message() })
+}
+
 /// Links connections.
 pub struct LinkService<S> {
     store: S,
@@ -266,8 +279,10 @@ impl<S: LinkFunctionStore> LinkService<S> {
         if let Some(pending) = record.connections.iter().rev().find(|c| c.status == ConnectionStatus::PendingAuth) {
             return Ok(pending.id);
         }
-        let created = Connection::create(record.company.id, Utc::now());
-        self.store.create_connection(&created).await?;
+        let now = Utc::now();
+        let created = Connection::create(record.company.id, now);
+        let event = Event::about_connection(EventType::ConnectionCreated, &record.company, &created, now);
+        self.store.create_connection_reporting(&created, &[event]).await?;
         Ok(created.id)
     }
 
@@ -326,7 +341,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
                     tracing::info!(company_id = %company, connection_id = %connection, "credentials for another store refused");
                     Err(LinkError::OtherStore { linked, submitted: credentials.store_hash.to_string() })
                 }
-                _ => self.verify_and_store(company, connection, lease, &credentials).await,
+                _ => self.verify_and_store(&c, lease, &credentials).await,
             },
             Ok(None) => Err(LinkError::NotFound),
             Err(e) => Err(e.into()),
@@ -342,15 +357,28 @@ impl<S: LinkFunctionStore> LinkService<S> {
 
     async fn verify_and_store(
         &self,
-        company: Uuid,
-        connection: Uuid,
+        current: &Connection,
         lease: Uuid,
         credentials: &Credentials,
     ) -> Result<Connection, LinkError> {
-        let store = verify(&self.client, credentials).await.map_err(|e| {
-            tracing::info!(company_id = %company, connection_id = %connection, reason = %e, "credentials refused");
-            LinkError::Verify(e)
-        })?;
+        let (company, connection) = (current.company_id, current.id);
+        let record = self.store.get_company(company).await?.ok_or(LinkError::NotFound)?;
+        let store = match verify(&self.client, credentials).await {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::info!(company_id = %company, connection_id = %connection, reason = %e, "credentials refused");
+                if let Some(failure) = link_failure(&e) {
+                    let event =
+                        Event::about_connection(EventType::ConnectionFailed, &record.company, current, Utc::now())
+                            .with_failure(failure);
+                    // The refusal is answered whether or not its event could be written.
+                    if let Err(error) = self.store.record_events(&[event]).await {
+                        tracing::error!(%error, "connection.failed could not be recorded");
+                    }
+                }
+                return Err(LinkError::Verify(e));
+            }
+        };
         let secret_name = self.vault.keep(company, connection, credentials).await?;
         let scopes: Vec<&str> = store.scopes.iter().map(|s| s.param()).collect();
         let info = BTreeMap::from([
@@ -361,7 +389,18 @@ impl<S: LinkFunctionStore> LinkService<S> {
         ]);
         let linked =
             LinkedStore { store_hash: credentials.store_hash.to_string(), secret_name: secret_name.clone(), info };
-        match self.store.complete_link(company, connection, lease, &linked).await {
+        let after = Connection {
+            status: ConnectionStatus::Linked,
+            store_hash: Some(linked.store_hash.clone()),
+            secret_name: Some(linked.secret_name.clone()),
+            info: linked.info.clone(),
+            ..current.clone()
+        };
+        let events: Vec<Event> = Event::status_change(current.status, ConnectionStatus::Linked)
+            .map(|kind| Event::about_connection(kind, &record.company, &after, Utc::now()))
+            .into_iter()
+            .collect();
+        match self.store.complete_link_reporting(company, connection, lease, &linked, &events).await {
             Ok(connection) => Ok(connection),
             Err(StoreError::ConditionFailed(_)) => {
                 // The lease expired, or the connection (or its company) is being erased or went

@@ -157,13 +157,32 @@ impl<S: PlatformStore> SyncWorker<S> {
                 self.continue_later(&run, checkpoint).await
             }
             Err(Stop::Fetch(FetchError::Unauthorized)) => {
+                // `connection.disconnected` is written with the status (nothing when the company
+                // or connection is gone: the status write is then refused too).
+                let now = chrono::Utc::now();
+                let events: Vec<crate::domain::Event> = match self.store.get_company(job.company_id).await {
+                    Ok(Some(record)) => record
+                        .connections
+                        .iter()
+                        .find(|c| c.id == job.connection_id)
+                        .map(|c| {
+                            let after =
+                                crate::domain::Connection { status: ConnectionStatus::Deauthorized, ..c.clone() };
+                            let kind = crate::domain::EventType::ConnectionDisconnected;
+                            crate::domain::Event::about_connection(kind, &record.company, &after, now)
+                        })
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let deauthorized = self
                     .store
-                    .set_connection_status(
+                    .set_connection_status_reporting(
                         job.company_id,
                         job.connection_id,
                         &[ConnectionStatus::Linked],
                         ConnectionStatus::Deauthorized,
+                        &events,
                     )
                     .await;
                 match deauthorized {

@@ -330,6 +330,7 @@ pub async fn keys_and_profile<S: PlatformStore>(store: &S) {
     assert_eq!(store.api_keys().await.expect("list").len(), 2);
 
     webhook_consumers(store).await;
+    outbox(store).await;
 
     assert_eq!(store.profile_sync_settings().await.expect("profile"), None);
     let company = company("Profiled");
@@ -389,6 +390,49 @@ async fn webhook_consumers<S: PlatformStore>(store: &S) {
     assert_eq!(store.webhook_consumer(first.id).await.expect("get"), None);
     store.create_webhook_consumer(&consumer(3, &[]), 2).await.expect("room again after a delete");
     assert_eq!(store.webhook_consumers().await.expect("list").len(), 2);
+}
+
+/// The outbox: an event is written with its change or not at all; a repeated mark writes none;
+/// events are read back oldest first from a time on.
+async fn outbox<S: PlatformStore>(store: &S) {
+    use shared::domain::{Event, EventType};
+    let since = Utc::now() - chrono::Duration::milliseconds(1);
+    let a = company("Outbox");
+    let created = Event::about_company(EventType::CompanyCreated, &a, Utc::now());
+    store.create_company_reporting(&a, std::slice::from_ref(&created)).await.expect("create");
+    // A change refused writes no event.
+    let refused = Event::about_company(EventType::CompanyCreated, &a, Utc::now());
+    assert!(condition_failed(store.create_company_reporting(&a, std::slice::from_ref(&refused)).await));
+    let connection = Connection::create(a.id, Utc::now());
+    let opened = Event::about_connection(EventType::ConnectionCreated, &a, &connection, Utc::now());
+    store.create_connection_reporting(&connection, std::slice::from_ref(&opened)).await.expect("connection");
+    let failed = Event::about_connection(EventType::ConnectionFailed, &a, &connection, Utc::now());
+    store.record_events(std::slice::from_ref(&failed)).await.expect("failed");
+    assert!(condition_failed(store.record_events(std::slice::from_ref(&failed)).await), "an id is written once");
+    let deleted = Event::about_connection(EventType::ConnectionDeleted, &a, &connection, Utc::now());
+    let progress = ErasureProgress::queued(Utc::now());
+    let again = Event::about_connection(EventType::ConnectionDeleted, &a, &connection, Utc::now());
+    store
+        .mark_connection_erasing_reporting(a.id, connection.id, &progress, std::slice::from_ref(&deleted))
+        .await
+        .expect("erase");
+    store
+        .mark_connection_erasing_reporting(a.id, connection.id, &progress, std::slice::from_ref(&again))
+        .await
+        .expect("again");
+    let gone = Event::about_company(EventType::CompanyDeleted, &a, Utc::now());
+    let gone_again = Event::about_company(EventType::CompanyDeleted, &a, Utc::now());
+    assert!(store.mark_company_deleting_reporting(a.id, std::slice::from_ref(&gone)).await.expect("delete").is_some());
+    assert!(
+        store.mark_company_deleting_reporting(a.id, std::slice::from_ref(&gone_again)).await.expect("again").is_some()
+    );
+    let ids: Vec<Uuid> = store.events_since(since, 100).await.expect("events").iter().map(|e| e.id).collect();
+    assert_eq!(ids, [created.id, opened.id, failed.id, deleted.id, gone.id], "each change once, oldest first");
+    let read = store.events_since(since, 2).await.expect("events");
+    assert_eq!(read, [created.clone(), opened.clone()], "bounded, and as written");
+    let later: Vec<Uuid> =
+        store.events_since(failed.generated, 100).await.expect("events").iter().map(|e| e.id).collect();
+    assert_eq!(later, [failed.id, deleted.id, gone.id], "from a time on");
 }
 
 /// The history: superseded datasets expire (the store keeps history with a retention of zero:

@@ -77,8 +77,21 @@ async fn deleting_a_company_removes_everything_stored_for_it() {
     assert!(app.partition(&format!("COMPANY#{id}")).await.is_empty());
     let token = company["redirect"].as_str().expect("redirect").rsplit('/').next().expect("token");
     assert!(app.partition(&format!("LINK#{token}")).await.is_empty(), "the Link token must go too");
-    let leftovers: Vec<_> = app.all_items().await.into_iter().filter(|item| format!("{item:?}").contains(id)).collect();
+    let (events, leftovers): (Vec<_>, Vec<_>) = app
+        .all_items()
+        .await
+        .into_iter()
+        .filter(|item| format!("{item:?}").contains(id))
+        .partition(|item| item.get("kind").and_then(|k| k.as_s().ok()).is_some_and(|k| k == "event"));
     assert!(leftovers.is_empty(), "items still mention the deleted company: {leftovers:?}");
+    // Only its events outlive it (company.created, connection.created, company.deleted), each
+    // expiring by TTL within 14 days.
+    let horizon = chrono::Utc::now().timestamp() + 14 * 86_400 + 60;
+    assert!(events.len() >= 3, "{} events", events.len());
+    for event in &events {
+        let expires: i64 = event["expires_at"].as_n().expect("expires_at").parse().expect("number");
+        assert!(expires <= horizon, "an event outlives the retention: {expires}");
+    }
     let never = uuid::Uuid::new_v4();
     assert_error(&app.call("GET", &format!("/companies/{never}/erasure"), None).await, 404, &never.to_string());
     assert_eq!(app.call("GET", &format!("/companies/{}", keep["id"].as_str().expect("id")), None).await.status, 200);

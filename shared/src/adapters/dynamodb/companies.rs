@@ -12,7 +12,7 @@ use super::item::{
     profile_settings_key, record, s, settings_key, text,
 };
 use super::{COMPANIES_INDEX, COMPANIES_PARTITION, DynamoStore};
-use crate::domain::{Company, Connection, IntegrationState, LinkNonce, SyncSettings};
+use crate::domain::{Company, Connection, Event, IntegrationState, LinkNonce, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, CompanyStore, IntegrationStore, SyncSettingsStore};
 
@@ -61,7 +61,7 @@ impl IntegrationStore for DynamoStore {
 
 #[async_trait]
 impl CompanyStore for DynamoStore {
-    async fn create_company(&self, company: &Company) -> Result<(), StoreError> {
+    async fn create_company_reporting(&self, company: &Company, events: &[Event]) -> Result<(), StoreError> {
         let mut keys = company_key(company.id);
         keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
         keys.insert("gsi1sk".into(), s(company.id.to_string()));
@@ -69,14 +69,11 @@ impl CompanyStore for DynamoStore {
         let mut link_item = link_key(&company.link_token_hash);
         link_item.insert("kind".into(), s("link"));
         link_item.insert("company_id".into(), s(company.id.to_string()));
-        self.client
-            .transact_write_items()
-            .transact_items(self.put(company_item, Some("attribute_not_exists(pk)"))?)
-            .transact_items(self.put(link_item, Some("attribute_not_exists(pk)"))?)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        let steps = vec![
+            self.put(company_item, Some("attribute_not_exists(pk)"))?,
+            self.put(link_item, Some("attribute_not_exists(pk)"))?,
+        ];
+        self.transact_reporting(steps, events).await
     }
 
     async fn get_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
@@ -176,6 +173,26 @@ impl CompanyStore for DynamoStore {
             return Ok(None);
         }
         Ok(group(self.partition(company_pk(id)).await?, true)?.pop())
+    }
+
+    async fn mark_company_deleting_reporting(
+        &self,
+        id: Uuid,
+        events: &[Event],
+    ) -> Result<Option<CompanyRecord>, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(company_key(id)))
+            .update_expression("SET deleting = :t REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        match self.transact_reporting(vec![TransactWriteItem::builder().update(mark).build()], events).await {
+            // Marked now, or before (absent, or a repeat: no event again).
+            Ok(()) | Err(StoreError::ConditionFailed(_)) => self.mark_company_deleting(id).await,
+            Err(e) => Err(e),
+        }
     }
 }
 

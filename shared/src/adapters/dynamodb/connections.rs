@@ -10,7 +10,7 @@ use super::item::{
     map, record, s,
 };
 use super::{COMPANIES_PARTITION, DynamoStore};
-use crate::domain::{Connection, ConnectionStatus};
+use crate::domain::{Connection, ConnectionStatus, Event};
 use crate::error::StoreError;
 use crate::ports::{ConnectionStore, LinkStore, LinkedStore};
 
@@ -51,12 +51,13 @@ impl LinkStore for DynamoStore {
         Ok(())
     }
 
-    async fn complete_link(
+    async fn complete_link_reporting(
         &self,
         company: Uuid,
         id: Uuid,
         lease: Uuid,
         linked: &LinkedStore,
+        events: &[Event],
     ) -> Result<Connection, StoreError> {
         // The company must still stand, the connection not be erased, and a connection linked
         // before stays with its store (a re-link to another one is refused earlier).
@@ -76,13 +77,8 @@ impl LinkStore for DynamoStore {
             .expression_attribute_values(":null", s("NULL"))
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.client
-            .transact_write_items()
-            .transact_items(self.company_exists_check(company)?)
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await
-            .map_err(classify)?;
+        let steps = vec![self.company_exists_check(company)?, TransactWriteItem::builder().update(update).build()];
+        self.transact_reporting(steps, events).await?;
         self.get_connection(company, id).await?.ok_or_else(|| StoreError::ConditionFailed("connection gone".into()))
     }
 
@@ -181,43 +177,58 @@ impl LinkStore for DynamoStore {
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
-    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+    async fn create_connection_reporting(&self, connection: &Connection, events: &[Event]) -> Result<(), StoreError> {
         let mut keys = connection_key(connection.company_id, connection.id);
         keys.insert("gsi1pk".into(), s(COMPANIES_PARTITION));
         keys.insert("gsi1sk".into(), s(format!("{}#{}", connection.company_id, connection_sk(connection.id))));
         let item = item(connection, "connection", keys)?;
-        self.client
-            .transact_write_items()
-            .transact_items(self.company_exists_check(connection.company_id)?)
-            .transact_items(self.put(item, Some("attribute_not_exists(pk)"))?)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        let steps =
+            vec![self.company_exists_check(connection.company_id)?, self.put(item, Some("attribute_not_exists(pk)"))?];
+        self.transact_reporting(steps, events).await
     }
 
     async fn get_connection(&self, company: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError> {
         self.get(connection_key(company, id)).await?.map(record).transpose()
     }
 
-    async fn set_connection_status(
+    async fn set_connection_status_reporting(
         &self,
         company: Uuid,
         id: Uuid,
         from: &[ConnectionStatus],
         to: ConnectionStatus,
+        events: &[Event],
     ) -> Result<Connection, StoreError> {
         let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let condition = format!(
+            "attribute_exists(pk) AND attribute_not_exists(erasure) AND #status IN ({})",
+            placeholders.join(", ")
+        );
+        if !events.is_empty() {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(company, id)))
+                .update_expression("SET #status = :to")
+                .condition_expression(condition)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":to", s(to.as_str()));
+            for (placeholder, status) in placeholders.iter().zip(from) {
+                update = update.expression_attribute_values(placeholder, s(status.as_str()));
+            }
+            let update = update.build().map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.transact_reporting(vec![TransactWriteItem::builder().update(update).build()], events).await?;
+            return self
+                .get_connection(company, id)
+                .await?
+                .ok_or_else(|| StoreError::ConditionFailed("connection gone".into()));
+        }
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(connection_key(company, id)))
             .update_expression("SET #status = :to")
-            .condition_expression(format!(
-                "attribute_exists(pk) AND attribute_not_exists(erasure) AND #status IN ({})",
-                placeholders.join(", ")
-            ))
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .return_values(ReturnValue::AllNew);

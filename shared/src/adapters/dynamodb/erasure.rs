@@ -2,7 +2,7 @@
 //! of a company's own items, and receipts (`ERASED#<hash>`, expiring by TTL).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::DynamoStore;
@@ -11,7 +11,7 @@ use super::item::{
     connection_key, datasets_pk, item, key, key_of, kind, link_key, map, record, text,
 };
 use crate::domain::erasure::RECEIPT_DAYS;
-use crate::domain::{ErasureProgress, ErasureReceipt};
+use crate::domain::{ErasureProgress, ErasureReceipt, Event};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, ErasureStore};
 
@@ -40,6 +40,28 @@ impl ErasureStore for DynamoStore {
             .await
             .map_err(classify);
         condition_applied(marked)?.map(|out| record(out.attributes.unwrap_or_default())).transpose()
+    }
+
+    async fn mark_connection_erasing_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: &ErasureProgress,
+        events: &[Event],
+    ) -> Result<Option<crate::domain::Connection>, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("SET erasure = :progress REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(erasure)")
+            .expression_attribute_values(":progress", map(progress)?)
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        match self.transact_reporting(vec![TransactWriteItem::builder().update(mark).build()], events).await {
+            // Marked now, or before (absent, or a repeat: no event again).
+            Ok(()) | Err(StoreError::ConditionFailed(_)) => self.mark_connection_erasing(company, id, progress).await,
+            Err(e) => Err(e),
+        }
     }
 
     async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {

@@ -30,6 +30,7 @@ mod connections;
 mod datasets;
 mod directory;
 mod erasure;
+pub mod events;
 mod item;
 pub mod records;
 mod schedule;

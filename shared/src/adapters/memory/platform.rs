@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use crate::codat::timestamp;
 use crate::domain::{
-    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt, History,
-    IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings, WebhookConsumer,
+    Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureProgress, ErasureReceipt, Event,
+    History, IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings, WebhookConsumer,
 };
 use crate::error::StoreError;
 use crate::ports::{
-    ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, ErasureStore, IntegrationStore,
-    LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore, WebhookConsumerStore,
+    ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, ErasureStore, EventOutbox,
+    IntegrationStore, LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
+    WebhookConsumerStore,
 };
 
 #[derive(Default)]
@@ -43,6 +44,8 @@ struct State {
     receipts: BTreeMap<String, ErasureReceipt>,
     /// How much history is kept.
     history: History,
+    /// The outbox, by (generated, id).
+    events: BTreeMap<(DateTime<Utc>, Uuid), Event>,
 }
 
 impl State {
@@ -54,6 +57,20 @@ impl State {
             .collect();
         connections.sort_by_key(|c| (c.created, c.id));
         CompanyRecord { company: company.clone(), connections }
+    }
+
+    /// Writes `events`, refusing an id written before (before any other write of the change).
+    fn check_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        match events.iter().any(|e| self.events.contains_key(&(e.generated, e.id))) {
+            true => Err(condition("event exists")),
+            false => Ok(()),
+        }
+    }
+
+    fn add_events(&mut self, events: &[Event]) {
+        for event in events {
+            self.events.insert((event.generated, event.id), event.clone());
+        }
     }
 
     fn record(&self, company: &Company) -> CompanyRecord {
@@ -106,12 +123,14 @@ impl IntegrationStore for MemoryStore {
 
 #[async_trait]
 impl CompanyStore for MemoryStore {
-    async fn create_company(&self, company: &Company) -> Result<(), StoreError> {
+    async fn create_company_reporting(&self, company: &Company, events: &[Event]) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state.companies.contains_key(&company.id) {
             return Err(condition("company exists"));
         }
+        state.check_events(events)?;
         state.companies.insert(company.id, company.clone());
+        state.add_events(events);
         Ok(())
     }
 
@@ -161,6 +180,21 @@ impl CompanyStore for MemoryStore {
         state.deleting.insert(id);
         Ok(state.companies.get(&id).map(|c| state.record_with_tombstones(c)))
     }
+
+    async fn mark_company_deleting_reporting(
+        &self,
+        id: Uuid,
+        events: &[Event],
+    ) -> Result<Option<CompanyRecord>, StoreError> {
+        {
+            let mut state = self.lock();
+            if state.companies.contains_key(&id) && !state.deleting.contains(&id) && state.check_events(events).is_ok()
+            {
+                state.add_events(events);
+            }
+        }
+        self.mark_company_deleting(id).await
+    }
 }
 
 #[async_trait]
@@ -189,12 +223,13 @@ impl LinkStore for MemoryStore {
         Ok(())
     }
 
-    async fn complete_link(
+    async fn complete_link_reporting(
         &self,
         company: Uuid,
         id: Uuid,
         lease: Uuid,
         linked: &LinkedStore,
+        events: &[Event],
     ) -> Result<Connection, StoreError> {
         let mut state = self.lock();
         if state.leases.get(&(company, id)).map(|(l, _)| *l) != Some(lease) {
@@ -207,6 +242,8 @@ impl LinkStore for MemoryStore {
         if connection.erasure.is_some() || connection.store_hash.as_ref().is_some_and(|h| *h != linked.store_hash) {
             return Err(condition("erased, or linked to another store"));
         }
+        state.check_events(events)?;
+        state.add_events(events);
         state.leases.remove(&(company, id));
         let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
         connection.status = ConnectionStatus::Linked;
@@ -251,7 +288,7 @@ impl LinkStore for MemoryStore {
 
 #[async_trait]
 impl ConnectionStore for MemoryStore {
-    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+    async fn create_connection_reporting(&self, connection: &Connection, events: &[Event]) -> Result<(), StoreError> {
         let mut state = self.lock();
         if !state.companies.contains_key(&connection.company_id) || state.deleting.contains(&connection.company_id) {
             return Err(condition("no company"));
@@ -260,6 +297,8 @@ impl ConnectionStore for MemoryStore {
         if state.connections.contains_key(&key) {
             return Err(condition("connection exists"));
         }
+        state.check_events(events)?;
+        state.add_events(events);
         state.connections.insert(key, connection.clone());
         Ok(())
     }
@@ -268,18 +307,22 @@ impl ConnectionStore for MemoryStore {
         Ok(self.lock().connections.get(&(company, id)).cloned())
     }
 
-    async fn set_connection_status(
+    async fn set_connection_status_reporting(
         &self,
         company: Uuid,
         id: Uuid,
         from: &[ConnectionStatus],
         to: ConnectionStatus,
+        events: &[Event],
     ) -> Result<Connection, StoreError> {
         let mut state = self.lock();
-        let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
+        let connection = state.connections.get(&(company, id)).ok_or_else(|| condition("no connection"))?;
         if connection.erasure.is_some() || !from.contains(&connection.status) {
             return Err(condition("status changed"));
         }
+        state.check_events(events)?;
+        state.add_events(events);
+        let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
         connection.status = to;
         Ok(connection.clone())
     }
@@ -332,6 +375,21 @@ impl ApiKeyStore for MemoryStore {
 
     async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
         Ok(self.lock().api_keys.remove(&id).is_some())
+    }
+}
+
+#[async_trait]
+impl EventOutbox for MemoryStore {
+    async fn record_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.check_events(events)?;
+        state.add_events(events);
+        Ok(())
+    }
+
+    async fn events_since(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let state = self.lock();
+        Ok(state.events.range((since, Uuid::nil())..).take(limit).map(|(_, e)| e.clone()).collect())
     }
 }
 
@@ -679,6 +737,23 @@ impl ErasureStore for MemoryStore {
         let Some(connection) = state.connections.get_mut(&(company, id)) else { return Ok(None) };
         connection.erasure.get_or_insert_with(|| progress.clone());
         Ok(Some(connection.clone()))
+    }
+
+    async fn mark_connection_erasing_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        progress: &ErasureProgress,
+        events: &[Event],
+    ) -> Result<Option<Connection>, StoreError> {
+        {
+            let mut state = self.lock();
+            let first = state.connections.get(&(company, id)).is_some_and(|c| c.erasure.is_none());
+            if first && state.check_events(events).is_ok() {
+                state.add_events(events);
+            }
+        }
+        self.mark_connection_erasing(company, id, progress).await
     }
 
     async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError> {
