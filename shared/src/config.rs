@@ -257,6 +257,35 @@ impl SchedulerConfig {
     }
 }
 
+/// Configuration of the webhooks function (fn webhooks).
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// The platform table (`TABLE_NAME`): consumers, the outbox, the delivery log.
+    pub table_name: String,
+    /// The retry queue (`WEBHOOK_RETRY_QUEUE_URL`).
+    pub retry_queue_url: String,
+    /// Prefix of consumers' secrets (`WEBHOOK_SECRET_PREFIX`).
+    pub webhook_secret_prefix: String,
+    /// Where consumers may be ([`WEBHOOKS_LOOPBACK_FLAG`]).
+    pub transport: Transport,
+    /// `PUBLIC_BASE_URL` (optional): the portal's links in events.
+    pub public_base_url: Option<url::Url>,
+}
+
+impl WebhooksConfig {
+    /// Reads `TABLE_NAME`, `WEBHOOK_RETRY_QUEUE_URL`, `WEBHOOK_SECRET_PREFIX`,
+    /// `WEBHOOKS_ALLOW_LOOPBACK_HTTP` and `PUBLIC_BASE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            retry_queue_url: required("WEBHOOK_RETRY_QUEUE_URL")?,
+            webhook_secret_prefix: webhook_secret_prefix()?,
+            transport: webhook_transport(),
+            public_base_url: var("PUBLIC_BASE_URL").map(|raw| parse_base_url("PUBLIC_BASE_URL", &raw)).transpose()?,
+        })
+    }
+}
+
 /// Configuration of the Link function (fn link).
 #[derive(Debug, Clone)]
 pub struct LinkConfig {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use secrecy::SecretString;
 
+use crate::domain::event::Delivery;
 use crate::domain::{
     Company, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob, ErasureProgress,
     ErasureReceipt, Event, IntegrationState, PullStatus, StoredApiKey, SyncJob, SyncSettings, WebhookConsumer,
@@ -206,6 +207,33 @@ pub trait EventOutbox: Send + Sync {
     async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
     /// Events generated at or after `since`, oldest first, at most `limit`.
     async fn events_since(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<Event>, StoreError>;
+}
+
+/// The webhook deliverer's log of messages, and its record of failing consumers.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// The log entry of `event` for `consumer`.
+    async fn delivery(&self, consumer: Uuid, event: &Event) -> Result<Option<Delivery>, StoreError>;
+    /// Writes a log entry (kept as long as its event).
+    async fn put_delivery(&self, delivery: &Delivery, expires_at: i64) -> Result<(), StoreError>;
+    /// A consumer's log, newest first, at most `limit`.
+    async fn deliveries(&self, consumer: Uuid, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Records an attempt's outcome on the consumer: a failure at `failed` keeps the first
+    /// failure since the last success, a success (`None`) clears it. The consumer as it is now.
+    async fn consumer_outcome(
+        &self,
+        consumer: Uuid,
+        failed: Option<DateTime<Utc>>,
+    ) -> Result<Option<WebhookConsumer>, StoreError>;
+}
+
+/// Later attempts of webhook messages: a standard SQS queue, each message hidden until due.
+#[async_trait]
+pub trait RetryQueue: Send + Sync {
+    /// Sends `event` for `consumer` to be attempted after `delay` (at most 15 minutes).
+    async fn retry_later(&self, event: &Event, consumer: Uuid, delay: std::time::Duration) -> Result<(), StoreError>;
+    /// Hides a received message for `delay` (at most 12 hours): it comes back then.
+    async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError>;
 }
 
 /// Sync settings.

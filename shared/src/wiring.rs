@@ -137,6 +137,26 @@ pub fn sync_worker_over(
         .with_history(config.history)
 }
 
+/// fn webhooks: the relay over the platform table, consumers' secrets and the retry queue.
+pub fn webhooks(
+    clients: &Clients,
+    config: crate::config::WebhooksConfig,
+) -> crate::webhooks::relay::Relay<DynamoStore> {
+    let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
+    let reader = crate::webhooks::secrets::ConsumerSecretReader::new(secrets, config.webhook_secret_prefix);
+    let resolver = Arc::new(crate::webhooks::delivery::SystemResolver);
+    let deliverer = crate::webhooks::delivery::Deliverer::new(resolver, config.transport);
+    let retries = Arc::new(crate::adapters::sqs::SqsRetryQueue::new(clients.sqs.clone(), config.retry_queue_url));
+    crate::webhooks::relay::Relay::new(
+        DynamoStore::new(clients.dynamo.clone(), config.table_name),
+        reader,
+        deliverer,
+        retries,
+        config.transport,
+        config.public_base_url,
+    )
+}
+
 /// fn scheduler: the store it reads due syncs from, and the queue it sends them to.
 pub fn scheduler(clients: &Clients, config: SchedulerConfig) -> (DynamoStore, SqsJobQueue) {
     (

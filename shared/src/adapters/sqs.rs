@@ -145,3 +145,51 @@ impl JobQueue for SqsJobQueue {
         Ok(())
     }
 }
+
+/// The webhook retry queue in SQS: a standard queue (a message can wait there), each message a
+/// [`crate::domain::event::RetryMessage`].
+#[derive(Clone, Debug)]
+pub struct SqsRetryQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsRetryQueue {
+    /// Sends to the queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::ports::RetryQueue for SqsRetryQueue {
+    async fn retry_later(
+        &self,
+        event: &crate::domain::Event,
+        consumer: uuid::Uuid,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let message = crate::domain::event::RetryMessage { event: event.clone(), consumer };
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body(&message)?)
+            .delay_seconds(i32::try_from(delay.as_secs()).unwrap_or(900).min(900))
+            .send()
+            .await
+            .map_err(|e| failure("SendMessage", &e))?;
+        Ok(())
+    }
+
+    async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(43_200))
+            .send()
+            .await
+            .map_err(|e| failure("ChangeMessageVisibility", &e))?;
+        Ok(())
+    }
+}

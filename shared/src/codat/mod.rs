@@ -6,6 +6,7 @@
 pub mod bodies;
 pub mod commerce_fields;
 pub mod errors;
+pub mod events;
 pub mod paging;
 pub mod platform;
 pub mod reader;

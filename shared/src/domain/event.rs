@@ -154,6 +154,52 @@ impl Event {
     }
 }
 
+/// How a message (one event for one consumer) stands, in Codat's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryStatus {
+    /// The consumer answered 2xx.
+    Success,
+    /// Failed so far; another attempt is scheduled.
+    Attempting,
+    /// Every attempt failed (or the consumer was disabled or its address refused).
+    Failure,
+}
+
+/// One message's delivery log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The consumer.
+    pub consumer: Uuid,
+    /// The event (and `webhook-id`).
+    pub event_id: Uuid,
+    /// Its type.
+    pub event_type: EventType,
+    /// When the event happened (the log's order).
+    pub generated: DateTime<Utc>,
+    /// How it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The consumer's last status code, if it answered.
+    #[serde(default)]
+    pub last_status_code: Option<u16>,
+    /// Why the last attempt failed, when it did (never a header or body of the request).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the last attempt was made.
+    pub last_attempt: DateTime<Utc>,
+}
+
+/// A later attempt of one event for one consumer, as the retry queue carries it (the event's
+/// snapshots only: no credential, no Link token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryMessage {
+    /// The event.
+    pub event: Event,
+    /// The consumer to attempt.
+    pub consumer: Uuid,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@
 
 pub mod delivery;
 pub mod events;
+pub mod handler;
+pub mod relay;
 pub mod schedule;
 pub mod secrets;
 pub mod signing;

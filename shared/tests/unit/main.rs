@@ -4,6 +4,7 @@
 
 #[path = "../contract/mod.rs"]
 mod contract;
+mod relay;
 mod retries;
 mod sweep;
 mod webhooks;

@@ -34,6 +34,10 @@ pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 /// The requests moto serves before it enforces IAM: exactly the admin bootstrap's.
 pub const BOOTSTRAP_ACTIONS: u32 = 3;
+/// What a DynamoDB stream event source mapping reads the stream with
+/// (`AWSLambdaDynamoDBExecutionRole`, which SAM attaches to a function with a DynamoDB event).
+pub const STREAM_SOURCE_ACTIONS: &[&str] =
+    &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
 /// What SAM attaches to a function with an SQS event (`AWSLambdaSQSQueueExecutionRole`).
 pub const EVENT_SOURCE_ACTIONS: &[&str] = &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
 
@@ -272,6 +276,16 @@ pub fn event_queues(template: &Template, function: &str) -> Vec<Yaml> {
         .collect()
 }
 
+/// Whether `function` has a DynamoDB stream event.
+pub fn has_stream_event(template: &Template, function: &str) -> bool {
+    template
+        .resources
+        .get(function)
+        .and_then(|r| r.properties.get("Events"))
+        .and_then(Yaml::as_mapping)
+        .is_some_and(|events| events.values().any(|e| e.get("Type").and_then(Yaml::as_str) == Some("DynamoDB")))
+}
+
 /// Every function's principal, and the event source mapping's of each function with an SQS
 /// event (`<function>` and `<function>.events`).
 #[derive(Debug, Clone, Default)]
@@ -298,6 +312,14 @@ impl Principals {
             }
             let principal = create_principal(admin, &format!("{prefix}{function}"), &policy).await?;
             by_function.insert(function.clone(), principal);
+            if has_stream_event(template, &function) {
+                // SAM gives a DynamoDB event's function AWSLambdaDynamoDBExecutionRole's actions.
+                let policy = policy_statements(vec![json!({
+                    "Effect": "Allow", "Action": STREAM_SOURCE_ACTIONS, "Resource": "*",
+                })]);
+                let principal = create_principal(admin, &format!("{prefix}{function}-stream"), &policy).await?;
+                by_function.insert(format!("{function}.stream"), principal);
+            }
             if !event_queues(template, &function).is_empty() {
                 let policy = function_policy(template, &function, resources, EVENT_SOURCE_ACTIONS)?;
                 let principal = create_principal(admin, &format!("{prefix}{function}-events"), &policy).await?;
@@ -350,6 +372,7 @@ mod tests {
             queue_arns: [
                 ("SyncJobsQueue".to_string(), queue_arn("q.fifo")),
                 ("SyncJobsDeadLetterQueue".to_string(), queue_arn("d.fifo")),
+                ("WebhookRetryQueue".to_string(), queue_arn("r")),
             ]
             .into(),
         };
@@ -361,7 +384,8 @@ mod tests {
                 let actions: Vec<&str> =
                     s["Action"].as_array().expect("actions").iter().filter_map(Value::as_str).collect();
                 if actions.iter().all(|a| a.starts_with("sqs:")) {
-                    assert_eq!(s["Resource"], json!([queue_arn("q.fifo")]), "{function}: SQS keeps its queue");
+                    let queue = if function == "WebhooksFunction" { "r" } else { "q.fifo" };
+                    assert_eq!(s["Resource"], json!([queue_arn(queue)]), "{function}: SQS keeps its queue");
                 } else {
                     assert_eq!(s["Resource"], "*", "{function}");
                 }

@@ -31,6 +31,7 @@ pub mod receiver;
 pub mod remote;
 pub mod runner;
 pub mod stack;
+pub mod streams;
 pub mod tap;
 pub mod template;
 pub mod truth;

@@ -89,7 +89,7 @@ fn options(default_port: u16) -> Result<StackOptions> {
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], sandbox_port)),
         ..Default::default()
     };
-    Ok(StackOptions { port, aws_endpoint, sandbox, ..StackOptions::default() })
+    Ok(StackOptions { port, aws_endpoint, sandbox, run_webhooks: true, ..StackOptions::default() })
 }
 
 /// Creates a company and a BigCommerce connection; returns both.
@@ -152,6 +152,13 @@ async fn run_demo(
     let client = ApiClient::new(&stack.api_url, &stack.api_key);
     let integration = client.expect("GET", "/integrations/vqzp", None, 200).await?;
     println!("\n1. integration {} ({}) enabled={}", integration["key"], integration["name"], integration["enabled"]);
+    // A platform's webhook endpoint: a receiver on loopback that checks each signature.
+    let receiver = devstack::receiver::Receiver::start().await?;
+    let types = ["company.created", "connection.created", "connection.connected", "connection.failed"];
+    let consumer =
+        client.expect("POST", "/webhooks", Some(&json!({"url": receiver.url(), "eventTypes": types})), 201).await?;
+    receiver.set_secret(consumer["secret"].as_str().unwrap_or_default());
+    println!("   webhook consumer {} at {}", consumer["id"].as_str().unwrap_or_default(), receiver.url());
     let (company, connection) = create_demo_company(&client).await?;
     println!("2. company created");
     println!("     id:        {}", company["id"].as_str().unwrap_or_default());
@@ -178,6 +185,23 @@ async fn run_demo(
         linked["connectionInfo"]["storeHash"].as_str().unwrap_or_default()
     );
     println!("     scopes:    {}", linked["connectionInfo"]["grantedScopes"].as_str().unwrap_or_default());
+    let waited = std::time::Instant::now();
+    while receiver.received().len() < 3 && waited.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!("   webhook events received (signature checked with the standardwebhooks crate):");
+    for message in receiver.received() {
+        let generated =
+            message.body["generatedDate"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
+        let latency = generated.map(|g| (message.arrived - g.to_utc()).num_milliseconds()).unwrap_or_default();
+        println!(
+            "     {:<22} id {}  verified={}  {} ms after the change",
+            message.body["eventType"].as_str().unwrap_or_default(),
+            message.id,
+            message.verified,
+            latency
+        );
+    }
     println!("6. first syncs queued; the sync worker takes them off SyncJobsQueue:");
     let started = std::time::Instant::now();
     let statuses = client

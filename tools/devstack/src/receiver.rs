@@ -29,6 +29,8 @@ pub struct Received {
     pub svix_alike: bool,
     /// The status the receiver answered.
     pub answered: u16,
+    /// When it arrived.
+    pub arrived: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -145,6 +147,7 @@ async fn receive(state: &Mutex<State>, request: hyper::Request<Incoming>) -> hyp
         verified,
         svix_alike,
         answered: status,
+        arrived: chrono::Utc::now(),
     });
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

@@ -68,6 +68,9 @@ pub struct StackOptions {
     /// Each tick counts as due what comes due within this much time (`make dev`: a day, so every
     /// data type syncs again at each tick; deployed: zero).
     pub schedule_ahead: chrono::Duration,
+    /// Run fn webhooks as its event source mappings would: on the platform table's stream and
+    /// on the retry queue (`make dev` and `make demo` do).
+    pub run_webhooks: bool,
     /// Where the scheduler reports each tick.
     pub tick_reports: Option<tokio::sync::mpsc::UnboundedSender<shared::scheduler::ScheduledTick>>,
     /// How the worker retries failed jobs (deployed: the template's settings).
@@ -201,6 +204,7 @@ impl Default for StackOptions {
             history: shared::domain::History::default(),
             link_key_refresh: Duration::from_secs(2),
             memory_records: None,
+            run_webhooks: false,
         }
     }
 }
@@ -236,6 +240,7 @@ pub struct DevStack {
     runner: Runner,
     poller: Option<SqsPoller>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
+    webhooks: Option<(crate::streams::StreamPoller, SqsPoller)>,
     /// The BigCommerce sandbox store server.
     pub sandbox: sandbox::Sandbox,
     /// AWS endpoint (moto).
@@ -505,6 +510,23 @@ impl DevStack {
                 }
             })
         });
+        let webhooks = match options.run_webhooks {
+            false => None,
+            true => Some(
+                start_webhooks(
+                    &template,
+                    &sdk,
+                    &tables,
+                    &queues,
+                    &queue_arns,
+                    &principals,
+                    &aws_endpoint,
+                    &options,
+                    &api_url,
+                )
+                .await?,
+            ),
+        };
         let resources = Resources { tables: tables.clone(), queues, queue_arns, secret_prefix, link_key_secret };
         Ok(Self {
             moto,
@@ -513,6 +535,7 @@ impl DevStack {
             worker_lambda,
             _taps: taps,
             scheduler,
+            webhooks,
             sandbox,
             aws_endpoint,
             api_url,
@@ -653,6 +676,10 @@ impl DevStack {
             scheduler.abort();
         }
         self.runner.stop().await;
+        if let Some((stream, retries)) = self.webhooks {
+            stream.stop().await;
+            retries.stop().await;
+        }
         if let Some(poller) = self.poller {
             poller.stop().await;
         }
@@ -661,6 +688,56 @@ impl DevStack {
             moto.stop().await;
         }
     }
+}
+
+/// fn webhooks in this process, with its own principal, fed by its two event source mappings:
+/// the platform table's stream (the outbox) and the retry queue.
+#[allow(clippy::too_many_arguments)]
+async fn start_webhooks(
+    template: &Template,
+    admin: &aws_config::SdkConfig,
+    tables: &BTreeMap<String, String>,
+    queues: &BTreeMap<String, String>,
+    queue_arns: &BTreeMap<String, String>,
+    principals: &Principals,
+    endpoint: &str,
+    options: &StackOptions,
+    api_url: &str,
+) -> Result<(crate::streams::StreamPoller, SqsPoller), StackError> {
+    let missing = |what: &str| StackError::Config(format!("no {what}"));
+    let principal = |id: &str| principals.get(id).ok_or_else(|| missing(id)).map(|p| p.sdk_config(endpoint));
+    let table = tables.get("PlatformTable").ok_or_else(|| missing("PlatformTable"))?;
+    let retry_queue = queues.get("WebhookRetryQueue").ok_or_else(|| missing("WebhookRetryQueue"))?;
+    let relay = Arc::new(wiring::webhooks(
+        &Clients::new(&principal("WebhooksFunction")?),
+        shared::config::WebhooksConfig {
+            table_name: table.clone(),
+            retry_queue_url: retry_queue.clone(),
+            webhook_secret_prefix: format!("{}commerce-link-webhooks/", options.name_prefix),
+            // The dev stack's setting, as fn companies': consumers may be plain http on 127.0.0.1.
+            transport: shared::webhooks::address::Transport::LoopbackHttp,
+            public_base_url: url::Url::parse(api_url).ok(),
+        },
+    ));
+    let described = DynamoClient::new(admin)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| StackError::Config(format!("{e:?}")))?;
+    let stream_arn =
+        described.table.and_then(|t| t.latest_stream_arn).ok_or_else(|| missing("stream on PlatformTable"))?;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&principal("WebhooksFunction.stream")?);
+    let stream = crate::streams::StreamPoller::start(streams, stream_arn, 10, relay.clone());
+    let settings = PollerSettings {
+        queue_url: retry_queue.clone(),
+        queue_arn: queue_arns.get("WebhookRetryQueue").cloned().unwrap_or_default(),
+        batch_size: template.sqs_batch_size("WebhooksFunction").unwrap_or(10),
+        timeout: template.function_timeout("WebhooksFunction"),
+        fast_forward: None,
+    };
+    let events = aws_sdk_sqs::Client::new(&principal("WebhooksFunction.events")?);
+    Ok((stream, SqsPoller::start(events, settings, relay)))
 }
 
 #[cfg(unix)]

@@ -65,6 +65,17 @@ pub struct TableSpec {
     /// Global secondary indexes.
     #[serde(default)]
     pub global_secondary_indexes: Vec<IndexSpec>,
+    /// Its stream, if it has one.
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpec>,
+}
+
+/// A table's stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpec {
+    /// What each record carries (`NEW_IMAGE`, ...).
+    pub stream_view_type: String,
 }
 
 /// An attribute definition.
@@ -183,6 +194,15 @@ impl TableSpec {
                             )
                             .build(),
                     )
+                    .build()
+                    .map_err(|e| err(e.to_string()))?,
+            );
+        }
+        if let Some(stream) = &self.stream_specification {
+            request = request.stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(stream.stream_view_type.as_str()))
                     .build()
                     .map_err(|e| err(e.to_string()))?,
             );

@@ -255,8 +255,12 @@ fn every_policy_names_the_resources_its_actions_touch() {
                             assert_eq!(t.value.as_str(), Some("LinkSigningKeySecret"), "{function}");
                             assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{function}: read only");
                         }
-                        // Webhook consumers' secrets: created and deleted with their consumer
-                        // by fn companies, which never reads them.
+                        // Webhook consumers' secrets: read only by fn webhooks, which signs.
+                        _ if sub.as_deref() == Some(webhook_secrets) && function == "WebhooksFunction" => {
+                            assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{function}: read only");
+                        }
+                        // Created and deleted with their consumer by fn companies, which never
+                        // reads them.
                         _ if sub.as_deref() == Some(webhook_secrets) => {
                             assert_eq!(function, "CompaniesFunction", "{function}: webhook secrets");
                             assert!(

@@ -26,7 +26,7 @@ fn event_pk(at: DateTime<Utc>) -> String {
 }
 
 /// Sorts by time, then id (the time at microseconds, fixed width).
-fn event_sk(at: DateTime<Utc>, id: uuid::Uuid) -> String {
+pub(super) fn event_sk(at: DateTime<Utc>, id: uuid::Uuid) -> String {
     format!("{}#{id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 

@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use super::DynamoStore;
 use super::item::{Item, classify, condition_applied, condition_ok, item, key, kind, record};
-use crate::domain::WebhookConsumer;
+use crate::domain::event::Delivery;
+use crate::domain::{Event, WebhookConsumer};
 use crate::error::StoreError;
-use crate::ports::WebhookConsumerStore;
+use crate::ports::{DeliveryLog, WebhookConsumerStore};
 
 /// Partition of the consumers and their count.
 const WEBHOOKS_PK: &str = "WEBHOOKS";
@@ -104,6 +105,75 @@ impl WebhookConsumerStore for DynamoStore {
             .await
             .map_err(classify);
         match condition_applied(updated)? {
+            Some(out) => out.attributes.map(record).transpose(),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A consumer's delivery log: its own partition, in the events' order.
+fn delivery_key(consumer: Uuid, generated: chrono::DateTime<chrono::Utc>, event: Uuid) -> Item {
+    key(format!("MESSAGES#{consumer}"), &super::events::event_sk(generated, event))
+}
+
+#[async_trait]
+impl DeliveryLog for DynamoStore {
+    async fn delivery(&self, consumer: Uuid, event: &Event) -> Result<Option<Delivery>, StoreError> {
+        self.get(delivery_key(consumer, event.generated, event.id)).await?.map(record).transpose()
+    }
+
+    async fn put_delivery(&self, delivery: &Delivery, expires_at: i64) -> Result<(), StoreError> {
+        let mut entry =
+            item(delivery, "delivery", delivery_key(delivery.consumer, delivery.generated, delivery.event_id))?;
+        entry.insert("expires_at".into(), AttributeValue::N(expires_at.to_string()));
+        self.client.put_item().table_name(&self.table).set_item(Some(entry)).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, consumer: Uuid, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("MESSAGES#{consumer}")))
+            .scan_index_forward(false);
+        let mut out = Vec::new();
+        self.each_page(request, |page| {
+            for entry in page.items.unwrap_or_default() {
+                if out.len() < limit {
+                    out.push(record(entry)?);
+                }
+            }
+            Ok(out.len() < limit)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn consumer_outcome(
+        &self,
+        consumer: Uuid,
+        failed: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<WebhookConsumer>, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(consumer_key(consumer)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        request = match failed {
+            Some(at) => {
+                let at = serde_json::to_value(at).map_err(|e| StoreError::Backend(e.to_string()))?;
+                let at = at.as_str().unwrap_or_default().to_string();
+                request
+                    .update_expression("SET failing_since = if_not_exists(failing_since, :at)")
+                    .expression_attribute_values(":at", AttributeValue::S(at))
+            }
+            None => request.update_expression("REMOVE failing_since"),
+        };
+        match condition_applied(request.send().await.map_err(classify))? {
             Some(out) => out.attributes.map(record).transpose(),
             None => Ok(None),
         }

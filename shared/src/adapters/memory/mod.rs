@@ -9,6 +9,6 @@ mod records;
 mod secrets;
 
 pub use platform::MemoryStore;
-pub use queue::MemoryQueue;
+pub use queue::{MemoryQueue, MemoryRetries};
 pub use records::MemoryRecords;
 pub use secrets::MemorySecrets;

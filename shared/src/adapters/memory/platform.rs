@@ -14,6 +14,7 @@ use crate::domain::{
     History, IntegrationState, LinkNonce, PullStatus, StoredApiKey, SyncSettings, WebhookConsumer,
 };
 use crate::error::StoreError;
+use crate::ports::DeliveryLog;
 use crate::ports::{
     ApiKeyStore, CompanyRecord, CompanyStore, ConnectionStore, DatasetStore, DueSync, ErasureStore, EventOutbox,
     IntegrationStore, LinkStore, LinkedStore, ScheduleStore, StaleDataset, Staleness, SyncSettingsStore,
@@ -46,6 +47,8 @@ struct State {
     history: History,
     /// The outbox, by (generated, id).
     events: BTreeMap<(DateTime<Utc>, Uuid), Event>,
+    /// The delivery log, by (consumer, generated, event).
+    deliveries: BTreeMap<(Uuid, DateTime<Utc>, Uuid), crate::domain::event::Delivery>,
 }
 
 impl State {
@@ -375,6 +378,51 @@ impl ApiKeyStore for MemoryStore {
 
     async fn delete_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
         Ok(self.lock().api_keys.remove(&id).is_some())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for MemoryStore {
+    async fn delivery(
+        &self,
+        consumer: Uuid,
+        event: &Event,
+    ) -> Result<Option<crate::domain::event::Delivery>, StoreError> {
+        Ok(self.lock().deliveries.get(&(consumer, event.generated, event.id)).cloned())
+    }
+
+    async fn put_delivery(&self, delivery: &crate::domain::event::Delivery, _expires: i64) -> Result<(), StoreError> {
+        let key = (delivery.consumer, delivery.generated, delivery.event_id);
+        self.lock().deliveries.insert(key, delivery.clone());
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        consumer: Uuid,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::event::Delivery>, StoreError> {
+        let state = self.lock();
+        let range = state.deliveries.range(
+            (consumer, DateTime::<Utc>::MIN_UTC, Uuid::nil())..=(consumer, DateTime::<Utc>::MAX_UTC, Uuid::max()),
+        );
+        Ok(range.rev().take(limit).map(|(_, d)| d.clone()).collect())
+    }
+
+    async fn consumer_outcome(
+        &self,
+        consumer: Uuid,
+        failed: Option<DateTime<Utc>>,
+    ) -> Result<Option<WebhookConsumer>, StoreError> {
+        let mut state = self.lock();
+        let Some(stored) = state.webhook_consumers.get_mut(&consumer) else { return Ok(None) };
+        match failed {
+            Some(at) => {
+                stored.failing_since.get_or_insert(at);
+            }
+            None => stored.failing_since = None,
+        }
+        Ok(Some(stored.clone()))
     }
 }
 

@@ -51,3 +51,41 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 }
+
+/// In-memory twin of the webhook retry queue: keeps what was sent and hidden.
+#[derive(Default)]
+pub struct MemoryRetries {
+    sent: Mutex<Vec<(crate::domain::event::RetryMessage, Duration)>>,
+    redeliveries: Mutex<Vec<(String, Duration)>>,
+}
+
+impl MemoryRetries {
+    /// Every retry sent so far, with its delay.
+    pub fn sent(&self) -> Vec<(crate::domain::event::RetryMessage, Duration)> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every received message hidden so far: (receipt, delay).
+    pub fn redeliveries(&self) -> Vec<(String, Duration)> {
+        self.redeliveries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::RetryQueue for MemoryRetries {
+    async fn retry_later(
+        &self,
+        event: &crate::domain::Event,
+        consumer: uuid::Uuid,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let message = crate::domain::event::RetryMessage { event: event.clone(), consumer };
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((message, delay));
+        Ok(())
+    }
+
+    async fn redeliver_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        self.redeliveries.lock().unwrap_or_else(|e| e.into_inner()).push((receipt.to_string(), delay));
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! fn webhooks against the IAM-enforced local stack: changes made through the API reach a real
+//! receiver on loopback (verifying with the `standardwebhooks` crate) through the outbox, the
+//! platform table's stream and the retry queue, each function under its own policy.
+
+use std::time::{Duration, Instant};
+
+use devstack::client::ApiClient;
+use devstack::receiver::{Received, Receiver};
+use devstack::stack::{DevStack, StackOptions};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn stack() -> DevStack {
+    let options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(devstack::emulator_endpoint()),
+        name_prefix: format!("h{}-", Uuid::new_v4().simple()),
+        run_worker: false,
+        run_webhooks: true,
+        ..StackOptions::default()
+    };
+    DevStack::start(options).await.expect("stack")
+}
+
+/// A receiver and its consumer (`POST /webhooks`), verifying with the secret shown once.
+async fn consumer(api: &ApiClient, body: Value) -> (Receiver, String) {
+    let receiver = Receiver::start().await.expect("receiver");
+    let mut body = body;
+    body["url"] = json!(receiver.url());
+    let created = api.expect("POST", "/webhooks", Some(&body), 201).await.expect("consumer");
+    receiver.set_secret(created["secret"].as_str().expect("secret"));
+    (receiver, created["id"].as_str().expect("id").to_string())
+}
+
+/// Waits until `receiver` has `n` deliveries that answered 2xx.
+async fn until_delivered(receiver: &Receiver, n: usize, within: Duration) -> Vec<Received> {
+    let start = Instant::now();
+    loop {
+        let delivered: Vec<Received> = receiver.received().into_iter().filter(|r| r.answered < 300).collect();
+        if delivered.len() >= n {
+            return delivered;
+        }
+        assert!(start.elapsed() < within, "{} of {n} delivered: {:?}", delivered.len(), receiver.received());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+#[tokio::test]
+async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_again_with_its_id() {
+    let stack = stack().await;
+    let api = ApiClient::new(&stack.api_url, &stack.api_key);
+    let types = [
+        "company.created",
+        "company.deleted",
+        "connection.created",
+        "connection.connected",
+        "connection.disconnected",
+        "connection.reconnected",
+        "connection.deleted",
+        "connection.failed",
+    ];
+    let (all, _) = consumer(&api, json!({"eventTypes": types})).await;
+    let (other_tag, _) = consumer(&api, json!({"eventTypes": types, "companyTags": ["region:eu"]})).await;
+    let (disabled, _) = consumer(&api, json!({"eventTypes": types, "disabled": true})).await;
+
+    let company = api
+        .expect("POST", "/companies", Some(&json!({"name": "Hooked", "tags": {"region": "us"}})), 200)
+        .await
+        .expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    let authorization = format!("/companies/{company}/connections/{connection}/authorization");
+    let mut wrong = stack.sandbox_credentials();
+    wrong["accessToken"] = json!("0123456789abcdefghijklmnopqrstu");
+    let (status, _) = api.send("PUT", &authorization, Some(&wrong)).await.expect("refused");
+    assert!((400..500).contains(&status), "{status}");
+    api.expect("PUT", &authorization, Some(&stack.sandbox_credentials()), 200).await.expect("linked");
+    let path = format!("/companies/{company}/connections/{connection}");
+    api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlinked");
+    api.expect("PUT", &authorization, Some(&stack.sandbox_credentials()), 200).await.expect("relinked");
+    api.expect("DELETE", &path, None, 200).await.expect("connection deleted");
+    // The consumer fails the next attempt: company.deleted comes again, 5 s on, with its id.
+    until_delivered(&all, 7, Duration::from_secs(60)).await;
+    all.fail_next(1);
+    let (status, _) = api.send("DELETE", &format!("/companies/{company}"), None).await.expect("delete");
+    assert_eq!(status, 204);
+
+    let delivered = until_delivered(&all, 8, Duration::from_secs(60)).await;
+    let kinds: Vec<&str> = delivered.iter().map(|r| r.body["eventType"].as_str().unwrap_or_default()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "company.created",
+            "connection.created",
+            "connection.failed",
+            "connection.connected",
+            "connection.disconnected",
+            "connection.reconnected",
+            "connection.deleted",
+            "company.deleted",
+        ]
+    );
+    let received = all.received();
+    assert!(received.iter().all(|r| r.verified && r.svix_alike), "every delivery verifies: {received:?}");
+    let deleted: Vec<&Received> = received.iter().filter(|r| r.body["eventType"] == "company.deleted").collect();
+    assert_eq!(deleted.iter().map(|r| r.answered).collect::<Vec<_>>(), [500, 204], "retried after a failure");
+    assert_eq!(deleted[0].id, deleted[1].id, "one id across attempts");
+    assert!(deleted[1].arrived - deleted[0].arrived >= chrono::Duration::seconds(4), "the retry waits 5 s");
+    let failed = &delivered[2].body["payload"]["connection"];
+    assert_eq!(failed["dataConnectionErrors"][0]["statusCode"], "401", "{failed}");
+    assert_eq!(delivered[3].body["payload"]["connection"]["status"], "Linked");
+    assert_eq!(delivered[0].body["payload"]["tags"], json!({"region": "us"}));
+    let text = serde_json::to_string(&received.iter().map(|r| &r.body).collect::<Vec<_>>()).expect("json");
+    let credentials = stack.sandbox_credentials();
+    for secret in ["accessToken", "clientSecret"] {
+        let value = credentials[secret].as_str().expect("credential");
+        assert!(!text.contains(value), "{secret} must never be in an event");
+    }
+    assert!(other_tag.received().is_empty(), "tag filters hold");
+    assert!(disabled.received().is_empty(), "a disabled consumer receives nothing");
+
+    // Latency from the change (generatedDate) to delivery, first attempts.
+    let mut latencies: Vec<f64> = received
+        .iter()
+        .filter(|r| r.answered < 300 && r.body["eventType"] != "company.deleted")
+        .filter_map(|r| {
+            let generated = chrono::DateTime::parse_from_rfc3339(r.body["generatedDate"].as_str()?).ok()?;
+            Some((r.arrived - generated.to_utc()).num_milliseconds() as f64 / 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "event latency, change to delivery: median {:.2} s, p95 {:.2} s, max {:.2} s over {}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies.last().copied().unwrap_or_default(),
+        latencies.len()
+    );
+    stack.stop().await;
+}
