@@ -64,6 +64,8 @@ pub struct CompaniesConfig {
     pub webhook_secret_prefix: String,
     /// Where consumers may be ([`WEBHOOKS_LOOPBACK_FLAG`]).
     pub webhook_transport: Transport,
+    /// The webhook retry queue (`WEBHOOK_RETRY_QUEUE_URL`): replays are sent through it.
+    pub webhook_retry_queue_url: String,
 }
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
@@ -87,6 +89,7 @@ impl CompaniesConfig {
             secret_prefix: secret_prefix()?,
             webhook_secret_prefix: webhook_secret_prefix()?,
             webhook_transport: webhook_transport(),
+            webhook_retry_queue_url: required("WEBHOOK_RETRY_QUEUE_URL")?,
         })
     }
 }

@@ -230,8 +230,12 @@ pub trait DeliveryLog: Send + Sync {
 /// Later attempts of webhook messages: a standard SQS queue, each message hidden until due.
 #[async_trait]
 pub trait RetryQueue: Send + Sync {
-    /// Sends `event` for `consumer` to be attempted after `delay` (at most 15 minutes).
-    async fn retry_later(&self, event: &Event, consumer: Uuid, delay: std::time::Duration) -> Result<(), StoreError>;
+    /// Sends `message` to be attempted after `delay` (at most 15 minutes).
+    async fn retry_later(
+        &self,
+        message: &crate::domain::event::RetryMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError>;
     /// Hides a received message for `delay` (at most 12 hours): it comes back then.
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError>;
 }
@@ -592,6 +596,7 @@ pub trait PlatformStore:
     + ErasureStore
     + WebhookConsumerStore
     + EventOutbox
+    + DeliveryLog
 {
 }
 
@@ -605,7 +610,8 @@ impl<
         + ApiKeyStore
         + ErasureStore
         + WebhookConsumerStore
-        + EventOutbox,
+        + EventOutbox
+        + DeliveryLog,
 > PlatformStore for T
 {
 }

@@ -65,7 +65,10 @@ pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<Dyn
     edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
     let consumer_secrets =
         ConsumerSecrets::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.webhook_secret_prefix);
-    let companies = Companies::new(store, vault, queue).with_webhooks(consumer_secrets, config.webhook_transport);
+    let retries =
+        Arc::new(crate::adapters::sqs::SqsRetryQueue::new(clients.sqs.clone(), config.webhook_retry_queue_url));
+    let companies =
+        Companies::new(store, vault, queue).with_webhooks(consumer_secrets, retries, config.webhook_transport);
     CompaniesApi::new(companies, edge)
 }
 

@@ -165,15 +165,13 @@ impl SqsRetryQueue {
 impl crate::ports::RetryQueue for SqsRetryQueue {
     async fn retry_later(
         &self,
-        event: &crate::domain::Event,
-        consumer: uuid::Uuid,
+        message: &crate::domain::event::RetryMessage,
         delay: std::time::Duration,
     ) -> Result<(), StoreError> {
-        let message = crate::domain::event::RetryMessage { event: event.clone(), consumer };
         self.client
             .send_message()
             .queue_url(&self.url)
-            .message_body(body(&message)?)
+            .message_body(body(message)?)
             .delay_seconds(i32::try_from(delay.as_secs()).unwrap_or(900).min(900))
             .send()
             .await

@@ -154,6 +154,38 @@ pub fn consumer_patch(body: &Value) -> Result<bool, BadInput> {
     disabled.ok_or_else(|| BadInput::message("'disabled' is required"))
 }
 
+/// `POST /webhooks/{id}/replay`: `{"messageId": "<event id>"}` (one message) or
+/// `{"since": "<ISO 8601>"}` (every event since then), exactly one of them.
+pub fn webhook_replay(body: &Value) -> Result<crate::companies::Replay, BadInput> {
+    use crate::companies::Replay;
+    let mut reader = FieldReader::new(body, &["messageId", "since"])?;
+    let message = reader.string("messageId").and_then(|raw| {
+        let id = uuid::Uuid::parse_str(raw).ok();
+        if id.is_none() {
+            reader.error("messageId", "'messageId' must be a message id (the event's id, a UUID)");
+        }
+        id
+    });
+    let since = reader.string("since").and_then(|raw| {
+        let at = parse_datetime(raw);
+        if at.is_none() {
+            reader.error("since", "'since' must be an ISO 8601 date or date-time");
+        }
+        at
+    });
+    let both = reader.raw("messageId").is_some() && reader.raw("since").is_some();
+    let neither = reader.raw("messageId").is_none() && reader.raw("since").is_none();
+    if both || neither {
+        reader.error("messageId", "give exactly one of 'messageId' (one message) and 'since' (every event since then)");
+    }
+    reader.finish()?;
+    match (message, since) {
+        (Some(id), None) => Ok(Replay::Message(id)),
+        (None, Some(at)) => Ok(Replay::Since(at)),
+        _ => Err(BadInput::message("give exactly one of 'messageId' and 'since'")),
+    }
+}
+
 /// `POST /apiKeys`: `{"name": ...}`, the name optional (an empty body too).
 pub fn api_key_name(body: Option<&Value>) -> Result<Option<String>, BadInput> {
     let Some(body) = body else { return Ok(None) };

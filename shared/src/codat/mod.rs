@@ -18,7 +18,7 @@ pub use errors::{BadInput, ErrorMessage, Validation, ValidationItem};
 pub use platform::{
     COMPANY_SCHEMA, CONNECTION_SCHEMA, DATASET_SCHEMA, INTEGRATION_SCHEMA, PublicUrls, SOURCE_TYPE, TAGS_SCHEMA,
     api_key, bootstrap_key, branding, company, connection, data_statuses, integration, pull_operation, sync_setting,
-    webhook_consumer,
+    webhook_consumer, webhook_message,
 };
 
 /// Formats an instant as Codat does (ISO 8601 UTC, milliseconds).

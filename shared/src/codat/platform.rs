@@ -329,6 +329,20 @@ pub fn webhook_consumer(consumer: &crate::domain::WebhookConsumer, secret: Optio
     value
 }
 
+/// **Extension**: one message of a consumer's delivery log.
+pub fn webhook_message(delivery: &crate::domain::event::Delivery) -> Value {
+    serde_json::json!({
+        "id": delivery.event_id,
+        "eventType": delivery.event_type,
+        "generatedDate": timestamp(delivery.generated),
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "lastStatusCode": delivery.last_status_code,
+        "lastError": delivery.last_error,
+        "lastAttempt": timestamp(delivery.last_attempt),
+    })
+}
+
 /// Codat's `ApiKeyDetails` of a bootstrap key: its id and a name saying where it comes from.
 pub fn bootstrap_key(id: uuid::Uuid) -> Value {
     serde_json::json!({"id": id, "name": BOOTSTRAP_KEY_NAME})

@@ -4,6 +4,8 @@
 
 mod webhooks;
 
+pub use webhooks::{REPLAY_LIMIT, Replay};
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -64,6 +66,9 @@ pub enum CompaniesError {
     /// No webhook consumer has this id.
     #[error("no webhook consumer {0}")]
     ConsumerNotFound(Uuid),
+    /// The consumer's log has no such message.
+    #[error("no webhook message {0}")]
+    MessageNotFound(Uuid),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,6 +96,7 @@ pub struct Companies<S> {
     vault: CredentialVault,
     queue: Arc<dyn JobQueue>,
     consumer_secrets: Option<ConsumerSecrets>,
+    webhook_retries: Option<Arc<dyn crate::ports::RetryQueue>>,
     webhook_transport: Transport,
 }
 
@@ -98,13 +104,25 @@ impl<S: PlatformStore> Companies<S> {
     /// Over `store`; `vault` deletes the credentials of deleted connections, `queue` takes sync
     /// requests and erasures.
     pub fn new(store: S, vault: CredentialVault, queue: Arc<dyn JobQueue>) -> Self {
-        Self { store, vault, queue, consumer_secrets: None, webhook_transport: Transport::PublicHttps }
+        Self {
+            store,
+            vault,
+            queue,
+            consumer_secrets: None,
+            webhook_retries: None,
+            webhook_transport: Transport::PublicHttps,
+        }
     }
 
     /// The same, managing webhook consumers, whose secrets `secrets` keeps, at URLs allowed
-    /// under `transport` (fn companies).
-    pub fn with_webhooks(self, secrets: ConsumerSecrets, transport: Transport) -> Self {
-        Self { consumer_secrets: Some(secrets), webhook_transport: transport, ..self }
+    /// under `transport`, replaying their messages through `retries` (fn companies).
+    pub fn with_webhooks(
+        self,
+        secrets: ConsumerSecrets,
+        retries: Arc<dyn crate::ports::RetryQueue>,
+        transport: Transport,
+    ) -> Self {
+        Self { consumer_secrets: Some(secrets), webhook_retries: Some(retries), webhook_transport: transport, ..self }
     }
 
     /// Where webhook consumers may be.

@@ -2,11 +2,12 @@
 //! Manager before the consumer exists, so that no consumer is ever without one; shown once),
 //! listed, disabled or re-enabled, deleted (the secret first, so a retried delete converges).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{Companies, CompaniesError, Result};
+use crate::domain::event::{Delivery, EVENT_RETENTION, Event, RetryMessage};
 use crate::domain::webhook::{ConsumerDraft, MAX_CONSUMERS, WebhookConsumer};
 use crate::error::StoreError;
 use crate::ports::PlatformStore;
@@ -73,4 +74,59 @@ impl<S: PlatformStore> Companies<S> {
         tracing::info!(webhook_id = %id, "webhook consumer deleted");
         Ok(())
     }
+
+    /// A consumer's delivery log, newest first: at most `limit` messages.
+    pub async fn webhook_messages(&self, id: Uuid, limit: usize) -> Result<(WebhookConsumer, Vec<Delivery>)> {
+        let consumer = self.store.webhook_consumer(id).await?.ok_or(CompaniesError::ConsumerNotFound(id))?;
+        Ok((consumer, self.store.deliveries(id, limit).await?))
+    }
+
+    /// Sends again, through the retry queue, one message of the consumer's log or every event
+    /// since a time that it subscribes to (events of the last 14 days, those from before the
+    /// consumer existed included). Returns how many messages are queued.
+    pub async fn replay_webhook_messages(&self, id: Uuid, what: Replay) -> Result<usize> {
+        let retries = self
+            .webhook_retries
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("this function does not manage webhook consumers".into()))?;
+        let consumer = self.store.webhook_consumer(id).await?.ok_or(CompaniesError::ConsumerNotFound(id))?;
+        let oldest = Utc::now() - EVENT_RETENTION;
+        let events: Vec<Event> = match what {
+            Replay::Message(event) => {
+                let logged = self.store.deliveries(id, REPLAY_LIMIT).await?;
+                let generated = logged
+                    .iter()
+                    .find(|d| d.event_id == event)
+                    .map(|d| d.generated)
+                    .ok_or(CompaniesError::MessageNotFound(event))?;
+                let found = self.store.events_since(generated, 100).await?.into_iter().find(|e| e.id == event);
+                vec![found.ok_or(CompaniesError::MessageNotFound(event))?]
+            }
+            Replay::Since(since) => self
+                .store
+                .events_since(since.max(oldest), REPLAY_LIMIT)
+                .await?
+                .into_iter()
+                .filter(|e| consumer.subscription.wants(e.event_type, &e.company.tags))
+                .collect(),
+        };
+        for event in &events {
+            let message = RetryMessage { event: event.clone(), consumer: id, replay: true };
+            retries.retry_later(&message, std::time::Duration::ZERO).await?;
+        }
+        tracing::info!(webhook_id = %id, messages = events.len(), "webhook messages replayed");
+        Ok(events.len())
+    }
+}
+
+/// Most messages one replay sends (and log entries it searches).
+pub const REPLAY_LIMIT: usize = 1_000;
+
+/// What to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// One message (its event id).
+    Message(Uuid),
+    /// Every event the consumer subscribes to since this time.
+    Since(DateTime<Utc>),
 }

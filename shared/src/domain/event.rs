@@ -198,6 +198,10 @@ pub struct RetryMessage {
     pub event: Event,
     /// The consumer to attempt.
     pub consumer: Uuid,
+    /// Sent again on request (`POST /webhooks/{id}/replay`): attempted whatever the log says,
+    /// as the first of a new series of attempts.
+    #[serde(default)]
+    pub replay: bool,
 }
 
 #[cfg(test)]

@@ -74,5 +74,5 @@ async fn retry_record<S: WebhookConsumerStore + DeliveryLog>(
         return Ok(Next::Done);
     };
     let receipt = record["receiptHandle"].as_str().unwrap_or_default();
-    relay.retry(&message.event, message.consumer, receipt).await
+    relay.retry(&message, receipt).await
 }

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use url::Url;
-use uuid::Uuid;
 
 use super::delivery::{Attempt, Deliverer, Outcome};
 use super::schedule;
 use super::secrets::ConsumerSecretReader;
 use crate::domain::WebhookConsumer;
 use crate::domain::consumer_url::{ConsumerUrl, Transport};
-use crate::domain::event::{Delivery, DeliveryStatus, Event};
+use crate::domain::event::{Delivery, DeliveryStatus, Event, RetryMessage};
 use crate::error::StoreError;
 use crate::ports::{DeliveryLog, RetryQueue, WebhookConsumerStore};
 
@@ -71,12 +70,21 @@ impl<S: WebhookConsumerStore + DeliveryLog> Relay<S> {
     }
 
     /// A retry message's attempt, received with `receipt`.
-    pub async fn retry(&self, event: &Event, consumer: Uuid, receipt: &str) -> Result<Next, StoreError> {
-        let Some(consumer) = self.store.webhook_consumer(consumer).await? else {
+    pub async fn retry(&self, message: &RetryMessage, receipt: &str) -> Result<Next, StoreError> {
+        let event = &message.event;
+        let Some(consumer) = self.store.webhook_consumer(message.consumer).await? else {
             // A deleted consumer drops its pending messages.
             return Ok(Next::Done);
         };
         if consumer.disabled {
+            return Ok(Next::Done);
+        }
+        if message.replay {
+            // Asked for again: a new series of attempts, whatever the log says.
+            if let Some(wait) = self.attempt(&consumer, event, 0, Utc::now()).await? {
+                let next = RetryMessage { replay: false, ..message.clone() };
+                self.retries.retry_later(&next, wait).await?;
+            }
             return Ok(Next::Done);
         }
         let logged = self.store.delivery(consumer.id, event).await?;
@@ -113,7 +121,8 @@ impl<S: WebhookConsumerStore + DeliveryLog> Relay<S> {
             return Ok(());
         }
         if let Some(wait) = self.attempt(consumer, event, 0, Utc::now()).await? {
-            self.retries.retry_later(event, consumer.id, wait).await?;
+            let message = RetryMessage { event: event.clone(), consumer: consumer.id, replay: false };
+            self.retries.retry_later(&message, wait).await?;
         }
         Ok(())
     }

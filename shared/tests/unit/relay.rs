@@ -9,7 +9,7 @@ use devstack::receiver::Receiver;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use shared::adapters::memory::{MemoryRetries, MemorySecrets, MemoryStore};
-use shared::domain::event::{DeliveryStatus, Event};
+use shared::domain::event::{DeliveryStatus, Event, RetryMessage};
 use shared::domain::{Company, EventType, Subscription, WebhookConsumer};
 use shared::ports::{DeliveryLog, WebhookConsumerStore};
 use shared::webhooks::address::Transport;
@@ -56,6 +56,10 @@ async fn consumer(setup: &Setup, types: &[EventType], tags: &[&str], disabled: b
     (receiver, consumer)
 }
 
+fn retry(event: &Event, consumer: Uuid) -> RetryMessage {
+    RetryMessage { event: event.clone(), consumer, replay: false }
+}
+
 fn company(tags: serde_json::Value) -> Company {
     let draft = shared::codat::bodies::company_draft(&json!({"name": "Acme", "tags": tags})).expect("draft");
     Company::create(draft, Utc::now())
@@ -100,7 +104,7 @@ async fn a_failing_consumer_gets_its_message_again_with_the_same_id_on_schedule(
     assert!(failing.failing_since.is_some());
 
     // Redelivered early (the log says the 5 s have not passed): hidden for the rest.
-    assert_eq!(setup.relay.retry(&event, consumer.id, "r1").await.expect("retry"), Next::Later);
+    assert_eq!(setup.relay.retry(&retry(&event, consumer.id), "r1").await.expect("retry"), Next::Later);
     assert_eq!(receiver.received().len(), 1, "not attempted before it is due");
     let hidden = setup.retries.redeliveries();
     assert!(hidden[0].1.as_secs() <= 5, "{hidden:?}");
@@ -109,12 +113,12 @@ async fn a_failing_consumer_gets_its_message_again_with_the_same_id_on_schedule(
     let mut due = logged.clone();
     due.last_attempt = Utc::now() - chrono::Duration::seconds(10);
     setup.store.put_delivery(&due, event.expires_at()).await.expect("backdate");
-    assert_eq!(setup.relay.retry(&event, consumer.id, "r2").await.expect("retry"), Next::Later);
+    assert_eq!(setup.relay.retry(&retry(&event, consumer.id), "r2").await.expect("retry"), Next::Later);
     assert_eq!(setup.retries.redeliveries().last().map(|r| r.1.as_secs()), Some(300));
     let mut due = setup.store.delivery(consumer.id, &event).await.expect("log").expect("logged");
     due.last_attempt = Utc::now() - chrono::Duration::seconds(301);
     setup.store.put_delivery(&due, event.expires_at()).await.expect("backdate");
-    assert_eq!(setup.relay.retry(&event, consumer.id, "r3").await.expect("retry"), Next::Done);
+    assert_eq!(setup.relay.retry(&retry(&event, consumer.id), "r3").await.expect("retry"), Next::Done);
     let received = receiver.received();
     assert_eq!(received.len(), 3);
     assert!(received.iter().all(|m| m.id == event.id.to_string() && m.verified), "one id across attempts");
@@ -124,7 +128,7 @@ async fn a_failing_consumer_gets_its_message_again_with_the_same_id_on_schedule(
     let recovered = setup.store.webhook_consumer(consumer.id).await.expect("get").expect("consumer");
     assert_eq!(recovered.failing_since, None, "a success clears the failures");
     // A redelivered retry after the success sends nothing.
-    assert_eq!(setup.relay.retry(&event, consumer.id, "r4").await.expect("retry"), Next::Done);
+    assert_eq!(setup.relay.retry(&retry(&event, consumer.id), "r4").await.expect("retry"), Next::Done);
     assert_eq!(receiver.received().len(), 3);
 }
 
@@ -144,5 +148,5 @@ async fn a_consumer_failing_for_five_days_is_disabled_and_a_deleted_one_drops_it
     assert_eq!(receiver.received().len(), 1, "a disabled consumer receives nothing");
 
     setup.store.delete_webhook_consumer(consumer.id).await.expect("delete");
-    assert_eq!(setup.relay.retry(&event, consumer.id, "r").await.expect("retry"), Next::Done);
+    assert_eq!(setup.relay.retry(&retry(&event, consumer.id), "r").await.expect("retry"), Next::Done);
 }

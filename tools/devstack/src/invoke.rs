@@ -46,6 +46,7 @@ fn fail(e: impl std::fmt::Display) -> InvokeError {
 pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<CompaniesApi<DynamoStore>, InvokeError> {
     seeded_platform_table(sdk, table).await?;
     let (queue_url, local) = fresh_sync_queue(sdk, &format!("{table}-")).await?;
+    let webhook_retry_queue_url = queue_url_of(sdk, &format!("{table}-WebhookRetryQueue")).await?;
     let config = CompaniesConfig {
         table_name: table.to_string(),
         edge: example_edge()?,
@@ -53,6 +54,7 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<Companies
         secret_prefix: format!("{table}-commerce-link/"),
         webhook_secret_prefix: format!("{table}-commerce-link-webhooks/"),
         webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
+        webhook_retry_queue_url,
     };
     Ok(wiring::companies(&function_clients(sdk, "CompaniesFunction", &local).await?, config))
 }
@@ -80,6 +82,12 @@ async fn fresh_sync_queue(sdk: &SdkConfig, prefix: &str) -> Result<(String, Loca
     let url = queues.get("SyncJobsQueue").map(|(url, _)| url.clone()).ok_or_else(|| fail("no SyncJobsQueue"))?;
     let local = LocalResources { queue_arns: queues.into_iter().map(|(id, (_, arn))| (id, arn)).collect() };
     Ok((url, local))
+}
+
+/// The URL of the queue named `name` (created by [`fresh_sync_queue`]).
+async fn queue_url_of(sdk: &SdkConfig, name: &str) -> Result<String, InvokeError> {
+    let out = aws_sdk_sqs::Client::new(sdk).get_queue_url().queue_name(name).send().await.map_err(fail)?;
+    out.queue_url.ok_or_else(|| fail(format!("no queue {name}")))
 }
 
 /// The clients of `function`'s own principal (its template policy, for `resources`), created

@@ -310,7 +310,8 @@ impl DevStack {
         let mut tables = BTreeMap::new();
         for id in template.table_ids() {
             let name = format!("{}{id}", options.name_prefix);
-            template.table(&id)?.create(&dynamo, &name).await?;
+            // The platform table's stream only where its reader runs (see `TableSpec::create`).
+            template.table(&id)?.create_with_stream(&dynamo, &name, options.run_webhooks).await?;
             tables.insert(id, name);
         }
         let platform_table =
@@ -327,7 +328,10 @@ impl DevStack {
             queue_set.iter().map(|(id, (_, arn))| (id.clone(), arn.clone())).collect();
         let local = LocalResources { queue_arns: queue_arns.clone() };
         let principal_prefix = format!("{}{}-", options.name_prefix, uuid::Uuid::new_v4().simple());
-        let principals = Principals::create(&sdk, &template, &local, &principal_prefix, &options.withheld).await?;
+        // fn webhooks' principals only where it runs (see `Principals::create`).
+        let skipped: &[&str] = if options.run_webhooks { &[] } else { &["WebhooksFunction"] };
+        let principals =
+            Principals::create(&sdk, &template, &local, &principal_prefix, &options.withheld, skipped).await?;
         let clients_of = |function: &str| -> Result<Clients, StackError> {
             let principal =
                 principals.get(function).ok_or_else(|| StackError::Config(format!("no principal for {function}")))?;
@@ -366,6 +370,7 @@ impl DevStack {
                 webhook_secret_prefix: format!("{}commerce-link-webhooks/", options.name_prefix),
                 // The dev stack's setting: consumers may be plain http on 127.0.0.1.
                 webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
+                webhook_retry_queue_url: queues.get("WebhookRetryQueue").cloned().unwrap_or_default(),
             },
         ));
         let data_config = DataConfig {

@@ -167,8 +167,15 @@ fn key_schema(keys: &[KeySpec]) -> Result<Vec<KeySchemaElement>, TemplateError> 
 }
 
 impl TableSpec {
-    /// Creates this table as `name` (on-demand billing, as deployed).
+    /// Creates this table as `name` (on-demand billing, as deployed), without its stream:
+    /// moto keeps every stream record of a table in memory, which slows a long test run, and
+    /// only a stack that runs the stream's reader needs it ([`Self::create_with_stream`]).
     pub async fn create(&self, client: &Client, name: &str) -> Result<(), TemplateError> {
+        self.create_with_stream(client, name, false).await
+    }
+
+    /// The same, with its stream (if the template gives it one) when `stream`.
+    pub async fn create_with_stream(&self, client: &Client, name: &str, stream: bool) -> Result<(), TemplateError> {
         let err = |e: String| TemplateError::Create(name.to_string(), e);
         let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
         for a in &self.attribute_definitions {
@@ -198,11 +205,11 @@ impl TableSpec {
                     .map_err(|e| err(e.to_string()))?,
             );
         }
-        if let Some(stream) = &self.stream_specification {
+        if let Some(spec) = self.stream_specification.as_ref().filter(|_| stream) {
             request = request.stream_specification(
                 aws_sdk_dynamodb::types::StreamSpecification::builder()
                     .stream_enabled(true)
-                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(stream.stream_view_type.as_str()))
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(spec.stream_view_type.as_str()))
                     .build()
                     .map_err(|e| err(e.to_string()))?,
             );

@@ -91,6 +91,7 @@ impl TestApp {
             secret_prefix: format!("{table}/"),
             webhook_secret_prefix: format!("{table}-webhooks/"),
             webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
+            webhook_retry_queue_url: queues["WebhookRetryQueue"].clone(),
         };
         let api = companies(&Clients::new(&sdk()), config);
         Self { api, store, key, table, dynamo, link_key, secrets: secrets_client, sqs, queue_url }

@@ -12,8 +12,13 @@ use crate::helpers::{TestApp, sdk};
 /// `CompaniesFunction`'s translated policy without `action`.
 fn companies_policy_without(action: &str) -> Value {
     let template = Template::load_default().expect("template");
-    let resources =
-        LocalResources { queue_arns: [("SyncJobsQueue".into(), devstack::iam::queue_arn("unused"))].into() };
+    let resources = LocalResources {
+        queue_arns: [
+            ("SyncJobsQueue".into(), devstack::iam::queue_arn("unused")),
+            ("WebhookRetryQueue".into(), devstack::iam::queue_arn("retries")),
+        ]
+        .into(),
+    };
     let mut policy = function_policy(&template, "CompaniesFunction", &resources, &[]).expect("policy");
     for statement in policy["Statement"].as_array_mut().expect("statements") {
         if let Some(actions) = statement["Action"].as_array_mut() {

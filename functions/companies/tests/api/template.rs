@@ -78,7 +78,9 @@ fn companies_function_routes_and_least_privilege() {
         ("GET", "/companies/{companyId}/erasure"),
         ("GET", "/integrations"),
         ("GET", "/integrations/{platformKey}/branding"),
+        ("GET", "/webhooks/{webhookId}/messages"),
         ("POST", "/companies/{companyId}/redirect/rotate"),
+        ("POST", "/webhooks/{webhookId}/replay"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routes, expected);
@@ -90,6 +92,7 @@ fn companies_function_routes_and_least_privilege() {
         "LINK_KEY_SECRET",
         "SYNC_QUEUE_URL",
         "WEBHOOK_SECRET_PREFIX",
+        "WEBHOOK_RETRY_QUEUE_URL",
     ] {
         assert!(!env[var].is_null(), "{var} missing");
     }

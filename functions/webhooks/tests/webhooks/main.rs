@@ -64,7 +64,8 @@ async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_agai
         "connection.deleted",
         "connection.failed",
     ];
-    let (all, _) = consumer(&api, json!({"eventTypes": types})).await;
+    let started = chrono::Utc::now();
+    let (all, all_id) = consumer(&api, json!({"eventTypes": types})).await;
     let (other_tag, _) = consumer(&api, json!({"eventTypes": types, "companyTags": ["region:eu"]})).await;
     let (disabled, _) = consumer(&api, json!({"eventTypes": types, "disabled": true})).await;
 
@@ -145,5 +146,50 @@ async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_agai
         latencies.last().copied().unwrap_or_default(),
         latencies.len()
     );
+
+    // The delivery log (extension), newest first.
+    let log = api.expect("GET", &format!("/webhooks/{all_id}/messages"), None, 200).await.expect("messages");
+    let log = log["results"].as_array().expect("results").clone();
+    assert_eq!(log.len(), 8, "{log:?}");
+    assert_eq!(log[0]["eventType"], "company.deleted");
+    assert_eq!((log[0]["status"].as_str(), log[0]["attempts"].as_u64()), (Some("Success"), Some(2)));
+    assert_eq!(log[0]["lastStatusCode"], 204);
+    assert!(log.iter().all(|m| m["status"] == "Success"), "{log:?}");
+
+    // Replay one message: it comes again with its id.
+    let first = delivered[0].id.clone();
+    let replay = format!("/webhooks/{all_id}/replay");
+    let queued = api.expect("POST", &replay, Some(&json!({"messageId": first})), 202).await.expect("replay");
+    assert_eq!(queued["queued"], 1);
+    let again = until_delivered(&all, 9, Duration::from_secs(30)).await;
+    assert_eq!((again[8].id.as_str(), again[8].verified), (first.as_str(), true));
+
+    // A consumer created after the events replays them all (events of the last 14 days).
+    let (late, late_id) = consumer(&api, json!({"eventTypes": ["company.created", "company.deleted"]})).await;
+    let since = json!({"since": started.to_rfc3339()});
+    let queued = api.expect("POST", &format!("/webhooks/{late_id}/replay"), Some(&since), 202).await.expect("replay");
+    assert_eq!(queued["queued"], 2, "{queued}");
+    let replayed = until_delivered(&late, 2, Duration::from_secs(30)).await;
+    let mut kinds: Vec<&str> = replayed.iter().map(|r| r.body["eventType"].as_str().unwrap_or_default()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["company.created", "company.deleted"]);
+    assert!(replayed.iter().all(|r| r.verified));
+
+    // Bad input: 400s naming the field, 404 for what does not exist.
+    for body in [
+        json!({}),
+        json!({"messageId": "x"}),
+        json!({"since": "yesterday"}),
+        json!({"messageId": first, "since": started.to_rfc3339()}),
+    ] {
+        let (status, answer) = api.send("POST", &replay, Some(&body)).await.expect("bad replay");
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["validation"]["errors"].is_array(), "{answer}");
+    }
+    let unknown = Uuid::new_v4();
+    let (status, _) = api.send("POST", &replay, Some(&json!({"messageId": unknown}))).await.expect("unknown");
+    assert_eq!(status, 404);
+    let (status, _) = api.send("GET", &format!("/webhooks/{unknown}/messages"), None).await.expect("unknown");
+    assert_eq!(status, 404);
     stack.stop().await;
 }

@@ -75,12 +75,10 @@ impl MemoryRetries {
 impl crate::ports::RetryQueue for MemoryRetries {
     async fn retry_later(
         &self,
-        event: &crate::domain::Event,
-        consumer: uuid::Uuid,
+        message: &crate::domain::event::RetryMessage,
         delay: Duration,
     ) -> Result<(), StoreError> {
-        let message = crate::domain::event::RetryMessage { event: event.clone(), consumer };
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((message, delay));
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((message.clone(), delay));
         Ok(())
     }
 

@@ -55,6 +55,8 @@ enum Route {
     ApiKey(Uuid),
     Webhooks,
     Webhook(Uuid),
+    WebhookMessages(Uuid),
+    WebhookReplay(Uuid),
 }
 
 fn integration_key(raw: &str) -> Result<(), ApiError> {
@@ -78,7 +80,9 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
             Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("API key {} not found", shorten(id))))?,
         ),
         ["webhooks"] => Route::Webhooks,
-        ["webhooks", id] => Route::Webhook(Uuid::parse_str(id).map_err(|_| consumer_not_found(&shorten(id)))?),
+        ["webhooks", id] => Route::Webhook(consumer_id(id)?),
+        ["webhooks", id, "messages"] => Route::WebhookMessages(consumer_id(id)?),
+        ["webhooks", id, "replay"] => Route::WebhookReplay(consumer_id(id)?),
         ["integrations", key] => {
             integration_key(key)?;
             Route::Integration
@@ -109,6 +113,10 @@ fn route(segments: &[&str]) -> Result<Route, ApiError> {
 
 fn consumer_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Webhook consumer {id} not found"))
+}
+
+fn consumer_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| consumer_not_found(&shorten(id)))
 }
 
 /// The erasure extension's answer: where the erasure of `id` (a company or a connection) stands.
@@ -167,6 +175,9 @@ impl From<CompaniesError> for ApiError {
                 "Maximum number of webhook consumers ({MAX_CONSUMERS}) reached. Delete an unused consumer and try again."
             )),
             CompaniesError::ConsumerNotFound(id) => consumer_not_found(&id.to_string()),
+            CompaniesError::MessageNotFound(id) => {
+                ApiError::not_found(format!("Message {id} is not in this consumer's log (the last 14 days)"))
+            }
             CompaniesError::Store(e) => e.into(),
         }
     }
@@ -341,6 +352,21 @@ impl<S: PlatformStore> CompaniesApi<S> {
                 let draft = codat::bodies::consumer_draft(&json_body(req)?, service.webhook_transport())?;
                 let (created, secret) = service.create_webhook_consumer(draft).await?;
                 json(StatusCode::CREATED, &codat::webhook_consumer(&created, Some(&secret)), cid)
+            }
+            (Route::Webhook(id), Method::GET) => {
+                let consumers = service.webhook_consumers().await?;
+                let consumer =
+                    consumers.iter().find(|c| c.id == id).ok_or_else(|| consumer_not_found(&id.to_string()))?;
+                ok(codat::webhook_consumer(consumer, None))
+            }
+            (Route::WebhookMessages(id), Method::GET) => {
+                let (_, messages) = service.webhook_messages(id, 100).await?;
+                ok(json!({ "results": messages.iter().map(codat::webhook_message).collect::<Vec<_>>() }))
+            }
+            (Route::WebhookReplay(id), Method::POST) => {
+                let what = codat::bodies::webhook_replay(&json_body(req)?)?;
+                let queued = service.replay_webhook_messages(id, what).await?;
+                json(StatusCode::ACCEPTED, &json!({ "queued": queued }), cid)
             }
             (Route::Webhook(id), Method::PATCH) => {
                 let disabled = codat::bodies::consumer_patch(&json_body(req)?)?;
