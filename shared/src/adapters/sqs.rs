@@ -41,6 +41,19 @@ fn failure<E: ProvideErrorMetadata>(
     }
 }
 
+/// Hides a received message for `delay` (SQS's limit: 12 hours): it comes back then.
+async fn hide(client: &Client, url: &str, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+    client
+        .change_message_visibility()
+        .queue_url(url)
+        .receipt_handle(receipt)
+        .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(43_200))
+        .send()
+        .await
+        .map_err(|e| failure("ChangeMessageVisibility", &e))?;
+    Ok(())
+}
+
 /// The sync queue in SQS.
 #[derive(Clone, Debug)]
 pub struct SqsJobQueue {
@@ -134,15 +147,7 @@ impl JobQueue for SqsJobQueue {
     }
 
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(43_200))
-            .send()
-            .await
-            .map_err(|e| failure("ChangeMessageVisibility", &e))?;
-        Ok(())
+        hide(&self.client, &self.url, receipt, delay).await
     }
 }
 
@@ -180,14 +185,6 @@ impl crate::ports::RetryQueue for SqsRetryQueue {
     }
 
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(43_200))
-            .send()
-            .await
-            .map_err(|e| failure("ChangeMessageVisibility", &e))?;
-        Ok(())
+        hide(&self.client, &self.url, receipt, delay).await
     }
 }

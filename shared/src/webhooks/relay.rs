@@ -115,9 +115,15 @@ impl<S: WebhookConsumerStore + DeliveryLog> Relay<S> {
     async fn offer(&self, consumer: &WebhookConsumer, event: &Event) -> Result<(), StoreError> {
         let logged = self.store.delivery(consumer.id, event).await?;
         if let Some(logged) = logged {
-            // Offered before (the stream handed the event over again): its retry is queued
-            // already, or it is done.
-            tracing::debug!(event_id = %event.id, consumer = %consumer.id, status = ?logged.status, "offered before");
+            // Offered before (the stream handed the event over again). A kill between the log
+            // and the queue may have lost its retry: send it again (the log drops a duplicate's
+            // attempt until it is due).
+            if logged.status == DeliveryStatus::Attempting
+                && let Some(wait) = schedule::next_delay(logged.attempts as usize)
+            {
+                let message = RetryMessage { event: event.clone(), consumer: consumer.id, replay: false };
+                self.retries.retry_later(&message, wait).await?;
+            }
             return Ok(());
         }
         if let Some(wait) = self.attempt(consumer, event, 0, Utc::now()).await? {
