@@ -27,6 +27,7 @@ pub mod keyring;
 pub mod link;
 pub mod ports;
 pub mod query;
+pub mod reads;
 pub mod scheduler;
 pub mod sweep;
 pub mod sync;

@@ -134,7 +134,8 @@ pub trait LinkStore: Send + Sync {
         now: DateTime<Utc>,
         ttl_secs: i64,
     ) -> Result<(), StoreError>;
-    /// Marks the connection Linked with `linked`, if `lease` is still held; releases it.
+    /// Marks the connection Linked with `linked`, if `lease` is still held; releases it. Its
+    /// `initial_read` is due from now on (see [`ConnectionStore::settle_initial_read`]).
     async fn complete_link(
         &self,
         company: Uuid,
@@ -197,6 +198,17 @@ pub trait ConnectionStore: Send + Sync {
         to: ConnectionStatus,
         events: &[Event],
     ) -> Result<Connection, StoreError>;
+    /// Clears the connection's `initial_read` if it is still `due` (the link it was set for),
+    /// writing `events` (its `read.completed.initial`) in the same transaction. False, with
+    /// nothing written, when it was cleared already (of concurrent callers one gets true), the
+    /// connection was linked again meanwhile, or it is gone or being erased.
+    async fn settle_initial_read(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        due: DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<bool, StoreError>;
 }
 
 /// The outbox: every event, kept [`crate::domain::event::EVENT_RETENTION`] (by TTL) and
@@ -368,6 +380,8 @@ pub trait DatasetStore: Send + Sync {
     /// one supersedes (and itself, when a newer one is the latest) get their expiry
     /// ([`crate::domain::History::retention`]), unless one is still the latest or the latest
     /// successful of its data type.
+    /// A dataset found final already has its data type's status brought in line with it (a
+    /// run that died between the two writes).
     async fn advance_dataset(
         &self,
         company: Uuid,
@@ -376,6 +390,21 @@ pub trait DatasetStore: Send + Sync {
         progress: u8,
         error_message: Option<String>,
         now: DateTime<Utc>,
+    ) -> Result<Option<Dataset>, StoreError> {
+        self.advance_dataset_reporting(company, id, to, progress, error_message, now, &[]).await
+    }
+    /// The same, writing `events` in the same transaction as a final `to` (nothing when the
+    /// dataset was final already: a repeat writes no second event).
+    #[allow(clippy::too_many_arguments)]
+    async fn advance_dataset_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+        events: &[Event],
     ) -> Result<Option<Dataset>, StoreError>;
     /// Records how far a running dataset got (`progress` and the worker's `checkpoint`), after
     /// the records before that point are stored, as a sign of life ([`Staleness::Live`] as of
@@ -389,8 +418,10 @@ pub trait DatasetStore: Send + Sync {
         checkpoint: &str,
     ) -> Result<bool, StoreError>;
     /// Records how many records of its data type were stored when a dataset's run sealed them
-    /// (shown in the history). Nothing is written when the dataset is gone.
-    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError>;
+    /// (shown in the history), and that the run modified records when `modified` (never
+    /// unset: a redelivered run that seals nothing new keeps it). Nothing is written when the
+    /// dataset is gone.
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64, modified: bool) -> Result<(), StoreError>;
 }
 
 /// A (connection, data type) whose scheduled sync is due, as the due index lists it.
@@ -480,8 +511,8 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<TallyPage, StoreError>;
     /// Rebuilds the list directory (the count and the position of every `STRIDE`-th record) from
     /// what is stored now, so lists can jump to any page. Called once a sync of the data type
-    /// ends; returns the count.
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError>;
+    /// ends.
+    async fn seal(&self, set: RecordSet) -> Result<Sealed, StoreError>;
     /// Visits every record summary of `set`, in source id order (costs the summary index).
     async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError>;
     /// Stores `value` as the aggregate `name` of `connection` (e.g. sales per month), replacing it.
@@ -491,6 +522,15 @@ pub trait RecordStore: Send + Sync {
     async fn erase(&self, set: RecordSet, limit: usize) -> Result<(u64, bool), StoreError>;
     /// Erasure: deletes every aggregate of `connection`; returns how many went.
     async fn erase_aggregates(&self, connection: Uuid) -> Result<u64, StoreError>;
+}
+
+/// What sealing a record set found ([`RecordStore::seal`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sealed {
+    /// Records in the set.
+    pub count: u64,
+    /// Whether records were written or removed since the set was last sealed.
+    pub modified: bool,
 }
 
 /// A page of a record set's ids against a sync pass ([`RecordStore::tally_page`]).

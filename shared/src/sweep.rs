@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::domain::{DataType, Dataset, JobReason, PullStatus, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{JobQueue, PlatformStore, StaleDataset, Staleness};
+use crate::reads::Ending;
 use crate::sync::{checkpoint_links, partners_of};
 use crate::syncs::request_syncs;
 
@@ -123,7 +124,8 @@ async fn end<S: PlatformStore>(
     if dataset.status.is_final() {
         return Ok(false);
     }
-    let ended = store.advance_dataset(company, id, status, dataset.progress, Some(message.to_string()), now).await?;
+    let ending = Ending { progress: dataset.progress, ..Ending::new(status, Some(message.to_string())) };
+    let ended = crate::reads::end_dataset(store, company, id, ending, now).await?;
     tracing::warn!(dataset_id = %id, data_type = dataset.data_type.key(), status = status.as_str(), message, "sweep ended a dataset");
     Ok(ended.is_some_and(|d| d.status == status))
 }

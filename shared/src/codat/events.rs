@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::timestamp;
-use crate::domain::event::{CompanyRef, ConnectionRef, Event};
+use crate::domain::event::{CompanyRef, ConnectionRef, Event, ReadOutcome};
 use crate::domain::integration::{INTEGRATION_ID, PLATFORM_KEY, PLATFORM_NAME, SOURCE_ID};
 use crate::domain::webhook::EventType;
 
@@ -20,6 +20,10 @@ pub fn event_body(event: &Event, public: Option<&Url>) -> Value {
             let mut payload = json!({"referenceCompany": reference_company(&event.company, public)});
             if let Some(connection) = &event.connection {
                 payload["connection"] = self::connection(connection, event);
+            }
+            if let Some(read) = &event.read {
+                payload["modifiedFromDate"] = json!(read.modified_from.map(timestamp));
+                payload["dataTypes"] = read.data_types.iter().map(read_outcome).collect();
             }
             payload
         }
@@ -52,6 +56,18 @@ fn reference_company(company: &CompanyRef, public: Option<&Url>) -> Value {
         "description": company.description.clone().unwrap_or_default(),
         "links": {"portal": portal.map(|u| u.to_string())},
         "tags": company.tags.as_map(),
+    })
+}
+
+/// One element of `read.*`'s `dataTypes`. No validation runs here, so `issues` is empty: the
+/// status (and the dataset's `errorMessage`, from the sync history) tell what went wrong.
+fn read_outcome(outcome: &ReadOutcome) -> Value {
+    json!({
+        "connectionId": outcome.connection_id,
+        "dataType": outcome.data_type.key(),
+        "recordsModified": outcome.records_modified,
+        "status": outcome.status.as_str(),
+        "issues": [],
     })
 }
 
@@ -131,5 +147,35 @@ mod tests {
         assert_eq!(payload["connection"]["status"], "PendingAuth");
         assert_eq!(payload["connection"]["dataConnectionErrors"][0]["statusCode"], "401");
         assert!(payload["connection"].get("linkUrl").is_none());
+    }
+
+    #[test]
+    fn read_events_list_each_data_type_as_codat_does() {
+        let company = company();
+        let (connection, dataset) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let since = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z").expect("date").to_utc();
+        let outcome = ReadOutcome {
+            connection_id: connection,
+            dataset_id: dataset,
+            data_type: crate::domain::DataType::Orders,
+            status: crate::domain::PullStatus::Complete,
+            records_modified: true,
+        };
+        let read = crate::domain::event::ReadReport { modified_from: Some(since), data_types: vec![outcome] };
+        let event = Event::about_read(EventType::ReadCompleted, &company, read, Utc::now());
+        let body = event_body(&event, None);
+        let payload = &body["payload"];
+        assert_eq!(body["eventType"], "read.completed");
+        assert_eq!(payload["referenceCompany"]["id"], json!(company.id));
+        assert_eq!(payload["modifiedFromDate"], "2026-11-30T10:00:00Z");
+        assert_eq!(
+            payload["dataTypes"],
+            json!([{"connectionId": connection, "dataType": "commerce-orders", "recordsModified": true,
+                    "status": "Complete", "issues": []}])
+        );
+        assert!(payload.get("connection").is_none());
+        let full =
+            Event { read: Some(crate::domain::event::ReadReport { modified_from: None, data_types: vec![] }), ..event };
+        assert_eq!(event_body(&full, None)["payload"]["modifiedFromDate"], Value::Null);
     }
 }

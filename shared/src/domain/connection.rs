@@ -74,6 +74,10 @@ pub struct Connection {
     /// job removes it with everything else (see [`super::erasure`]). Hidden from reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erasure: Option<super::ErasureProgress>,
+    /// When it was last linked, while that link's `read.completed.initial` is still due (every
+    /// data type fetched on first link final): cleared when the event is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_read: Option<DateTime<Utc>>,
 }
 
 impl Connection {
@@ -94,6 +98,7 @@ impl Connection {
             store_hash: None,
             secret_name: None,
             erasure: None,
+            initial_read: None,
         }
     }
 }

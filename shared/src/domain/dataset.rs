@@ -139,6 +139,10 @@ pub struct Dataset {
     /// Records of its data type stored when it ended (the sealed count).
     #[serde(default)]
     pub records: Option<u64>,
+    /// Whether its run stored or removed at least one record (`read.completed`'s
+    /// `recordsModified`): set when the run seals what it wrote, never unset.
+    #[serde(default)]
+    pub records_modified: bool,
     /// When it leaves the history (Unix seconds; the table's TTL attribute): set once a newer
     /// dataset of its data type supersedes it, never on the latest or the latest successful one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +187,7 @@ impl Dataset {
             error_message: None,
             checkpoint: None,
             records: None,
+            records_modified: false,
             expires_at: None,
         }
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Company, Connection, ConnectionStatus, Tags, webhook::EventType};
+use super::{Company, Connection, ConnectionStatus, DataType, PullStatus, Tags, webhook::EventType};
 
 /// How long events (and their delivery log) are kept: the replay window, and all that a
 /// company's erasure leaves behind.
@@ -88,6 +88,45 @@ pub struct LinkFailure {
     pub message: String,
 }
 
+/// What a read reports (`read.completed`, `read.completed.initial`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadReport {
+    /// The start of an incremental read (changes since then); `None` for a full read.
+    #[serde(default)]
+    pub modified_from: Option<DateTime<Utc>>,
+    /// Each data type's outcome: one for `read.completed`, every first-link type for
+    /// `read.completed.initial`.
+    pub data_types: Vec<ReadOutcome>,
+}
+
+/// How one data type's read ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadOutcome {
+    /// The connection read.
+    pub connection_id: Uuid,
+    /// The dataset that ended.
+    pub dataset_id: Uuid,
+    /// Its data type.
+    pub data_type: DataType,
+    /// Its final status.
+    pub status: PullStatus,
+    /// Whether the read stored or removed at least one record.
+    pub records_modified: bool,
+}
+
+impl ReadOutcome {
+    /// The outcome of `dataset` (final).
+    pub fn of(dataset: &super::Dataset) -> Self {
+        Self {
+            connection_id: dataset.connection_id,
+            dataset_id: dataset.id,
+            data_type: dataset.data_type,
+            status: dataset.status,
+            records_modified: dataset.records_modified,
+        }
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -105,6 +144,9 @@ pub struct Event {
     /// Why linking failed (`connection.failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<LinkFailure>,
+    /// What a read did (`read.*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadReport>,
 }
 
 impl Event {
@@ -117,7 +159,13 @@ impl Event {
             company: company.into(),
             connection: None,
             failure: None,
+            read: None,
         }
+    }
+
+    /// A `read.*` event about `company`'s read, at `now`.
+    pub fn about_read(event_type: EventType, company: &Company, read: ReadReport, now: DateTime<Utc>) -> Self {
+        Self { read: Some(read), ..Self::about_company(event_type, company, now) }
     }
 
     /// A `connection.*` event about `connection` of `company` (as it stands after the change).

@@ -14,9 +14,10 @@ use uuid::Uuid;
 
 use super::SyncWorker;
 use crate::bigcommerce::paced::{FetchError, PacedClient};
-use crate::domain::{DataType, PullStatus, SyncJob};
+use crate::domain::{DataType, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{PlatformStore, RecordSet, StoredRecord};
+use crate::reads::Ending;
 
 /// Why a run stopped before its data type was complete.
 #[derive(Debug)]
@@ -175,15 +176,10 @@ pub(super) fn keyed(record: Value, modified: Option<DateTime<Utc>>) -> StoredRec
 }
 
 impl<S: PlatformStore> SyncWorker<S> {
-    /// Ends `job`'s dataset with `status` (100% when Complete).
-    pub(super) async fn finish(
-        &self,
-        job: &SyncJob,
-        status: PullStatus,
-        message: Option<String>,
-    ) -> Result<(), StoreError> {
-        let progress = if status == PullStatus::Complete { 100 } else { 0 };
-        self.store.advance_dataset(job.company_id, job.dataset_id, status, progress, message, Utc::now()).await?;
+    /// Ends `job`'s dataset as `ending` says, with its `read.completed` ([`crate::reads`]).
+    pub(super) async fn finish(&self, job: &SyncJob, ending: Ending) -> Result<(), StoreError> {
+        let status = ending.status;
+        crate::reads::end_dataset(&self.store, job.company_id, job.dataset_id, ending, Utc::now()).await?;
         tracing::info!(dataset_id = %job.dataset_id, data_type = job.data_type.key(), status = status.as_str(), "dataset finished");
         Ok(())
     }

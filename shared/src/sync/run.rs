@@ -20,6 +20,7 @@ use crate::domain::sales::SALES_AGGREGATE;
 use crate::domain::{Connection, ConnectionStatus, DataType, DataTypeStatus, PullStatus, SalesByMonth, SyncJob};
 use crate::error::StoreError;
 use crate::ports::{PlatformStore, RecordSet};
+use crate::reads::Ending;
 
 /// How long before Lambda's deadline a run must have ended (its final writes, the answer).
 const LAMBDA_MARGIN: Duration = Duration::from_secs(3);
@@ -42,6 +43,8 @@ impl<S: PlatformStore> SyncWorker<S> {
             return Ok(());
         };
         if dataset.status.is_final() {
+            // A repeat: what a run killed after the final write left undone is done now.
+            crate::reads::converge(&self.store, &dataset, Utc::now()).await?;
             return Ok(());
         }
         // The stored checkpoint, read once: a mark that another run fills this dataset, or where
@@ -53,7 +56,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         }
         if !job.data_type.supported() {
             let message = Some(format!("BigCommerce does not provide {}", job.data_type.key()));
-            return Ok(self.finish(job, PullStatus::NotSupported, message).await?);
+            return Ok(self.finish(job, Ending::new(PullStatus::NotSupported, message)).await?);
         }
         let connection = match self.store.get_connection(job.company_id, job.connection_id).await? {
             None | Some(Connection { erasure: Some(_), .. }) => {
@@ -64,11 +67,11 @@ impl<S: PlatformStore> SyncWorker<S> {
             Some(c) if c.status == ConnectionStatus::Linked => c,
             Some(c) if c.status == ConnectionStatus::Deauthorized => {
                 let message = Some("The connection is Deauthorized".into());
-                return Ok(self.finish(job, PullStatus::AuthError, message).await?);
+                return Ok(self.finish(job, Ending::new(PullStatus::AuthError, message)).await?);
             }
             _ => {
                 let message = Some("The connection is not Linked".into());
-                return Ok(self.finish(job, PullStatus::Cancelled, message).await?);
+                return Ok(self.finish(job, Ending::new(PullStatus::Cancelled, message)).await?);
             }
         };
         let credentials = match &connection.secret_name {
@@ -77,7 +80,7 @@ impl<S: PlatformStore> SyncWorker<S> {
         };
         let Some(credentials) = credentials else {
             let message = Some("The connection's credentials are missing".into());
-            return Ok(self.finish(job, PullStatus::AuthError, message).await?);
+            return Ok(self.finish(job, Ending::new(PullStatus::AuthError, message)).await?);
         };
         self.store
             .advance_dataset(job.company_id, job.dataset_id, PullStatus::Fetching, dataset.progress, None, Utc::now())
@@ -268,9 +271,9 @@ impl<S: PlatformStore> SyncWorker<S> {
         let message = Some(format!("Gave up after {attempts} attempts: {error}"));
         for (partner, data_type) in super::partners_of(&self.store, &dataset).await? {
             let partner_job = SyncJob { dataset_id: partner, data_type, ..job.clone() };
-            self.finish(&partner_job, status, message.clone()).await?;
+            self.finish(&partner_job, Ending::new(status, message.clone())).await?;
         }
-        Ok(self.finish(job, status, message).await?)
+        Ok(self.finish(job, Ending::new(status, message)).await?)
     }
 
     /// Hands the run to the stage of its data type.
@@ -324,22 +327,23 @@ impl<S: PlatformStore> SyncWorker<S> {
             self.store.checkpoint_dataset(run.job.company_id, run.job.dataset_id, 99, &with_marks(own)).await?;
         }
         for data_type in run.data_types() {
-            let count = self.records.seal(RecordSet::new(connection, data_type)).await?;
-            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, "directory sealed");
+            let sealed = self.records.seal(RecordSet::new(connection, data_type)).await?;
+            let (count, modified) = (sealed.count, sealed.modified);
+            tracing::info!(dataset_id = %run.job.dataset_id, data_type = data_type.key(), count, modified, "directory sealed");
             let dataset = match run.partners.iter().find(|(_, partner, _)| *partner == data_type) {
                 Some((partner, _, _)) => *partner,
                 None => run.job.dataset_id,
             };
-            self.store.record_count(run.job.company_id, dataset, count).await?;
+            self.store.record_count(run.job.company_id, dataset, count, modified).await?;
             if data_type == DataType::Orders && status == PullStatus::Complete {
                 self.aggregate_sales(connection).await?;
             }
         }
         for (partner, data_type) in partners {
             let partner_job = SyncJob { dataset_id: partner, data_type, ..run.job.clone() };
-            self.finish(&partner_job, status, message.clone()).await?;
+            self.finish(&partner_job, Ending::new(status, message.clone()).since(run.since)).await?;
         }
-        self.finish(run.job, status, message).await?;
+        self.finish(run.job, Ending::new(status, message).since(run.since)).await?;
         // The history keeps a bounded number of datasets per data type.
         for data_type in run.data_types() {
             let keep = self.history.per_data_type;

@@ -494,3 +494,72 @@ pub async fn history<S: PlatformStore>(store: &S) {
     assert_eq!(store.trim_history(company, connection, DataType::Orders, 0).await.expect("trim"), 4, "d1..d4");
     assert!(store.dataset(company, d5).await.expect("read").is_some(), "the latest stays");
 }
+
+/// Read events: a dataset's final status is written with its event, once; `records_modified`
+/// sticks; a link's initial read is due from the link until settled, once.
+pub async fn read_events<S: PlatformStore + LinkStore>(store: &S) {
+    use shared::domain::event::{ReadOutcome, ReadReport};
+    use shared::domain::{Event, EventType};
+    let since = Utc::now() - chrono::Duration::milliseconds(1);
+    let a = company("Reads");
+    store.create_company(&a).await.expect("company");
+    let connection = Connection::create(a.id, Utc::now());
+    store.create_connection(&connection).await.expect("connection");
+    assert_eq!(store.get_connection(a.id, connection.id).await.expect("get").expect("present").initial_read, None);
+    let lease = Uuid::new_v4();
+    store.begin_link(a.id, connection.id, lease, Utc::now(), 60).await.expect("lease");
+    let linked = LinkedStore { store_hash: "abc123".into(), secret_name: "s".into(), info: Default::default() };
+    store.complete_link(a.id, connection.id, lease, &linked).await.expect("linked");
+    let due = store.get_connection(a.id, connection.id).await.expect("get").expect("present").initial_read;
+    let due = due.expect("an initial read is due from the link");
+
+    let dataset = Dataset::queued(Uuid::now_v7(), a.id, connection.id, DataType::Orders, Utc::now());
+    store.queue_datasets(std::slice::from_ref(&dataset)).await.expect("queue");
+    store.advance_dataset(a.id, dataset.id, PullStatus::Fetching, 10, None, Utc::now()).await.expect("fetching");
+    store.record_count(a.id, dataset.id, 5, true).await.expect("count");
+    store.record_count(a.id, dataset.id, 5, false).await.expect("count again");
+    let read = |status| ReadReport {
+        modified_from: None,
+        data_types: vec![ReadOutcome { status, records_modified: true, ..ReadOutcome::of(&dataset) }],
+    };
+    let ended = Event::about_read(EventType::ReadCompleted, &a, read(PullStatus::Complete), Utc::now());
+    let stored = store
+        .advance_dataset_reporting(
+            a.id,
+            dataset.id,
+            PullStatus::Complete,
+            100,
+            None,
+            Utc::now(),
+            std::slice::from_ref(&ended),
+        )
+        .await
+        .expect("end")
+        .expect("dataset");
+    assert_eq!((stored.status, stored.records, stored.records_modified), (PullStatus::Complete, Some(5), true));
+    let status = store.data_statuses(a.id).await.expect("statuses");
+    assert_eq!(status[0].current_status, PullStatus::Complete);
+    let repeat = Event::about_read(EventType::ReadCompleted, &a, read(PullStatus::FetchError), Utc::now());
+    let again = store
+        .advance_dataset_reporting(a.id, dataset.id, PullStatus::FetchError, 0, None, Utc::now(), &[repeat])
+        .await
+        .expect("repeat")
+        .expect("dataset");
+    assert_eq!(again.status, PullStatus::Complete, "a final dataset stays as it ended");
+
+    let initial = Event::about_read(EventType::ReadCompletedInitial, &a, read(PullStatus::Complete), Utc::now());
+    let other_link = due - chrono::Duration::seconds(1);
+    assert!(
+        !store
+            .settle_initial_read(a.id, connection.id, other_link, std::slice::from_ref(&initial))
+            .await
+            .expect("other")
+    );
+    assert!(store.settle_initial_read(a.id, connection.id, due, std::slice::from_ref(&initial)).await.expect("settle"));
+    let twice = Event::about_read(EventType::ReadCompletedInitial, &a, read(PullStatus::Complete), Utc::now());
+    assert!(!store.settle_initial_read(a.id, connection.id, due, &[twice]).await.expect("twice"), "once per link");
+    assert_eq!(store.get_connection(a.id, connection.id).await.expect("get").expect("present").initial_read, None);
+
+    let ids: Vec<Uuid> = store.events_since(since, 100).await.expect("events").iter().map(|e| e.id).collect();
+    assert_eq!(ids, [ended.id, initial.id], "each read once");
+}

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use shared::domain::DataType;
-use shared::ports::{RecordReader, RecordSet, RecordStore, StoredRecord};
+use shared::ports::{RecordReader, RecordSet, RecordStore, Sealed, StoredRecord};
 use uuid::Uuid;
 
 fn record(id: &str, note: &str) -> StoredRecord {
@@ -76,7 +76,10 @@ pub async fn records<S: RecordStore + RecordReader>(store: &S) {
 
     // Nothing to page through before the first seal.
     assert!(store.page(RecordSet::new(connection, DataType::Orders), 0, 10).await.expect("page").is_none());
-    assert_eq!(store.seal(RecordSet::new(connection, DataType::Orders)).await.expect("seal"), 252);
+    let sealed = store.seal(RecordSet::new(connection, DataType::Orders)).await.expect("seal");
+    assert_eq!(sealed, Sealed { count: 252, modified: true }, "written since it was never sealed");
+    let again = store.seal(RecordSet::new(connection, DataType::Orders)).await.expect("seal");
+    assert_eq!(again, Sealed { count: 252, modified: false }, "nothing written since the last seal");
     let page = store.page(RecordSet::new(connection, DataType::Orders), 195, 10).await.expect("page").expect("sealed");
     assert_eq!(page.total, 252);
     assert_eq!(ids(&page.records), (196..=205).map(|i| i.to_string()).collect::<Vec<_>>(), "page by offset");
@@ -91,7 +94,8 @@ pub async fn records<S: RecordStore + RecordReader>(store: &S) {
         store.every_record(RecordSet::new(connection, DataType::Orders)).await.expect("after delete").len(),
         250
     );
-    assert_eq!(store.seal(RecordSet::new(connection, DataType::Orders)).await.expect("seal again"), 250);
+    let sealed = store.seal(RecordSet::new(connection, DataType::Orders)).await.expect("seal again");
+    assert_eq!(sealed, Sealed { count: 250, modified: true }, "removing records modifies the set");
 
     let mut summaries = Vec::new();
     store

@@ -3,7 +3,7 @@
 use serde_json::json;
 use shared::adapters::dynamodb::records::DynamoRecords;
 use shared::domain::DataType;
-use shared::ports::{RecordReader, RecordSet, RecordStore, StoredRecord};
+use shared::ports::{RecordReader, RecordSet, RecordStore, Sealed, StoredRecord};
 use uuid::Uuid;
 
 use crate::{dynamo, table as new_table};
@@ -72,7 +72,7 @@ async fn seals_after_a_few_changes_read_what_changed_and_pages_stay_exact() {
         let store = store.clone();
         async move {
             let before = store.stats();
-            let count = store.seal(set).await.expect("seal");
+            let count = store.seal(set).await.expect("seal").count;
             (count, store.stats().since(&before).items)
         }
     };
@@ -121,12 +121,12 @@ async fn seals_after_a_few_changes_read_what_changed_and_pages_stay_exact() {
 
     // An empty set seals to an empty directory (no chunk item), then fills.
     let empty = RecordSet::new(Uuid::new_v4(), DataType::Customers);
-    assert_eq!(store.seal(empty).await.expect("seal"), 0);
+    assert_eq!(store.seal(empty).await.expect("seal"), Sealed { count: 0, modified: false });
     let page = store.page(empty, 0, 10).await.expect("page").expect("sealed");
     assert_eq!((page.total, page.records.len()), (0, 0));
     let five: Vec<StoredRecord> = (1..=5).map(|i| record(i, "new")).collect();
     store.put_records(empty, &five, None).await.expect("write");
-    assert_eq!(store.seal(empty).await.expect("seal"), 5);
+    assert_eq!(store.seal(empty).await.expect("seal"), Sealed { count: 5, modified: true });
     let page = store.page(empty, 1, 10).await.expect("page").expect("sealed");
     assert_eq!(page.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2", "3", "4", "5"]);
 }

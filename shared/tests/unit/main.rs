@@ -4,6 +4,7 @@
 
 #[path = "../contract/mod.rs"]
 mod contract;
+mod reads;
 mod relay;
 mod retries;
 mod sweep;
@@ -15,6 +16,11 @@ use shared::adapters::memory::{MemoryRecords, MemorySecrets, MemoryStore};
 #[tokio::test]
 async fn memory_store_honours_the_contract() {
     contract::platform::platform_store(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_writes_read_events_with_their_change() {
+    contract::platform::read_events(&MemoryStore::new()).await;
 }
 
 #[tokio::test]

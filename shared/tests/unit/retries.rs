@@ -48,7 +48,7 @@ impl RecordStore for Refusing {
     ) -> Result<TallyPage, StoreError> {
         self.inner.tally_page(set, pass, after, limit).await
     }
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<shared::ports::Sealed, StoreError> {
         self.inner.seal(set).await
     }
     async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {

@@ -64,7 +64,7 @@ async fn main() {
             batch.iter().map(|page| records.put_records(RecordSet::new(CONNECTION_ID, DataType::Orders), page, None));
         futures::future::try_join_all(writes).await.expect("write");
     }
-    let count = records.seal(RecordSet::new(CONNECTION_ID, DataType::Orders)).await.expect("seal");
+    let count = records.seal(RecordSet::new(CONNECTION_ID, DataType::Orders)).await.expect("seal").count;
     assert_eq!(count as usize, ORDERS);
     store
         .queue_datasets(&[Dataset::queued(ORDERS_DATASET_ID, COMPANY_ID, CONNECTION_ID, DataType::Orders, synced)])

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shared::adapters::memory::MemoryRecords;
 use shared::domain::DataType;
 use shared::error::StoreError;
-use shared::ports::{RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage};
+use shared::ports::{RecordSet, RecordStore, RecordSummary, Sealed, StoredRecord, TallyPage};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -225,7 +225,7 @@ impl RecordStore for RemoteRecords {
         Ok(TallyPage { ids: page.ids, next: page.next })
     }
 
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<Sealed, StoreError> {
         self.call(&Call::Seal { set: set.into() }).await
     }
 

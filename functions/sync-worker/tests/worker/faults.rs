@@ -249,7 +249,7 @@ impl RecordStore for Flaky {
         self.inner().tally_page(set, pass, after, limit).await
     }
 
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<shared::ports::Sealed, StoreError> {
         if self.seal_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(StoreError::Unavailable("injected: the seal failed".into()));
         }

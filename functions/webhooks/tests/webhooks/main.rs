@@ -193,3 +193,78 @@ async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_agai
     assert_eq!(status, 404);
     stack.stop().await;
 }
+
+/// The first syncs of a link, run by the worker under its own policy: each data type's dataset
+/// ends with its `read.completed`, and the link's `read.completed.initial` follows the last.
+#[tokio::test]
+async fn a_link_reports_each_first_read_and_then_its_initial_read() {
+    let mut options = StackOptions {
+        port: 0,
+        aws_endpoint: Some(devstack::emulator_endpoint()),
+        name_prefix: format!("h{}-", Uuid::new_v4().simple()),
+        run_worker: true,
+        run_webhooks: true,
+        ..StackOptions::default()
+    };
+    let sizes = sandbox::Sizes { orders: 30, products: 6, customers: 8, categories: 3 };
+    options.sandbox.stores = vec![sandbox::StoreConfig::from_seed(53, sizes)];
+    let stack = DevStack::start(options).await.expect("stack");
+    let api = ApiClient::new(&stack.api_url, &stack.api_key);
+    let (receiver, _) = consumer(&api, json!({"eventTypes": ["read.completed", "read.completed.initial"]})).await;
+    let company = api.expect("POST", "/companies", Some(&json!({"name": "Read"})), 200).await.expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    let connection = connection["id"].as_str().expect("id").to_string();
+    let authorization = format!("/companies/{company}/connections/{connection}/authorization");
+    api.expect("PUT", &authorization, Some(&stack.sandbox_credentials()), 200).await.expect("linked");
+    let settings = api.expect("GET", &format!("/companies/{company}/syncSettings"), None, 200).await.expect("settings");
+    let mut first: Vec<String> = settings["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .filter(|s| s["fetchOnFirstLink"] == true)
+        .filter_map(|s| s["dataType"].as_str().map(str::to_string))
+        .collect();
+    first.sort();
+    assert!(first.len() >= 5, "{settings}");
+
+    let delivered = until_delivered(&receiver, first.len() + 1, Duration::from_secs(240)).await;
+    assert!(delivered.iter().all(|r| r.verified), "{delivered:?}");
+    let (initial, reads): (Vec<&Received>, Vec<&Received>) =
+        delivered.iter().partition(|r| r.body["eventType"] == "read.completed.initial");
+    assert_eq!(initial.len(), 1, "one initial read: {delivered:?}");
+    let mut read_types: Vec<String> = reads
+        .iter()
+        .map(|r| {
+            let payload = &r.body["payload"];
+            assert_eq!(payload["referenceCompany"]["id"], company.as_str());
+            assert_eq!(payload["modifiedFromDate"], Value::Null, "first reads are full");
+            let types = payload["dataTypes"].as_array().expect("dataTypes");
+            assert_eq!(types.len(), 1, "one data type per read.completed: {payload}");
+            assert_eq!(types[0]["connectionId"], connection.as_str());
+            assert_eq!(types[0]["status"], "Complete", "{payload}");
+            assert_eq!(types[0]["issues"], json!([]));
+            types[0]["dataType"].as_str().expect("dataType").to_string()
+        })
+        .collect();
+    read_types.sort();
+    assert_eq!(read_types, first, "one read.completed per first-link data type");
+    assert!(
+        initial[0].arrived >= reads.iter().map(|r| r.arrived).max().expect("reads"),
+        "the initial read follows the last"
+    );
+    let mut initial_types: Vec<String> = initial[0].body["payload"]["dataTypes"]
+        .as_array()
+        .expect("dataTypes")
+        .iter()
+        .map(|t| t["dataType"].as_str().expect("dataType").to_string())
+        .collect();
+    initial_types.sort();
+    assert_eq!(initial_types, first);
+    let orders = reads.iter().find(|r| r.body["payload"]["dataTypes"][0]["dataType"] == "commerce-orders");
+    assert_eq!(orders.expect("orders").body["payload"]["dataTypes"][0]["recordsModified"], true, "orders were stored");
+    stack.stop().await;
+}

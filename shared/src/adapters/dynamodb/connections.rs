@@ -14,6 +14,13 @@ use crate::domain::{Connection, ConnectionStatus, Event};
 use crate::error::StoreError;
 use crate::ports::{ConnectionStore, LinkStore, LinkedStore};
 
+/// A time as the connection item holds it (its serde form, so it compares equal to a field
+/// read back and written again).
+fn time_value(at: DateTime<Utc>) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at)
+        .map_err(|e| StoreError::Backend(format!("serialise time: {e}")))
+}
+
 #[async_trait]
 impl LinkStore for DynamoStore {
     async fn begin_link(
@@ -64,7 +71,7 @@ impl LinkStore for DynamoStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(connection_key(company, id)))
-            .update_expression("SET #status = :linked, store_hash = :hash, secret_name = :secret, info = :info REMOVE link_lease, link_lease_until")
+            .update_expression("SET #status = :linked, store_hash = :hash, secret_name = :secret, info = :info, initial_read = :read REMOVE link_lease, link_lease_until")
             .condition_expression(
                 "link_lease = :lease AND attribute_not_exists(erasure) AND (attribute_not_exists(store_hash) OR attribute_type(store_hash, :null) OR store_hash = :hash)",
             )
@@ -75,6 +82,7 @@ impl LinkStore for DynamoStore {
             .expression_attribute_values(":info", map(&linked.info)?)
             .expression_attribute_values(":lease", s(lease.to_string()))
             .expression_attribute_values(":null", s("NULL"))
+            .expression_attribute_values(":read", time_value(Utc::now())?)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let steps = vec![self.company_exists_check(company)?, TransactWriteItem::builder().update(update).build()];
@@ -237,5 +245,24 @@ impl ConnectionStore for DynamoStore {
         }
         let out = request.send().await.map_err(classify)?;
         record(out.attributes.unwrap_or_default())
+    }
+
+    async fn settle_initial_read(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        due: DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(company, id)))
+            .update_expression("REMOVE initial_read")
+            .condition_expression("initial_read = :due AND attribute_not_exists(erasure)")
+            .expression_attribute_values(":due", time_value(due)?)
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let settled = self.transact_reporting(vec![TransactWriteItem::builder().update(update).build()], events).await;
+        condition_ok(settled)
     }
 }

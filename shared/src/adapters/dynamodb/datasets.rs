@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -12,15 +12,21 @@ use super::item::{
 };
 use super::{DynamoStore, HISTORY_INDEX, SWEEP_INDEX};
 use crate::codat::timestamp;
-use crate::domain::{DataType, DataTypeStatus, Dataset, PullStatus};
+use crate::domain::{DataType, DataTypeStatus, Dataset, Event, PullStatus};
 use crate::error::StoreError;
 use crate::ports::{DatasetStore, StaleDataset, Staleness};
+
+/// The update that ends a dataset (`:to`, `:progress`, `:completed`, `:message`).
+const ENDED: &str =
+    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message REMOVE gsi3pk, gsi3sk";
+/// The condition that a dataset is running (`:r0`..`:r3` bound to [`PullStatus::RUNNING`]).
+const RUNNING_TEST: &str = "#status IN (:r0, :r1, :r2, :r3)";
 
 impl DynamoStore {
     /// An UpdateItem of a dataset that applies only while it is running (Queued, Fetching,
     /// MapQueued, Mapping), or with `running` false only once it has ended.
     fn update_dataset(&self, company: Uuid, id: Uuid, running: bool) -> UpdateItemFluentBuilder {
-        let test = if running { "#status IN (:r0, :r1, :r2, :r3)" } else { "NOT (#status IN (:r0, :r1, :r2, :r3))" };
+        let test = if running { RUNNING_TEST.to_string() } else { format!("NOT ({RUNNING_TEST})") };
         let mut request = self
             .client
             .update_item()
@@ -123,6 +129,123 @@ impl DynamoStore {
                 .await
                 .map_err(classify);
             condition_ok(moved)?;
+        }
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// The first write of [`DatasetStore::advance_dataset`]: the dataset moves to `to` if it is
+    /// still running (`ConditionFailed` otherwise). Returns it as stored.
+    async fn move_dataset(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Dataset, StoreError> {
+        let mut request = self
+            .update_running_dataset(company, id, progress)
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(ReturnValue::AllNew);
+        request = if to.is_final() {
+            let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
+            request
+                .update_expression(ENDED)
+                .expression_attribute_values(":completed", s(timestamp(now)))
+                .expression_attribute_values(":message", message)
+        } else {
+            request
+                .update_expression("SET #status = :to, progress = :progress, gsi3pk = :live, gsi3sk = :alive")
+                .expression_attribute_values(":live", s(LIVE_PK))
+                .expression_attribute_values(":alive", s(timestamp(now)))
+        };
+        let out = request.send().await.map_err(classify)?;
+        record(out.attributes.unwrap_or_default())
+    }
+
+    /// [`Self::move_dataset`] to a final `to`, with `events` in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn end_dataset_reporting(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        to: PullStatus,
+        progress: u8,
+        error_message: Option<String>,
+        now: DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<Dataset, StoreError> {
+        let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(dataset_key(company, id)))
+            .condition_expression(format!("attribute_exists(pk) AND {RUNNING_TEST}"))
+            .update_expression(ENDED)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":progress", AttributeValue::N(progress.to_string()))
+            .expression_attribute_values(":completed", s(timestamp(now)))
+            .expression_attribute_values(":message", message);
+        for (i, status) in PullStatus::RUNNING.iter().enumerate() {
+            update = update.expression_attribute_values(format!(":r{i}"), s(status.as_str()));
+        }
+        let update = update.build().map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transact_reporting(vec![TransactWriteItem::builder().update(update).build()], events).await?;
+        self.dataset(company, id).await?.ok_or_else(|| StoreError::ConditionFailed("dataset gone".into()))
+    }
+
+    /// What follows a dataset's move to `to` at `now`: its data type's current status (while
+    /// it is the latest), and for a final one the last success, `lastSync` and the expiry of
+    /// what it supersedes. Each write is idempotent: applying it again changes nothing.
+    async fn after_advance(&self, dataset: &Dataset, to: PullStatus, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (company, id) = (dataset.company_id, dataset.id);
+        let status_key = status_key(company, dataset.connection_id, dataset.data_type);
+        // Only while this dataset is the latest of its data type.
+        let current = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(status_key.clone()))
+            .update_expression("SET current_status = :to")
+            .condition_expression("latest_sync_id = :id")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":id", s(id.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        condition_ok(current)?;
+        let mut replaced_success = None;
+        if to == PullStatus::Complete {
+            // The last success only moves forward.
+            let at = timestamp(now);
+            let success = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(status_key))
+                .update_expression("SET latest_successful_sync_id = :id, last_successful_sync = :at")
+                .condition_expression("attribute_not_exists(last_successful_sync) OR last_successful_sync <= :at")
+                .expression_attribute_values(":id", s(id.to_string()))
+                .expression_attribute_values(":at", s(at))
+                .return_values(ReturnValue::UpdatedOld)
+                .send()
+                .await
+                .map_err(classify);
+            if let Some(old) = condition_applied(success)? {
+                replaced_success = old
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| text(a, "latest_successful_sync_id"))
+                    .filter(|old| *old != id.to_string())
+                    .map(str::to_string);
+            }
+            self.record_last_sync(company, dataset.connection_id, now).await?;
+        }
+        if to.is_final() {
+            self.expire_superseded(dataset, replaced_success, now).await?;
         }
         Ok(())
     }
@@ -388,7 +511,7 @@ impl DatasetStore for DynamoStore {
             .collect()
     }
 
-    async fn advance_dataset(
+    async fn advance_dataset_reporting(
         &self,
         company: Uuid,
         id: Uuid,
@@ -396,72 +519,26 @@ impl DatasetStore for DynamoStore {
         progress: u8,
         error_message: Option<String>,
         now: DateTime<Utc>,
+        events: &[Event],
     ) -> Result<Option<Dataset>, StoreError> {
-        let mut request = self
-            .update_running_dataset(company, id, progress)
-            .expression_attribute_values(":to", s(to.as_str()))
-            .return_values(ReturnValue::AllNew);
-        request = if to.is_final() {
-            let message = error_message.map_or(AttributeValue::Null(true), AttributeValue::S);
-            request
-                .update_expression(
-                    "SET #status = :to, progress = :progress, completed = :completed, error_message = :message REMOVE gsi3pk, gsi3sk",
-                )
-                .expression_attribute_values(":completed", s(timestamp(now)))
-                .expression_attribute_values(":message", message)
-        } else {
-            request
-                .update_expression("SET #status = :to, progress = :progress, gsi3pk = :live, gsi3sk = :alive")
-                .expression_attribute_values(":live", s(LIVE_PK))
-                .expression_attribute_values(":alive", s(timestamp(now)))
+        let written = match to.is_final() && !events.is_empty() {
+            true => self.end_dataset_reporting(company, id, to, progress, error_message, now, events).await,
+            false => self.move_dataset(company, id, to, progress, error_message, now).await,
         };
-        let dataset: Dataset = match request.send().await.map_err(classify) {
-            Ok(out) => record(out.attributes.unwrap_or_default())?,
-            // Already final (or gone): a redelivered job finds it as it is.
-            Err(StoreError::ConditionFailed(_)) => return self.dataset(company, id).await,
+        let dataset = match written {
+            Ok(dataset) => dataset,
+            Err(StoreError::ConditionFailed(_)) => {
+                // Already final (or gone): a redelivered job finds it as it is, and its data
+                // type's status in line with it (a run that died after the first write).
+                let found = self.dataset(company, id).await?;
+                if let Some(ended) = found.as_ref().filter(|d| d.status.is_final()) {
+                    self.after_advance(ended, ended.status, ended.completed.unwrap_or(now)).await?;
+                }
+                return Ok(found);
+            }
             Err(e) => return Err(e),
         };
-        let status_key = status_key(company, dataset.connection_id, dataset.data_type);
-        // Only while this dataset is the latest of its data type.
-        let current = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(status_key.clone()))
-            .update_expression("SET current_status = :to")
-            .condition_expression("latest_sync_id = :id")
-            .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":id", s(id.to_string()))
-            .send()
-            .await
-            .map_err(classify);
-        condition_ok(current)?;
-        let mut replaced_success = None;
-        if to == PullStatus::Complete {
-            // The last success only moves forward.
-            let at = timestamp(now);
-            let success = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(status_key))
-                .update_expression("SET latest_successful_sync_id = :id, last_successful_sync = :at")
-                .condition_expression("attribute_not_exists(last_successful_sync) OR last_successful_sync <= :at")
-                .expression_attribute_values(":id", s(id.to_string()))
-                .expression_attribute_values(":at", s(at))
-                .return_values(ReturnValue::UpdatedOld)
-                .send()
-                .await
-                .map_err(classify);
-            if let Some(old) = condition_applied(success)? {
-                replaced_success =
-                    old.attributes.as_ref().and_then(|a| text(a, "latest_successful_sync_id")).map(str::to_string);
-            }
-            self.record_last_sync(company, dataset.connection_id, now).await?;
-        }
-        if to.is_final() {
-            self.expire_superseded(&dataset, replaced_success, now).await?;
-        }
+        self.after_advance(&dataset, to, now).await?;
         Ok(Some(dataset))
     }
 
@@ -482,19 +559,23 @@ impl DatasetStore for DynamoStore {
         condition_ok(request.send().await.map_err(classify))
     }
 
-    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError> {
-        let written = self
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64, modified: bool) -> Result<(), StoreError> {
+        let expression = match modified {
+            true => "SET #records = :n, records_modified = :modified",
+            false => "SET #records = :n",
+        };
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(dataset_key(company, id)))
-            .update_expression("SET #records = :n")
+            .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#records", "records")
-            .expression_attribute_values(":n", AttributeValue::N(records.to_string()))
-            .send()
-            .await
-            .map_err(classify);
-        condition_ok(written).map(|_| ())
+            .expression_attribute_values(":n", AttributeValue::N(records.to_string()));
+        if modified {
+            request = request.expression_attribute_values(":modified", AttributeValue::Bool(true));
+        }
+        condition_ok(request.send().await.map_err(classify)).map(|_| ())
     }
 }

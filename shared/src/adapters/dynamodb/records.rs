@@ -36,7 +36,7 @@ use crate::codat::timestamp;
 use crate::error::StoreError;
 pub use crate::ports::sort_key;
 use crate::ports::{
-    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage,
+    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, Sealed, StoredRecord, TallyPage,
 };
 
 type QueryRequest = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -579,7 +579,7 @@ impl RecordStore for DynamoRecords {
         Ok(TallyPage { ids, next })
     }
 
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<Sealed, StoreError> {
         // The marks first: a write that lands after this read leaves its mark for the next seal.
         let items = self
             .collect(
@@ -613,9 +613,9 @@ impl RecordStore for DynamoRecords {
             }
             _ => self.cut_whole(set).await?,
         };
-        let dirty = dirty_partition(set);
+        let (dirty, modified) = (dirty_partition(set), !marks.is_empty());
         self.batch.delete(marks.into_iter().map(|m| key(dirty.clone(), m)).collect()).await?;
-        Ok(count)
+        Ok(Sealed { count, modified })
     }
 
     async fn summaries(&self, set: RecordSet, visit: &mut (dyn FnMut(RecordSummary) + Send)) -> Result<(), StoreError> {

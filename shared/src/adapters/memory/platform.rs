@@ -253,6 +253,7 @@ impl LinkStore for MemoryStore {
         connection.store_hash = Some(linked.store_hash.clone());
         connection.secret_name = Some(linked.secret_name.clone());
         connection.info = linked.info.clone();
+        connection.initial_read = Some(Utc::now());
         Ok(connection.clone())
     }
 
@@ -328,6 +329,26 @@ impl ConnectionStore for MemoryStore {
         let connection = state.connections.get_mut(&(company, id)).ok_or_else(|| condition("no connection"))?;
         connection.status = to;
         Ok(connection.clone())
+    }
+
+    async fn settle_initial_read(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        due: DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(connection) = state.connections.get(&(company, id)) else { return Ok(false) };
+        if connection.erasure.is_some() || connection.initial_read != Some(due) {
+            return Ok(false);
+        }
+        state.check_events(events)?;
+        state.add_events(events);
+        if let Some(connection) = state.connections.get_mut(&(company, id)) {
+            connection.initial_read = None;
+        }
+        Ok(true)
     }
 }
 
@@ -674,7 +695,7 @@ impl DatasetStore for MemoryStore {
         Ok(self.lock().statuses.iter().filter(|((c, _, _), _)| *c == company).map(|(_, s)| s.clone()).collect())
     }
 
-    async fn advance_dataset(
+    async fn advance_dataset_reporting(
         &self,
         company: Uuid,
         id: Uuid,
@@ -682,12 +703,18 @@ impl DatasetStore for MemoryStore {
         progress: u8,
         error_message: Option<String>,
         now: DateTime<Utc>,
+        events: &[Event],
     ) -> Result<Option<Dataset>, StoreError> {
         let mut state = self.lock();
-        let Some(dataset) = state.datasets.get_mut(&(company, id)) else { return Ok(None) };
+        let Some(dataset) = state.datasets.get(&(company, id)) else { return Ok(None) };
         if !PullStatus::RUNNING.contains(&dataset.status) {
             return Ok(Some(dataset.clone()));
         }
+        if to.is_final() {
+            state.check_events(events)?;
+            state.add_events(events);
+        }
+        let Some(dataset) = state.datasets.get_mut(&(company, id)) else { return Ok(None) };
         dataset.status = to;
         dataset.progress = progress;
         if to.is_final() {
@@ -746,9 +773,10 @@ impl DatasetStore for MemoryStore {
         Ok(Some(dataset))
     }
 
-    async fn record_count(&self, company: Uuid, id: Uuid, records: u64) -> Result<(), StoreError> {
+    async fn record_count(&self, company: Uuid, id: Uuid, records: u64, modified: bool) -> Result<(), StoreError> {
         if let Some(dataset) = self.lock().datasets.get_mut(&(company, id)) {
             dataset.records = Some(records);
+            dataset.records_modified |= modified;
         }
         Ok(())
     }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::codat::summary::summarize;
 use crate::error::StoreError;
 use crate::ports::{
-    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, StoredRecord, TallyPage, sort_key,
+    ReadStats, RecordPage, RecordReader, RecordSet, RecordStore, RecordSummary, Sealed, StoredRecord, TallyPage,
+    sort_key,
 };
 
 /// One stored record (as JSON text) with its summary and the pass that wrote it.
@@ -59,6 +60,8 @@ struct Kind {
     entries: BTreeMap<String, Entry>,
     /// The sort keys as the last seal saw them.
     sealed: Option<Vec<String>>,
+    /// Written or removed since the last seal (the data table's marks).
+    marked: bool,
 }
 
 /// Synced records held in memory.
@@ -140,6 +143,7 @@ impl RecordStore for MemoryRecords {
             for record in records {
                 kind.entries.insert(sort_key(&record.id), Entry::new(record, pass));
             }
+            kind.marked |= !records.is_empty();
         });
         Ok(())
     }
@@ -149,6 +153,7 @@ impl RecordStore for MemoryRecords {
             for id in ids {
                 kind.entries.remove(&sort_key(id));
             }
+            kind.marked |= !ids.is_empty();
         });
         Ok(())
     }
@@ -187,12 +192,12 @@ impl RecordStore for MemoryRecords {
         }))
     }
 
-    async fn seal(&self, set: RecordSet) -> Result<u64, StoreError> {
+    async fn seal(&self, set: RecordSet) -> Result<Sealed, StoreError> {
         Ok(self.with(set, |kind| {
             let keys: Vec<String> = kind.entries.keys().cloned().collect();
             let count = keys.len() as u64;
             kind.sealed = Some(keys);
-            count
+            Sealed { count, modified: std::mem::take(&mut kind.marked) }
         }))
     }
 
