@@ -30,7 +30,7 @@ use crate::iam::{self, LocalResources};
 use crate::template::{Template, create_queue_set};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler"];
+pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler", "webhooks"];
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +238,29 @@ pub async fn worker(
     Ok(wiring::sync_worker(&function_clients(sdk, "SyncWorkerFunction", &local).await?, config))
 }
 
+/// fn webhooks over a fresh platform table seeded with the fixtures and fresh queues, under its
+/// own principal; consumers may be plain http on 127.0.0.1 (the dev stack's setting).
+pub async fn webhooks_handler(
+    sdk: &SdkConfig,
+    prefix: &str,
+) -> Result<shared::webhooks::relay::Relay<DynamoStore>, InvokeError> {
+    let table = format!("{prefix}PlatformTable");
+    seeded_platform_table(sdk, &table).await?;
+    let template = Template::load_default().map_err(fail)?;
+    let queues = create_queue_set(&template, &aws_sdk_sqs::Client::new(sdk), prefix).await.map_err(fail)?;
+    let retry_queue_url =
+        queues.get("WebhookRetryQueue").map(|(url, _)| url.clone()).ok_or_else(|| fail("no WebhookRetryQueue"))?;
+    let local = LocalResources { queue_arns: queues.into_iter().map(|(id, (_, arn))| (id, arn)).collect() };
+    let config = shared::config::WebhooksConfig {
+        table_name: table,
+        retry_queue_url,
+        webhook_secret_prefix: format!("{prefix}commerce-link-webhooks/"),
+        transport: shared::webhooks::address::Transport::LoopbackHttp,
+        public_base_url: None,
+    };
+    Ok(wiring::webhooks(&function_clients(sdk, "WebhooksFunction", &local).await?, config))
+}
+
 /// The sandbox the `events/link` files were written for: seed 7, default sizes.
 pub async fn example_sandbox() -> Result<sandbox::Sandbox, InvokeError> {
     sandbox::Sandbox::start(sandbox::SandboxOptions::default()).await.map_err(fail)
@@ -253,7 +276,7 @@ pub fn load_event(path: &Path) -> Result<Value, InvokeError> {
 pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Response<Body>, InvokeError> {
     let event = load_event(path)?;
     let request = match function {
-        "sync-worker" | "scheduler" => None,
+        "sync-worker" | "scheduler" | "webhooks" => None,
         _ => Some(to_lambda_request(&event).map_err(fail)?),
     };
     let table = format!("invoke-{}", uuid::Uuid::new_v4().simple());
@@ -284,6 +307,11 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
             .await
             .map_err(fail)?;
             Ok(Response::new(Body::Text(serde_json::to_string(&report).map_err(fail)?)))
+        }
+        "webhooks" => {
+            let relay = webhooks_handler(sdk, &format!("{table}-")).await?;
+            let answer = shared::webhooks::handler::handle(&relay, &event).await;
+            Ok(Response::new(Body::Text(answer.to_string())))
         }
         "data" => {
             Ok(data_handler(sdk, &format!("{table}-")).await?.handle(request.ok_or_else(|| fail("no request"))?).await)

@@ -1,6 +1,7 @@
 //! A webhook consumer on loopback for the demo and the tests: it verifies each delivery's
 //! signature with the `standardwebhooks` crate (a verifier this project did not write), records
-//! what arrived, and can be told to fail its next deliveries or to answer with a redirect.
+//! what arrived, and can be told to fail its next deliveries, to answer with a redirect, or to
+//! act (e.g. kill the deliverer) while a delivery waits for its answer.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,12 +34,17 @@ pub struct Received {
     pub arrived: chrono::DateTime<chrono::Utc>,
 }
 
+/// What runs as a chosen delivery arrives.
+type ArrivalHook = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct State {
     secret: Option<String>,
     fail_next: usize,
     redirect_to: Option<String>,
     received: Vec<Received>,
+    /// Run as the given delivery (1-based) arrives, whose answer then waits the given time.
+    on_arrival: Option<(usize, std::time::Duration, ArrivalHook)>,
 }
 
 /// A receiver listening on `127.0.0.1` until dropped.
@@ -98,6 +104,15 @@ impl Receiver {
         self.lock().redirect_to = Some(location.to_string());
     }
 
+    /// Runs `hook` as the `nth` delivery from now on arrives (1-based, counting every
+    /// delivery), and holds that delivery's answer for `hold`: e.g. to kill the deliverer while
+    /// it waits for the answer.
+    pub fn on_arrival(&self, nth: usize, hold: std::time::Duration, hook: impl FnOnce() + Send + 'static) {
+        let mut state = self.lock();
+        let at = state.received.len() + nth;
+        state.on_arrival = Some((at, hold, Box::new(hook)));
+    }
+
     /// What has arrived, in order.
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
@@ -123,32 +138,41 @@ async fn receive(state: &Mutex<State>, request: hyper::Request<Incoming>) -> hyp
     let headers = request.headers().clone();
     let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-    let verified = state
-        .secret
-        .as_deref()
-        .and_then(|secret| standardwebhooks::Webhook::new(secret).ok())
-        .is_some_and(|hook| hook.verify(&body, &headers).is_ok());
-    let svix_alike = ["id", "timestamp", "signature"]
-        .iter()
-        .all(|part| header(&format!("webhook-{part}")).is_some_and(|v| Some(v) == header(&format!("svix-{part}"))));
-    let (status, location) = match (&state.redirect_to, state.fail_next) {
-        (Some(to), _) => (302, Some(to.clone())),
-        (None, 0) => (204, None),
-        (None, n) => {
-            state.fail_next = n - 1;
-            (500, None)
-        }
+    let (status, location, hook) = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let verified = state
+            .secret
+            .as_deref()
+            .and_then(|secret| standardwebhooks::Webhook::new(secret).ok())
+            .is_some_and(|hook| hook.verify(&body, &headers).is_ok());
+        let svix_alike = ["id", "timestamp", "signature"]
+            .iter()
+            .all(|part| header(&format!("webhook-{part}")).is_some_and(|v| Some(v) == header(&format!("svix-{part}"))));
+        let (status, location) = match (&state.redirect_to, state.fail_next) {
+            (Some(to), _) => (302, Some(to.clone())),
+            (None, 0) => (204, None),
+            (None, n) => {
+                state.fail_next = n - 1;
+                (500, None)
+            }
+        };
+        state.received.push(Received {
+            id: header("webhook-id").unwrap_or_default(),
+            timestamp: header("webhook-timestamp").and_then(|t| t.parse().ok()).unwrap_or_default(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            verified,
+            svix_alike,
+            answered: status,
+            arrived: chrono::Utc::now(),
+        });
+        let due = state.on_arrival.as_ref().is_some_and(|(at, _, _)| *at == state.received.len());
+        let hook = if due { state.on_arrival.take() } else { None };
+        (status, location, hook)
     };
-    state.received.push(Received {
-        id: header("webhook-id").unwrap_or_default(),
-        timestamp: header("webhook-timestamp").and_then(|t| t.parse().ok()).unwrap_or_default(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        verified,
-        svix_alike,
-        answered: status,
-        arrived: chrono::Utc::now(),
-    });
+    if let Some((_, hold, hook)) = hook {
+        hook();
+        tokio::time::sleep(hold).await;
+    }
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(location) = location.and_then(|l| hyper::header::HeaderValue::from_str(&l).ok()) {

@@ -21,6 +21,7 @@ use crate::iam::{IamError, LocalResources, Principal, Principals};
 use crate::lambda::{LambdaSpec, LocalLambda};
 use crate::moto::{MotoError, MotoServer};
 use crate::runner::{PollerSettings, Routes, Runner, SqsPoller, SqsTarget};
+use crate::streams::StreamTarget;
 use crate::tap::{Tap, TapHook};
 use crate::template::{Template, TemplateError, create_queue_set};
 
@@ -83,6 +84,9 @@ pub struct StackOptions {
     /// Run the worker as its own process from its binary, as Lambda does (`None`: in this
     /// process).
     pub worker_process: Option<WorkerProcess>,
+    /// Run fn webhooks (with `run_webhooks`) from this binary, as Lambda does, for both its
+    /// event source mappings (`None`: in this process). Tests of its sudden death.
+    pub webhooks_process: Option<PathBuf>,
     /// How long an erasure waits between its two passes (deployed: `ERASURE_SETTLE_SECS`,
     /// 360 s; locally 2 s, as no writer here runs long).
     pub erasure_settle: Duration,
@@ -200,6 +204,7 @@ impl Default for StackOptions {
             sweep: shared::sweep::SweepPolicy::default(),
             withheld: Vec::new(),
             worker_process: None,
+            webhooks_process: None,
             erasure_settle: Duration::from_secs(2),
             history: shared::domain::History::default(),
             link_key_refresh: Duration::from_secs(2),
@@ -241,6 +246,8 @@ pub struct DevStack {
     poller: Option<SqsPoller>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     webhooks: Option<(crate::streams::StreamPoller, SqsPoller)>,
+    /// fn webhooks as its own process, when [`StackOptions::webhooks_process`] is set.
+    pub webhooks_lambda: Option<Arc<LocalLambda>>,
     /// The BigCommerce sandbox store server.
     pub sandbox: sandbox::Sandbox,
     /// AWS endpoint (moto).
@@ -515,10 +522,10 @@ impl DevStack {
                 }
             })
         });
-        let webhooks = match options.run_webhooks {
-            false => None,
-            true => Some(
-                start_webhooks(
+        let (webhooks, webhooks_lambda) = match options.run_webhooks {
+            false => (None, None),
+            true => {
+                let (stream, retries, lambda) = start_webhooks(
                     &template,
                     &sdk,
                     &tables,
@@ -529,8 +536,9 @@ impl DevStack {
                     &options,
                     &api_url,
                 )
-                .await?,
-            ),
+                .await?;
+                (Some((stream, retries)), lambda)
+            }
         };
         let resources = Resources { tables: tables.clone(), queues, queue_arns, secret_prefix, link_key_secret };
         Ok(Self {
@@ -541,6 +549,7 @@ impl DevStack {
             _taps: taps,
             scheduler,
             webhooks,
+            webhooks_lambda,
             sandbox,
             aws_endpoint,
             api_url,
@@ -708,22 +717,53 @@ async fn start_webhooks(
     endpoint: &str,
     options: &StackOptions,
     api_url: &str,
-) -> Result<(crate::streams::StreamPoller, SqsPoller), StackError> {
+) -> Result<WebhooksRun, StackError> {
+    let function = "WebhooksFunction";
     let missing = |what: &str| StackError::Config(format!("no {what}"));
     let principal = |id: &str| principals.get(id).ok_or_else(|| missing(id)).map(|p| p.sdk_config(endpoint));
     let table = tables.get("PlatformTable").ok_or_else(|| missing("PlatformTable"))?;
     let retry_queue = queues.get("WebhookRetryQueue").ok_or_else(|| missing("WebhookRetryQueue"))?;
-    let relay = Arc::new(wiring::webhooks(
-        &Clients::new(&principal("WebhooksFunction")?),
-        shared::config::WebhooksConfig {
-            table_name: table.clone(),
-            retry_queue_url: retry_queue.clone(),
-            webhook_secret_prefix: format!("{}commerce-link-webhooks/", options.name_prefix),
-            // The dev stack's setting, as fn companies': consumers may be plain http on 127.0.0.1.
-            transport: shared::webhooks::address::Transport::LoopbackHttp,
-            public_base_url: url::Url::parse(api_url).ok(),
-        },
-    ));
+    let secret_prefix = format!("{}commerce-link-webhooks/", options.name_prefix);
+    // The relay in this process, or fn webhooks' binary as Lambda runs it.
+    let (stream_target, retry_target, lambda): (Arc<dyn StreamTarget>, Arc<dyn SqsTarget>, _) =
+        match &options.webhooks_process {
+            None => {
+                let relay = Arc::new(wiring::webhooks(
+                    &Clients::new(&principal(function)?),
+                    shared::config::WebhooksConfig {
+                        table_name: table.clone(),
+                        retry_queue_url: retry_queue.clone(),
+                        webhook_secret_prefix: secret_prefix,
+                        // The dev stack's setting, as fn companies': consumers may be plain http
+                        // on 127.0.0.1.
+                        transport: shared::webhooks::address::Transport::LoopbackHttp,
+                        public_base_url: url::Url::parse(api_url).ok(),
+                    },
+                ));
+                (relay.clone(), relay, None)
+            }
+            Some(binary) => {
+                let own = principals.get(function).ok_or_else(|| missing(function))?;
+                let names: BTreeMap<String, String> = tables.clone().into_iter().chain(queues.clone()).collect();
+                let parameters = BTreeMap::from([
+                    ("WebhookSecretPrefix".to_string(), secret_prefix),
+                    ("PublicBaseUrl".to_string(), api_url.to_string()),
+                ]);
+                let mut env = template.function_environment(function, &parameters, &names)?;
+                env.extend(lambda_environment(endpoint, own));
+                let spec = LambdaSpec {
+                    name: function.to_string(),
+                    binary: binary.clone(),
+                    args: Vec::new(),
+                    env,
+                    timeout: template.function_timeout(function),
+                    memory_mb: template.function_memory_mb(function),
+                    log: None,
+                };
+                let lambda = Arc::new(LocalLambda::start(spec).await?);
+                (lambda.clone(), lambda.clone(), Some(lambda))
+            }
+        };
     let described = DynamoClient::new(admin)
         .describe_table()
         .table_name(table)
@@ -733,7 +773,7 @@ async fn start_webhooks(
     let stream_arn =
         described.table.and_then(|t| t.latest_stream_arn).ok_or_else(|| missing("stream on PlatformTable"))?;
     let streams = aws_sdk_dynamodbstreams::Client::new(&principal("WebhooksFunction.stream")?);
-    let stream = crate::streams::StreamPoller::start(streams, stream_arn, 10, relay.clone());
+    let stream = crate::streams::StreamPoller::start(streams, stream_arn, 10, stream_target);
     let settings = PollerSettings {
         queue_url: retry_queue.clone(),
         queue_arn: queue_arns.get("WebhookRetryQueue").cloned().unwrap_or_default(),
@@ -742,8 +782,11 @@ async fn start_webhooks(
         fast_forward: None,
     };
     let events = aws_sdk_sqs::Client::new(&principal("WebhooksFunction.events")?);
-    Ok((stream, SqsPoller::start(events, settings, relay)))
+    Ok((stream, SqsPoller::start(events, settings, retry_target), lambda))
 }
+
+/// fn webhooks' two event source mappings, and its process when it runs as one.
+type WebhooksRun = (crate::streams::StreamPoller, SqsPoller, Option<Arc<LocalLambda>>);
 
 #[cfg(unix)]
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -42,6 +42,26 @@ impl<S: shared::ports::WebhookConsumerStore + shared::ports::DeliveryLog + 'stat
     }
 }
 
+#[async_trait::async_trait]
+impl StreamTarget for crate::lambda::LocalLambda {
+    async fn invoke(&self, event: Value) -> Option<Value> {
+        let invocation = match crate::lambda::LocalLambda::invoke(self, &event).await {
+            Ok(invocation) => invocation,
+            Err(e) => {
+                tracing::error!(error = %e, "the function could not be started");
+                return None;
+            }
+        };
+        match invocation.outcome {
+            crate::lambda::Outcome::Response(body) => Some(body),
+            other => {
+                tracing::warn!(outcome = ?other, "stream batch invocation failed");
+                None
+            }
+        }
+    }
+}
+
 /// Whether the template's filter keeps `record`: an INSERT of an `EVENT#` item.
 fn kept(record: &Record) -> bool {
     let insert = record.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
