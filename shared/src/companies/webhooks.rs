@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{Companies, CompaniesError, Result};
-use crate::domain::event::{Delivery, EVENT_RETENTION, Event, RetryMessage};
+use crate::domain::event::{Delivery, DeliveryStatus, EVENT_RETENTION, Event, RetryMessage};
 use crate::domain::webhook::{ConsumerDraft, MAX_CONSUMERS, WebhookConsumer};
 use crate::error::StoreError;
 use crate::ports::PlatformStore;
@@ -49,15 +49,46 @@ impl<S: PlatformStore> Companies<S> {
         Ok((consumer, secret.text()))
     }
 
-    /// Disables or re-enables a consumer.
+    /// Disables or re-enables a consumer. A disabled consumer's pending messages wait (their
+    /// retries stop); re-enabling it resumes them, each where its attempts had got to, through
+    /// the retry queue (a repeated re-enable resumes them again: the log keeps a message that
+    /// succeeded from being sent twice).
     pub async fn set_webhook_consumer_disabled(&self, id: Uuid, disabled: bool) -> Result<WebhookConsumer> {
         let consumer = self
             .store
             .set_webhook_consumer_disabled(id, disabled)
             .await?
             .ok_or(CompaniesError::ConsumerNotFound(id))?;
-        tracing::info!(webhook_id = %id, disabled, "webhook consumer updated");
+        let resumed = match disabled {
+            true => 0,
+            false => self.resume_pending(id).await?,
+        };
+        tracing::info!(webhook_id = %id, disabled, resumed, "webhook consumer updated");
         Ok(consumer)
+    }
+
+    /// Queues the next attempt of each message of `id` still `Attempting` (within the events'
+    /// retention); returns how many.
+    async fn resume_pending(&self, id: Uuid) -> Result<usize> {
+        let Some(retries) = self.webhook_retries.as_ref() else { return Ok(0) };
+        let oldest = Utc::now() - EVENT_RETENTION;
+        let pending: Vec<Delivery> = self
+            .store
+            .deliveries(id, REPLAY_LIMIT)
+            .await?
+            .into_iter()
+            .filter(|d| d.status == DeliveryStatus::Attempting && d.generated >= oldest)
+            .collect();
+        let mut resumed = 0;
+        for delivery in pending {
+            let found = self.store.events_since(delivery.generated, 100).await?;
+            let Some(event) = found.into_iter().find(|e| e.id == delivery.event_id) else { continue };
+            retries
+                .retry_later(&RetryMessage { event, consumer: id, replay: false }, std::time::Duration::ZERO)
+                .await?;
+            resumed += 1;
+        }
+        Ok(resumed)
     }
 
     /// Deletes a consumer: its secret first (a retry after a failure in between deletes the

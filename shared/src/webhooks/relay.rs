@@ -77,6 +77,7 @@ impl<S: WebhookConsumerStore + DeliveryLog> Relay<S> {
             return Ok(Next::Done);
         };
         if consumer.disabled {
+            // Its log keeps the message Attempting: re-enabling the consumer resumes it.
             return Ok(Next::Done);
         }
         if message.replay {

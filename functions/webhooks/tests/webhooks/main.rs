@@ -376,3 +376,39 @@ async fn every_webhooks_event_file_is_current_and_replays() {
         assert_eq!(body, json!({"batchItemFailures": []}), "{file}");
     }
 }
+
+/// A disabled consumer's pending message waits (its retry comes and goes without a delivery);
+/// re-enabling the consumer resumes it, with its id.
+#[tokio::test]
+async fn a_disabled_consumer_keeps_its_pending_messages_until_re_enabled() {
+    let stack = stack().await;
+    let api = ApiClient::new(&stack.api_url, &stack.api_key);
+    let (receiver, id) = consumer(&api, json!({"eventTypes": ["company.created"]})).await;
+    receiver.fail_next(1);
+    api.expect("POST", "/companies", Some(&json!({"name": "Paused"})), 200).await.expect("company");
+    let start = Instant::now();
+    while receiver.received().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no first attempt");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let path = format!("/webhooks/{id}");
+    api.expect("PATCH", &path, Some(&json!({"disabled": true})), 200).await.expect("disabled");
+    // The retry falls due 5 s after the failure and finds the consumer disabled.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(receiver.received().len(), 1, "a disabled consumer receives nothing");
+    let log = api.expect("GET", &format!("{path}/messages"), None, 200).await.expect("messages");
+    assert_eq!(log["results"][0]["status"], "Attempting", "{log}");
+    let enabled = api.expect("PATCH", &path, Some(&json!({"disabled": false})), 200).await.expect("enabled");
+    assert_eq!(enabled["disabled"], false);
+    let delivered = until_delivered(&receiver, 1, Duration::from_secs(30)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(delivered[0].id, received[0].id, "the same message, resumed");
+    assert!(received.iter().all(|r| r.verified));
+    let log = api.expect("GET", &format!("{path}/messages"), None, 200).await.expect("messages");
+    assert_eq!(
+        (log["results"][0]["status"].as_str(), log["results"][0]["attempts"].as_u64()),
+        (Some("Success"), Some(2))
+    );
+    stack.stop().await;
+}
