@@ -167,7 +167,7 @@ mod tests {
         let payload = &body["payload"];
         assert_eq!(body["eventType"], "read.completed");
         assert_eq!(payload["referenceCompany"]["id"], json!(company.id));
-        assert_eq!(payload["modifiedFromDate"], "2026-11-30T10:00:00Z");
+        assert_eq!(payload["modifiedFromDate"], "2026-11-30T10:00:00.000Z");
         assert_eq!(
             payload["dataTypes"],
             json!([{"connectionId": connection, "dataType": "commerce-orders", "recordsModified": true,

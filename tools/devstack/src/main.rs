@@ -154,7 +154,13 @@ async fn run_demo(
     println!("\n1. integration {} ({}) enabled={}", integration["key"], integration["name"], integration["enabled"]);
     // A platform's webhook endpoint: a receiver on loopback that checks each signature.
     let receiver = devstack::receiver::Receiver::start().await?;
-    let types = ["company.created", "connection.created", "connection.connected", "connection.failed"];
+    let types = [
+        "company.created",
+        "connection.created",
+        "connection.connected",
+        "connection.failed",
+        "read.completed.initial",
+    ];
     let consumer =
         client.expect("POST", "/webhooks", Some(&json!({"url": receiver.url(), "eventTypes": types})), 201).await?;
     receiver.set_secret(consumer["secret"].as_str().unwrap_or_default());
@@ -190,17 +196,8 @@ async fn run_demo(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     println!("   webhook events received (signature checked with the standardwebhooks crate):");
-    for message in receiver.received() {
-        let generated =
-            message.body["generatedDate"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
-        let latency = generated.map(|g| (message.arrived - g.to_utc()).num_milliseconds()).unwrap_or_default();
-        println!(
-            "     {:<22} id {}  verified={}  {} ms after the change",
-            message.body["eventType"].as_str().unwrap_or_default(),
-            message.id,
-            message.verified,
-            latency
-        );
+    for message in receiver.received().iter().filter(|m| m.body["eventType"] != "read.completed.initial") {
+        print_event(message);
     }
     println!("6. first syncs queued; the sync worker takes them off SyncJobsQueue:");
     let started = std::time::Instant::now();
@@ -268,7 +265,34 @@ async fn run_demo(
     println!(
         "   every data type matches the ground truth (locations, tax components and disputes: BigCommerce has none)"
     );
+    let initial = |r: &devstack::receiver::Received| r.body["eventType"] == "read.completed.initial";
+    let waited = std::time::Instant::now();
+    while !receiver.received().iter().any(initial) && waited.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    match receiver.received().into_iter().find(initial) {
+        Some(message) => {
+            println!("   the platform's webhook: every first-link data type is final");
+            print_event(&message);
+            let types = message.body["payload"]["dataTypes"].as_array().map_or(0, Vec::len);
+            println!("     dataTypes: {types}");
+        }
+        None => return Err("read.completed.initial did not arrive within 10 s of the first sync".into()),
+    }
     print_first_orders(&client, company_id, connection_id).await
+}
+
+/// One webhook delivery: its type, id, whether it verified, and how long after the change.
+fn print_event(message: &devstack::receiver::Received) {
+    let generated = message.body["generatedDate"].as_str().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok());
+    let latency = generated.map(|g| (message.arrived - g.to_utc()).num_milliseconds()).unwrap_or_default();
+    println!(
+        "     {:<22} id {}  verified={}  {} ms after the change",
+        message.body["eventType"].as_str().unwrap_or_default(),
+        message.id,
+        message.verified,
+        latency
+    );
 }
 
 /// Step 8: the first orders, read back through the Commerce API as a platform would.
