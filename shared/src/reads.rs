@@ -100,16 +100,18 @@ pub async fn settle_initial_read<S: PlatformStore + ?Sized>(
         return Ok(false);
     }
     let statuses = store.data_statuses(company).await?;
-    let mut outcomes = Vec::with_capacity(types.len());
+    // Every first-link type final first (no further read while one runs: the usual case).
+    let mut latest = Vec::with_capacity(types.len());
     for data_type in types {
-        let Some(status) = statuses.iter().find(|s| s.connection_id == connection && s.data_type == data_type) else {
-            return Ok(false);
-        };
-        if !status.current_status.is_final() {
-            return Ok(false);
+        match statuses.iter().find(|s| s.connection_id == connection && s.data_type == data_type) {
+            Some(status) if status.current_status.is_final() => latest.push(status.latest_sync_id),
+            _ => return Ok(false),
         }
+    }
+    let mut outcomes = Vec::with_capacity(latest.len());
+    for id in latest {
         // A dataset that ended before the link is not a read of it.
-        match store.dataset(company, status.latest_sync_id).await? {
+        match store.dataset(company, id).await? {
             Some(dataset) if dataset.status.is_final() && dataset.completed.is_some_and(|at| at >= due) => {
                 outcomes.push(ReadOutcome::of(&dataset));
             }

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::relay::{Next, Relay};
-use crate::adapters::dynamodb::events::{EVENT_ATTRIBUTE, EVENT_PK_PREFIX, parse_event};
+use crate::adapters::dynamodb::events::stream_event;
 use crate::domain::event::RetryMessage;
 use crate::ports::{DeliveryLog, WebhookConsumerStore};
 
@@ -47,15 +47,10 @@ async fn stream_record<S: WebhookConsumerStore + DeliveryLog>(
     relay: &Relay<S>,
     record: &Value,
 ) -> Result<(), crate::error::StoreError> {
-    let image = &record["dynamodb"]["NewImage"];
-    let is_event =
-        record["eventName"] == "INSERT" && image["pk"]["S"].as_str().is_some_and(|pk| pk.starts_with(EVENT_PK_PREFIX));
-    let Some(json) = image[EVENT_ATTRIBUTE]["S"].as_str().filter(|_| is_event) else {
-        return Ok(());
-    };
-    let event = match parse_event(json) {
-        Ok(event) => event,
-        Err(e) => {
+    let event = match stream_event(record) {
+        None => return Ok(()),
+        Some(Ok(event)) => event,
+        Some(Err(e)) => {
             // Not an event this version can read: retrying would not help.
             tracing::error!(error = %e, "an outbox item could not be read; skipped");
             return Ok(());

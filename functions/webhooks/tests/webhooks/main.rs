@@ -10,16 +10,31 @@ use devstack::stack::{DevStack, StackOptions};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn stack() -> DevStack {
-    let options = StackOptions {
+/// A stack of its own that runs fn webhooks (not the worker unless a test says so).
+fn options() -> StackOptions {
+    StackOptions {
         port: 0,
         aws_endpoint: Some(devstack::emulator_endpoint()),
         name_prefix: format!("h{}-", Uuid::new_v4().simple()),
         run_worker: false,
         run_webhooks: true,
         ..StackOptions::default()
-    };
-    DevStack::start(options).await.expect("stack")
+    }
+}
+
+async fn stack() -> DevStack {
+    DevStack::start(options()).await.expect("stack")
+}
+
+/// A company (`body`) and its BigCommerce connection, through the API: their ids.
+async fn company_with_connection(api: &ApiClient, body: Value) -> (String, String) {
+    let company = api.expect("POST", "/companies", Some(&body), 200).await.expect("company");
+    let company = company["id"].as_str().expect("id").to_string();
+    let connection = api
+        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
+        .await
+        .expect("connection");
+    (company, connection["id"].as_str().expect("id").to_string())
 }
 
 /// A receiver and its consumer (`POST /webhooks`), verifying with the secret shown once.
@@ -69,16 +84,8 @@ async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_agai
     let (other_tag, _) = consumer(&api, json!({"eventTypes": types, "companyTags": ["region:eu"]})).await;
     let (disabled, _) = consumer(&api, json!({"eventTypes": types, "disabled": true})).await;
 
-    let company = api
-        .expect("POST", "/companies", Some(&json!({"name": "Hooked", "tags": {"region": "us"}})), 200)
-        .await
-        .expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
+    let (company, connection) =
+        company_with_connection(&api, json!({"name": "Hooked", "tags": {"region": "us"}})).await;
     let authorization = format!("/companies/{company}/connections/{connection}/authorization");
     let mut wrong = stack.sandbox_credentials();
     wrong["accessToken"] = json!("0123456789abcdefghijklmnopqrstu");
@@ -198,26 +205,13 @@ async fn every_company_and_connection_event_arrives_signed_and_a_failed_one_agai
 /// ends with its `read.completed`, and the link's `read.completed.initial` follows the last.
 #[tokio::test]
 async fn a_link_reports_each_first_read_and_then_its_initial_read() {
-    let mut options = StackOptions {
-        port: 0,
-        aws_endpoint: Some(devstack::emulator_endpoint()),
-        name_prefix: format!("h{}-", Uuid::new_v4().simple()),
-        run_worker: true,
-        run_webhooks: true,
-        ..StackOptions::default()
-    };
+    let mut options = StackOptions { run_worker: true, ..options() };
     let sizes = sandbox::Sizes { orders: 30, products: 6, customers: 8, categories: 3 };
     options.sandbox.stores = vec![sandbox::StoreConfig::from_seed(53, sizes)];
     let stack = DevStack::start(options).await.expect("stack");
     let api = ApiClient::new(&stack.api_url, &stack.api_key);
     let (receiver, _) = consumer(&api, json!({"eventTypes": ["read.completed", "read.completed.initial"]})).await;
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Read"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
+    let (company, connection) = company_with_connection(&api, json!({"name": "Read"})).await;
     let authorization = format!("/companies/{company}/connections/{connection}/authorization");
     api.expect("PUT", &authorization, Some(&stack.sandbox_credentials()), 200).await.expect("linked");
     let settings = api.expect("GET", &format!("/companies/{company}/syncSettings"), None, 200).await.expect("settings");
@@ -274,15 +268,8 @@ async fn a_link_reports_each_first_read_and_then_its_initial_read() {
 /// the one in flight again with its id, none that succeeded twice.
 #[tokio::test]
 async fn a_deliverer_killed_mid_batch_loses_nothing() {
-    let options = StackOptions {
-        port: 0,
-        aws_endpoint: Some(devstack::emulator_endpoint()),
-        name_prefix: format!("h{}-", Uuid::new_v4().simple()),
-        run_worker: false,
-        run_webhooks: true,
-        webhooks_process: Some(std::path::PathBuf::from(env!("CARGO_BIN_EXE_webhooks"))),
-        ..StackOptions::default()
-    };
+    let options =
+        StackOptions { webhooks_process: Some(std::path::PathBuf::from(env!("CARGO_BIN_EXE_webhooks"))), ..options() };
     let stack = DevStack::start(options).await.expect("stack");
     let api = ApiClient::new(&stack.api_url, &stack.api_key);
     let (receiver, consumer_id) = consumer(&api, json!({"eventTypes": ["company.created"]})).await;
@@ -356,8 +343,8 @@ async fn every_webhooks_event_file_is_current_and_replays() {
     files.sort();
     assert_eq!(files, ["outbox-read-completed.json", "retry.json"]);
     let stream = devstack::invoke::load_event(&dir.join("outbox-read-completed.json")).expect("event");
-    let image = &stream["Records"][0]["dynamodb"]["NewImage"];
-    let event = shared::adapters::dynamodb::events::parse_event(image["event"]["S"].as_str().expect("event"))
+    let event = shared::adapters::dynamodb::events::stream_event(&stream["Records"][0])
+        .expect("a new outbox item")
         .expect("the outbox item holds an event this version reads");
     assert_eq!(event.event_type, shared::domain::EventType::ReadCompleted);
     assert_eq!(event.company.id, devstack::fixtures::COMPANY_ID);

@@ -45,6 +45,16 @@ pub fn parse_event(json: &str) -> Result<Event, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("deserialise event: {e}")))
 }
 
+/// The event a record of the table's stream (in Lambda's DynamoDB event shape) brings: `None`
+/// for a record that is not a new outbox item; an error for an item this version cannot read.
+pub fn stream_event(record: &serde_json::Value) -> Option<Result<Event, StoreError>> {
+    let image = &record["dynamodb"]["NewImage"];
+    let is_event =
+        record["eventName"] == "INSERT" && image["pk"]["S"].as_str().is_some_and(|pk| pk.starts_with(EVENT_PK_PREFIX));
+    let json = image[EVENT_ATTRIBUTE]["S"].as_str().filter(|_| is_event)?;
+    Some(parse_event(json))
+}
+
 impl DynamoStore {
     /// Transaction steps writing `events` (each once: an id is never written twice).
     pub(super) fn event_puts(&self, events: &[Event]) -> Result<Vec<TransactWriteItem>, StoreError> {
