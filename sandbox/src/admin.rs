@@ -1,5 +1,6 @@
 //! The admin API (`/admin`, loopback clients only): the stores and their accounts, faults, rate
-//! limits, mutations, metrics and the ground-truth export.
+//! limits, mutations, webhooks (`hooks`, `hooks/deliveries`, `hooks/settings`, `hooks/{id}`),
+//! metrics and the ground-truth export.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use crate::faults::{Faults, Mutations};
+use crate::hooks::HookSettings;
 use crate::store::{Store, lock};
 use crate::wire::{Body, State, response};
 
@@ -68,7 +70,13 @@ pub(crate) async fn admin(state: &State, req: Request<Incoming>, rest: &[String]
             Ok(Ok(changes)) => {
                 let touched = store.mutate(changes);
                 let body = json!({"touched": touched.orders, "deleted_products": touched.products,
-                                  "deleted_customers": touched.customers});
+                                  "deleted_customers": touched.customers,
+                                  "inserted_orders": touched.inserted_orders,
+                                  "updated_orders": touched.updated_orders,
+                                  "status_changes": touched.status_changes,
+                                  "archived_orders": touched.archived_orders,
+                                  "updated_products": touched.updated_products,
+                                  "updated_customers": touched.updated_customers});
                 response(200, Some(&body))
             }
             Ok(Err(e)) => response(400, Some(&json!({"error": e.to_string()}))),
@@ -105,6 +113,31 @@ pub(crate) async fn admin(state: &State, req: Request<Incoming>, rest: &[String]
                 None => response(404, Some(&json!({"error": "no such account"}))),
             }
         }
+        (Method::GET, ["hooks"]) => response(200, Some(&json!(store.hooks()))),
+        (Method::GET, ["hooks", "deliveries"]) => response(200, Some(&json!(store.deliveries()))),
+        (Method::GET, ["hooks", "settings"]) => response(200, Some(&settings_json(&store.hook_settings()))),
+        (Method::PUT, ["hooks", "settings"]) => match read_json(req).await {
+            Ok(body) => match settings_from(&body, store.hook_settings()) {
+                Ok(settings) => {
+                    store.set_hook_settings(settings);
+                    response(200, Some(&settings_json(&store.hook_settings())))
+                }
+                Err(e) => response(400, Some(&json!({"error": e}))),
+            },
+            Err(r) => r,
+        },
+        (Method::PATCH, ["hooks", id]) => match (read_json(req).await, id.parse::<u32>()) {
+            (Err(r), _) => r,
+            (Ok(body), Ok(id)) => match body["is_active"].as_bool() {
+                Some(active) if store.set_hook_active(id, active) => {
+                    let hook = store.hooks().into_iter().find(|h| h.id == id);
+                    response(200, Some(&json!(hook)))
+                }
+                Some(_) => response(404, Some(&json!({"error": "no such hook"}))),
+                None => response(400, Some(&json!({"error": "is_active must be a boolean"}))),
+            },
+            (Ok(_), Err(_)) => response(404, Some(&json!({"error": "no such hook"}))),
+        },
         (Method::GET, ["metrics"]) => response(200, Some(&json!(store.metrics()))),
         (Method::DELETE, ["metrics"]) => {
             store.reset_metrics();
@@ -124,6 +157,33 @@ pub(crate) async fn admin(state: &State, req: Request<Incoming>, rest: &[String]
         }
         _ => response(404, Some(&json!({"error": "no such admin resource"}))),
     }
+}
+
+/// Delivery settings as the admin API shows them: `{"retry_ms": [...], "duplicate": bool}`.
+fn settings_json(settings: &HookSettings) -> Value {
+    let retry: Vec<u64> = settings.retry.iter().map(|d| d.as_millis() as u64).collect();
+    json!({"retry_ms": retry, "duplicate": settings.duplicate})
+}
+
+/// `current` with the fields of `body` applied (`retry_ms`, `duplicate`; both optional).
+fn settings_from(body: &Value, current: HookSettings) -> Result<HookSettings, String> {
+    let mut settings = current;
+    match body.get("retry_ms") {
+        None => {}
+        Some(Value::Array(waits)) => {
+            settings.retry = waits
+                .iter()
+                .map(|w| w.as_u64().map(Duration::from_millis).ok_or("retry_ms must be non-negative integers"))
+                .collect::<Result<_, _>>()?;
+        }
+        Some(_) => return Err("retry_ms must be an array of milliseconds".into()),
+    }
+    match body.get("duplicate") {
+        None => {}
+        Some(Value::Bool(duplicate)) => settings.duplicate = *duplicate,
+        Some(_) => return Err("duplicate must be a boolean".into()),
+    }
+    Ok(settings)
 }
 
 /// A store's public description for the admin API: hash, API base, accounts.

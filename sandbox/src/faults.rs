@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Changes to apply to a store's data: new orders, updated orders, archived orders.
+/// Changes to apply to a store's data: orders inserted, updated and archived; products and
+/// customers updated and deleted. Each change also fires the matching webhook events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mutations {
@@ -16,6 +17,21 @@ pub struct Mutations {
     pub product_deletes: u32,
     /// Customers deleted (gone from every listing; their orders keep their names).
     pub customer_deletes: u32,
+    /// Live products renamed (`... Mk 2`), with `date_modified` bumped.
+    pub product_updates: u32,
+    /// Live customers whose last name changes, with `date_modified` bumped.
+    pub customer_updates: u32,
+}
+
+/// One order status change made by an update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusChange {
+    /// The order.
+    pub order_id: u32,
+    /// Status id before.
+    pub previous_status_id: u8,
+    /// Status id after.
+    pub new_status_id: u8,
 }
 
 /// What a mutation changed.
@@ -27,6 +43,18 @@ pub struct Touched {
     pub products: Vec<u32>,
     /// Customers deleted.
     pub customers: Vec<u32>,
+    /// Orders inserted.
+    pub inserted_orders: Vec<u32>,
+    /// Orders updated (an order updated twice is listed twice).
+    pub updated_orders: Vec<u32>,
+    /// The status change of each update, in the order of `updated_orders`.
+    pub status_changes: Vec<StatusChange>,
+    /// Orders archived.
+    pub archived_orders: Vec<u32>,
+    /// Products updated.
+    pub updated_products: Vec<u32>,
+    /// Customers updated.
+    pub updated_customers: Vec<u32>,
 }
 
 impl Mutations {
@@ -37,6 +65,8 @@ impl Mutations {
             && self.archives == 0
             && self.product_deletes == 0
             && self.customer_deletes == 0
+            && self.product_updates == 0
+            && self.customer_updates == 0
     }
 }
 

@@ -6,6 +6,15 @@
 //! Each store has a fixed-window rate limit with the four `X-Rate-Limit-*` headers
 //! (`ratelimit`), faults switchable at runtime (`faults`), and metrics (`metrics`), reachable
 //! from Rust through [`Sandbox::store`] and over HTTP through the loopback-only `/admin` API.
+//!
+//! Webhooks (`hooks`): each API account registers hooks through `/v3/hooks` (no OAuth scope
+//! needed; HTTPS on port 443 unless [`SandboxOptions::loopback_hooks`] admits local receivers;
+//! at most 10 per scope). Every [`Store::mutate`] (the admin `mutate` route, the
+//! `mutate_per_page` fault, Rust callers) fires BigCommerce's events (`store/order/created`,
+//! `updated`, `statusUpdated`, `archived`; `store/product/updated|deleted`;
+//! `store/customer/updated|deleted`) in BigCommerce's envelope with its SHA-1 `hash`, POSTed in
+//! the background with the hook's headers, retried per [`HookSettings::retry`], after which the
+//! hook is deactivated. [`Store::hooks`] and [`Store::deliveries`] show what was sent.
 
 #![recursion_limit = "256"]
 
@@ -14,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod data;
 pub mod faults;
+pub mod hooks;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;
@@ -28,7 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::{Account, Scope, Sizes, StoreConfig};
-pub use faults::{Faults, Mutations, Touched};
+pub use faults::{Faults, Mutations, StatusChange, Touched};
+pub use hooks::{Delivery, Hook, HookSettings};
 pub use metrics::Metrics;
 pub use store::Store;
 
@@ -39,11 +50,18 @@ pub struct SandboxOptions {
     pub bind: SocketAddr,
     /// The stores to serve.
     pub stores: Vec<StoreConfig>,
+    /// Accept hook destinations on 127.0.0.1, localhost or [::1] over http or https on any
+    /// port (default false: like BigCommerce, only https on port 443).
+    pub loopback_hooks: bool,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        Self { bind: SocketAddr::from(([127, 0, 0, 1], 0)), stores: vec![StoreConfig::from_seed(7, Sizes::default())] }
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stores: vec![StoreConfig::from_seed(7, Sizes::default())],
+            loopback_hooks: false,
+        }
     }
 }
 
@@ -62,7 +80,12 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let stores: BTreeMap<String, Arc<Store>> =
             options.stores.into_iter().map(|config| (config.hash.clone(), Arc::new(Store::new(config)))).collect();
-        let state = Arc::new(wire::State { stores, root: format!("http://{addr}") });
+        let runtime = tokio::runtime::Handle::current();
+        for store in stores.values() {
+            store.webhooks.attach(runtime.clone());
+        }
+        let state =
+            Arc::new(wire::State { stores, root: format!("http://{addr}"), loopback_hooks: options.loopback_hooks });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::run(listener, state.clone(), stopped));
         Ok(Self { addr, state, stop, task })
@@ -93,9 +116,12 @@ impl Sandbox {
         format!("{}/stores/{hash}", self.state.root)
     }
 
-    /// Stops serving.
+    /// Stops serving, and stops delivering webhooks (pending retries included).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        for store in self.state.stores.values() {
+            store.webhooks.abort_all();
+        }
     }
 }

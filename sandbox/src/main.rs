@@ -3,7 +3,8 @@
 //!
 //! Options (`serve` and `export`): `--port N` (default 4000; 0 = any), `--host IP` (default
 //! 127.0.0.1), `--seed N` (default 7), `--orders N`, `--products N`, `--customers N`,
-//! `--categories N`, `--quota N` (default 150), `--window-ms N` (default 30000).
+//! `--categories N`, `--quota N` (default 150), `--window-ms N` (default 30000),
+//! `--loopback-hooks true|false` (default false: accept webhook destinations on localhost).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ struct Cli {
     host: IpAddr,
     port: u16,
     config: StoreConfig,
+    loopback_hooks: bool,
 }
 
 fn parse() -> Result<Cli, String> {
@@ -24,6 +26,7 @@ fn parse() -> Result<Cli, String> {
     let (mut host, mut port, mut seed) = (IpAddr::from([127, 0, 0, 1]), 4000u16, 7u64);
     let mut sizes = Sizes::default();
     let (mut quota, mut window) = (150u32, 30_000u64);
+    let mut loopback_hooks = false;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || value.parse::<u64>().map_err(|_| format!("{flag} needs a number, got '{value}'"));
@@ -38,13 +41,17 @@ fn parse() -> Result<Cli, String> {
             "--categories" => sizes.categories = small()?,
             "--quota" => quota = small()?,
             "--window-ms" => window = number()?,
+            "--loopback-hooks" => {
+                loopback_hooks =
+                    value.parse().map_err(|_| format!("--loopback-hooks needs true or false, got '{value}'"))?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
     let mut config = StoreConfig::from_seed(seed, sizes);
     config.quota = quota;
     config.window = Duration::from_millis(window.max(1));
-    Ok(Cli { command, host, port, config })
+    Ok(Cli { command, host, port, config, loopback_hooks })
 }
 
 #[tokio::main]
@@ -53,15 +60,18 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: sandbox serve|export [--host IP] [--port N] [--seed N] [--orders N] [--products N] [--customers N] [--categories N] [--quota N] [--window-ms N]"
+                "error: {e}\nusage: sandbox serve|export [--host IP] [--port N] [--seed N] [--orders N] [--products N] [--customers N] [--categories N] [--quota N] [--window-ms N] [--loopback-hooks true|false]"
             );
             return ExitCode::FAILURE;
         }
     };
     match cli.command.as_str() {
         "serve" => {
-            let options =
-                SandboxOptions { bind: SocketAddr::new(cli.host, cli.port), stores: vec![cli.config.clone()] };
+            let options = SandboxOptions {
+                bind: SocketAddr::new(cli.host, cli.port),
+                stores: vec![cli.config.clone()],
+                loopback_hooks: cli.loopback_hooks,
+            };
             let sandbox = match Sandbox::start(options).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -87,7 +97,7 @@ async fn main() -> ExitCode {
                 );
             }
             println!(
-                "  admin:       {}/admin/stores/{}  (faults, rate-limit, mutate, metrics, export)",
+                "  admin:       {}/admin/stores/{}  (faults, rate-limit, mutate, hooks, metrics, export)",
                 sandbox.base_url(),
                 c.hash
             );

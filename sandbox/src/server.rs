@@ -7,18 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use http::request::Parts;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{Endpoint, Params, Reply, Version, serve, version_of};
+use crate::api::{Caller, Endpoint, Params, Reply, Version, serve, version_of};
 use crate::faults::Faults;
 use crate::ratelimit::Decision;
 use crate::store::{Store, lock};
@@ -75,7 +77,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
                 return reply(Reply::error(version, 404, "Store not found"));
             };
             let rest: Vec<&str> = rest.to_vec();
-            api(state, store, &req, &rest).await
+            api(state, store, req, &rest).await
         }
         _ => reply(Reply::error(Version::V3, 404, "Not Found")),
     }
@@ -85,12 +87,28 @@ fn reply(r: Reply) -> Response<Body> {
     response(r.status, r.body.as_ref())
 }
 
-async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str]) -> Response<Body> {
+/// The largest JSON body the hooks endpoints read.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Reads a JSON request body: 413 past [`BODY_LIMIT`], 400 if it is not JSON (v3 errors).
+async fn read_body(body: Incoming) -> Result<Value, Reply> {
+    let bytes = Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|_| Reply::error(Version::V3, 413, "The request body is larger than 1 MiB"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Reply::error(Version::V3, 400, &format!("The request body is not valid JSON: {e}")))
+}
+
+async fn api(state: &State, store: &Store, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
     let _in_flight = store.counters.enter();
+    let (parts, incoming) = req.into_parts();
+    let req = &parts;
     let version = version_of(rest);
     let endpoint = Endpoint::parse(rest);
-    let key = endpoint.as_ref().map_or("unknown", Endpoint::key).to_string();
-    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let key = endpoint.as_ref().map_or_else(|| "unknown".to_string(), |e| e.metrics_key(&req.method));
+    let token = req.headers.get("x-auth-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let record = |status: u16, spent: Duration| {
         let mut tally = lock(&store.tally);
         *tally.requests.entry(key.clone()).or_default() += 1;
@@ -99,10 +117,11 @@ async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str
         tally.processing_micros += spent.as_micros() as u64;
     };
     let started = Instant::now();
-    let Some(scopes) = store.authenticate(token) else {
+    let Some(account) = store.account_of(token) else {
         record(401, started.elapsed());
         return reply(Reply::error(version, 401, "Authentication required: a valid X-Auth-Token header is missing"));
     };
+    let scopes: Vec<crate::config::Scope> = account.scopes.iter().copied().collect();
     let faults = store.faults();
     let decision = lock(&store.limiter).check(Instant::now());
     let (quota, window) = {
@@ -123,6 +142,10 @@ async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str
             return r;
         }
         Decision::Allow { left, reset } => {
+            let body = match endpoint.as_ref() {
+                Some(e) if e.takes_body(&req.method) => read_body(incoming).await.map(Some),
+                _ => Ok(None),
+            };
             let call = Call {
                 state,
                 store,
@@ -131,6 +154,8 @@ async fn api(state: &State, store: &Store, req: &Request<Incoming>, rest: &[&str
                 version,
                 endpoint: endpoint.as_ref(),
                 scopes: &scopes,
+                client_id: &account.client_id,
+                body: &body,
                 faults: &faults,
             };
             let mut r = build(&call).await;
@@ -152,13 +177,17 @@ fn injected_delay(r: &Response<Body>) -> u64 {
 struct Call<'a> {
     state: &'a State,
     store: &'a Store,
-    req: &'a Request<Incoming>,
+    req: &'a Parts,
     /// The path below `/stores/{hash}/`.
     rest: &'a [&'a str],
     version: Version,
     endpoint: Option<&'a Endpoint>,
     /// The scopes of the request's token.
     scopes: &'a [crate::config::Scope],
+    /// The API account of the request's token.
+    client_id: &'a str,
+    /// The JSON body, for the endpoints that take one (or the error reading it).
+    body: &'a Result<Option<Value>, Reply>,
     faults: &'a Faults,
 }
 
@@ -188,7 +217,7 @@ async fn build(call: &Call<'_>) -> Response<Body> {
 
 /// The answer to `call`, with the faults that `applies` to its path drawn by `fault`.
 fn respond(call: &Call<'_>, applies: bool, fault: &dyn Fn(f64) -> bool) -> Response<Body> {
-    let Call { state, store, req, version, endpoint, scopes, faults, .. } = *call;
+    let Call { state, store, req, version, endpoint, scopes, client_id, body, faults, .. } = *call;
     let injected = || {
         store.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
     };
@@ -200,17 +229,18 @@ fn respond(call: &Call<'_>, applies: bool, fault: &dyn Fn(f64) -> bool) -> Respo
     let Some(endpoint) = endpoint else {
         return reply(Reply::error(version, 404, "The requested resource was not found."));
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    if !endpoint.allows(&req.method) {
         return reply(Reply::error(version, 405, "Method Not Allowed"));
     }
-    if !endpoint.scopes().iter().any(|s| scopes.contains(s)) {
+    let needed = endpoint.scopes();
+    if !needed.is_empty() && !needed.iter().any(|s| scopes.contains(s)) {
         return reply(Reply::missing_scope());
     }
     if applies && matches!(endpoint, Endpoint::Transactions(_)) && fault(faults.transactions_503_rate) {
         injected();
         return reply(Reply::error(Version::V3, 503, "Service Unavailable"));
     }
-    let params = Params::parse(req.uri().query());
+    let params = Params::parse(req.uri.query());
     let mut page_override = None;
     if endpoint.is_list() {
         if applies && !faults.mutate_per_page.is_empty() {
@@ -224,8 +254,17 @@ fn respond(call: &Call<'_>, applies: bool, fault: &dyn Fn(f64) -> bool) -> Respo
             page_override = Some(1);
         }
     }
-    let base = format!("{}/stores/{}", state.root, store.hash());
-    let mut answer = serve(&store.data(), endpoint, &params, &base, page_override);
+    let mut answer = if endpoint.is_hooks() {
+        let body = match body {
+            Ok(body) => body.as_ref(),
+            Err(refused) => return reply(refused.clone()),
+        };
+        let caller = Caller { store, client_id, loopback: state.loopback_hooks };
+        crate::api::hooks(&caller, endpoint, &req.method, &params, body)
+    } else {
+        let base = format!("{}/stores/{}", state.root, store.hash());
+        serve(&store.data(), endpoint, &params, &base, page_override)
+    };
     let later_page = params.get("page").and_then(|p| p.parse::<usize>().ok()).is_some_and(|p| p > 1)
         || params.get("after").is_some()
         || params.get("before").is_some();

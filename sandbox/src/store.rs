@@ -11,6 +11,7 @@ use chrono::Utc;
 use crate::config::{Account, Scope, StoreConfig};
 use crate::data::Dataset;
 use crate::faults::{Faults, Mutations, Touched};
+use crate::hooks::{Delivery, Event, Hook, HookSettings, Hooks};
 use crate::metrics::{Counters, Metrics};
 use crate::ratelimit::Limiter;
 
@@ -33,6 +34,9 @@ pub struct Store {
     pub(crate) counters: Counters,
     pub(crate) tally: Mutex<Tally>,
     fault_draws: AtomicU64,
+    /// The `store_id` that `v2/store` answers (as a string, as webhook envelopes carry it).
+    store_id: String,
+    pub(crate) webhooks: Hooks,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -50,7 +54,10 @@ pub(crate) fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Generates the store's data.
     pub fn new(config: StoreConfig) -> Self {
+        let store_id = crate::api::store_id(&config).to_string();
         Self {
+            store_id,
+            webhooks: Hooks::default(),
             hash: config.hash.clone(),
             accounts: RwLock::new(config.accounts.clone()),
             limiter: Mutex::new(Limiter::new(config.quota, config.window)),
@@ -86,10 +93,7 @@ impl Store {
 
     /// The scopes of a live token, or `None` if no live account has it.
     pub fn authenticate(&self, token: &str) -> Option<Vec<Scope>> {
-        read(&self.accounts)
-            .iter()
-            .find(|a| !a.revoked && !token.is_empty() && a.access_token == token)
-            .map(|a| a.scopes.iter().copied().collect())
+        self.account_of(token).map(|a| a.scopes.into_iter().collect())
     }
 
     /// Revokes (or restores) an account's token.
@@ -130,12 +134,45 @@ impl Store {
         lock(&self.limiter).exhaust(std::time::Instant::now());
     }
 
-    /// Applies data changes now; returns what they touched.
+    /// Applies data changes now; returns what they touched. Each change fires its webhook
+    /// events to the matching active hooks, delivered in the background.
     pub fn mutate(&self, changes: Mutations) -> Touched {
         if changes.is_empty() {
             return Touched::default();
         }
-        write(&self.data).mutate(changes, Utc::now())
+        let touched = write(&self.data).mutate(changes, Utc::now());
+        self.webhooks.fire(&self.store_id, &self.hash, &events(&touched));
+        touched
+    }
+
+    /// Every hook of every account, with its delivery counters.
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.webhooks.all()
+    }
+
+    /// Every delivery attempt, oldest first (the last 10,000).
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.webhooks.deliveries()
+    }
+
+    /// The current delivery settings.
+    pub fn hook_settings(&self) -> HookSettings {
+        self.webhooks.settings()
+    }
+
+    /// Replaces the delivery settings (retry schedule, duplicates) for events fired from now on.
+    pub fn set_hook_settings(&self, settings: HookSettings) {
+        self.webhooks.set_settings(settings);
+    }
+
+    /// Activates or deactivates a hook, as BigCommerce does on its own; false if no such hook.
+    pub fn set_hook_active(&self, id: u32, active: bool) -> bool {
+        self.webhooks.set_active(id, active)
+    }
+
+    /// The account of a live token.
+    pub(crate) fn account_of(&self, token: &str) -> Option<Account> {
+        read(&self.accounts).iter().find(|a| !a.revoked && !token.is_empty() && a.access_token == token).cloned()
     }
 
     /// A deterministic draw in [0, 1) for fault decisions.
@@ -170,4 +207,37 @@ impl Store {
         let (quota, window) = (limiter.quota(), limiter.window());
         *limiter = Limiter::new(quota, window);
     }
+}
+
+/// The webhook events of a mutation, in the order the changes were made.
+fn events(touched: &Touched) -> Vec<Event> {
+    let mut events = Vec::new();
+    for id in &touched.inserted_orders {
+        events.push(Event::new("store/order/created", "order", *id));
+    }
+    for change in &touched.status_changes {
+        events.push(Event::new("store/order/updated", "order", change.order_id));
+        let mut status = Event::new("store/order/statusUpdated", "order", change.order_id);
+        status.data["status"] = serde_json::json!({
+            "previous_status_id": change.previous_status_id,
+            "new_status_id": change.new_status_id,
+        });
+        events.push(status);
+    }
+    for id in &touched.archived_orders {
+        events.push(Event::new("store/order/archived", "order", *id));
+    }
+    for id in &touched.products {
+        events.push(Event::new("store/product/deleted", "product", *id));
+    }
+    for id in &touched.customers {
+        events.push(Event::new("store/customer/deleted", "customer", *id));
+    }
+    for id in &touched.updated_products {
+        events.push(Event::new("store/product/updated", "product", *id));
+    }
+    for id in &touched.updated_customers {
+        events.push(Event::new("store/customer/updated", "customer", *id));
+    }
+    events
 }

@@ -19,6 +19,8 @@ pub struct State {
     pub stores: BTreeMap<String, Arc<Store>>,
     /// `http://127.0.0.1:PORT`: the BigCommerce API base URL clients are configured with.
     pub root: String,
+    /// Whether hooks may deliver to loopback destinations (`SandboxOptions::loopback_hooks`).
+    pub loopback_hooks: bool,
 }
 
 /// A response body: whole, or cut short of the length it declares (the truncation fault).

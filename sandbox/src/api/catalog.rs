@@ -34,7 +34,7 @@ pub(super) fn products(ds: &Dataset, params: &Params, page_override: Option<usiz
         "id" => heads.sort_by_key(|p| p.id),
         "date_modified" => heads.sort_by_key(|p| (p.modified, p.id)),
         "price" | "calculated_price" => heads.sort_by_key(|p| (p.price_cents, p.id)),
-        "name" => heads.sort_by_key(|p| (catalog::product_name(ds.config.seed, p.id), p.id)),
+        "name" => heads.sort_by_key(|p| (catalog::current_name(ds.config.seed, p), p.id)),
         "sku" => heads.sort_by_key(|p| (format!("SKU-{}", p.id), p.id)),
         "inventory_level" | "is_visible" | "total_sold" | "date_last_imported" => heads.sort_by_key(|p| p.id),
         other => return Err(bad(v, format!("Invalid sort '{other}'"))),

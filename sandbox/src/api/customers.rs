@@ -64,7 +64,7 @@ pub(super) fn customers(ds: &Dataset, params: &Params, page_override: Option<usi
         "id" => heads.sort_by_key(|c| c.id),
         "date_created" => heads.sort_by_key(|c| (c.created, c.id)),
         "date_modified" => heads.sort_by_key(|c| (c.modified, c.id)),
-        "last_name" => heads.sort_by_key(|c| (customers::Person::generate(seed, c.id).last_name, c.id)),
+        "last_name" => heads.sort_by_key(|c| (customers::Person::current(seed, c).last_name, c.id)),
         other => return Err(bad(v, format!("Invalid sort '{other}'"))),
     }
     match dir {

@@ -4,18 +4,23 @@
 mod catalog;
 mod customers;
 mod export;
+mod hooks;
 mod orders;
 mod params;
 mod reply;
 mod store_info;
 
 use chrono::Utc;
+use hyper::Method;
 use serde_json::json;
 
 pub use customers::encode_cursor;
 pub use export::export;
 pub use params::{Params, parse_instant};
 pub use reply::Reply;
+pub use store_info::store_id;
+
+pub(crate) use hooks::{Caller, hooks};
 
 use crate::config::Scope;
 use crate::data::Dataset;
@@ -63,6 +68,10 @@ pub enum Endpoint {
     Categories,
     /// `GET v3/customers`
     Customers,
+    /// `GET|POST v3/hooks`
+    Hooks,
+    /// `GET|PUT|DELETE v3/hooks/{id}`
+    Hook(String),
 }
 
 impl Endpoint {
@@ -85,6 +94,8 @@ impl Endpoint {
             ["v3", "catalog", "trees", "categories"] => Self::TreeCategories,
             ["v3", "catalog", "categories"] => Self::Categories,
             ["v3", "customers"] => Self::Customers,
+            ["v3", "hooks"] => Self::Hooks,
+            ["v3", "hooks", id] => Self::Hook((*id).to_string()),
             _ => return None,
         })
     }
@@ -106,10 +117,43 @@ impl Endpoint {
             Self::TreeCategories => "GET v3/catalog/trees/categories",
             Self::Categories => "GET v3/catalog/categories",
             Self::Customers => "GET v3/customers",
+            Self::Hooks => "GET v3/hooks",
+            Self::Hook(_) => "GET v3/hooks/{id}",
         }
     }
 
-    /// Scopes of which any one grants access.
+    /// The metrics key of a request with `method`: `POST v3/hooks`, `DELETE v3/hooks/{id}`;
+    /// the read-only endpoints count every method under their `GET` key.
+    pub fn metrics_key(&self, method: &Method) -> String {
+        match self {
+            Self::Hooks => format!("{method} v3/hooks"),
+            Self::Hook(_) => format!("{method} v3/hooks/{{id}}"),
+            other => other.key().to_string(),
+        }
+    }
+
+    /// Whether the endpoint answers `method` (every other one gets 405).
+    pub fn allows(&self, method: &Method) -> bool {
+        let extra: &[Method] = match self {
+            Self::Hooks => &[Method::POST],
+            Self::Hook(_) => &[Method::PUT, Method::DELETE],
+            _ => &[],
+        };
+        method == Method::GET || method == Method::HEAD || extra.contains(method)
+    }
+
+    /// Whether a request with `method` carries a JSON body to read.
+    pub fn takes_body(&self, method: &Method) -> bool {
+        matches!((self, method), (Self::Hooks, &Method::POST) | (Self::Hook(_), &Method::PUT))
+    }
+
+    /// Whether it is a webhook endpoint (answered from the store's hooks, not its data).
+    pub fn is_hooks(&self) -> bool {
+        matches!(self, Self::Hooks | Self::Hook(_))
+    }
+
+    /// Scopes of which any one grants access; none for the hooks, which any live token may use
+    /// (BigCommerce's "default scope").
     pub fn scopes(&self) -> &'static [Scope] {
         match self {
             Self::Store | Self::Time => &[Scope::Information],
@@ -123,10 +167,12 @@ impl Endpoint {
             Self::Refunds => &[Scope::Transactions, Scope::Orders],
             Self::Products | Self::TreeCategories | Self::Categories => &[Scope::Products],
             Self::Customers => &[Scope::Customers],
+            Self::Hooks | Self::Hook(_) => &[],
         }
     }
 
-    /// Whether it is a paged list (subject to the repeat-page and mutate-per-page faults).
+    /// Whether it is a paged list of store data (subject to the repeat-page, short-listing and
+    /// mutate-per-page faults). The hooks list is not.
     pub fn is_list(&self) -> bool {
         matches!(
             self,
@@ -146,7 +192,8 @@ pub fn version_of(segments: &[&str]) -> Version {
     if segments.first() == Some(&"v2") { Version::V2 } else { Version::V3 }
 }
 
-/// Answers an endpoint. `page_override` replaces the requested page (the repeat-page fault).
+/// Answers a data endpoint (the hooks are answered by the server from the store).
+/// `page_override` replaces the requested page (the repeat-page fault).
 pub fn serve(ds: &Dataset, endpoint: &Endpoint, params: &Params, base: &str, page_override: Option<usize>) -> Reply {
     let result = match endpoint {
         Endpoint::Store => Ok(store_info::store_info(ds, base)),
@@ -165,6 +212,9 @@ pub fn serve(ds: &Dataset, endpoint: &Endpoint, params: &Params, base: &str, pag
         Endpoint::TreeCategories => catalog::tree_categories(ds, params, page_override),
         Endpoint::Categories => catalog::legacy_categories(ds, params, page_override),
         Endpoint::Customers => customers::customers(ds, params, page_override),
+        Endpoint::Hooks | Endpoint::Hook(_) => {
+            Err(Reply::error(Version::V3, 404, "Hooks are answered from the store, not its data"))
+        }
     };
     result.unwrap_or_else(|reply| reply)
 }

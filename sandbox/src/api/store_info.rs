@@ -3,7 +3,13 @@
 use serde_json::json;
 
 use super::reply::Reply;
+use crate::config::StoreConfig;
 use crate::data::Dataset;
+
+/// The numeric `store_id` of `v2/store` (webhook envelopes carry it as a string).
+pub fn store_id(config: &StoreConfig) -> u64 {
+    1_000_000 + (config.seed % 1_000_000)
+}
 
 /// The store's information.
 pub(super) fn store_info(ds: &Dataset, base: &str) -> Reply {
@@ -46,7 +52,7 @@ pub(super) fn store_info(ds: &Dataset, base: &str) -> Reply {
         "industry": "Sports & Outdoors",
         "logo": [],
         "is_price_entered_with_tax": false,
-        "store_id": 1_000_000 + (c.seed % 1_000_000),
+        "store_id": store_id(c),
         "default_channel_id": 1,
         "default_site_id": 1000,
         "active_comparison_modules": [],

@@ -26,10 +26,16 @@ pub fn variant_count(seed: u64, id: u32) -> u16 {
     }
 }
 
-/// The product's name (unique in the store).
+/// The product's name as generated (unique in the store; orders keep this one).
 pub fn product_name(seed: u64, id: u32) -> String {
     let mut r = rng(seed, Kind::Product, u64::from(id) | (4 << 40));
     format!("{} {} {id}", pick(&mut r, ADJECTIVES), pick(&mut r, NOUNS))
+}
+
+/// The product's name now: each runtime update renames it (`... Mk 2`, `... Mk 3`, ...).
+pub fn current_name(seed: u64, head: &ProductHead) -> String {
+    let name = product_name(seed, head.id);
+    if head.revision == 0 { name } else { format!("{name} Mk {}", u32::from(head.revision) + 1) }
 }
 
 /// Category ids of the store (1-based), with parent ids.
@@ -112,7 +118,7 @@ fn variant(head: &ProductHead, k: u32) -> Value {
 pub fn render(ds: &Dataset, head: &ProductHead, variants: bool, images: bool) -> Value {
     let seed = ds.config.seed;
     let mut r = rng(seed, Kind::Product, u64::from(head.id) | (6 << 40));
-    let name = product_name(seed, head.id);
+    let name = current_name(seed, head);
     let price = cents(head.price_cents);
     let on_sale = r.random_bool(0.15);
     let sale =

@@ -40,11 +40,23 @@ impl Person {
         let company = if r.random_bool(0.2) { "Trailhead Supplies GmbH" } else { "" };
         Self { first_name, last_name, email, place, addresses, company }
     }
+
+    /// The customer as they are now: each runtime update changes the last name (the email and
+    /// the names on past orders stay).
+    pub fn current(seed: u64, head: &CustomerHead) -> Self {
+        let mut person = Self::generate(seed, head.id);
+        if head.revision > 0 && LAST_NAMES.len() > 1 {
+            let at = LAST_NAMES.iter().position(|n| *n == person.last_name).unwrap_or(0);
+            let shift = 1 + (usize::from(head.revision) - 1) % (LAST_NAMES.len() - 1);
+            person.last_name = LAST_NAMES[(at + shift) % LAST_NAMES.len()];
+        }
+        person
+    }
 }
 
 /// The customer as `/v3/customers` serves it; addresses only with `include=addresses`.
 pub fn render(seed: u64, head: &CustomerHead, include_addresses: bool) -> Value {
-    let person = Person::generate(seed, head.id);
+    let person = Person::current(seed, head);
     let mut customer = json!({
         "id": head.id,
         "email": person.email,

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
 use crate::config::StoreConfig;
-use crate::faults::{Mutations, Touched};
+use crate::faults::{Mutations, StatusChange, Touched};
 
 /// Start of generated history.
 pub fn epoch() -> DateTime<Utc> {
@@ -124,6 +124,8 @@ pub struct ProductHead {
     pub variants: u16,
     /// Deleted from the catalog: listed nowhere (orders still refer to it).
     pub deleted: bool,
+    /// Bumped by each runtime update (which renames the product).
+    pub revision: u16,
 }
 
 /// A customer's head.
@@ -137,6 +139,8 @@ pub struct CustomerHead {
     pub modified: i64,
     /// Deleted: listed nowhere (orders keep the name they were placed under).
     pub deleted: bool,
+    /// Bumped by each runtime update (which changes the last name).
+    pub revision: u16,
 }
 
 /// Everything a store serves.
@@ -171,7 +175,7 @@ impl Dataset {
                 let mut r = rng(seed, Kind::Customer, u64::from(id));
                 let created = slot_time(&mut r, id - 1, sizes.customers);
                 let modified = (created + r.random_range(0..90 * 86_400)).min(horizon);
-                CustomerHead { id, created, modified, deleted: false }
+                CustomerHead { id, created, modified, deleted: false, revision: 0 }
             })
             .collect();
         let products = (1..=sizes.products)
@@ -181,7 +185,7 @@ impl Dataset {
                 let modified = (created + r.random_range(0..180 * 86_400)).min(horizon);
                 let variants = catalog::variant_count(seed, id);
                 let price_cents = r.random_range(499..=49_999);
-                ProductHead { id, created, modified, price_cents, variants, deleted: false }
+                ProductHead { id, created, modified, price_cents, variants, deleted: false, revision: 0 }
             })
             .collect();
         let orders = (0..sizes.orders)
@@ -222,13 +226,13 @@ impl Dataset {
     }
 
     /// Applies runtime changes at `now`: new orders, status updates, archives (every changed
-    /// order gets `date_modified = now`), and deleted products and customers. Returns the ids
-    /// touched.
+    /// order gets `date_modified = now`), deleted products and customers, then updated products
+    /// and customers (renamed, `date_modified = now`). Returns the ids touched.
     pub fn mutate(&mut self, changes: Mutations, now: DateTime<Utc>) -> Touched {
         self.mutations += 1;
         let mut r = rng(self.config.seed, Kind::Mutation, self.mutations);
         let now = now.timestamp();
-        let mut touched = Vec::new();
+        let mut touched = Touched::default();
         for _ in 0..changes.inserts {
             let id = self.orders.last().map_or(FIRST_ORDER_ID, |o| o.id + 1);
             let customers = self.config.sizes.customers;
@@ -242,7 +246,8 @@ impl Dataset {
                 is_deleted: false,
                 revision: 0,
             });
-            touched.push(id);
+            touched.orders.push(id);
+            touched.inserted_orders.push(id);
         }
         let live: Vec<usize> = (0..self.orders.len()).filter(|i| !self.orders[*i].is_deleted).collect();
         for (n, archive) in std::iter::repeat_n(false, changes.updates as usize)
@@ -256,18 +261,54 @@ impl Dataset {
             let order = &mut self.orders[index];
             if archive {
                 order.is_deleted = true;
+                touched.archived_orders.push(order.id);
             } else {
+                let previous = order.status_id;
                 order.revision = order.revision.wrapping_add(1);
                 order.status_id = orders::next_status(order.status_id);
+                touched.updated_orders.push(order.id);
+                touched.status_changes.push(StatusChange {
+                    order_id: order.id,
+                    previous_status_id: previous,
+                    new_status_id: order.status_id,
+                });
             }
             order.modified = now.max(order.modified + 1);
-            touched.push(order.id);
+            touched.orders.push(order.id);
         }
-        let products = delete_some(&mut r, &mut self.products, changes.product_deletes, |p| &mut p.deleted, |p| p.id);
-        let customers =
+        touched.products =
+            delete_some(&mut r, &mut self.products, changes.product_deletes, |p| &mut p.deleted, |p| p.id);
+        touched.customers =
             delete_some(&mut r, &mut self.customers, changes.customer_deletes, |c| &mut c.deleted, |c| c.id);
-        Touched { orders: touched, products, customers }
+        for index in pick_live(&mut r, &self.products, changes.product_updates, |p| p.deleted) {
+            let product = &mut self.products[index];
+            product.revision = product.revision.wrapping_add(1).max(1);
+            product.modified = now.max(product.modified + 1);
+            touched.updated_products.push(product.id);
+        }
+        for index in pick_live(&mut r, &self.customers, changes.customer_updates, |c| c.deleted) {
+            let customer = &mut self.customers[index];
+            customer.revision = customer.revision.wrapping_add(1).max(1);
+            customer.modified = now.max(customer.modified + 1);
+            touched.updated_customers.push(customer.id);
+        }
+        touched.updated_products.sort_unstable();
+        touched.updated_customers.sort_unstable();
+        touched
     }
+}
+
+/// Indexes of up to `count` distinct random records that are not deleted.
+fn pick_live<T>(r: &mut impl Rng, heads: &[T], count: u32, deleted: impl Fn(&T) -> bool) -> Vec<usize> {
+    let mut live: Vec<usize> = (0..heads.len()).filter(|i| !deleted(&heads[*i])).collect();
+    let mut picked = Vec::new();
+    for _ in 0..count {
+        if live.is_empty() {
+            break;
+        }
+        picked.push(live.swap_remove(r.random_range(0..live.len())));
+    }
+    picked
 }
 
 /// Marks `count` random records that are not deleted yet as deleted; returns their ids.
@@ -345,5 +386,46 @@ mod tests {
         assert_eq!(d.products.iter().filter(|p| p.deleted).count(), 3);
         let again = d.mutate(Mutations { customer_deletes: 1, ..Default::default() }, Utc::now());
         assert!(again.customers.is_empty(), "nothing left to delete");
+    }
+
+    #[test]
+    fn updates_rename_live_records_and_report_what_changed() {
+        let mut d = dataset(40);
+        let seed = d.config.seed;
+        let before_name = |d: &Dataset, id: u32| d.product_head(id).map(|p| catalog::current_name(seed, p));
+        let deleted = d.mutate(Mutations { product_deletes: 5, ..Default::default() }, Utc::now()).products;
+        let names: Vec<_> = (1..=20).map(|id| before_name(&d, id)).collect();
+        let now = Utc::now();
+        let touched = d.mutate(
+            Mutations { product_updates: 4, customer_updates: 3, updates: 2, archives: 1, ..Default::default() },
+            now,
+        );
+        assert_eq!(touched.updated_products.len(), 4);
+        assert_eq!(touched.updated_customers.len(), 3);
+        assert!(touched.updated_products.iter().all(|id| !deleted.contains(id)), "only live products change");
+        for id in &touched.updated_products {
+            let head = d.product_head(*id).expect("product");
+            assert!(head.modified >= now.timestamp());
+            assert_ne!(Some(catalog::current_name(seed, head)), names[*id as usize - 1], "renamed");
+        }
+        for id in &touched.updated_customers {
+            let head = d.customer_head(*id).expect("customer");
+            let was = customers::Person::generate(seed, *id);
+            assert_ne!(customers::Person::current(seed, head).last_name, was.last_name);
+            assert_eq!(customers::Person::current(seed, head).email, was.email);
+        }
+        assert_eq!(touched.updated_orders.len(), 2);
+        assert_eq!(touched.status_changes.len(), 2);
+        assert_eq!(touched.archived_orders.len(), 1);
+        assert_eq!(touched.orders.len(), 3);
+        let first = touched.status_changes[0];
+        assert_eq!(first.new_status_id, orders::next_status(first.previous_status_id));
+        let mut again = dataset(40);
+        again.mutate(Mutations { product_deletes: 5, ..Default::default() }, Utc::now());
+        let replay = again.mutate(
+            Mutations { product_updates: 4, customer_updates: 3, updates: 2, archives: 1, ..Default::default() },
+            now,
+        );
+        assert_eq!(replay, touched, "deterministic");
     }
 }

@@ -28,15 +28,26 @@ pub struct Resp {
 impl Env {
     /// A store with `sizes`, generous rate limit (tests of the limit set their own).
     pub async fn new(seed: u64, sizes: Sizes) -> Self {
+        Self::start(seed, sizes, false).await
+    }
+
+    /// A small store whose hooks may deliver to loopback receivers.
+    pub async fn loopback_hooks() -> Self {
+        Self::start(7, Sizes { orders: 120, products: 40, customers: 30, categories: 14 }, true).await
+    }
+
+    /// A store with `sizes`; `loopback_hooks` as in `SandboxOptions`.
+    pub async fn start(seed: u64, sizes: Sizes, loopback_hooks: bool) -> Self {
         let mut config = StoreConfig::from_seed(seed, sizes);
         config.quota = 100_000;
         config.window = Duration::from_secs(30);
         let token = config.accounts[0].access_token.clone();
         let no_customers = config.accounts[1].access_token.clone();
         let hash = config.hash.clone();
-        let sandbox = Sandbox::start(SandboxOptions { stores: vec![config], ..SandboxOptions::default() })
-            .await
-            .expect("sandbox");
+        let sandbox =
+            Sandbox::start(SandboxOptions { stores: vec![config], loopback_hooks, ..SandboxOptions::default() })
+                .await
+                .expect("sandbox");
         let store = sandbox.store(&hash).expect("store");
         Self { sandbox, store, hash, token, no_customers, http: reqwest::Client::new() }
     }
@@ -52,6 +63,21 @@ impl Env {
         let mut request = self.http.get(url).header("accept", "application/json");
         if let Some(token) = token {
             request = request.header("x-auth-token", token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        Resp { status, headers, body, bytes: bytes.len() }
+    }
+
+    /// `method` on `path` (below `/stores/{hash}/`) with a token and an optional JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&Value>) -> Resp {
+        let url = format!("{}/{path}", self.sandbox.store_url(&self.hash));
+        let mut request = self.http.request(method, url).header("x-auth-token", token);
+        if let Some(body) = body {
+            request = request.json(body);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
