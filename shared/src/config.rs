@@ -66,6 +66,9 @@ pub struct CompaniesConfig {
     pub webhook_transport: Transport,
     /// The webhook retry queue (`WEBHOOK_RETRY_QUEUE_URL`): replays are sent through it.
     pub webhook_retry_queue_url: String,
+    /// The fresh queue (`FRESH_QUEUE_URL`): the removal of an unlinked or deleted connection's
+    /// store hooks.
+    pub fresh_queue_url: String,
 }
 
 /// Reads `API_KEY_SHA256` (comma-separated hex SHA-256 digests of the API keys),
@@ -90,6 +93,7 @@ impl CompaniesConfig {
             webhook_secret_prefix: webhook_secret_prefix()?,
             webhook_transport: webhook_transport(),
             webhook_retry_queue_url: required("WEBHOOK_RETRY_QUEUE_URL")?,
+            fresh_queue_url: required("FRESH_QUEUE_URL")?,
         })
     }
 }
@@ -230,6 +234,8 @@ pub struct SchedulerConfig {
     pub table_name: String,
     /// The sync queue (`SYNC_QUEUE_URL`).
     pub queue_url: String,
+    /// The fresh queue (`FRESH_QUEUE_URL`): each scheduled connection's hooks check.
+    pub fresh_queue_url: String,
     /// When the sweep takes a dataset for stuck: `UNSENT_AFTER_SECS` (default 120) and
     /// `JOB_DEAD_AFTER_SECS` (default 1200: the worker's 900 s timeout and a margin).
     pub sweep: SweepPolicy,
@@ -254,6 +260,7 @@ impl SchedulerConfig {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             queue_url: required("SYNC_QUEUE_URL")?,
+            fresh_queue_url: required("FRESH_QUEUE_URL")?,
             sweep,
             history: history()?,
         })
@@ -338,6 +345,22 @@ impl LinkConfig {
     }
 }
 
+/// Configuration of the store hooks' endpoint (fn store-hooks).
+#[derive(Debug, Clone)]
+pub struct StoreHooksConfig {
+    /// The platform table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The fresh queue (`FRESH_QUEUE_URL`): targeted syncs.
+    pub fresh_queue_url: String,
+}
+
+impl StoreHooksConfig {
+    /// Reads `TABLE_NAME` and `FRESH_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { table_name: required("TABLE_NAME")?, fresh_queue_url: required("FRESH_QUEUE_URL")? })
+    }
+}
+
 /// Configuration of the sync worker (fn sync-worker).
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -351,6 +374,9 @@ pub struct WorkerConfig {
     pub job_budget: std::time::Duration,
     /// The sync queue, for continuations (`SYNC_QUEUE_URL`).
     pub queue_url: String,
+    /// The fresh queue (`FRESH_QUEUE_URL`): targeted syncs that leave changes for a next job,
+    /// and redeliveries of its messages.
+    pub fresh_queue_url: String,
     /// How old a data type's last full sync may get before its next sync is full (and infers
     /// deletes) instead of incremental (`FULL_SYNC_EVERY_HOURS`, default 168).
     pub full_sync_every: std::time::Duration,
@@ -391,6 +417,7 @@ impl WorkerConfig {
             bigcommerce: bigcommerce_client(base, 5, 30)?,
             job_budget: std::time::Duration::from_secs(budget),
             queue_url: required("SYNC_QUEUE_URL")?,
+            fresh_queue_url: required("FRESH_QUEUE_URL")?,
             full_sync_every: std::time::Duration::from_secs(full_sync_hours.saturating_mul(3600)),
             retries,
             secret_prefix: secret_prefix()?,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod data;
 pub mod domain;
 pub mod error;
+pub mod freshness;
 pub mod http;
 pub mod keyring;
 pub mod link;

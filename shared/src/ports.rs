@@ -94,8 +94,8 @@ pub trait ErasureStore: Send + Sync {
     async fn erasing_company(&self, id: Uuid) -> Result<Option<CompanyRecord>, StoreError>;
     /// Records how far a connection's erasure got; false when its tombstone is gone.
     async fn record_erasure(&self, company: Uuid, id: Uuid, progress: &ErasureProgress) -> Result<bool, StoreError>;
-    /// Deletes a connection's datasets and data statuses (its schedule entries with them);
-    /// returns how many items went.
+    /// Deletes a connection's datasets and data statuses (its schedule entries with them), its
+    /// store's pending changes and the hook callbacks remembered for it; returns how many items went.
     async fn erase_connection_history(&self, company: Uuid, id: Uuid) -> Result<u64, StoreError>;
     /// Deletes a connection's tombstone, its last item. Returns true when its company is being
     /// deleted and has no connection left (its own items are due to go).
@@ -624,6 +624,35 @@ pub trait RecordReader: Send + Sync {
     fn stats(&self) -> ReadStats;
 }
 
+/// The store webhooks' side of the platform table: a connection's hooks, the callbacks seen
+/// (by `hash`), and the changes they left for a targeted sync. Costs grow with the callbacks,
+/// never with the store's size.
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    /// Records where the hooks of a Linked connection call and their secret's digest.
+    /// `ConditionFailed` when the connection is not Linked or is being erased.
+    async fn set_hooks(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        hooks: &crate::domain::hook::StoreHooks,
+    ) -> Result<(), StoreError>;
+    /// Whether a callback with `hash` was handled for `connection` already.
+    async fn callback_seen(&self, connection: Uuid, hash: &str) -> Result<bool, StoreError>;
+    /// Records that the callback with `hash` was handled, until `expires` (Unix seconds).
+    async fn mark_callback_seen(&self, connection: Uuid, hash: &str, expires: i64) -> Result<(), StoreError>;
+    /// Leaves `change` to fetch, replacing an earlier change of the same record.
+    async fn record_change(&self, change: &crate::domain::hook::Change) -> Result<(), StoreError>;
+    /// Up to `limit` pending changes of `connection`.
+    async fn pending_changes(
+        &self,
+        connection: Uuid,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::hook::Change>, StoreError>;
+    /// Clears changes that were fetched, each only while no later callback replaced it.
+    async fn clear_changes(&self, changes: &[crate::domain::hook::Change]) -> Result<(), StoreError>;
+}
+
 /// Everything the Platform API needs.
 pub trait PlatformStore:
     IntegrationStore
@@ -637,6 +666,7 @@ pub trait PlatformStore:
     + WebhookConsumerStore
     + EventOutbox
     + DeliveryLog
+    + HookStore
 {
 }
 
@@ -651,7 +681,8 @@ impl<
         + ErasureStore
         + WebhookConsumerStore
         + EventOutbox
-        + DeliveryLog,
+        + DeliveryLog
+        + HookStore,
 > PlatformStore for T
 {
 }
@@ -684,6 +715,23 @@ pub trait JobQueue: Send + Sync {
     /// deleted first, rather than after the queue's visibility timeout: a retry (or a run that
     /// dies) holds up its connection's other jobs no longer.
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError>;
+    /// The fresh queue that goes with this one, where a caller also sends hooks checks (the
+    /// scheduler's tick); `None` by default.
+    fn fresh(&self) -> Option<&dyn FreshQueue> {
+        None
+    }
+}
+
+/// The fresh queue: targeted syncs and hooks checks, apart from the sync queue so that they
+/// never wait behind a connection's long jobs.
+#[async_trait]
+pub trait FreshQueue: Send + Sync {
+    /// Enqueues `jobs`; one per connection and window is kept ([`FreshJob::deduplication_id`]).
+    ///
+    /// [`FreshJob::deduplication_id`]: crate::domain::hook::FreshJob::deduplication_id
+    async fn enqueue_fresh(&self, jobs: &[crate::domain::hook::FreshJob]) -> Result<(), StoreError>;
+    /// Has a received message delivered again after `delay` (see [`JobQueue::redeliver_after`]).
+    async fn redeliver_fresh_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError>;
 }
 
 /// Everything the Link function needs.

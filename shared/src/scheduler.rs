@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
+use crate::domain::hook::FreshKind;
 use crate::domain::{DataType, JobReason, PullStatus, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{DueSync, JobQueue, PlatformStore};
@@ -49,6 +50,8 @@ pub struct TickReport {
     pub connections: usize,
     /// Connections left due for the next tick because this one ran out of time.
     pub deferred: usize,
+    /// Hooks checks queued (one per connection with store hooks whose syncs were queued).
+    pub hooks_checked: usize,
     /// Time the tick took.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -138,6 +141,7 @@ pub async fn tick_ahead<S: PlatformStore>(
                 report.still_running += part.still_running;
                 report.unscheduled += part.unscheduled;
                 report.connections += part.connections;
+                report.hooks_checked += part.hooks_checked;
                 report.deferred += part.deferred;
             }
             // One connection's failure does not stop the others; its claims come due again.
@@ -181,7 +185,8 @@ async fn connection_tick<S: PlatformStore>(
     now: DateTime<Utc>,
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
-    let linked = store.get_connection(company, connection).await?.is_some_and(|c| c.syncable());
+    let found = store.get_connection(company, connection).await?;
+    let linked = found.as_ref().is_some_and(|c| c.syncable());
     if !linked {
         for entry in &entries {
             store.unschedule(entry).await?;
@@ -219,6 +224,15 @@ async fn connection_tick<S: PlatformStore>(
     ready.sort_by_key(|d| (order(d), d.key()));
     let known = crate::syncs::Known { settings: &settings, statuses: &statuses };
     request_syncs_with(store, queue, company, connection, &ready, JobReason::Schedule, now, known).await?;
+    // Each scheduled sync checks the store's hooks too (the schedule is their safety net).
+    if let (Some(fresh), Some(_)) = (queue.fresh(), found.as_ref().and_then(|c| c.hooks.as_ref())) {
+        let check = crate::domain::hook::FreshJob::new(FreshKind::Hooks, company, connection, now);
+        if let Err(e) = fresh.enqueue_fresh(&[check]).await {
+            tracing::warn!(error = %e, connection_id = %connection, "the hooks check could not be queued: the next tick tries");
+        } else {
+            report.hooks_checked += 1;
+        }
+    }
     report.queued = ready.len();
     report.connections = 1;
     Ok(report)

@@ -35,9 +35,21 @@ impl CredentialVault {
     /// Keeps `credentials` for `connection` of `company`: creates the secret, or updates it in
     /// place on a re-link (a deleted name stays blocked for days). Returns its name.
     pub async fn keep(&self, company: Uuid, connection: Uuid, credentials: &Credentials) -> Result<String, StoreError> {
+        self.keep_with_hook(company, connection, credentials, None).await
+    }
+
+    /// [`keep`](Self::keep), with the secret the store's hooks carry (`hookSecret`), which
+    /// the sync worker needs again to repair them.
+    pub async fn keep_with_hook(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        credentials: &Credentials,
+        hook_secret: Option<&SecretString>,
+    ) -> Result<String, StoreError> {
         let name = self.secret_name(connection);
         let tags = [("company_id", company.to_string()), ("connection_id", connection.to_string())];
-        self.secrets.put_secret(&name, &secret_json(credentials), &tags).await?;
+        self.secrets.put_secret(&name, &secret_json(credentials, hook_secret), &tags).await?;
         Ok(name)
     }
 
@@ -63,16 +75,28 @@ impl CredentialReader {
     pub async fn read(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
         Ok(self.secrets.read_secret(name).await?.and_then(|secret| from_secret_json(secret.expose_secret())))
     }
+
+    /// The credentials in secret `name` with the store hooks' secret, when it holds one.
+    pub async fn read_with_hook(&self, name: &str) -> Result<Option<(Credentials, Option<SecretString>)>, StoreError> {
+        let Some(secret) = self.secrets.read_secret(name).await? else { return Ok(None) };
+        let hook = serde_json::from_str::<Value>(secret.expose_secret())
+            .ok()
+            .and_then(|v| v["hookSecret"].as_str().map(|s| SecretString::from(s.to_string())));
+        Ok(from_secret_json(secret.expose_secret()).map(|c| (c, hook)))
+    }
 }
 
 /// The secret's JSON value: the Client ID, access token and store hash (never the Client
 /// Secret, see [`Credentials`]).
-fn secret_json(credentials: &Credentials) -> SecretString {
-    let value = json!({
+fn secret_json(credentials: &Credentials, hook_secret: Option<&SecretString>) -> SecretString {
+    let mut value = json!({
         "clientId": credentials.client_id.expose_secret(),
         "accessToken": credentials.access_token.expose_secret(),
         "storeHash": credentials.store_hash.as_str(),
     });
+    if let Some(hook) = hook_secret {
+        value["hookSecret"] = json!(hook.expose_secret());
+    }
     SecretString::from(value.to_string())
 }
 

@@ -67,8 +67,10 @@ pub fn companies(clients: &Clients, config: CompaniesConfig) -> CompaniesApi<Dyn
         ConsumerSecrets::new(Arc::new(SecretsManagerStore::new(clients.secrets.clone())), config.webhook_secret_prefix);
     let retries =
         Arc::new(crate::adapters::sqs::SqsRetryQueue::new(clients.sqs.clone(), config.webhook_retry_queue_url));
-    let companies =
-        Companies::new(store, vault, queue).with_webhooks(consumer_secrets, retries, config.webhook_transport);
+    let fresh = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.fresh_queue_url));
+    let companies = Companies::new(store, vault, queue)
+        .with_webhooks(consumer_secrets, retries, config.webhook_transport)
+        .with_fresh_queue(fresh);
     CompaniesApi::new(companies, edge)
 }
 
@@ -82,6 +84,16 @@ pub fn link(clients: &Clients, config: LinkConfig) -> LinkApi<DynamoStore> {
     edge.link_keys = edge.link_keys.connect(Arc::new(SecretsManagerStore::new(clients.secrets.clone())));
     let service = LinkService::new(store, vault, queue, config.bigcommerce, config.settings);
     LinkApi::new(service, edge)
+}
+
+/// fn store-hooks: the store hooks' endpoint over the platform table and the fresh queue.
+pub fn store_hooks(
+    clients: &Clients,
+    config: crate::config::StoreHooksConfig,
+) -> crate::http::hooks::HooksApi<DynamoStore> {
+    let store = DynamoStore::new(clients.dynamo.clone(), config.table_name);
+    let fresh = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.fresh_queue_url));
+    crate::http::hooks::HooksApi::new(crate::freshness::Receiver::new(store, fresh))
 }
 
 /// fn data: the Commerce API (read-only).
@@ -132,7 +144,9 @@ pub fn sync_worker_over(
     let secrets = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
     let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.queue_url));
     let vault = CredentialVault::new(secrets.clone(), config.secret_prefix);
+    let fresh = Arc::new(SqsJobQueue::new(clients.sqs.clone(), config.fresh_queue_url));
     SyncWorker::new(store, records, secrets, queue, config.bigcommerce, config.job_budget)
+        .with_fresh_queue(fresh)
         .with_full_sync_every(config.full_sync_every)
         .with_retries(config.retries)
         .with_vault(vault)
@@ -164,6 +178,6 @@ pub fn webhooks(
 pub fn scheduler(clients: &Clients, config: SchedulerConfig) -> (DynamoStore, SqsJobQueue) {
     (
         DynamoStore::new(clients.dynamo.clone(), config.table_name).with_history(config.history),
-        SqsJobQueue::new(clients.sqs.clone(), config.queue_url),
+        SqsJobQueue::new(clients.sqs.clone(), config.queue_url).with_fresh(config.fresh_queue_url),
     )
 }

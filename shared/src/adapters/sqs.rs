@@ -59,12 +59,20 @@ async fn hide(client: &Client, url: &str, receipt: &str, delay: std::time::Durat
 pub struct SqsJobQueue {
     client: Client,
     url: String,
+    fresh: Option<Box<SqsJobQueue>>,
 }
 
 impl SqsJobQueue {
     /// Sends to the queue at `url`.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self { client, url: url.into(), fresh: None }
+    }
+
+    /// With the fresh queue at `url` ([`JobQueue::fresh`]); none when `url` is empty.
+    pub fn with_fresh(self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        let fresh = (!url.is_empty()).then(|| Box::new(Self::new(self.client.clone(), url)));
+        Self { fresh, ..self }
     }
 }
 
@@ -129,6 +137,21 @@ fn body<T: serde::Serialize>(message: &T) -> Result<String, StoreError> {
 }
 
 #[async_trait]
+impl crate::ports::FreshQueue for SqsJobQueue {
+    async fn enqueue_fresh(&self, jobs: &[crate::domain::hook::FreshJob]) -> Result<(), StoreError> {
+        let messages = jobs
+            .iter()
+            .map(|job| Ok((body(job)?, job.group(), job.deduplication_id())))
+            .collect::<Result<_, StoreError>>()?;
+        self.send(messages).await
+    }
+
+    async fn redeliver_fresh_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        hide(&self.client, &self.url, receipt, delay).await
+    }
+}
+
+#[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
         let messages = jobs
@@ -148,6 +171,10 @@ impl JobQueue for SqsJobQueue {
 
     async fn redeliver_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
         hide(&self.client, &self.url, receipt, delay).await
+    }
+
+    fn fresh(&self) -> Option<&dyn crate::ports::FreshQueue> {
+        self.fresh.as_deref().map(|q| q as &dyn crate::ports::FreshQueue)
     }
 }
 

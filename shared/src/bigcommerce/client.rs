@@ -66,11 +66,32 @@ impl TransportError {
 #[error("the BigCommerce HTTP client could not be built: {0}")]
 pub struct ClientBuildError(String);
 
-/// Sends one GET to a store: what the paced client needs of HTTP.
+/// A write to a store: the method and the JSON body (the hooks API is the only one we write to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write<'a> {
+    /// `POST` with a body.
+    Post(&'a [u8]),
+    /// `PUT` with a body.
+    Put(&'a [u8]),
+    /// `DELETE`.
+    Delete,
+}
+
+/// Sends requests to a store: what the paced client needs of HTTP.
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// GET `path` (e.g. `v2/orders?limit=250&page=3`) of `store` with `token`.
     async fn get(&self, store: &StoreHash, token: &SecretString, path: &str) -> Result<ApiResponse, TransportError>;
+    /// Sends `write` to `path` of `store` with `token`. Transports that only read refuse it.
+    async fn send(
+        &self,
+        _store: &StoreHash,
+        _token: &SecretString,
+        _path: &str,
+        _write: Write<'_>,
+    ) -> Result<ApiResponse, TransportError> {
+        Err(TransportError::transient("this transport only reads"))
+    }
 }
 
 /// Client of one deployment's BigCommerce base URL.
@@ -125,38 +146,59 @@ impl BigCommerceClient {
 #[async_trait]
 impl Transport for BigCommerceClient {
     async fn get(&self, store: &StoreHash, token: &SecretString, path: &str) -> Result<ApiResponse, TransportError> {
-        let mut response = self
-            .http()?
-            .get(self.url(store, path))
-            .header("x-auth-token", token.expose_secret())
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| TransportError::transient(classify(&e)))?;
-        let header =
-            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-        let status = response.status().as_u16();
-        let reset_ms = header("x-rate-limit-time-reset-ms");
-        let requests_left = header("x-rate-limit-requests-left");
-        let quota = header("x-rate-limit-requests-quota").and_then(|q| u32::try_from(q).ok());
-        let retry_after_secs = header("x-retry-after");
-        // Read in chunks (decompressed), refusing at once a body that announces or reaches more
-        // than the cap: a decompression bomb costs at most the cap.
-        if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let request = self.http()?.get(self.url(store, path));
+        receive(request, token).await
+    }
+
+    async fn send(
+        &self,
+        store: &StoreHash,
+        token: &SecretString,
+        path: &str,
+        write: Write<'_>,
+    ) -> Result<ApiResponse, TransportError> {
+        let http = self.http()?;
+        let url = self.url(store, path);
+        let request = match write {
+            Write::Post(body) => http.post(url).header("content-type", "application/json").body(body.to_vec()),
+            Write::Put(body) => http.put(url).header("content-type", "application/json").body(body.to_vec()),
+            Write::Delete => http.delete(url),
+        };
+        receive(request, token).await
+    }
+}
+
+/// Sends `request` with `token` and reads its answer, within [`MAX_BODY_BYTES`].
+async fn receive(request: reqwest::RequestBuilder, token: &SecretString) -> Result<ApiResponse, TransportError> {
+    let mut response = request
+        .header("x-auth-token", token.expose_secret())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| TransportError::transient(classify(&e)))?;
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let status = response.status().as_u16();
+    let reset_ms = header("x-rate-limit-time-reset-ms");
+    let requests_left = header("x-rate-limit-requests-left");
+    let quota = header("x-rate-limit-requests-quota").and_then(|q| u32::try_from(q).ok());
+    let retry_after_secs = header("x-retry-after");
+    // Read in chunks (decompressed), refusing at once a body that announces or reaches more
+    // than the cap: a decompression bomb costs at most the cap.
+    if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(TransportError::oversized());
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::transient(classify(&e)))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(TransportError::oversized());
         }
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
-        while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::transient(classify(&e)))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(TransportError::oversized());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        // A body read in chunks has up to twice its length reserved; pages fetched ahead wait
-        // as these bytes.
-        body.shrink_to_fit();
-        Ok(ApiResponse { status, body, reset_ms, requests_left, quota, retry_after_secs })
+        body.extend_from_slice(&chunk);
     }
+    // A body read in chunks has up to twice its length reserved; pages fetched ahead wait
+    // as these bytes.
+    body.shrink_to_fit();
+    Ok(ApiResponse { status, body, reset_ms, requests_left, quota, retry_after_secs })
 }
 
 fn classify(e: &reqwest::Error) -> &'static str {

@@ -340,6 +340,31 @@ pub fn customers_page(after: Option<&str>, filter: &str) -> String {
     }
 }
 
+/// The customers with `ids` (at most [`ID_LOOKUPS_PER_CALL`]), with their addresses.
+pub fn customers_by_id(ids: &[u64]) -> String {
+    format!("{CUSTOMERS}&id:in={}", ids.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+}
+
+/// The products with `ids` (at most [`ID_LOOKUPS_PER_CALL`]), with their variants.
+pub fn products_by_id(ids: &[u64]) -> String {
+    format!(
+        "v3/catalog/products?include=variants&limit=250&id:in={}",
+        ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    )
+}
+
+/// One order with its line items (`None` when the store has no such order).
+pub async fn order_by_id(client: &PacedClient, id: u64, deadline: Instant) -> Result<Option<Value>, FetchError> {
+    match client
+        .get(&format!("v2/orders/{id}?include=consignments.line_items&consignment_structure=object"), deadline)
+        .await
+    {
+        Ok(Page::Json(order)) => Ok(Some(order)),
+        Ok(Page::Empty) | Err(FetchError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Every record of a v3 page/limit listing; a page that repeats an earlier one fails.
 pub async fn fetch_pages(
     client: &PacedClient,

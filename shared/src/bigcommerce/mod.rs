@@ -5,6 +5,7 @@
 pub mod client;
 pub mod credentials;
 pub mod endpoints;
+pub mod hooks;
 pub mod mapping;
 pub mod paced;
 pub mod scopes;

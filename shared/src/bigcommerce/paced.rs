@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::client::{ApiResponse, Transport};
+use super::client::{ApiResponse, Transport, Write};
 use super::credentials::StoreHash;
 
 /// Attempts for a transient failure (5xx, timeout, truncated or malformed body).
@@ -257,7 +257,15 @@ impl PacedClient {
     /// stays malformed through every attempt is [`FetchError::Broken`] (retrying later will not
     /// mend it); other transient failures are [`FetchError::Unavailable`].
     pub async fn get(&self, path: &str, deadline: Instant) -> Result<Page, FetchError> {
-        let body = self.fetch(path, deadline, |body| serde_json::from_slice::<Value>(&body).ok()).await?;
+        let body = self.fetch(path, None, deadline, |body| serde_json::from_slice::<Value>(&body).ok()).await?;
+        Ok(body.map_or(Page::Empty, Page::Json))
+    }
+
+    /// Sends `write` to `path` as [`get`](Self::get) sends a GET: paced, 429s waited out,
+    /// transient failures retried (so a write may land twice; the hooks API refuses a second
+    /// identical hook, which callers treat as there).
+    pub async fn send(&self, path: &str, write: Write<'_>, deadline: Instant) -> Result<Page, FetchError> {
+        let body = self.fetch(path, Some(write), deadline, |body| serde_json::from_slice::<Value>(&body).ok()).await?;
         Ok(body.map_or(Page::Empty, Page::Json))
     }
 
@@ -265,7 +273,7 @@ impl PacedClient {
     /// on 204. Pages fetched ahead wait as these bytes, a small part of their parsed size
     /// (a page of 250 orders with their line items parses into five to seven times its body).
     pub async fn get_body(&self, path: &str, deadline: Instant) -> Result<Option<Vec<u8>>, FetchError> {
-        self.fetch(path, deadline, |body| {
+        self.fetch(path, None, deadline, |body| {
             serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body)
         })
         .await
@@ -276,6 +284,7 @@ impl PacedClient {
     async fn fetch<T>(
         &self,
         path: &str,
+        write: Option<Write<'_>>,
         deadline: Instant,
         decode: impl Fn(Vec<u8>) -> Option<T>,
     ) -> Result<Option<T>, FetchError> {
@@ -293,7 +302,10 @@ impl PacedClient {
             self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _landed = InFlight(&self.in_flight);
             let sent_at = Instant::now();
-            let outcome = self.client.get(&self.store, &self.token, path).await;
+            let outcome = match write {
+                None => self.client.get(&self.store, &self.token, path).await,
+                Some(write) => self.client.send(&self.store, &self.token, path, write).await,
+            };
             let failure = match outcome {
                 Ok(response) => {
                     self.observe(&response, sent_at).await;

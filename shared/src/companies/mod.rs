@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::domain::api_key::MAX_API_KEYS;
 use crate::domain::consumer_url::Transport;
 use crate::domain::erasure::erasure_receipt_key;
+use crate::domain::hook::{FreshJob, FreshKind};
 use crate::domain::{
     Company, CompanyDraft, Connection, ConnectionStatus, DataType, DataTypeStatus, Dataset, ErasureJob,
     ErasureProgress, ErasureReceipt, Event, EventType, IntegrationState, JobReason, LinkNonce, NewApiKey, StoredApiKey,
@@ -98,6 +99,7 @@ pub struct Companies<S> {
     consumer_secrets: Option<ConsumerSecrets>,
     webhook_retries: Option<Arc<dyn crate::ports::RetryQueue>>,
     webhook_transport: Transport,
+    fresh: Option<Arc<dyn crate::ports::FreshQueue>>,
 }
 
 impl<S: PlatformStore> Companies<S> {
@@ -111,7 +113,32 @@ impl<S: PlatformStore> Companies<S> {
             consumer_secrets: None,
             webhook_retries: None,
             webhook_transport: Transport::PublicHttps,
+            fresh: None,
         }
+    }
+
+    /// A connection with store hooks, unlinked or deleted, has them removed by the sync worker
+    /// (a job on `fresh`), which then deletes its secret.
+    pub fn with_fresh_queue(self, fresh: Arc<dyn crate::ports::FreshQueue>) -> Self {
+        Self { fresh: Some(fresh), ..self }
+    }
+
+    /// Lets go of a connection's credentials: deleted now, or, when the store has hooks for it,
+    /// once the sync worker has removed them with its token (within seconds, on the fresh
+    /// queue). If that job cannot be queued the secret goes now and the hooks stay behind,
+    /// refused when they call.
+    async fn let_go(&self, connection: &Connection) -> Result<()> {
+        if let (Some(fresh), Some(_)) = (&self.fresh, &connection.hooks) {
+            let job = FreshJob::new(FreshKind::Unhook, connection.company_id, connection.id, Utc::now());
+            match fresh.enqueue_fresh(&[job]).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::error!(error = %e, connection_id = %connection.id, "the hooks' removal could not be queued: the credentials go now");
+                }
+            }
+        }
+        self.vault.forget(&self.vault.secret_name(connection.id)).await?;
+        Ok(())
     }
 
     /// The same, managing webhook consumers, whose secrets `secrets` keeps, at URLs allowed
@@ -258,10 +285,10 @@ impl<S: PlatformStore> Companies<S> {
         events: &[Event],
     ) -> Result<bool> {
         let progress = ErasureProgress::queued(now);
-        if self.store.mark_connection_erasing_reporting(company, id, &progress, events).await?.is_none() {
+        let Some(marked) = self.store.mark_connection_erasing_reporting(company, id, &progress, events).await? else {
             return Ok(false);
-        }
-        self.vault.forget(&self.vault.secret_name(id)).await?;
+        };
+        self.let_go(&marked).await?;
         Ok(true)
     }
 
@@ -345,7 +372,7 @@ impl<S: PlatformStore> Companies<S> {
             Err(e) => return Err(e.into()),
         };
         // The data stays (as Codat keeps it); the credentials are no longer needed.
-        self.vault.forget(&self.vault.secret_name(id)).await?;
+        self.let_go(&updated).await?;
         tracing::info!(company_id = %company, connection_id = %id, "connection unlinked; credentials deleted");
         Ok(updated)
     }

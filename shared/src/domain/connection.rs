@@ -78,6 +78,9 @@ pub struct Connection {
     /// data type fetched on first link final): cleared when the event is written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_read: Option<DateTime<Utc>>,
+    /// The store's hooks calling back for this connection, once registered at link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<super::hook::StoreHooks>,
 }
 
 impl Connection {
@@ -99,6 +102,7 @@ impl Connection {
             secret_name: None,
             erasure: None,
             initial_read: None,
+            hooks: None,
         }
     }
 }

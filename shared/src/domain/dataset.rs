@@ -147,6 +147,11 @@ pub struct Dataset {
     /// dataset of its data type supersedes it, never on the latest or the latest successful one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// A targeted sync: the records named by the store's callbacks, not a listing. It becomes
+    /// its data type's latest only when no other sync of it is running (which keeps saying
+    /// where it is), and its checkpoint carries where the last listing started (`listed_at`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub targeted: bool,
 }
 
 /// How much history is kept.
@@ -189,6 +194,7 @@ impl Dataset {
             records: None,
             records_modified: false,
             expires_at: None,
+            targeted: false,
         }
     }
 }

@@ -159,6 +159,8 @@ impl ErasureJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum QueueMessage {
+    /// A targeted sync or a hooks check, from the fresh queue (has `fresh`).
+    Fresh(super::hook::FreshJob),
     /// An erasure (has `erase`).
     Erase(ErasureJob),
     /// A sync job.

@@ -10,6 +10,7 @@ pub mod data_type;
 pub mod dataset;
 pub mod erasure;
 pub mod event;
+pub mod hook;
 pub mod integration;
 pub mod job;
 pub mod link;

@@ -8,6 +8,7 @@ pub mod companies;
 pub mod data;
 pub mod edge;
 pub mod error;
+pub mod hooks;
 pub mod link;
 pub mod paths;
 pub mod portal;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::bigcommerce::credentials::check_field;
 use crate::bigcommerce::{BigCommerceClient, Credentials, CredentialsFile, VerifyError, parse_api_path, verify};
 use crate::domain::event::LinkFailure;
+use crate::domain::hook::{StoreHooks, secret_digest};
 use crate::domain::{Connection, ConnectionStatus, Event, EventType, JobReason, LinkToken, SyncSettings};
 use crate::error::StoreError;
 use crate::ports::{CompanyRecord, JobQueue, LinkFunctionStore, LinkedStore};
@@ -22,6 +23,15 @@ use crate::vault::CredentialVault;
 
 /// How long a credential submission may hold a connection.
 pub const LEASE_SECS: i64 = 60;
+
+/// How long registering the store's hooks may take at link (inside fn link's 20 s timeout).
+pub const HOOKS_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Where a connection's store hooks call: `{base}/bigcommerce/hooks/{company}/{connection}`.
+pub fn hook_destination(public_base: &Url, company: Uuid, connection: Uuid) -> String {
+    let base = public_base.as_str().trim_end_matches('/');
+    format!("{base}/bigcommerce/hooks/{company}/{connection}")
+}
 
 /// The four fields as submitted (form or JSON), not yet validated.
 #[derive(Default, Clone)]
@@ -314,8 +324,15 @@ impl<S: LinkFunctionStore> LinkService<S> {
         Ok((attempts > self.settings.attempts_per_minute).then_some(60 - (now - window)))
     }
 
-    /// Links `connection` of `company` with `submission`.
-    pub async fn link(&self, company: Uuid, connection: Uuid, submission: &Submission) -> Result<Linked, LinkError> {
+    /// Links `connection` of `company` with `submission`, registering the store's hooks to
+    /// call back under `public_base` (the stack's public URL).
+    pub async fn link(
+        &self,
+        company: Uuid,
+        connection: Uuid,
+        submission: &Submission,
+        public_base: &Url,
+    ) -> Result<Linked, LinkError> {
         let credentials = submission.validate().map_err(LinkError::Invalid)?;
         let current = self.store.get_connection(company, connection).await?.ok_or(LinkError::NotFound)?;
         if current.status == ConnectionStatus::Linked {
@@ -334,6 +351,9 @@ impl<S: LinkFunctionStore> LinkService<S> {
             }
             Err(e) => return Err(e.into()),
         }
+        // A new secret for the store's hooks at each link: kept with the credentials, its digest
+        // on the connection, sent to the store in the hooks' headers.
+        let hook_secret = SecretString::from(hex::encode(rand::random::<[u8; 32]>()));
         // Under the lease no other submission can link the connection: what it says now holds.
         let outcome = match self.store.get_connection(company, connection).await {
             Ok(Some(c)) => match c.store_hash {
@@ -341,7 +361,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
                     tracing::info!(company_id = %company, connection_id = %connection, "credentials for another store refused");
                     Err(LinkError::OtherStore { linked, submitted: credentials.store_hash.to_string() })
                 }
-                _ => self.verify_and_store(&c, lease, &credentials).await,
+                _ => self.verify_and_store(&c, lease, &credentials, &hook_secret).await,
             },
             Ok(None) => Err(LinkError::NotFound),
             Err(e) => Err(e.into()),
@@ -350,8 +370,9 @@ impl<S: LinkFunctionStore> LinkService<S> {
             self.store.release_link(company, connection, lease).await?;
         }
         let linked = outcome?;
+        let hooked = self.register_hooks(&linked, &credentials, &hook_secret, public_base).await;
         let first_syncs = self.queue_first_syncs(&linked).await;
-        tracing::info!(company_id = %company, connection_id = %connection, store_hash = %credentials.store_hash, first_syncs = first_syncs.header_value(), "connection linked");
+        tracing::info!(company_id = %company, connection_id = %connection, store_hash = %credentials.store_hash, first_syncs = first_syncs.header_value(), hooks = hooked, "connection linked");
         Ok(Linked { connection: linked, first_syncs })
     }
 
@@ -360,6 +381,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
         current: &Connection,
         lease: Uuid,
         credentials: &Credentials,
+        hook_secret: &SecretString,
     ) -> Result<Connection, LinkError> {
         let (company, connection) = (current.company_id, current.id);
         let record = self.store.get_company(company).await?.ok_or(LinkError::NotFound)?;
@@ -379,7 +401,7 @@ impl<S: LinkFunctionStore> LinkService<S> {
                 return Err(LinkError::Verify(e));
             }
         };
-        let secret_name = self.vault.keep(company, connection, credentials).await?;
+        let secret_name = self.vault.keep_with_hook(company, connection, credentials, Some(hook_secret)).await?;
         let scopes: Vec<&str> = store.scopes.iter().map(|s| s.param()).collect();
         let info = BTreeMap::from([
             ("storeHash".to_string(), credentials.store_hash.to_string()),
@@ -416,6 +438,43 @@ impl<S: LinkFunctionStore> LinkService<S> {
                 Err(LinkError::InProgress)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records where the store's hooks call and registers them (every scope of
+    /// [`crate::bigcommerce::hooks::SCOPES`], the secret in their headers). A failure does not
+    /// undo the link: the connection's next scheduled sync checks the hooks and repairs them.
+    /// Returns whether they are registered.
+    async fn register_hooks(
+        &self,
+        connection: &Connection,
+        credentials: &Credentials,
+        secret: &SecretString,
+        public_base: &Url,
+    ) -> bool {
+        use secrecy::ExposeSecret;
+        let destination = hook_destination(public_base, connection.company_id, connection.id);
+        let hooks =
+            StoreHooks { destination: destination.clone(), secret_sha256: secret_digest(secret.expose_secret()) };
+        if let Err(e) = self.store.set_hooks(connection.company_id, connection.id, &hooks).await {
+            tracing::error!(error = %e, connection_id = %connection.id, "the hooks could not be recorded");
+            return false;
+        }
+        let client = crate::bigcommerce::paced::PacedClient::new(
+            Arc::new(self.client.clone()),
+            credentials.store_hash.clone(),
+            credentials.access_token.clone(),
+        );
+        let deadline = tokio::time::Instant::now() + HOOKS_WITHIN;
+        match crate::bigcommerce::hooks::ensure(&client, &destination, secret, true, deadline).await {
+            Ok(repair) => {
+                tracing::info!(connection_id = %connection.id, created = repair.created, updated = repair.reactivated, "store hooks registered");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, connection_id = %connection.id, "the store hooks could not be registered: the next scheduled sync repairs them");
+                false
+            }
         }
     }
 

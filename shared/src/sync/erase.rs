@@ -83,6 +83,10 @@ impl<S: PlatformStore> SyncWorker<S> {
             }
         }
         progress.items_deleted += self.records.erase_aggregates(connection).await?;
+        // The store's hooks go before the secret whose token can remove them.
+        if let Some(hooked) = self.store.get_connection(company, connection).await? {
+            self.remove_hooks(&hooked).await;
+        }
         self.vault()?.forget(&self.vault()?.secret_name(connection)).await?;
         progress.items_deleted += self.store.erase_connection_history(company, connection).await?;
         if !final_pass {

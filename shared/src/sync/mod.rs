@@ -18,6 +18,7 @@ mod listings;
 mod order_pass;
 mod reconcile;
 mod run;
+pub mod targeted;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,6 +187,7 @@ pub struct SyncWorker<S> {
     retries: RetryPolicy,
     reports: Option<tokio::sync::mpsc::UnboundedSender<JobReport>>,
     vault: Option<CredentialVault>,
+    fresh_queue: Option<Arc<dyn crate::ports::FreshQueue>>,
     erasure_settle: Duration,
     history: crate::domain::History,
 }
@@ -219,6 +221,7 @@ impl<S: PlatformStore> SyncWorker<S> {
             retries: RetryPolicy::default(),
             reports: None,
             vault: None,
+            fresh_queue: None,
             erasure_settle: ERASURE_SETTLE,
             history: crate::domain::History::default(),
         }
@@ -234,6 +237,12 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// Erasures delete credentials through `vault` (secrets named by connection id).
     pub fn with_vault(mut self, vault: CredentialVault) -> Self {
         self.vault = Some(vault);
+        self
+    }
+
+    /// A targeted sync that leaves changes for later queues their job on `queue`.
+    pub fn with_fresh_queue(mut self, queue: Arc<dyn crate::ports::FreshQueue>) -> Self {
+        self.fresh_queue = Some(queue);
         self
     }
 
@@ -282,10 +291,25 @@ impl<S: PlatformStore> SyncWorker<S> {
             let receives: u32 =
                 message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
             let message_body = message.body.as_deref().map(serde_json::from_str::<QueueMessage>);
-            self.hold(message.receipt_handle.as_deref(), deadline).await;
+            let fresh = matches!(message_body, Some(Ok(QueueMessage::Fresh(_))));
+            self.hold(message.receipt_handle.as_deref(), deadline, fresh).await;
             let receipt = message.receipt_handle.as_deref();
             let ok = match message_body {
                 Some(Ok(_)) if failed_group => false,
+                Some(Ok(QueueMessage::Fresh(job))) => match self.fresh(&job).instrument(span).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed_group = true;
+                        let wait = self.retries.backoff(receives);
+                        tracing::warn!(error = %e, receives, wait_secs = wait.as_secs(), kind = ?job.fresh, "fresh job will be retried");
+                        if let Some(receipt) = receipt
+                            && let Err(e) = self.queue.redeliver_after(receipt, wait).await
+                        {
+                            tracing::warn!(error = %e, "the retry waits for the queue's visibility timeout instead");
+                        }
+                        false
+                    }
+                },
                 Some(Ok(QueueMessage::Sync(job))) => match self.run_within(&job, deadline).instrument(span).await {
                     Ok(()) => true,
                     Err(e) => {
@@ -335,11 +359,20 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// Keeps a message away from other receivers only as long as this invocation can live (and
     /// [`REDELIVERY_MARGIN`]), not the queue's visibility timeout: if the run dies, the message
     /// comes back soon after, and its connection's other jobs wait no longer.
-    async fn hold(&self, receipt: Option<&str>, deadline: Option<std::time::SystemTime>) {
+    async fn hold(&self, receipt: Option<&str>, deadline: Option<std::time::SystemTime>, fresh: bool) {
         let (Some(receipt), Some(deadline)) = (receipt, deadline) else { return };
         let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        if let Err(e) = self.queue.redeliver_after(receipt, left + REDELIVERY_MARGIN).await {
+        if let Err(e) = self.redeliver(receipt, left + REDELIVERY_MARGIN, fresh).await {
             tracing::warn!(error = %e, "the message stays invisible for the queue's visibility timeout");
+        }
+    }
+
+    /// Delivers a received message again after `delay`, on the queue it came from (the fresh
+    /// queue's when `fresh`).
+    async fn redeliver(&self, receipt: &str, delay: Duration, fresh: bool) -> Result<(), StoreError> {
+        match (&self.fresh_queue, fresh) {
+            (Some(queue), true) => queue.redeliver_fresh_after(receipt, delay).await,
+            _ => self.queue.redeliver_after(receipt, delay).await,
         }
     }
 

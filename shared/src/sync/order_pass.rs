@@ -39,7 +39,7 @@ fn order_ids(orders: &[Value]) -> Result<Vec<u64>, FetchError> {
 
 /// The refunds of these orders only (`order_id:in=`, one call for a page of orders): never the
 /// store's whole refunds list in memory.
-async fn refunds_of(
+pub(super) async fn refunds_of(
     client: &PacedClient,
     ids: &[u64],
     deadline: Instant,

@@ -403,7 +403,10 @@ impl<S: PlatformStore> SyncWorker<S> {
                 tracing::info!(dataset_id = %job.dataset_id, data_type = data_type.key(), "last full sync is due for renewal: full sync");
                 return Ok(None);
             }
-            let from = dataset.requested - INCREMENTAL_OVERLAP;
+            // A targeted sync fetched only what callbacks named: the listing to go on from is
+            // the one it carried on from.
+            let listed = marked.as_ref().and_then(|c| rfc3339(&c["listed_at"])).unwrap_or(dataset.requested);
+            let from = listed - INCREMENTAL_OVERLAP;
             since = Some(since.map_or((from, last_full), |(s, f)| (s.min(from), f.min(last_full))));
         }
         Ok(since)

@@ -563,3 +563,39 @@ pub async fn read_events<S: PlatformStore + LinkStore>(store: &S) {
     let ids: Vec<Uuid> = store.events_since(since, 100).await.expect("events").iter().map(|e| e.id).collect();
     assert_eq!(ids, [ended.id, initial.id], "each read once");
 }
+
+/// Store hooks: callbacks remembered per connection, pending changes kept one per (resource,
+/// id), cleared only by the callback that last left them, and erased with the connection.
+pub async fn store_hooks<S: PlatformStore>(store: &S) {
+    use shared::domain::hook::{Change, Resource};
+    let (company, connection, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    assert!(!store.callback_seen(connection, "h1").await.expect("seen"));
+    store.mark_callback_seen(connection, "h1", Utc::now().timestamp() + 600).await.expect("mark");
+    assert!(store.callback_seen(connection, "h1").await.expect("seen"));
+    assert!(!store.callback_seen(other, "h1").await.expect("seen"), "remembered per connection");
+
+    let change = |resource, id| Change { company, connection, resource, id, token: Uuid::new_v4(), at: Utc::now() };
+    let first = change(Resource::Order, 101);
+    store.record_change(&first).await.expect("record");
+    store.record_change(&change(Resource::Product, 7)).await.expect("record");
+    let later = change(Resource::Order, 101);
+    store.record_change(&later).await.expect("the same order again");
+    let pending = store.pending_changes(connection, 10).await.expect("pending");
+    assert_eq!(pending.len(), 2, "one per (resource, id): {pending:?}");
+    assert!(pending.iter().any(|c| c.resource == Resource::Order && c.id == 101 && c.token == later.token));
+    assert_eq!(store.pending_changes(connection, 1).await.expect("limited").len(), 1, "the limit holds");
+    assert!(store.pending_changes(other, 10).await.expect("pending").is_empty(), "per connection");
+
+    // A sync that read the first callback's change must not clear what a later one left.
+    store.clear_changes(std::slice::from_ref(&first)).await.expect("clear");
+    assert_eq!(store.pending_changes(connection, 10).await.expect("pending").len(), 2);
+    store.clear_changes(&pending).await.expect("clear");
+    assert!(store.pending_changes(connection, 10).await.expect("pending").is_empty());
+    store.clear_changes(&pending).await.expect("clearing again is harmless");
+
+    // Erasing the connection's history takes its changes and remembered callbacks too.
+    store.record_change(&change(Resource::Customer, 5)).await.expect("record");
+    assert!(store.erase_connection_history(company, connection).await.expect("erase") >= 2);
+    assert!(store.pending_changes(connection, 10).await.expect("pending").is_empty());
+    assert!(!store.callback_seen(connection, "h1").await.expect("seen"), "the callbacks went");
+}

@@ -34,6 +34,12 @@ async fn dynamodb_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_store_keeps_store_hooks_changes() {
+    let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
+    contract::platform::store_hooks(&store).await;
+}
+
+#[tokio::test]
 async fn dynamodb_store_writes_read_events_with_their_change() {
     let store = DynamoStore::new(dynamo(), table("PlatformTable").await);
     contract::platform::read_events(&store).await;

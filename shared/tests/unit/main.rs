@@ -19,6 +19,11 @@ async fn memory_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn memory_store_keeps_store_hooks_changes() {
+    contract::platform::store_hooks(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_store_writes_read_events_with_their_change() {
     contract::platform::read_events(&MemoryStore::new()).await;
 }

@@ -258,8 +258,11 @@ impl DatasetStore for DynamoStore {
             .iter()
             .map(|d| {
                 let mut keys = dataset_key(d.company_id, d.id);
-                keys.insert("gsi3pk".into(), s(UNSENT_PK));
-                keys.insert("gsi3sk".into(), s(timestamp(d.requested)));
+                // A targeted sync has no job to send again (its message is on the fresh queue).
+                if !d.targeted {
+                    keys.insert("gsi3pk".into(), s(UNSENT_PK));
+                    keys.insert("gsi3sk".into(), s(timestamp(d.requested)));
+                }
                 keys.insert("gsi4pk".into(), s(history_pk(d.connection_id, d.data_type)));
                 keys.insert("gsi4sk".into(), s(d.id.to_string()));
                 item(d, "dataset", keys)
@@ -269,15 +272,31 @@ impl DatasetStore for DynamoStore {
         for d in datasets {
             // Update, not put: the last successful sync of the data type must survive. A later
             // dataset already the latest fails the condition: this one stays in the history only.
-            let updated = self
-                .client
-                .update_item()
+            // So does a targeted sync while another sync of the data type runs.
+            let condition = match d.targeted {
+                false => "attribute_not_exists(latest_requested) OR latest_requested <= :requested",
+                true => {
+                    "(attribute_not_exists(latest_requested) OR latest_requested <= :requested) AND NOT (current_status IN (:queued, :fetching, :mapqueued, :mapping))"
+                }
+            };
+            let mut update = self.client.update_item();
+            if d.targeted {
+                for (name, status) in [
+                    (":queued", PullStatus::Queued),
+                    (":fetching", PullStatus::Fetching),
+                    (":mapqueued", PullStatus::MapQueued),
+                    (":mapping", PullStatus::Mapping),
+                ] {
+                    update = update.expression_attribute_values(name, s(status.as_str()));
+                }
+            }
+            let updated = update
                 .table_name(&self.table)
                 .set_key(Some(status_key(d.company_id, d.connection_id, d.data_type)))
                 .update_expression(
                     "SET kind = :kind, connection_id = :conn, data_type = :dt, current_status = :status, latest_sync_id = :id, latest_requested = :requested",
                 )
-                .condition_expression("attribute_not_exists(latest_requested) OR latest_requested <= :requested")
+                .condition_expression(condition)
                 .expression_attribute_values(":kind", s("datastatus"))
                 .expression_attribute_values(":conn", s(d.connection_id.to_string()))
                 .expression_attribute_values(":dt", s(d.data_type.key()))

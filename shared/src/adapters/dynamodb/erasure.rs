@@ -99,6 +99,10 @@ impl ErasureStore for DynamoStore {
                 .filter(|i| text(i, "connection_id") == Some(connection.as_str()))
                 .map(key_of),
         );
+        // Its store's pending changes and the callbacks remembered for it (ids and hashes only).
+        for pk in [format!("CHANGES#{id}"), format!("CALLBACKS#{id}")] {
+            keys.extend(self.partition(pk).await?.into_iter().map(key_of));
+        }
         let count = keys.len() as u64;
         self.batch.delete(keys).await?;
         Ok(count)

@@ -31,6 +31,7 @@ mod datasets;
 mod directory;
 mod erasure;
 pub mod events;
+mod hooks;
 mod item;
 pub mod records;
 mod schedule;

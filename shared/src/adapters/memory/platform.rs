@@ -49,6 +49,10 @@ struct State {
     events: BTreeMap<(DateTime<Utc>, Uuid), Event>,
     /// The delivery log, by (consumer, generated, event).
     deliveries: BTreeMap<(Uuid, DateTime<Utc>, Uuid), crate::domain::event::Delivery>,
+    /// Callbacks handled, by (connection, hash).
+    callbacks: std::collections::BTreeSet<(Uuid, String)>,
+    /// Pending changes, by (connection, resource, id).
+    changes: BTreeMap<(Uuid, crate::domain::hook::Resource, u64), crate::domain::hook::Change>,
 }
 
 impl State {
@@ -567,7 +571,9 @@ impl DatasetStore for MemoryStore {
         let mut state = self.lock();
         for d in datasets {
             state.datasets.insert((d.company_id, d.id), d.clone());
-            state.marks.insert((d.company_id, d.id), (Staleness::Unsent, timestamp(d.requested)));
+            if !d.targeted {
+                state.marks.insert((d.company_id, d.id), (Staleness::Unsent, timestamp(d.requested)));
+            }
             let entry =
                 state.statuses.entry((d.company_id, d.connection_id, d.data_type)).or_insert_with(|| DataTypeStatus {
                     connection_id: d.connection_id,
@@ -578,7 +584,9 @@ impl DatasetStore for MemoryStore {
                     latest_successful_sync_id: None,
                     last_successful_sync: None,
                 });
-            if entry.latest_requested <= d.requested {
+            let behind_a_run =
+                d.targeted && entry.latest_sync_id != d.id && PullStatus::RUNNING.contains(&entry.current_status);
+            if entry.latest_requested <= d.requested && !behind_a_run {
                 entry.current_status = d.status;
                 entry.latest_sync_id = d.id;
                 entry.latest_requested = d.requested;
@@ -846,7 +854,7 @@ impl ErasureStore for MemoryStore {
 
     async fn erase_connection_history(&self, company: Uuid, id: Uuid) -> Result<u64, StoreError> {
         let mut state = self.lock();
-        let before = state.datasets.len() + state.statuses.len();
+        let before = state.datasets.len() + state.statuses.len() + state.changes.len() + state.callbacks.len();
         let gone: Vec<(Uuid, Uuid)> = state
             .datasets
             .iter()
@@ -859,7 +867,10 @@ impl ErasureStore for MemoryStore {
         }
         state.statuses.retain(|(c, n, _), _| !(*c == company && *n == id));
         state.due.retain(|(c, n, _), _| !(*c == company && *n == id));
-        Ok((before - state.datasets.len() - state.statuses.len()) as u64)
+        state.changes.retain(|(n, _, _), _| *n != id);
+        state.callbacks.retain(|(n, _)| *n != id);
+        let after = state.datasets.len() + state.statuses.len() + state.changes.len() + state.callbacks.len();
+        Ok((before - after) as u64)
     }
 
     async fn remove_connection(&self, company: Uuid, id: Uuid) -> Result<bool, StoreError> {
@@ -894,5 +905,57 @@ impl ErasureStore for MemoryStore {
 
     async fn erasure_receipt(&self, key: &str) -> Result<Option<ErasureReceipt>, StoreError> {
         Ok(self.lock().receipts.get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl crate::ports::HookStore for MemoryStore {
+    async fn set_hooks(
+        &self,
+        company: Uuid,
+        id: Uuid,
+        hooks: &crate::domain::hook::StoreHooks,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        match state.connections.get_mut(&(company, id)) {
+            Some(c) if c.syncable() => {
+                c.hooks = Some(hooks.clone());
+                Ok(())
+            }
+            _ => Err(condition("connection not linked")),
+        }
+    }
+
+    async fn callback_seen(&self, connection: Uuid, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().callbacks.contains(&(connection, hash.to_string())))
+    }
+
+    async fn mark_callback_seen(&self, connection: Uuid, hash: &str, _expires: i64) -> Result<(), StoreError> {
+        self.lock().callbacks.insert((connection, hash.to_string()));
+        Ok(())
+    }
+
+    async fn record_change(&self, change: &crate::domain::hook::Change) -> Result<(), StoreError> {
+        self.lock().changes.insert((change.connection, change.resource, change.id), change.clone());
+        Ok(())
+    }
+
+    async fn pending_changes(
+        &self,
+        connection: Uuid,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::hook::Change>, StoreError> {
+        Ok(self.lock().changes.values().filter(|c| c.connection == connection).take(limit).cloned().collect())
+    }
+
+    async fn clear_changes(&self, changes: &[crate::domain::hook::Change]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for change in changes {
+            let key = (change.connection, change.resource, change.id);
+            if state.changes.get(&key).is_some_and(|c| c.token == change.token) {
+                state.changes.remove(&key);
+            }
+        }
+        Ok(())
     }
 }

@@ -15,9 +15,15 @@ pub struct MemoryQueue {
     jobs: Mutex<Vec<SyncJob>>,
     erasures: Mutex<Vec<ErasureJob>>,
     redeliveries: Mutex<Vec<(String, Duration)>>,
+    fresh: Mutex<Vec<crate::domain::hook::FreshJob>>,
 }
 
 impl MemoryQueue {
+    /// Every fresh-queue job enqueued so far (de-duplicated as the FIFO queue does).
+    pub fn fresh(&self) -> Vec<crate::domain::hook::FreshJob> {
+        self.fresh.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Everything enqueued so far.
     pub fn jobs(&self) -> Vec<SyncJob> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -31,6 +37,23 @@ impl MemoryQueue {
     /// Every delayed redelivery asked for so far: (receipt, delay).
     pub fn redeliveries(&self) -> Vec<(String, Duration)> {
         self.redeliveries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::FreshQueue for MemoryQueue {
+    async fn enqueue_fresh(&self, jobs: &[crate::domain::hook::FreshJob]) -> Result<(), StoreError> {
+        let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        for job in jobs {
+            if !fresh.iter().any(|j| j.deduplication_id() == job.deduplication_id()) {
+                fresh.push(job.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn redeliver_fresh_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        self.redeliver_after(receipt, delay).await
     }
 }
 

@@ -137,7 +137,7 @@ impl<S: LinkFunctionStore> LinkApi<S> {
                 if let Some(text) = form.get("credentials_text").filter(|t| !t.trim().is_empty()) {
                     submission.fill_from_file(text);
                 }
-                match self.service.link(record.company.id, target.id, &submission).await {
+                match self.service.link(record.company.id, target.id, &submission, page.public_base()).await {
                     Ok(linked) => Ok(page.connected(&linked.connection, Some(linked.first_syncs))),
                     Err(LinkError::Invalid(problems)) => {
                         Ok(page.credentials(target, &submission, &problems, None, StatusCode::UNPROCESSABLE_ENTITY))
@@ -194,7 +194,8 @@ impl<S: LinkFunctionStore> LinkApi<S> {
         let Some(record) = self.service.company(company).await? else {
             return Err(company_not_found(company));
         };
-        let linked = match self.service.link(company, connection, &submission).await {
+        let base = self.edge.urls(info)?.base().clone();
+        let linked = match self.service.link(company, connection, &submission, &base).await {
             Ok(linked) => linked,
             Err(LinkError::Invalid(problems)) => {
                 return Err(ApiError::validation(

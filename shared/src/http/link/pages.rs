@@ -176,6 +176,11 @@ impl<'a> LinkPage<'a> {
         })
     }
 
+    /// The stack's public base URL (where the store's hooks call back).
+    pub fn public_base(&self) -> &url::Url {
+        self.urls.base()
+    }
+
     /// The client's address, as API Gateway saw it (counts submissions per address).
     pub fn source_ip(&self) -> Option<&str> {
         self.pages.info.source_ip.as_deref()
