@@ -157,7 +157,7 @@ fn every_event_file_is_covered() {
     dirs.sort();
     assert_eq!(
         dirs,
-        ["companies", "data", "link", "scheduler", "sync-worker", "webhooks"],
-        "each function's events need a replay test (functions/data, link, scheduler, sync-worker and webhooks tests)"
+        ["companies", "data", "link", "scheduler", "store-hooks", "sync-worker", "webhooks"],
+        "each function's events need a replay test (functions/data, link, scheduler, store-hooks, sync-worker and webhooks tests)"
     );
 }

@@ -92,6 +92,7 @@ impl TestApp {
             webhook_secret_prefix: format!("{table}-webhooks/"),
             webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
             webhook_retry_queue_url: queues["WebhookRetryQueue"].clone(),
+            fresh_queue_url: queues["FreshJobsQueue"].clone(),
         };
         let api = companies(&Clients::new(&sdk()), config);
         Self { api, store, key, table, dynamo, link_key, secrets: secrets_client, sqs, queue_url }
@@ -178,6 +179,7 @@ impl TestApp {
             .expect("client"),
             job_budget: std::time::Duration::from_secs(60),
             queue_url: self.queue_url.clone(),
+            fresh_queue_url: self.queue_url.replace("SyncJobsQueue", "FreshJobsQueue"),
             full_sync_every: std::time::Duration::from_secs(86_400),
             retries: shared::sync::RetryPolicy::default(),
             secret_prefix: format!("{}/", self.table),

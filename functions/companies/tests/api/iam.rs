@@ -16,6 +16,7 @@ fn companies_policy_without(action: &str) -> Value {
         queue_arns: [
             ("SyncJobsQueue".into(), devstack::iam::queue_arn("unused")),
             ("WebhookRetryQueue".into(), devstack::iam::queue_arn("retries")),
+            ("FreshJobsQueue".into(), devstack::iam::queue_arn("fresh")),
         ]
         .into(),
     };

@@ -116,21 +116,25 @@ async fn each_refusal_is_named_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn unlink_deletes_the_secret_a_relink_resumes_only_with_the_same_store_and_delete_removes_it() {
-    let s = Stack::new().await;
+    let s = Stack::unhooking().await;
     let (company, connection, _) = s.company().await;
     assert_eq!(s.authorize(&company, &connection, &s.body(s.full())).await.0, 200);
     let path = format!("/companies/{company}/connections/{connection}");
     let (_, versions) = s.secret(&connection).await.expect("secret");
     assert_eq!(versions, 1);
+    assert!(!s.store_hooks().is_empty(), "the link registered the store's hooks");
     s.api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlink");
-    assert!(s.secret(&connection).await.is_none(), "unlinking deletes the credentials (the data stays)");
+    assert!(s.secret_gone(&connection).await, "unlinking deletes the credentials (the data stays)");
+    assert_eq!(s.store_hooks(), Vec::new(), "the hooks went from the store before the secret");
     let (status, relinked) = s.authorize(&company, &connection, &s.body(s.full())).await;
     assert_eq!((status, relinked["status"].as_str()), (200, Some("Linked")), "a re-link to the same store resumes");
     assert!(s.secret(&connection).await.is_some(), "stored again");
+    assert!(!s.store_hooks().is_empty(), "and the hooks registered again");
     // Another store is refused, with nothing stored or changed.
     let mut other = s.body(s.full());
     other["apiPath"] = json!("https://api.bigcommerce.com/stores/zz9other/v3/");
     s.api.expect("PATCH", &path, Some(&json!({"status": "Unlinked"})), 200).await.expect("unlink");
+    assert!(s.secret_gone(&connection).await, "unlinked again: the secret goes");
     let before = s.sandbox_requests();
     let (status, refused) = s.authorize(&company, &connection, &other).await;
     assert_eq!(status, 409, "{refused}");
@@ -146,7 +150,8 @@ async fn unlink_deletes_the_secret_a_relink_resumes_only_with_the_same_store_and
     let (_, versions) = s.secret(&connection).await.expect("secret");
     assert!(versions >= 1);
     s.api.expect("DELETE", &path, None, 200).await.expect("delete");
-    assert!(s.secret(&connection).await.is_none(), "deleting the connection deletes its secret");
+    assert!(s.secret_gone(&connection).await, "deleting the connection deletes its secret");
+    assert_eq!(s.store_hooks(), Vec::new(), "and its hooks");
 }
 
 #[tokio::test]

@@ -22,14 +22,25 @@ impl Stack {
         Self::withholding(&[]).await
     }
 
+    /// A stack whose worker takes the fresh queue's jobs (the store's hooks removed on unlink,
+    /// then the secret), but not the sync queue's.
+    pub async fn unhooking() -> Self {
+        Self::build(&[], true).await
+    }
+
     /// A stack whose functions' policies lack the (function, action) pairs.
     pub async fn withholding(withheld: &[(&str, &str)]) -> Self {
+        Self::build(withheld, false).await
+    }
+
+    async fn build(withheld: &[(&str, &str)], run_fresh_worker: bool) -> Self {
         let mut config = StoreConfig::from_seed(31, Sizes { orders: 20, products: 5, customers: 5, categories: 3 });
         config.quota = 10_000;
         let mut options = StackOptions {
             port: 0,
             aws_endpoint: Some(aws_endpoint()),
             run_worker: false,
+            run_fresh_worker,
             name_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
             withheld: withheld.iter().map(|(f, a)| (f.to_string(), a.to_string())).collect(),
             ..StackOptions::default()
@@ -90,6 +101,24 @@ impl Stack {
         let versions =
             client.list_secret_version_ids().secret_id(&name).send().await.ok()?.versions.unwrap_or_default().len();
         Some((serde_json::from_str(value.secret_string()?).ok()?, versions))
+    }
+
+    /// Waits (up to 30 s) until the connection's secret is gone: at once without store hooks,
+    /// after the worker removed them otherwise. Whether it went.
+    pub async fn secret_gone(&self, connection: &str) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if self.secret(connection).await.is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// The sandbox store's hooks.
+    pub fn store_hooks(&self) -> Vec<sandbox::Hook> {
+        self.stack.sandbox.store(&self.store.hash).expect("store").hooks()
     }
 
     /// Every job message waiting on the sync queue (received and left invisible).

@@ -124,6 +124,11 @@ async fn a_merchant_connects_a_store_without_javascript() {
         assert!(text.contains(ui) && text.contains(param), "{ui} / {param} missing");
     }
     assert!(text.contains("Settings → API accounts → Create API account"));
+    assert!(
+        text.contains("registers webhooks on your store")
+            && text.contains("removed from your store when you disconnect"),
+        "the merchant is told about the hooks"
+    );
 
     let form = b.get(&format!("{permissions_url}/credentials")).await;
     assert_eq!(form.status, 200);

@@ -244,6 +244,8 @@ fn the_template_schedules_the_scheduler_with_least_privilege() {
 /// The `make dev` loop: the local stack's scheduler ticking as EventBridge would (every second
 /// here, every minute in `make dev`, both counting as due what comes due within a day), the worker
 /// polling the queue, and a change made in the sandbox store reaching the read API on its own.
+/// The store sends no webhooks here (it refuses the stack's destination): the schedule is the
+/// safety net for the changes that no event announces.
 #[tokio::test]
 async fn a_change_in_the_sandbox_reaches_the_read_api_after_the_next_scheduled_sync() {
     use devstack::stack::{DevStack, StackOptions};
@@ -259,6 +261,7 @@ async fn a_change_in_the_sandbox_reaches_the_read_api_after_the_next_scheduled_s
         schedule_every: Some(std::time::Duration::from_secs(1)),
         schedule_ahead: Duration::days(1),
         worker_reports: Some(run_tx),
+        store_hooks: false,
         ..StackOptions::default()
     };
     options.sandbox.stores = vec![store.clone()];
