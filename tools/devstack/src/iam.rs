@@ -375,6 +375,7 @@ mod tests {
                 ("SyncJobsQueue".to_string(), queue_arn("q.fifo")),
                 ("SyncJobsDeadLetterQueue".to_string(), queue_arn("d.fifo")),
                 ("WebhookRetryQueue".to_string(), queue_arn("r")),
+                ("FreshJobsQueue".to_string(), queue_arn("f.fifo")),
             ]
             .into(),
         };
@@ -386,8 +387,8 @@ mod tests {
                 let actions: Vec<&str> =
                     s["Action"].as_array().expect("actions").iter().filter_map(Value::as_str).collect();
                 if actions.iter().all(|a| a.starts_with("sqs:")) {
-                    // Each keeps its queue: the sync queue, or the webhook retry queue.
-                    let kept = [json!([queue_arn("q.fifo")]), json!([queue_arn("r")])];
+                    // Each keeps its queue: the sync queue, the webhook retry queue, or the fresh queue.
+                    let kept = [json!([queue_arn("q.fifo")]), json!([queue_arn("r")]), json!([queue_arn("f.fifo")])];
                     assert!(kept.contains(&s["Resource"]), "{function}: SQS keeps its queue: {}", s["Resource"]);
                 } else {
                     assert_eq!(s["Resource"], "*", "{function}");

@@ -30,7 +30,10 @@ use crate::iam::{self, LocalResources};
 use crate::template::{Template, create_queue_set};
 
 /// The functions events can be replayed against.
-pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler", "webhooks"];
+pub const FUNCTIONS: &[&str] = &["companies", "link", "sync-worker", "data", "scheduler", "webhooks", "store-hooks"];
+
+/// The hook secret of the example connection in the `events/store-hooks` files.
+pub const EXAMPLE_HOOK_SECRET: &str = "example-hook-secret-0123456789abcdef";
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,7 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<Companies
     seeded_platform_table(sdk, table).await?;
     let (queue_url, local) = fresh_sync_queue(sdk, &format!("{table}-")).await?;
     let webhook_retry_queue_url = queue_url_of(sdk, &format!("{table}-WebhookRetryQueue")).await?;
+    let fresh_queue_url = queue_url_of(sdk, &format!("{table}-FreshJobsQueue.fifo")).await?;
     let config = CompaniesConfig {
         table_name: table.to_string(),
         edge: example_edge()?,
@@ -55,6 +59,7 @@ pub async fn companies_handler(sdk: &SdkConfig, table: &str) -> Result<Companies
         webhook_secret_prefix: format!("{table}-commerce-link-webhooks/"),
         webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
         webhook_retry_queue_url,
+        fresh_queue_url,
     };
     Ok(wiring::companies(&function_clients(sdk, "CompaniesFunction", &local).await?, config))
 }
@@ -164,6 +169,7 @@ pub async fn scheduler_setup(sdk: &SdkConfig, prefix: &str) -> Result<SchedulerS
     let config = SchedulerConfig {
         table_name: format!("{prefix}PlatformTable"),
         queue_url: url.clone(),
+        fresh_queue_url: queue_url_of(sdk, &format!("{prefix}FreshJobsQueue.fifo")).await?,
         sweep: shared::sweep::SweepPolicy::default(),
         history: shared::domain::History::default(),
     };
@@ -229,6 +235,7 @@ pub async fn worker(
             .map_err(|e| InvokeError(e.to_string()))?,
         job_budget: Duration::from_secs(60),
         queue_url,
+        fresh_queue_url: queue_url_of(sdk, &format!("{prefix}FreshJobsQueue.fifo")).await?,
         full_sync_every: Duration::from_secs(7 * 86_400),
         retries: shared::sync::RetryPolicy::default(),
         secret_prefix: format!("{prefix}commerce-link/"),
@@ -259,6 +266,28 @@ pub async fn webhooks_handler(
         public_base_url: None,
     };
     Ok(wiring::webhooks(&function_clients(sdk, "WebhooksFunction", &local).await?, config))
+}
+
+/// fn store-hooks over a fresh platform table seeded with the fixtures, whose Linked example
+/// connection has store hooks with [`EXAMPLE_HOOK_SECRET`], and a fresh queue set.
+pub async fn store_hooks_handler(
+    sdk: &SdkConfig,
+    prefix: &str,
+) -> Result<shared::http::hooks::HooksApi<DynamoStore>, InvokeError> {
+    use shared::ports::HookStore;
+    let table = format!("{prefix}PlatformTable");
+    let store = seeded_platform_table(sdk, &table).await?;
+    let hooks = shared::domain::hook::StoreHooks {
+        destination: format!("https://api.example.com/bigcommerce/hooks/{COMPANY_ID}/{CONNECTION_ID}"),
+        secret_sha256: shared::domain::hook::secret_digest(EXAMPLE_HOOK_SECRET),
+    };
+    store.set_hooks(COMPANY_ID, CONNECTION_ID, &hooks).await.map_err(fail)?;
+    let (_, local) = fresh_sync_queue(sdk, prefix).await?;
+    let config = shared::config::StoreHooksConfig {
+        table_name: table,
+        fresh_queue_url: queue_url_of(sdk, &format!("{prefix}FreshJobsQueue.fifo")).await?,
+    };
+    Ok(wiring::store_hooks(&function_clients(sdk, "StoreHooksFunction", &local).await?, config))
 }
 
 /// The sandbox the `events/link` files were written for: seed 7, default sizes.
@@ -313,6 +342,10 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, path: &Path) -> Result<Resp
             let answer = shared::webhooks::handler::handle(&relay, &event).await;
             Ok(Response::new(Body::Text(answer.to_string())))
         }
+        "store-hooks" => Ok(store_hooks_handler(sdk, &format!("{table}-"))
+            .await?
+            .handle(request.ok_or_else(|| fail("no request"))?)
+            .await),
         "data" => {
             Ok(data_handler(sdk, &format!("{table}-")).await?.handle(request.ok_or_else(|| fail("no request"))?).await)
         }

@@ -100,6 +100,16 @@ pub struct StackOptions {
     /// emulator): what the product's own pacing costs, apart from the emulator's write speed.
     /// Never in tests of behaviour, which run against the emulator.
     pub memory_records: Option<Arc<shared::adapters::memory::MemoryRecords>>,
+    /// Poll the fresh queue (targeted syncs, hook checks and removals) even with `run_worker`
+    /// off: tests that inspect the sync queue and still need a store's hooks removed.
+    pub run_fresh_worker: bool,
+    /// Whether the sandbox delivers store webhooks to this stack's loopback endpoint (default);
+    /// off, it refuses that destination as BigCommerce refuses any that is not HTTPS on 443:
+    /// a store whose hooks cannot be registered, kept fresh by the schedule alone.
+    pub store_hooks: bool,
+    /// How old a data type's last full sync may be before the worker runs another (the
+    /// product's `FULL_SYNC_EVERY` unless set; zero makes every sync full).
+    pub full_sync_every: Option<Duration>,
 }
 
 /// The sync worker run from its binary behind a local Lambda Runtime API ([`crate::lambda`]).
@@ -209,6 +219,9 @@ impl Default for StackOptions {
             history: shared::domain::History::default(),
             link_key_refresh: Duration::from_secs(2),
             memory_records: None,
+            run_fresh_worker: false,
+            store_hooks: true,
+            full_sync_every: None,
             run_webhooks: false,
         }
     }
@@ -244,6 +257,10 @@ pub struct DevStack {
     moto: Option<MotoServer>,
     runner: Runner,
     poller: Option<SqsPoller>,
+    /// The worker's second event source mapping: the fresh queue (targeted syncs).
+    fresh_poller: Option<SqsPoller>,
+    /// The in-process worker's data table reader (its read meter).
+    worker_records: Option<Arc<shared::adapters::dynamodb::records::DynamoRecords>>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     webhooks: Option<(crate::streams::StreamPoller, SqsPoller)>,
     /// fn webhooks as its own process, when [`StackOptions::webhooks_process`] is set.
@@ -346,7 +363,12 @@ impl DevStack {
         };
         let sync_queue =
             queues.get("SyncJobsQueue").cloned().ok_or_else(|| StackError::Config("no SyncJobsQueue".into()))?;
-        let sandbox = sandbox::Sandbox::start(options.sandbox.clone()).await?;
+        let fresh_queue =
+            queues.get("FreshJobsQueue").cloned().ok_or_else(|| StackError::Config("no FreshJobsQueue".into()))?;
+        // The stores' hooks call this stack's loopback API: the sandbox allows that destination.
+        let mut sandbox_options = options.sandbox.clone();
+        sandbox_options.loopback_hooks = options.store_hooks;
+        let sandbox = sandbox::Sandbox::start(sandbox_options).await?;
 
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
@@ -378,6 +400,7 @@ impl DevStack {
                 // The dev stack's setting: consumers may be plain http on 127.0.0.1.
                 webhook_transport: shared::webhooks::address::Transport::LoopbackHttp,
                 webhook_retry_queue_url: queues.get("WebhookRetryQueue").cloned().unwrap_or_default(),
+                fresh_queue_url: fresh_queue.clone(),
             },
         ));
         let data_config = DataConfig {
@@ -415,6 +438,13 @@ impl DevStack {
                 secret_prefix: secret_prefix.clone(),
             },
         ));
+        let store_hooks = Arc::new(wiring::store_hooks(
+            &clients_of("StoreHooksFunction")?,
+            shared::config::StoreHooksConfig {
+                table_name: platform_table.clone(),
+                fresh_queue_url: fresh_queue.clone(),
+            },
+        ));
         // Route as the template routes: each function's HTTP events, most specific first.
         let mut routes = Routes::default();
         for (function, path) in template.http_routes() {
@@ -423,6 +453,7 @@ impl DevStack {
                 "LinkFunction" => link.clone(),
                 "DataFunction" => data.clone(),
                 "PortalFunction" => portal.clone(),
+                "StoreHooksFunction" => store_hooks.clone(),
                 other => return Err(StackError::Config(format!("the local runner does not host {other}"))),
             };
             routes = routes.with(path, handler);
@@ -435,17 +466,29 @@ impl DevStack {
                 .map_err(|e| StackError::Config(e.to_string()))?,
             job_budget: options.job_budget,
             queue_url: sync_queue.clone(),
-            full_sync_every: shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400)),
+            fresh_queue_url: fresh_queue.clone(),
+            full_sync_every: options
+                .full_sync_every
+                .unwrap_or_else(|| shared::sync::FULL_SYNC_EVERY.to_std().unwrap_or(Duration::from_secs(7 * 86_400))),
             retries: options.retries,
             secret_prefix: secret_prefix.clone(),
             erasure_settle: options.erasure_settle,
             history: options.history,
         };
+        let mut worker_records = None;
         let mut worker = match &options.memory_records {
             Some(records) => {
                 wiring::sync_worker_over(&clients_of("SyncWorkerFunction")?, worker_config, records.clone())
             }
-            None => wiring::sync_worker(&clients_of("SyncWorkerFunction")?, worker_config),
+            None => {
+                let clients = clients_of("SyncWorkerFunction")?;
+                let records = Arc::new(shared::adapters::dynamodb::records::DynamoRecords::new(
+                    clients.dynamo.clone(),
+                    worker_config.data_table_name.clone(),
+                ));
+                worker_records = Some(records.clone());
+                wiring::sync_worker_over(&clients, worker_config, records)
+            }
         };
         if let Some(reports) = options.worker_reports.clone() {
             worker = worker.with_reports(reports);
@@ -478,6 +521,17 @@ impl DevStack {
                 (lambda.clone() as Arc<dyn SqsTarget>, Some(lambda), taps)
             }
         };
+        let fresh_settings = PollerSettings {
+            queue_url: fresh_queue.clone(),
+            queue_arn: queue_arns.get("FreshJobsQueue").cloned().unwrap_or_default(),
+            ..settings.clone()
+        };
+        let fresh_poller = (options.run_worker || options.run_fresh_worker)
+            .then(|| -> Result<SqsPoller, StackError> {
+                let events = clients_of("SyncWorkerFunction.events")?;
+                Ok(SqsPoller::start(events.sqs, fresh_settings, target.clone()))
+            })
+            .transpose()?;
         let poller = options
             .run_worker
             .then(|| -> Result<SqsPoller, StackError> {
@@ -493,6 +547,7 @@ impl DevStack {
                 SchedulerConfig {
                     table_name: platform_table.clone(),
                     queue_url: sync_queue.clone(),
+                    fresh_queue_url: fresh_queue.clone(),
                     sweep: options.sweep,
                     history: options.history,
                 },
@@ -545,6 +600,8 @@ impl DevStack {
             moto,
             runner,
             poller,
+            fresh_poller,
+            worker_records,
             worker_lambda,
             _taps: taps,
             scheduler,
@@ -596,6 +653,13 @@ impl DevStack {
             log,
         };
         Ok(LocalLambda::start(spec).await?)
+    }
+
+    /// What the in-process worker has read from the data table so far (calls, items, bytes,
+    /// capacity, by the adapter's meter); `None` when the worker runs elsewhere or over memory.
+    pub fn worker_reads(&self) -> Option<shared::ports::ReadStats> {
+        use shared::ports::RecordReader;
+        self.worker_records.as_ref().map(|r| r.stats())
     }
 
     /// SDK configuration of the admin principal (setup and inspection only).
@@ -695,6 +759,9 @@ impl DevStack {
             retries.stop().await;
         }
         if let Some(poller) = self.poller {
+            poller.stop().await;
+        }
+        if let Some(poller) = self.fresh_poller {
             poller.stop().await;
         }
         self.sandbox.stop().await;

@@ -333,6 +333,8 @@ pub struct QueueSpec {
     pub fifo: bool,
     /// Visibility timeout, seconds.
     pub visibility_timeout: Option<u64>,
+    /// Delivery delay of every message, seconds.
+    pub delay_seconds: Option<u64>,
     /// Logical id of the dead-letter queue and the receive count that moves a message there.
     pub redrive: Option<(String, u64)>,
 }
@@ -359,6 +361,7 @@ impl Template {
                     logical_id: id.clone(),
                     fifo: p.get("FifoQueue").and_then(serde_norway::Value::as_bool).unwrap_or(false),
                     visibility_timeout: p.get("VisibilityTimeout").and_then(serde_norway::Value::as_u64),
+                    delay_seconds: p.get("DelaySeconds").and_then(serde_norway::Value::as_u64),
                     redrive,
                 }
             })
@@ -386,6 +389,9 @@ impl QueueSpec {
         }
         if let Some(timeout) = self.visibility_timeout {
             request = request.attributes(QueueAttributeName::VisibilityTimeout, timeout.to_string());
+        }
+        if let Some(delay) = self.delay_seconds {
+            request = request.attributes(QueueAttributeName::DelaySeconds, delay.to_string());
         }
         if let Some((dlq, max)) = &self.redrive {
             let arn = dlq_arns.get(dlq).ok_or_else(|| err(format!("dead-letter queue {dlq} not created first")))?;
