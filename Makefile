@@ -41,8 +41,8 @@ demo: venv ## Run the demo on a local stack, then stop everything
 dev: venv ## Run the local stack on http://127.0.0.1:$(PORT) until Ctrl-C
 	DEV_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) MOTO_SERVER=$(MOTO) cargo run --quiet -p devstack -- dev
 
-dev-change: ## With `make dev` running and linked: change the sandbox, wait until the API shows it
-	cargo run --quiet -p devstack -- change
+dev-change: ## With `make dev` running and linked: change the sandbox (COUNT times), report how soon the API shows it
+	cargo run --quiet -p devstack -- change $(COUNT)
 
 lint: venv sam-venv ## rustfmt, clippy (warnings are errors), cfn-lint, sam validate --lint
 	cargo fmt --all -- --check
@@ -80,12 +80,13 @@ test-hostile: ## The hostile-store property test's longer search: CASES (200000,
 sandbox: ## Run the BigCommerce sandbox store alone on 127.0.0.1:4000 (ARGS="--orders 5000 ...")
 	cargo run --quiet -p sandbox -- serve $(ARGS)
 
-bench: venv ## Benchmarks (release build, over an hour), results in target/bench.json: sandbox page serving, full syncs and erasures, the worker's memory at 10,000 and 1,000,000 orders, Commerce API page reads, history churn, cold starts
+bench: venv ## Benchmarks (release build, over an hour), results in target/bench.json: sandbox page serving, full syncs and erasures, the worker's memory at 10,000 and 1,000,000 orders, Commerce API page reads, history churn, cold starts, freshness through the store's webhooks
 	cargo bench -p sandbox --bench serve
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench sync
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench read
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench history
 	tools/with-moto $(MOTO) cargo bench -p devstack --bench cold
+	tools/with-moto $(MOTO) cargo bench -p devstack --bench fresh
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -20,12 +20,12 @@ async fn main() -> ExitCode {
     let result = match command.as_str() {
         "demo" => demo().await,
         "dev" => dev().await,
-        "change" => change().await,
+        "change" => change(std::env::args().nth(2)).await,
         "invoke" => invoke(std::env::args().nth(2), std::env::args().nth(3)).await,
         "rotate-link-key" => {
             rotate_link_key(std::env::args().nth(2).filter(|s| s != "-"), std::env::args().nth(3)).await
         }
-        _ => Err("usage: devstack demo | dev | change | invoke FUNCTION EVENT_FILE | rotate-link-key [SECRET [HOURS]]"
+        _ => Err("usage: devstack demo | dev | change [COUNT] | invoke FUNCTION EVENT_FILE | rotate-link-key [SECRET [HOURS]]"
             .into()),
     };
     match result {
@@ -484,10 +484,20 @@ async fn dev() -> Result<()> {
     Ok(())
 }
 
-/// How long `make dev-change` waits for the change to reach the read API.
+/// How long `make dev-change` waits for each change to reach the read API.
 const CHANGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
-async fn change() -> Result<()> {
+/// `devstack change [COUNT]`: makes COUNT (default 1) changes in the running dev stack's sandbox,
+/// one after the other, follows each until the read API shows it, and reports how it came
+/// (the store's webhooks or a scheduled sync), how long it took and what it cost in store calls.
+async fn change(count: Option<String>) -> Result<()> {
+    use devstack::change::{self as ch, Route, Seen};
+    let count: usize = match count.filter(|c| !c.is_empty()) {
+        Some(c) => {
+            c.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or("COUNT must be a whole number from 1 to 1000")?
+        }
+        None => 1,
+    };
     let path = devstack::repo_root().join("target/devstack.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{} could not be read ({e}): start `make dev` first", path.display()))?;
@@ -501,31 +511,61 @@ async fn change() -> Result<()> {
     let (api_url, api_key, company) = (field("/api_url")?, field("/api_key")?, field("/company_id")?);
     let admin = format!("{}/admin/stores/{}", field("/sandbox/api_base")?, field("/sandbox/store_hash")?);
     let client = ApiClient::new(&api_url, &api_key);
-    let connection = devstack::change::linked_connection(&client, &company)
+    let connection = ch::linked_connection(&client, &company)
         .await
         .map_err(|e| format!("{e} (is `make dev` still running?)"))?
         .ok_or("the dev company has no Linked connection yet: open the Link URL `make dev` printed and connect the sandbox store")?;
-    let change = devstack::change::make_change(&admin).await?;
-    println!(
-        "{}  sandbox: order {} added, order {} updated",
-        change.at.with_timezone(&chrono::Local).format("%H:%M:%S"),
-        change.added,
-        change.updated
-    );
-    let took = devstack::change::until_seen(&client, &company, &connection, &change, CHANGE_LIMIT, |seen, after| {
-        let what = match seen {
-            devstack::change::Seen::Nothing => "not yet: waiting for the next scheduled sync",
-            devstack::change::Seen::Partly => "one of the two orders shows the change",
-            devstack::change::Seen::Fully => "both orders show the change",
+    let mut latencies = Vec::with_capacity(count);
+    let mut through_webhooks = 0;
+    let mut calls = 0;
+    for n in 1..=count {
+        let before = ch::store_calls(&admin).await?;
+        let change = ch::make_change(&admin).await?;
+        println!(
+            "{}  change {n}/{count}  sandbox: order {} added, order {} updated",
+            change.at.with_timezone(&chrono::Local).format("%H:%M:%S"),
+            change.added,
+            change.updated
+        );
+        let took = ch::until_seen(&client, &company, &connection, &change, CHANGE_LIMIT, |seen, after| {
+            let what = match seen {
+                Seen::Nothing => "not yet: waiting for the store's webhooks or the next scheduled sync",
+                Seen::Partly => "one of the two orders shows the change",
+                Seen::Fully => "both orders show the change",
+            };
+            println!("  +{:>5.1} s  read API: {what}", after.as_secs_f64());
+        })
+        .await?;
+        let trail = ch::Trail::between(&before, &ch::store_calls(&admin).await?, ch::delivered(&admin, &change).await?);
+        let route = match trail.route() {
+            Route::Webhooks => "through the store's webhooks (a targeted sync fetched the orders by id)",
+            Route::Schedule => "through a scheduled sync (no webhook callback was delivered)",
+            Route::Both => "webhook callbacks delivered, and a scheduled sync listed the orders too",
         };
-        println!("  +{:>3} s  read API: {what}", after.as_secs());
-    })
-    .await?;
+        let spent: Vec<String> = trail.calls.iter().map(|(endpoint, n)| format!("{endpoint} ×{n}")).collect();
+        println!(
+            "  readable after {:.1} s, {route}; {} store calls meanwhile ({})",
+            took.as_secs_f64(),
+            trail.total_calls(),
+            spent.join(", ")
+        );
+        through_webhooks += usize::from(trail.route() == Route::Webhooks);
+        calls += trail.total_calls();
+        latencies.push(took);
+    }
     println!(
-        "\n  GET {api_url}/companies/{company}/connections/{connection}/data/commerce-orders/{} (after {} s)",
-        change.added,
-        took.as_secs()
+        "\n  GET {api_url}/companies/{company}/connections/{connection}/data/commerce-orders/{{id}} shows each change"
     );
+    if count > 1 {
+        let secs = |d: std::time::Duration| d.as_secs_f64();
+        println!(
+            "  {count} changes: {through_webhooks} through webhooks alone; readable after median {:.1} s, p95 {:.1} s, max {:.1} s; {:.1} store calls per change",
+            secs(ch::percentile(&latencies, 50.0)),
+            secs(ch::percentile(&latencies, 95.0)),
+            secs(ch::percentile(&latencies, 100.0)),
+            calls as f64 / count as f64
+        );
+    }
     Ok(())
 }
 
