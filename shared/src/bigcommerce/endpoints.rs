@@ -141,6 +141,24 @@ pub async fn store(client: &PacedClient, deadline: Instant) -> Result<Option<Val
     })
 }
 
+/// What every product record carries besides the product: the store's currency (`XXX` when
+/// the store does not say) and the category names by id. `GET v2/store`, then the category tree.
+pub async fn product_context(
+    client: &PacedClient,
+    deadline: Instant,
+) -> Result<(String, HashMap<u64, String>), FetchError> {
+    let currency = match store(client, deadline).await? {
+        Some(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
+        None => "XXX".to_string(),
+    };
+    let categories = fetch_pages(client, CATEGORIES, "category_id", deadline)
+        .await?
+        .iter()
+        .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
+        .collect();
+    Ok((currency, categories))
+}
+
 /// The order count a pass started from: the checkpoint's `resumed` one when a continuation
 /// goes on with it (one count call per pass), else `GET v2/orders/count` with `filter`.
 pub async fn pass_order_count(

@@ -2,7 +2,7 @@
 //! next fetched while the current is stored), the category tree (whole), customers (by cursor)
 //! and the built-in payment methods.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::Utc;
 use serde_json::json;
@@ -43,16 +43,7 @@ impl<S: PlatformStore> SyncWorker<S> {
     /// fingerprints).
     pub(super) async fn sync_products(&self, run: &Run<'_>) -> Result<(), Stop> {
         let (client, deadline) = (&*run.client, run.deadline);
-        let currency = match endpoints::store(client, deadline).await? {
-            Some(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
-            None => "XXX".to_string(),
-        };
-        let categories: HashMap<u64, String> =
-            endpoints::fetch_pages(client, endpoints::CATEGORIES, "category_id", deadline)
-                .await?
-                .iter()
-                .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
-                .collect();
+        let (currency, categories) = endpoints::product_context(client, deadline).await?;
         let mut guard = PageGuard::resumed(run.resume.as_ref());
         let mut stored = run.resume_u64("done").unwrap_or(0);
         let mut page = run.resume_u64("page").unwrap_or(0) + 1;

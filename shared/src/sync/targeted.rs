@@ -339,16 +339,7 @@ fn carried_marks(previous: Option<&Dataset>) -> Value {
 
 /// The products with `ids`: those the store lists, and those it no longer has.
 async fn fetch_products(client: &PacedClient, ids: &[u64], deadline: Instant) -> Result<Batch, Retry> {
-    let currency = match endpoints::store(client, deadline).await? {
-        Some(store) => store["currency"].as_str().unwrap_or("XXX").to_string(),
-        None => "XXX".to_string(),
-    };
-    let categories: HashMap<u64, String> =
-        endpoints::fetch_pages(client, endpoints::CATEGORIES, "category_id", deadline)
-            .await?
-            .iter()
-            .filter_map(|c| Some((c["category_id"].as_u64()?, c["name"].as_str()?.to_string())))
-            .collect();
+    let (currency, categories) = endpoints::product_context(client, deadline).await?;
     let now = Utc::now();
     listed_by_id(client, ids, endpoints::products_by_id, deadline, |p| {
         keyed(mapping::product(p, &categories, &currency, now), rfc3339(&p["date_modified"]))

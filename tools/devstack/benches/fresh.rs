@@ -207,13 +207,7 @@ async fn queue_full(api: &ApiClient, company: &str, connection: &str) -> Vec<Str
 
 /// A company whose first link fetches the orders and payments only.
 async fn company_for(api: &ApiClient) -> (String, String) {
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Fresh bench"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
+    let (company, connection) = api.company_with_connection("Fresh bench").await.expect("company and connection");
     let settings: Vec<Value> = DataType::ALL
         .iter()
         .map(|t| json!({"dataType": t.key(), "fetchOnFirstLink": FULL.contains(t), "syncSchedule": 24, "syncOrder": 0}))

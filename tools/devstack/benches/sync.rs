@@ -178,13 +178,7 @@ fn summarise(size: &str) {
 /// A new company with a BigCommerce connection (not linked yet), fetching only `only` on first
 /// link when it names any data types: (company id, connection id).
 async fn company_for(api: &ApiClient, only: &[DataType]) -> (String, String) {
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Bench"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
+    let (company, connection) = api.company_with_connection("Bench").await.expect("company and connection");
     if !only.is_empty() {
         let settings: Vec<Value> = DataType::ALL
             .iter()

@@ -92,6 +92,16 @@ impl ApiClient {
         Ok(value)
     }
 
+    /// Creates a company named `name` and a BigCommerce connection of it (not linked yet):
+    /// (company id, connection id).
+    pub async fn company_with_connection(&self, name: &str) -> Result<(String, String), ClientError> {
+        let company = self.expect("POST", "/companies", Some(&serde_json::json!({"name": name})), 200).await?;
+        let company = company["id"].as_str().unwrap_or_default().to_string();
+        let path = format!("/companies/{company}/connections");
+        let connection = self.expect("POST", &path, Some(&serde_json::json!({"platformKey": "vqzp"})), 200).await?;
+        Ok((company, connection["id"].as_str().unwrap_or_default().to_string()))
+    }
+
     /// Polls a company's pull operations until none is running (or `limit` passes: `None`),
     /// telling `changed` each (data type, status, progress) it has not seen before. Returns the
     /// final status of each data type.

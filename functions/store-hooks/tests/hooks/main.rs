@@ -40,13 +40,7 @@ fn admin_store(stack: &DevStack) -> DynamoStore {
 
 /// A company and its connection, linked to the sandbox store through the API: their ids.
 async fn linked(stack: &DevStack, api: &ApiClient) -> (Uuid, Uuid) {
-    let company = api.expect("POST", "/companies", Some(&json!({"name": "Fresh"})), 200).await.expect("company");
-    let company = company["id"].as_str().expect("id").to_string();
-    let connection = api
-        .expect("POST", &format!("/companies/{company}/connections"), Some(&json!({"platformKey": "vqzp"})), 200)
-        .await
-        .expect("connection");
-    let connection = connection["id"].as_str().expect("id").to_string();
+    let (company, connection) = api.company_with_connection("Fresh").await.expect("company and connection");
     let authorization = format!("/companies/{company}/connections/{connection}/authorization");
     api.expect("PUT", &authorization, Some(&stack.sandbox_credentials()), 200).await.expect("linked");
     (company.parse().expect("uuid"), connection.parse().expect("uuid"))
