@@ -279,7 +279,41 @@ async fn run_demo(
         }
         None => return Err("read.completed.initial did not arrive within 10 s of the first sync".into()),
     }
-    print_first_orders(&client, company_id, connection_id).await
+    print_first_orders(&client, company_id, connection_id).await?;
+    print_fresh_change(stack, &client, company_id, connection_id).await
+}
+
+/// Step 9: a change made in the store reaches the Commerce API through the store's webhooks
+/// and a targeted sync (the demo runs no scheduler: no listing could bring it).
+async fn print_fresh_change(stack: &DevStack, client: &ApiClient, company_id: &str, connection_id: &str) -> Result<()> {
+    use devstack::change::{self as ch, Route};
+    let store = stack.sandbox_description();
+    let admin = format!(
+        "{}/admin/stores/{}",
+        store["api_base"].as_str().unwrap_or_default(),
+        store["store_hash"].as_str().unwrap_or_default()
+    );
+    let before = ch::store_calls(&admin).await?;
+    let change = ch::make_change(&admin).await?;
+    println!(
+        "\n9. a change in the store (order {} added, order {} updated), announced by the store's webhooks:",
+        change.added, change.updated
+    );
+    let limit = std::time::Duration::from_secs(60);
+    let took = ch::until_seen(client, company_id, connection_id, &change, limit, |_, _| {}).await?;
+    let trail = ch::Trail::between(&before, &ch::store_calls(&admin).await?, ch::delivered(&admin, &change).await?);
+    let spent: Vec<String> = trail.calls.iter().map(|(endpoint, n)| format!("{endpoint} ×{n}")).collect();
+    println!(
+        "     both readable through the Commerce API after {:.1} s: {} callbacks delivered, then a targeted sync of {} store calls ({})",
+        took.as_secs_f64(),
+        trail.delivered,
+        trail.total_calls(),
+        spent.join(", ")
+    );
+    if trail.route() != Route::Webhooks {
+        return Err("the change did not come through the store's webhooks alone".into());
+    }
+    Ok(())
 }
 
 /// One webhook delivery: its type, id, whether it verified, and how long after the change.
